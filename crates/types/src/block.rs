@@ -1,0 +1,607 @@
+//! Blocks: a fixed-size header committing to a body of per-namespace transaction lists.
+//!
+//! The header commits to the body through roots, so a header plus its finalization
+//! certificate is enough to verify any one namespace's data (see [`Body::namespace_table`]).
+//! The body has typed room for atomic bundles and the encrypted lane; until those features
+//! land, consensus rejects blocks that use them.
+
+use crate::{
+    merkle, sha256, DecodeError, Digest, Limits, NamespaceId, Transaction, TxHash, VerifyingKey,
+};
+use bytes::{Buf, BufMut, Bytes};
+use commonware_codec::{Decode, Encode, EncodeSize, Error, FixedSize, Read, ReadExt, Write};
+use std::fmt;
+
+/// Encoded size of a [`Header`], in bytes.
+pub const HEADER_BYTES: usize = 8 * 3 + 32 + 8 + 32 + 32 * 5 + 8 + 4;
+
+/// A block's id: SHA-256 of its encoded header.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BlockDigest(pub Digest);
+
+impl fmt::Display for BlockDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::to_hex(self.0.as_ref()))
+    }
+}
+impl fmt::Debug for BlockDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlockDigest({self})")
+    }
+}
+
+/// Block header. Fixed size; its hash is the block's id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Height: parent's height + 1; genesis is 0.
+    pub height: u64,
+    /// Consensus epoch (validator-set generation).
+    pub epoch: u64,
+    /// Consensus view in which the block was proposed.
+    pub view: u64,
+    /// Parent block's digest.
+    pub parent: BlockDigest,
+    /// Proposer's wall clock, in milliseconds since the Unix epoch; never below the parent's.
+    pub timestamp_ms: u64,
+    /// Proposer's validator key.
+    pub proposer: VerifyingKey,
+    /// Merkle root over per-namespace leaves, sorted by namespace.
+    pub namespace_table_root: Digest,
+    /// Merkle root over the block's sorted transaction hashes (for non-inclusion proofs).
+    pub inclusion_root: Digest,
+    /// Merkle root over bundle entries.
+    pub bundles_root: Digest,
+    /// Merkle root over encrypted-lane entries.
+    pub encrypted_root: Digest,
+    /// State root of the system namespace (stake table); zero until staking lands.
+    pub state_root: Digest,
+    /// Number of L1 inbox messages consumed up to this block (forced inclusion).
+    pub l1_inbox_index: u64,
+    /// Number of transactions in the body (namespaced lists only).
+    pub tx_count: u32,
+}
+
+impl Header {
+    /// The block id.
+    pub fn digest(&self) -> BlockDigest {
+        BlockDigest(sha256(&[&self.encode()]))
+    }
+}
+
+impl Write for Header {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_u64(self.height);
+        buf.put_u64(self.epoch);
+        buf.put_u64(self.view);
+        self.parent.0.write(buf);
+        buf.put_u64(self.timestamp_ms);
+        self.proposer.write(buf);
+        self.namespace_table_root.write(buf);
+        self.inclusion_root.write(buf);
+        self.bundles_root.write(buf);
+        self.encrypted_root.write(buf);
+        self.state_root.write(buf);
+        buf.put_u64(self.l1_inbox_index);
+        buf.put_u32(self.tx_count);
+    }
+}
+impl FixedSize for Header {
+    const SIZE: usize = HEADER_BYTES;
+}
+impl Read for Header {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            height: u64::read(buf)?,
+            epoch: u64::read(buf)?,
+            view: u64::read(buf)?,
+            parent: BlockDigest(Digest::read(buf)?),
+            timestamp_ms: u64::read(buf)?,
+            proposer: VerifyingKey::read(buf)?,
+            namespace_table_root: Digest::read(buf)?,
+            inclusion_root: Digest::read(buf)?,
+            bundles_root: Digest::read(buf)?,
+            encrypted_root: Digest::read(buf)?,
+            state_root: Digest::read(buf)?,
+            l1_inbox_index: u64::read(buf)?,
+            tx_count: u32::read(buf)?,
+        })
+    }
+}
+
+/// One namespace's transactions in a block, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespaceTxs {
+    /// The namespace.
+    pub namespace: NamespaceId,
+    /// Its transactions, in block order. Never empty.
+    pub txs: Vec<Transaction>,
+}
+
+impl NamespaceTxs {
+    /// Leaf of the namespace table: commits to the namespace id, the count and every
+    /// transaction's full encoding (signature included).
+    pub fn leaf(&self) -> Digest {
+        let tx_leaves: Vec<Digest> = self
+            .txs
+            .iter()
+            .map(|tx| merkle::leaf_hash(&[&tx.encode()]))
+            .collect();
+        Self::leaf_from_parts(
+            self.namespace,
+            self.txs.len() as u32,
+            &merkle::root(&tx_leaves),
+        )
+    }
+
+    /// Leaf from its parts (used by proof verifiers).
+    pub fn leaf_from_parts(namespace: NamespaceId, count: u32, txs_root: &Digest) -> Digest {
+        merkle::leaf_hash(&[
+            b"weft/ns",
+            &namespace.0.to_be_bytes(),
+            &count.to_be_bytes(),
+            txs_root.as_ref(),
+        ])
+    }
+}
+
+/// An atomic cross-rollup bundle: all legs are included together or not at all.
+/// Reserved: consensus rejects blocks with bundles until the feature lands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bundle {
+    /// Bundle id (hash of its legs).
+    pub id: Digest,
+    /// The legs, each a transaction of some namespace.
+    pub legs: Vec<Transaction>,
+}
+
+/// An encrypted-lane item, timelock-encrypted to a target view.
+/// Reserved: consensus rejects blocks with encrypted items until the feature lands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncryptedItem {
+    /// View whose threshold signature decrypts the item.
+    pub target_view: u64,
+    /// Ciphertext.
+    pub ciphertext: Bytes,
+}
+
+/// Block body.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Body {
+    /// Per-namespace lists, strictly ascending by namespace, none empty.
+    pub namespaces: Vec<NamespaceTxs>,
+    /// Atomic bundles (reserved).
+    pub bundles: Vec<Bundle>,
+    /// Encrypted lane (reserved).
+    pub encrypted: Vec<EncryptedItem>,
+}
+
+impl Body {
+    /// Number of namespaced transactions.
+    pub fn tx_count(&self) -> usize {
+        self.namespaces.iter().map(|n| n.txs.len()).sum()
+    }
+
+    /// All namespaced transactions in block order (namespace order, then list order).
+    pub fn txs(&self) -> impl Iterator<Item = &Transaction> {
+        self.namespaces.iter().flat_map(|n| n.txs.iter())
+    }
+
+    /// Leaves of the namespace table, in namespace order.
+    pub fn namespace_table(&self) -> Vec<Digest> {
+        self.namespaces.iter().map(NamespaceTxs::leaf).collect()
+    }
+
+    /// Root over the sorted transaction hashes.
+    pub fn inclusion_root(&self) -> Digest {
+        let mut hashes: Vec<TxHash> = self.txs().map(|t| t.hash()).collect();
+        hashes.sort_unstable();
+        let leaves: Vec<Digest> = hashes
+            .iter()
+            .map(|h| merkle::leaf_hash(&[h.as_bytes()]))
+            .collect();
+        merkle::root(&leaves)
+    }
+
+    /// Root over bundles.
+    pub fn bundles_root(&self) -> Digest {
+        let leaves: Vec<Digest> = self
+            .bundles
+            .iter()
+            .map(|b| merkle::leaf_hash(&[b.id.as_ref()]))
+            .collect();
+        merkle::root(&leaves)
+    }
+
+    /// Root over encrypted items.
+    pub fn encrypted_root(&self) -> Digest {
+        let leaves: Vec<Digest> = self
+            .encrypted
+            .iter()
+            .map(|e| merkle::leaf_hash(&[&e.target_view.to_be_bytes(), &e.ciphertext]))
+            .collect();
+        merkle::root(&leaves)
+    }
+
+    /// Structural checks that do not need the header: namespace order and non-empty lists.
+    pub fn check_structure(&self) -> Result<(), String> {
+        for pair in self.namespaces.windows(2) {
+            if pair[0].namespace >= pair[1].namespace {
+                return Err(format!(
+                    "namespaces not strictly ascending: {} then {}",
+                    pair[0].namespace, pair[1].namespace
+                ));
+            }
+        }
+        for ns in &self.namespaces {
+            if ns.txs.is_empty() {
+                return Err(format!(
+                    "namespace {} has an empty transaction list",
+                    ns.namespace
+                ));
+            }
+            if let Some(tx) = ns.txs.iter().find(|t| t.namespace() != ns.namespace) {
+                return Err(format!(
+                    "transaction {} of namespace {} listed under {}",
+                    tx.hash(),
+                    tx.namespace(),
+                    ns.namespace
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A full block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// The header.
+    pub header: Header,
+    /// The body.
+    pub body: Body,
+    /// Cached header digest.
+    digest: BlockDigest,
+}
+
+impl Block {
+    /// Assembles a block, caching its digest.
+    pub fn new(header: Header, body: Body) -> Self {
+        let digest = header.digest();
+        Self {
+            header,
+            body,
+            digest,
+        }
+    }
+
+    /// The genesis block of a network: height 0, empty, committing to `genesis_hash`
+    /// (a hash of the genesis file) through its parent field.
+    pub fn genesis(genesis_hash: Digest, proposer: VerifyingKey, timestamp_ms: u64) -> Self {
+        let body = Body::default();
+        let header = Header {
+            height: 0,
+            epoch: 0,
+            view: 0,
+            parent: BlockDigest(genesis_hash),
+            timestamp_ms,
+            proposer,
+            namespace_table_root: merkle::root(&[]),
+            inclusion_root: merkle::root(&[]),
+            bundles_root: merkle::root(&[]),
+            encrypted_root: merkle::root(&[]),
+            state_root: Digest::from([0u8; 32]),
+            l1_inbox_index: 0,
+            tx_count: 0,
+        };
+        Self::new(header, body)
+    }
+
+    /// The block id.
+    pub fn digest(&self) -> BlockDigest {
+        self.digest
+    }
+
+    /// Height.
+    pub fn height(&self) -> u64 {
+        self.header.height
+    }
+
+    /// Decodes untrusted bytes, enforcing `limits` and naming the one broken.
+    pub fn decode_untrusted(bytes: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+        if bytes.len() > limits.block_bytes_max {
+            return Err(DecodeError::TooLarge {
+                what: "block",
+                size: bytes.len(),
+                limit: "block_bytes_max",
+                max: limits.block_bytes_max,
+            });
+        }
+        Self::decode_cfg(commonware_codec::Copying(bytes), limits).map_err(|e| {
+            DecodeError::Malformed {
+                what: "block",
+                reason: e.to_string(),
+            }
+        })
+    }
+
+    /// Checks that the header's roots and counts match the body, and the body's structure.
+    pub fn check_commitments(&self) -> Result<(), String> {
+        self.body.check_structure()?;
+        let count = self.body.tx_count();
+        if count != self.header.tx_count as usize {
+            return Err(format!(
+                "header tx_count {} but body has {count}",
+                self.header.tx_count
+            ));
+        }
+        if merkle::root(&self.body.namespace_table()) != self.header.namespace_table_root {
+            return Err("namespace_table_root does not match the body".into());
+        }
+        if self.body.inclusion_root() != self.header.inclusion_root {
+            return Err("inclusion_root does not match the body".into());
+        }
+        if self.body.bundles_root() != self.header.bundles_root {
+            return Err("bundles_root does not match the body".into());
+        }
+        if self.body.encrypted_root() != self.header.encrypted_root {
+            return Err("encrypted_root does not match the body".into());
+        }
+        Ok(())
+    }
+}
+
+impl Write for NamespaceTxs {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.namespace.write(buf);
+        self.txs.write(buf);
+    }
+}
+impl EncodeSize for NamespaceTxs {
+    fn encode_size(&self) -> usize {
+        NamespaceId::SIZE + self.txs.encode_size()
+    }
+}
+impl Read for NamespaceTxs {
+    type Cfg = Limits;
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, limits: &Limits) -> Result<Self, Error> {
+        let namespace = NamespaceId::read(buf)?;
+        let txs = Vec::<Transaction>::read_cfg(buf, &((1..=limits.block_txs_max).into(), *limits))
+            .map_err(|e| match e {
+                Error::InvalidLength(_) => {
+                    Error::Invalid("block", "namespace list empty or above block_txs_max")
+                }
+                e => e,
+            })?;
+        Ok(Self { namespace, txs })
+    }
+}
+
+impl Write for Bundle {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.id.write(buf);
+        self.legs.write(buf);
+    }
+}
+impl EncodeSize for Bundle {
+    fn encode_size(&self) -> usize {
+        Digest::SIZE + self.legs.encode_size()
+    }
+}
+impl Read for Bundle {
+    type Cfg = Limits;
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, limits: &Limits) -> Result<Self, Error> {
+        let id = Digest::read(buf)?;
+        let legs = Vec::<Transaction>::read_cfg(
+            buf,
+            &((1..=limits.namespaces_per_block_max).into(), *limits),
+        )?;
+        Ok(Self { id, legs })
+    }
+}
+
+impl Write for EncryptedItem {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_u64(self.target_view);
+        self.ciphertext.write(buf);
+    }
+}
+impl EncodeSize for EncryptedItem {
+    fn encode_size(&self) -> usize {
+        8 + self.ciphertext.encode_size()
+    }
+}
+impl Read for EncryptedItem {
+    type Cfg = Limits;
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, limits: &Limits) -> Result<Self, Error> {
+        let target_view = u64::read(buf)?;
+        let ciphertext = Bytes::read_cfg(buf, &(0..=limits.tx_bytes_max).into())?;
+        Ok(Self {
+            target_view,
+            ciphertext,
+        })
+    }
+}
+
+impl Write for Body {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.namespaces.write(buf);
+        self.bundles.write(buf);
+        self.encrypted.write(buf);
+    }
+}
+impl EncodeSize for Body {
+    fn encode_size(&self) -> usize {
+        self.namespaces.encode_size() + self.bundles.encode_size() + self.encrypted.encode_size()
+    }
+}
+impl Read for Body {
+    type Cfg = Limits;
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, limits: &Limits) -> Result<Self, Error> {
+        let namespaces = Vec::<NamespaceTxs>::read_cfg(
+            buf,
+            &((0..=limits.namespaces_per_block_max).into(), *limits),
+        )
+        .map_err(|e| match e {
+            Error::InvalidLength(_) => {
+                Error::Invalid("block", "more namespaces than namespaces_per_block_max")
+            }
+            e => e,
+        })?;
+        let total: usize = namespaces.iter().map(|n| n.txs.len()).sum();
+        if total > limits.block_txs_max {
+            return Err(Error::Invalid(
+                "block",
+                "more transactions than block_txs_max",
+            ));
+        }
+        let bundles = Vec::<Bundle>::read_cfg(buf, &((0..=limits.block_txs_max).into(), *limits))?;
+        let encrypted =
+            Vec::<EncryptedItem>::read_cfg(buf, &((0..=limits.block_txs_max).into(), *limits))?;
+        Ok(Self {
+            namespaces,
+            bundles,
+            encrypted,
+        })
+    }
+}
+
+impl Write for Block {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.header.write(buf);
+        self.body.write(buf);
+    }
+}
+impl EncodeSize for Block {
+    fn encode_size(&self) -> usize {
+        HEADER_BYTES + self.body.encode_size()
+    }
+}
+impl Read for Block {
+    type Cfg = Limits;
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, limits: &Limits) -> Result<Self, Error> {
+        let start = buf.remaining();
+        let header = Header::read(buf)?;
+        let body = Body::read_cfg(buf, limits)?;
+        if start - buf.remaining() > limits.block_bytes_max {
+            return Err(Error::Invalid(
+                "block",
+                "encoding larger than block_bytes_max",
+            ));
+        }
+        Ok(Self::new(header, body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SigningKey;
+    use commonware_cryptography::Signer as _;
+    use commonware_math::algebra::Random as _;
+    use rand_core::SeedableRng as _;
+
+    fn key(seed: u64) -> SigningKey {
+        SigningKey::random(rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+    }
+
+    fn sample_block() -> Block {
+        let k = key(9);
+        let body = Body {
+            namespaces: vec![
+                NamespaceTxs {
+                    namespace: NamespaceId(1),
+                    txs: vec![Transaction::sign(
+                        &k,
+                        NamespaceId(1),
+                        0,
+                        Bytes::from_static(b"a"),
+                    )],
+                },
+                NamespaceTxs {
+                    namespace: NamespaceId(5),
+                    txs: vec![
+                        Transaction::sign(&k, NamespaceId(5), 1, Bytes::from_static(b"b")),
+                        Transaction::sign(&k, NamespaceId(5), 2, Bytes::from_static(b"c")),
+                    ],
+                },
+            ],
+            ..Body::default()
+        };
+        let header = Header {
+            height: 1,
+            epoch: 0,
+            view: 1,
+            parent: BlockDigest(Digest::from([0u8; 32])),
+            timestamp_ms: 1_000,
+            proposer: k.public_key(),
+            namespace_table_root: merkle::root(&body.namespace_table()),
+            inclusion_root: body.inclusion_root(),
+            bundles_root: body.bundles_root(),
+            encrypted_root: body.encrypted_root(),
+            state_root: Digest::from([0u8; 32]),
+            l1_inbox_index: 0,
+            tx_count: body.tx_count() as u32,
+        };
+        Block::new(header, body)
+    }
+
+    #[test]
+    fn block_roundtrip_and_commitments() {
+        let block = sample_block();
+        block.check_commitments().unwrap();
+        let bytes = block.encode();
+        assert_eq!(bytes.len(), block.encode_size());
+        assert_eq!(block.header.encode().len(), HEADER_BYTES);
+        let back = Block::decode_untrusted(&bytes, &Limits::default()).unwrap();
+        assert_eq!(back, block);
+        assert_eq!(back.digest(), block.digest());
+    }
+
+    #[test]
+    fn broken_limits_are_named() {
+        let bytes = sample_block().encode();
+        let tight = Limits {
+            block_txs_max: 2,
+            ..Limits::default()
+        };
+        let err = Block::decode_untrusted(&bytes, &tight).unwrap_err();
+        assert!(err.to_string().contains("block_txs_max"), "{err}");
+        let tight = Limits {
+            namespaces_per_block_max: 1,
+            ..Limits::default()
+        };
+        let err = Block::decode_untrusted(&bytes, &tight).unwrap_err();
+        assert!(
+            err.to_string().contains("namespaces_per_block_max"),
+            "{err}"
+        );
+        let tight = Limits {
+            block_bytes_max: 100,
+            ..Limits::default()
+        };
+        let err = Block::decode_untrusted(&bytes, &tight).unwrap_err();
+        assert!(err.to_string().contains("block_bytes_max"), "{err}");
+    }
+
+    #[test]
+    fn tampered_body_breaks_commitments() {
+        let mut block = sample_block();
+        block.body.namespaces[1].txs.swap(0, 1);
+        assert!(block
+            .check_commitments()
+            .unwrap_err()
+            .contains("namespace_table_root"));
+        let mut block = sample_block();
+        block.body.namespaces.swap(0, 1);
+        assert!(block.check_commitments().unwrap_err().contains("ascending"));
+    }
+
+    #[test]
+    fn truncated_blocks_never_panic() {
+        let bytes = sample_block().encode();
+        for cut in (0..bytes.len()).step_by(7) {
+            assert!(Block::decode_untrusted(&bytes[..cut], &Limits::default()).is_err());
+        }
+    }
+}

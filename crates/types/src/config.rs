@@ -1,0 +1,75 @@
+//! Wire-format limits shared by every node of a network.
+//!
+//! Limits are consensus-critical: a block that breaks one is invalid, so every validator of
+//! a network must use the same values (they live in the genesis file).
+
+use serde::{Deserialize, Serialize};
+
+/// Default bound on a transaction's payload, in bytes.
+pub const DEFAULT_PAYLOAD_BYTES_MAX: usize = 64 * 1024;
+/// Default bound on an encoded transaction, in bytes (payload plus fixed fields).
+pub const DEFAULT_TX_BYTES_MAX: usize = DEFAULT_PAYLOAD_BYTES_MAX + crate::TX_OVERHEAD_BYTES;
+/// Default bound on an encoded block, in bytes. Stays under the p2p message cap (see
+/// `weft-network`), which must admit a full block plus framing.
+pub const DEFAULT_BLOCK_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Default bound on the number of transactions in a block.
+pub const DEFAULT_BLOCK_TXS_MAX: usize = 20_000;
+/// Default bound on the number of distinct namespaces in a block.
+pub const DEFAULT_NAMESPACES_PER_BLOCK_MAX: usize = 1_024;
+
+/// Wire-format limits. Part of genesis: all validators must agree on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest transaction payload, in bytes.
+    pub payload_bytes_max: usize,
+    /// Largest encoded transaction, in bytes.
+    pub tx_bytes_max: usize,
+    /// Largest encoded block (header and body), in bytes.
+    pub block_bytes_max: usize,
+    /// Most transactions in one block.
+    pub block_txs_max: usize,
+    /// Most distinct namespaces in one block.
+    pub namespaces_per_block_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            payload_bytes_max: DEFAULT_PAYLOAD_BYTES_MAX,
+            tx_bytes_max: DEFAULT_TX_BYTES_MAX,
+            block_bytes_max: DEFAULT_BLOCK_BYTES_MAX,
+            block_txs_max: DEFAULT_BLOCK_TXS_MAX,
+            namespaces_per_block_max: DEFAULT_NAMESPACES_PER_BLOCK_MAX,
+        }
+    }
+}
+
+impl Limits {
+    /// Checks that the limits are consistent with each other.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.payload_bytes_max == 0 {
+            return Err("limits.payload_bytes_max must be > 0".into());
+        }
+        if self.tx_bytes_max < self.payload_bytes_max + crate::TX_OVERHEAD_BYTES {
+            return Err(format!(
+                "limits.tx_bytes_max ({}) must be >= payload_bytes_max + {} ({})",
+                self.tx_bytes_max,
+                crate::TX_OVERHEAD_BYTES,
+                self.payload_bytes_max + crate::TX_OVERHEAD_BYTES
+            ));
+        }
+        if self.block_bytes_max < self.tx_bytes_max + crate::HEADER_BYTES + 64 {
+            return Err(format!(
+                "limits.block_bytes_max ({}) must fit at least one maximal transaction ({} bytes) plus the header",
+                self.block_bytes_max, self.tx_bytes_max
+            ));
+        }
+        if self.block_txs_max == 0 || self.namespaces_per_block_max == 0 {
+            return Err(
+                "limits.block_txs_max and limits.namespaces_per_block_max must be > 0".into(),
+            );
+        }
+        Ok(())
+    }
+}

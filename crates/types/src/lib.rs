@@ -1,0 +1,55 @@
+//! Weft's core types and their wire format.
+//!
+//! Everything a validator, client or rollup exchanges is defined here: namespace ids,
+//! signed transactions, block headers and bodies, and the Merkle commitments that let a
+//! rollup verify its namespace's data against a header. Every decoder of untrusted bytes
+//! takes a [`Limits`] and reports which limit was broken.
+
+mod block;
+mod config;
+mod error;
+pub mod merkle;
+mod namespace;
+mod tx;
+
+pub use block::{
+    Block, BlockDigest, Body, Bundle, EncryptedItem, Header, NamespaceTxs, HEADER_BYTES,
+};
+pub use config::{
+    Limits, DEFAULT_BLOCK_BYTES_MAX, DEFAULT_BLOCK_TXS_MAX, DEFAULT_NAMESPACES_PER_BLOCK_MAX,
+    DEFAULT_PAYLOAD_BYTES_MAX, DEFAULT_TX_BYTES_MAX,
+};
+pub use error::{DecodeError, TxError};
+pub use namespace::NamespaceId;
+pub use tx::{
+    SigningKey, Transaction, TxHash, VerifyingKey, TX_OVERHEAD_BYTES, TX_SIGNING_NAMESPACE,
+};
+
+/// The 32-byte SHA-256 digest used for every commitment in Weft.
+pub type Digest = commonware_cryptography::sha256::Digest;
+
+/// Hashes the concatenation of `parts` with SHA-256.
+pub fn sha256(parts: &[&[u8]]) -> Digest {
+    use commonware_cryptography::Hasher as _;
+    commonware_cryptography::Sha256::hash(parts)
+}
+
+/// Renders bytes as lowercase hex with a `0x` prefix (the form used by the RPC API).
+pub fn to_hex(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+/// Parses hex with or without a `0x` prefix into exactly `N` bytes.
+pub fn from_hex_fixed<const N: usize>(s: &str) -> Result<[u8; N], String> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    if s.len() != N * 2 {
+        return Err(format!(
+            "expected {} hex characters, got {}",
+            N * 2,
+            s.len()
+        ));
+    }
+    let mut out = [0u8; N];
+    hex::decode_to_slice(s, &mut out).map_err(|e| format!("invalid hex: {e}"))?;
+    Ok(out)
+}
