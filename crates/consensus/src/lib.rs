@@ -1,1 +1,74 @@
-//! placeholder
+//! Order Weft blocks with Byzantine-fault-tolerant consensus.
+//!
+//! This crate is the only place Commonware's consensus types appear. It runs `simplex`
+//! (ed25519 votes, round-robin leaders; safe while fewer than a third of validators are
+//! faulty) driven through `marshal`, which broadcasts full blocks, backfills missing ones and
+//! delivers finalized blocks in height order. Weft plugs in:
+//! - [`App`]: block building from the mempool and block verification (rules in [`app`]);
+//! - the finalizer: persists each finalized block before acknowledging it to marshal;
+//! - [`gossip`]: spreads client transactions to every validator.
+//!
+//! [`start`] assembles one validator over any Commonware runtime and any p2p network, so the
+//! same code runs in production (tokio, authenticated TCP) and under the deterministic
+//! simulator (virtual time, simulated links).
+
+pub mod app;
+mod block;
+mod config;
+mod engine;
+mod finalizer;
+pub mod gossip;
+mod metrics;
+
+pub use app::App;
+pub use block::ConsensusBlock;
+pub use config::{
+    Config, DEFAULT_BLOCK_INTERVAL_MS, DEFAULT_BLOCK_TXS_TARGET, DEFAULT_CERTIFICATION_TIMEOUT_MS,
+    DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_MAILBOX_SIZE, DEFAULT_TIMEOUT_RETRY_MS,
+    DEFAULT_TIMESTAMP_DRIFT_MS_MAX,
+};
+pub use engine::{
+    start, Channels, Identity, CHANNELS, CHANNEL_BACKFILL, CHANNEL_BLOCKS, CHANNEL_CERTIFICATES,
+    CHANNEL_RESOLVER, CHANNEL_TXS, CHANNEL_VOTES,
+};
+pub use metrics::Metrics;
+
+use std::sync::{Arc, Mutex};
+use weft_mempool::{ChainView, Mempool};
+use weft_storage::Store;
+use weft_types::{Limits, TxHash};
+
+/// Domain separator of consensus signatures; part of every vote a validator signs.
+pub const CONSENSUS_NAMESPACE: &[u8] = b"weft/consensus/v1";
+
+/// State shared by consensus, gossip and the RPC server of one validator.
+pub struct Shared {
+    /// Pending transactions.
+    pub mempool: Mutex<Mempool>,
+    /// Finalized chain.
+    pub store: Arc<Store>,
+    /// Wire limits (from genesis).
+    pub limits: Limits,
+    /// Consensus configuration.
+    pub consensus: Config,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Keeps registered metrics alive.
+    pub registered: Mutex<Vec<Box<dyn std::any::Any + Send + Sync>>>,
+}
+
+/// [`ChainView`] over the store.
+pub struct ChainState<'a>(pub &'a Store);
+
+impl ChainView for ChainState<'_> {
+    fn finalized_nonce(&self, sender: &[u8; 32]) -> Option<u64> {
+        // A failing read of our own database is fatal: continuing would decide on wrong state.
+        self.0.sender_nonce(sender).expect("store read failed")
+    }
+    fn finalized_height(&self, hash: &TxHash) -> Option<u64> {
+        self.0
+            .tx_location(hash)
+            .expect("store read failed")
+            .map(|l| l.height)
+    }
+}

@@ -1,1 +1,135 @@
-//! placeholder
+//! Weft's authenticated p2p network.
+//!
+//! Commonware's `authenticated::lookup` network: every connection is an encrypted, mutually
+//! authenticated ed25519 session, and only the validators named in genesis may connect. Each
+//! protocol runs on its own channel with a per-peer rate quota. This crate is the only place
+//! Commonware's p2p types are constructed in production.
+
+use commonware_cryptography::ChaCha20Poly1305;
+use commonware_p2p::{authenticated::lookup, Address, AddressableManager as _};
+use commonware_runtime::{Clock, Handle, Metrics, Network as RNetwork, Quota, Resolver, Spawner};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+};
+use commonware_utils::{ordered::Map, NZUsize, NZU32};
+use rand_core::CryptoRng;
+use serde::{Deserialize, Serialize};
+use std::{net::SocketAddr, time::Duration};
+use weft_types::{SigningKey, VerifyingKey};
+
+/// Domain separator of the p2p handshake: only peers of the same network can connect.
+pub const P2P_NAMESPACE: &[u8] = b"weft/p2p/v1";
+
+/// Default per-peer, per-channel message rate.
+pub const DEFAULT_CHANNEL_MESSAGES_PER_SECOND: u32 = 10_000;
+/// Default bound on queued outbound messages.
+pub const DEFAULT_MAILBOX_SIZE: usize = 16_384;
+
+/// Network configuration (`[network]` in the node's TOML).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Per-peer, per-channel message rate quota.
+    pub channel_messages_per_second: u32,
+    /// Bound on queued outbound messages.
+    pub mailbox_size: usize,
+    /// Accept peers on private and loopback addresses (needed for devnets and LANs).
+    pub allow_private_ips: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            channel_messages_per_second: DEFAULT_CHANNEL_MESSAGES_PER_SECOND,
+            mailbox_size: DEFAULT_MAILBOX_SIZE,
+            allow_private_ips: true,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the configuration.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.channel_messages_per_second == 0 || self.mailbox_size == 0 {
+            return Err(
+                "network.channel_messages_per_second and network.mailbox_size must be > 0".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A lookup-network sender.
+pub type P2pSender<E> = lookup::Sender<VerifyingKey, E>;
+/// A lookup-network receiver.
+pub type P2pReceiver = lookup::Receiver<VerifyingKey>;
+/// The lookup network's oracle: peer provider and blocker.
+pub type P2pOracle = lookup::Oracle<VerifyingKey>;
+
+/// A started network: channel pairs (in the order asked for), the oracle, and its handle.
+pub struct Started<E: Spawner + Clock + Metrics> {
+    /// One (sender, receiver) pair per requested channel.
+    pub channels: Vec<(P2pSender<E>, P2pReceiver)>,
+    /// Peer provider and blocker.
+    pub oracle: P2pOracle,
+    /// The network task.
+    pub handle: Handle<()>,
+}
+
+/// Starts the network: listens on `listen`, dials `peers` (validator key -> advertised
+/// address) and accepts only them.
+pub fn start<E>(
+    context: E,
+    cfg: &Config,
+    signer: SigningKey,
+    listen: SocketAddr,
+    peers: Vec<(VerifyingKey, SocketAddr)>,
+    max_message_size: u32,
+    channels: &[u64],
+) -> Result<Started<E>, String>
+where
+    E: Spawner + Clock + Metrics + CryptoRng + RNetwork + Resolver + Clone,
+{
+    cfg.validate()?;
+    let handshake = Cups::<_, ChaCha20Poly1305>::new(
+        Sake {
+            signer,
+            synchrony_bound: Duration::from_secs(5),
+            max_handshake_age: Duration::from_secs(10),
+            version: sake::Version::V1,
+        },
+        cups::Version::V1,
+    );
+    let peer_count = NZUsize!(peers.len().max(1) + 1);
+    let mut p2p_cfg = lookup::Config::local(
+        handshake,
+        P2P_NAMESPACE,
+        listen,
+        peer_count,
+        max_message_size,
+        NZUsize!(cfg.mailbox_size.max(1)),
+    );
+    p2p_cfg.allow_private_ips = cfg.allow_private_ips;
+    let map: Map<VerifyingKey, Address> = peers
+        .into_iter()
+        .map(|(k, a)| (k, Address::from(a)))
+        .collect::<Vec<_>>()
+        .try_into()
+        .map_err(|_| "duplicate validator key in the peer list".to_string())?;
+    let (mut network, mut oracle) = lookup::Network::new(context, p2p_cfg);
+    let _ = oracle.track(0, map);
+    let quota = Quota::per_second(
+        std::num::NonZeroU32::new(cfg.channel_messages_per_second).unwrap_or(NZU32!(1)),
+    );
+    let pairs = channels
+        .iter()
+        .map(|c| network.register(*c, quota))
+        .collect();
+    let handle = network.start();
+    Ok(Started {
+        channels: pairs,
+        oracle,
+        handle,
+    })
+}

@@ -1,1 +1,23 @@
-//! placeholder
+//! Weft's finalized-chain store.
+//!
+//! One embedded ACID database (redb, copy-on-write B-trees, fsync on every commit) per
+//! validator holds:
+//! - finalized blocks by height, their finalization certificates, and digest -> height;
+//! - the transaction index: tx hash -> (height, index in block);
+//! - the namespace index: (namespace, height) -> number of the namespace's txs at that height;
+//! - the highest finalized nonce of every sender (replay protection);
+//! - the durable pending log: transactions acknowledged to a client but not yet finalized.
+//!
+//! A finalized block and all its index entries are written in one transaction, and the
+//! consensus layer acknowledges a block to marshal only after that commit returns, so the
+//! store is never behind what consensus considers processed. Commits are idempotent by
+//! height: marshal may deliver a block twice after a restart.
+//!
+//! Consensus' own state (votes, notarizations, marshal's archives) lives in Commonware's
+//! journals, not here.
+
+mod error;
+mod store;
+
+pub use error::StorageError;
+pub use store::{Store, TxLocation};

@@ -1,0 +1,373 @@
+//! Block building and verification: Weft's [`Application`] for marshal.
+//!
+//! # Block validity rules
+//! A block `B` proposed in round `(epoch, view)` by `leader` on parent `P` is valid iff:
+//! 1. `B.height = P.height + 1` and `B.parent = digest(P)` (checked by marshal's wrapper);
+//! 2. `B.epoch`, `B.view` and `B.proposer` equal the round and its leader;
+//! 3. `P.timestamp_ms <= B.timestamp_ms <= now + timestamp_drift_ms_max`;
+//! 4. `B.state_root` and `B.l1_inbox_index` equal the parent's (staking and the L1 inbox are
+//!    not live yet), and the bundle and encrypted lanes are empty;
+//! 5. the body respects every wire limit and every header root and count matches the body;
+//! 6. every transaction is within size limits and correctly signed;
+//! 7. no transaction appears twice, in an unfinalized ancestor, or in a finalized block;
+//! 8. each sender's nonces in `B` are distinct and above the sender's highest nonce in the
+//!    finalized chain and in the unfinalized ancestors.
+//!
+//! A leader builds blocks that satisfy these rules from its mempool, in arrival order.
+
+use crate::{ChainState, ConsensusBlock, Shared};
+use commonware_codec::EncodeSize;
+use commonware_consensus::{
+    marshal::ancestry::Ancestry,
+    simplex::{scheme::ed25519, types::Context},
+    Application,
+};
+use commonware_cryptography::Digested;
+use commonware_runtime::Clock;
+use commonware_utils::SystemTimeExt as _;
+use futures::StreamExt as _;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{debug, warn};
+use weft_mempool::ChainView as _;
+use weft_types::{
+    merkle, Block, Body, Digest, Header, NamespaceId, NamespaceTxs, Transaction, TxHash,
+    VerifyingKey,
+};
+
+/// Weft's marshal application. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    shared: Arc<Shared>,
+}
+
+impl App {
+    /// An application over shared node state.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+/// Transactions and nonces of the unfinalized ancestors of a block.
+#[derive(Default)]
+struct Pending {
+    hashes: HashSet<TxHash>,
+    nonces: HashMap<[u8; 32], u64>,
+}
+
+fn sender_bytes(pk: &VerifyingKey) -> [u8; 32] {
+    pk.as_ref().try_into().expect("ed25519 key is 32 bytes")
+}
+
+impl Pending {
+    fn add(&mut self, block: &Block) {
+        for tx in block.body.txs() {
+            self.hashes.insert(tx.hash());
+            let n = self
+                .nonces
+                .entry(sender_bytes(tx.sender()))
+                .or_insert(tx.nonce());
+            *n = (*n).max(tx.nonce());
+        }
+    }
+}
+
+/// Collects the ancestors above the finalized head. `first` is the newest ancestor (the
+/// parent); the stream yields older ones.
+async fn unfinalized_ancestors(
+    first: &Digested<ConsensusBlock>,
+    ancestry: &mut (impl Ancestry<ConsensusBlock> + Unpin),
+    finalized_height: Option<u64>,
+) -> Option<Pending> {
+    let mut pending = Pending::default();
+    let above = |h: u64| finalized_height.is_none_or(|f| h > f);
+    let mut current = first.inner().block().clone();
+    while above(current.height()) && current.height() > 0 {
+        pending.add(&current);
+        current = ancestry.next().await?.inner().block().clone();
+    }
+    Some(pending)
+}
+
+impl App {
+    fn nonce_floor(&self, pending: &Pending, sender: &[u8; 32]) -> Option<u64> {
+        let finalized = ChainState(&self.shared.store).finalized_nonce(sender);
+        match (finalized, pending.nonces.get(sender).copied()) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn build(
+        &self,
+        parent: &Block,
+        ctx: &Context<Digest, VerifyingKey>,
+        pending: &Pending,
+        now_ms: u64,
+    ) -> Block {
+        let limits = self.shared.limits;
+        let header_room = weft_types::HEADER_BYTES + 64;
+        let selected = {
+            let mempool = self.shared.mempool.lock().expect("mempool lock");
+            // Each namespace adds a list header (8-byte id + length prefix); reserve for the worst case.
+            let budget = limits
+                .block_bytes_max
+                .saturating_sub(header_room + limits.namespaces_per_block_max * 13);
+            mempool.select(
+                &pending.hashes,
+                |s| self.nonce_floor(pending, s),
+                limits.block_txs_max,
+                budget,
+            )
+        };
+        let mut by_ns: std::collections::BTreeMap<NamespaceId, Vec<Transaction>> =
+            Default::default();
+        for tx in selected {
+            if by_ns.len() >= limits.namespaces_per_block_max
+                && !by_ns.contains_key(&tx.namespace())
+            {
+                continue;
+            }
+            by_ns.entry(tx.namespace()).or_default().push(tx);
+        }
+        let body = Body {
+            namespaces: by_ns
+                .into_iter()
+                .map(|(namespace, txs)| NamespaceTxs { namespace, txs })
+                .collect(),
+            ..Body::default()
+        };
+        let header = Header {
+            height: parent.height() + 1,
+            epoch: ctx.round.epoch().get(),
+            view: ctx.round.view().get(),
+            parent: parent.digest(),
+            timestamp_ms: now_ms.max(parent.header.timestamp_ms),
+            proposer: ctx.leader.clone(),
+            namespace_table_root: merkle::root(&body.namespace_table()),
+            inclusion_root: body.inclusion_root(),
+            bundles_root: body.bundles_root(),
+            encrypted_root: body.encrypted_root(),
+            state_root: parent.header.state_root,
+            l1_inbox_index: parent.header.l1_inbox_index,
+            tx_count: body.tx_count() as u32,
+        };
+        let block = Block::new(header, body);
+        debug_assert!(block.check_commitments().is_ok());
+        block
+    }
+
+    /// Rules 2-8 (see the module docs). Returns why the block is invalid.
+    fn check(
+        &self,
+        block: &Block,
+        parent: &Block,
+        ctx: &Context<Digest, VerifyingKey>,
+        pending: &Pending,
+        now_ms: u64,
+    ) -> Result<(), String> {
+        let h = &block.header;
+        let limits = &self.shared.limits;
+        if h.height != parent.height() + 1 || h.parent != parent.digest() {
+            return Err(format!(
+                "block {} does not extend parent {} at height {}",
+                h.height,
+                parent.digest(),
+                parent.height()
+            ));
+        }
+        if h.epoch != ctx.round.epoch().get() || h.view != ctx.round.view().get() {
+            return Err(format!(
+                "header round ({}, {}) differs from consensus round {:?}",
+                h.epoch, h.view, ctx.round
+            ));
+        }
+        if h.proposer != ctx.leader {
+            return Err(format!(
+                "proposer {} is not the round's leader {}",
+                h.proposer, ctx.leader
+            ));
+        }
+        if h.timestamp_ms < parent.header.timestamp_ms {
+            return Err(format!(
+                "timestamp {} is before the parent's {}",
+                h.timestamp_ms, parent.header.timestamp_ms
+            ));
+        }
+        let drift_max = self.shared.consensus.timestamp_drift_ms_max;
+        if h.timestamp_ms > now_ms.saturating_add(drift_max) {
+            return Err(format!(
+                "timestamp {} is more than timestamp_drift_ms_max = {drift_max} ahead of {now_ms}",
+                h.timestamp_ms
+            ));
+        }
+        if h.state_root != parent.header.state_root
+            || h.l1_inbox_index != parent.header.l1_inbox_index
+        {
+            return Err("state_root and l1_inbox_index must equal the parent's".into());
+        }
+        if !block.body.bundles.is_empty() || !block.body.encrypted.is_empty() {
+            return Err("bundles and the encrypted lane are not enabled on this network".into());
+        }
+        let size = block.encode_size();
+        if size > limits.block_bytes_max {
+            return Err(format!(
+                "block is {size} bytes, above block_bytes_max = {}",
+                limits.block_bytes_max
+            ));
+        }
+        if block.body.tx_count() > limits.block_txs_max
+            || block.body.namespaces.len() > limits.namespaces_per_block_max
+        {
+            return Err("block exceeds block_txs_max or namespaces_per_block_max".into());
+        }
+        block.check_commitments()?;
+        self.check_txs(block, pending)
+    }
+
+    fn check_txs(&self, block: &Block, pending: &Pending) -> Result<(), String> {
+        let limits = &self.shared.limits;
+        let txs: Vec<&Transaction> = block.body.txs().collect();
+        let mut unverified = Vec::new();
+        {
+            let mempool = self.shared.mempool.lock().expect("mempool lock");
+            for tx in &txs {
+                tx.check_size(limits)
+                    .map_err(|e| format!("transaction {}: {e}", tx.hash()))?;
+                if !mempool.contains_verified(tx) {
+                    unverified.push(*tx);
+                }
+            }
+        }
+        let flags = Transaction::verify_signatures(&unverified);
+        if let Some(i) = flags.iter().position(|ok| !ok) {
+            return Err(format!(
+                "transaction {} has an invalid signature",
+                unverified[i].hash()
+            ));
+        }
+        let hashes: Vec<TxHash> = txs.iter().map(|t| t.hash()).collect();
+        let finalized = self
+            .shared
+            .store
+            .finalized_among(&hashes)
+            .expect("store read");
+        let mut seen = HashSet::with_capacity(txs.len());
+        let mut used: HashSet<([u8; 32], u64)> = HashSet::with_capacity(txs.len());
+        for (tx, finalized) in txs.iter().zip(finalized) {
+            let hash = tx.hash();
+            if !seen.insert(hash) {
+                return Err(format!("transaction {hash} appears twice"));
+            }
+            if finalized {
+                return Err(format!("transaction {hash} is already finalized"));
+            }
+            if pending.hashes.contains(&hash) {
+                return Err(format!(
+                    "transaction {hash} is already in an unfinalized ancestor"
+                ));
+            }
+            let sender = sender_bytes(tx.sender());
+            if let Some(floor) = self.nonce_floor(pending, &sender) {
+                if tx.nonce() <= floor {
+                    return Err(format!(
+                        "transaction {hash}: nonce {} is not above the sender's last nonce {floor}",
+                        tx.nonce()
+                    ));
+                }
+            }
+            if !used.insert((sender, tx.nonce())) {
+                return Err(format!(
+                    "transaction {hash}: nonce {} is used twice by its sender",
+                    tx.nonce()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<E> Application<E> for App
+where
+    E: Clock + Send + Sync + 'static,
+{
+    type SigningScheme = ed25519::Scheme;
+    type Context = Context<Digest, VerifyingKey>;
+    type Block = ConsensusBlock;
+    type Input = ();
+
+    async fn propose(
+        &mut self,
+        (runtime, ctx): (E, Self::Context),
+        mut ancestry: impl Ancestry<ConsensusBlock>,
+        _input: (),
+    ) -> Option<Digested<ConsensusBlock>> {
+        let parent = ancestry.next().await?;
+        let parent_block = parent.inner().block().clone();
+        // Pacing: wait for the interval since the parent, or for enough transactions.
+        let interval = Duration::from_millis(self.shared.consensus.block_interval_ms);
+        let ready_at = std::time::UNIX_EPOCH
+            + Duration::from_millis(parent_block.header.timestamp_ms)
+            + interval;
+        loop {
+            let now = runtime.current();
+            if now >= ready_at {
+                break;
+            }
+            let len = self.shared.mempool.lock().expect("mempool lock").len();
+            if len >= self.shared.consensus.block_txs_target {
+                break;
+            }
+            runtime
+                .sleep(
+                    Duration::from_millis(5).min(ready_at.duration_since(now).unwrap_or_default()),
+                )
+                .await;
+        }
+        let pending =
+            unfinalized_ancestors(&parent, &mut ancestry, self.shared.store.head_height()).await?;
+        let block = self.build(
+            &parent_block,
+            &ctx,
+            &pending,
+            runtime.current().epoch_millis(),
+        );
+        debug!(target: "weft::consensus", height = block.height(), txs = block.header.tx_count, "proposing");
+        let digest = block.digest().0;
+        Some(Digested::precomputed(ConsensusBlock::new(block), digest))
+    }
+
+    async fn verify(
+        &mut self,
+        (runtime, ctx): (E, Self::Context),
+        mut ancestry: impl Ancestry<ConsensusBlock>,
+    ) -> bool {
+        let Some(candidate) = ancestry.next().await else {
+            return false;
+        };
+        let Some(parent) = ancestry.next().await else {
+            return false;
+        };
+        let Some(pending) =
+            unfinalized_ancestors(&parent, &mut ancestry, self.shared.store.head_height()).await
+        else {
+            return false;
+        };
+        let block = candidate.inner().block();
+        match self.check(
+            block,
+            parent.inner().block(),
+            &ctx,
+            &pending,
+            runtime.current().epoch_millis(),
+        ) {
+            Ok(()) => true,
+            Err(reason) => {
+                warn!(target: "weft::consensus", height = block.height(), digest = %block.digest(), proposer = %block.header.proposer, %reason, "rejecting proposal");
+                self.shared.metrics.proposals_rejected.inc();
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Assembles one validator's consensus stack: marshal, simplex, finalizer and gossip.
+
+use crate::{finalizer, gossip, App, ConsensusBlock, Shared, CONSENSUS_NAMESPACE};
+use commonware_broadcast::buffered;
+use commonware_consensus::{
+    marshal::{
+        self, core::Actor as MarshalActor, resolver::p2p as marshal_resolver, standard::Inline,
+        Start,
+    },
+    simplex::{
+        self, elector::RoundRobin, scheme::ed25519, Floor, ForwardPolicy, SkipBudget, SkipPolicy,
+    },
+    types::{Epoch, FixedEpocher, ViewDelta},
+};
+use commonware_cryptography::{
+    certificate::ConstantProvider, certificate::Verifier as _, Digested, Sha256,
+};
+use commonware_p2p::{Blocker, Provider, Receiver, Sender};
+use commonware_parallel::Sequential;
+use commonware_runtime::{buffer::paged::CacheRef, Clock, Handle, Metrics, Spawner, Storage};
+use commonware_storage::archive::immutable;
+use commonware_utils::{ordered::Set, NZDuration, NZUsize, NZU16, NZU64};
+use rand_core::CryptoRng;
+use std::{num::NonZeroUsize, sync::Arc, time::Duration};
+use weft_types::{Block, SigningKey, VerifyingKey};
+
+/// p2p channel of simplex votes.
+pub const CHANNEL_VOTES: u64 = 0;
+/// p2p channel of simplex certificates.
+pub const CHANNEL_CERTIFICATES: u64 = 1;
+/// p2p channel of simplex's certificate resolver.
+pub const CHANNEL_RESOLVER: u64 = 2;
+/// p2p channel of marshal's block backfill.
+pub const CHANNEL_BACKFILL: u64 = 3;
+/// p2p channel of block broadcast.
+pub const CHANNEL_BLOCKS: u64 = 4;
+/// p2p channel of transaction gossip.
+pub const CHANNEL_TXS: u64 = 5;
+/// Every channel, in registration order.
+pub const CHANNELS: [u64; 6] = [
+    CHANNEL_VOTES,
+    CHANNEL_CERTIFICATES,
+    CHANNEL_RESOLVER,
+    CHANNEL_BACKFILL,
+    CHANNEL_BLOCKS,
+    CHANNEL_TXS,
+];
+
+/// One validator's p2p channels, one (sender, receiver) pair per protocol.
+pub struct Channels<S, R> {
+    /// Simplex votes.
+    pub votes: (S, R),
+    /// Simplex certificates.
+    pub certificates: (S, R),
+    /// Simplex certificate resolver.
+    pub resolver: (S, R),
+    /// Marshal backfill.
+    pub backfill: (S, R),
+    /// Block broadcast.
+    pub blocks: (S, R),
+    /// Transaction gossip.
+    pub txs: (S, R),
+}
+
+impl<S, R> Channels<S, R> {
+    /// Builds the channels from pairs listed in [`CHANNELS`] order.
+    pub fn from_pairs(mut pairs: Vec<(S, R)>) -> Self {
+        assert_eq!(pairs.len(), CHANNELS.len(), "one pair per channel");
+        let txs = pairs.pop().expect("txs");
+        let blocks = pairs.pop().expect("blocks");
+        let backfill = pairs.pop().expect("backfill");
+        let resolver = pairs.pop().expect("resolver");
+        let certificates = pairs.pop().expect("certificates");
+        let votes = pairs.pop().expect("votes");
+        Self {
+            votes,
+            certificates,
+            resolver,
+            backfill,
+            blocks,
+            txs,
+        }
+    }
+}
+
+/// Who this validator is and what chain it runs.
+pub struct Identity {
+    /// This validator's signing key.
+    pub signer: SigningKey,
+    /// Every validator's key (genesis).
+    pub validators: Set<VerifyingKey>,
+    /// The genesis block.
+    pub genesis: Block,
+    /// Prefix of this validator's storage partitions (`[A-Za-z0-9_-]`).
+    pub partition_prefix: String,
+    /// Most transactions per gossip message.
+    pub gossip_batch_txs_max: usize,
+}
+
+/// Starts one validator's consensus stack and returns the handle of its consensus engine.
+/// Every task is a child of `context`, so aborting the caller's task stops all of them.
+pub async fn start<E, S, R, P, B>(
+    context: E,
+    shared: Arc<Shared>,
+    identity: Identity,
+    channels: Channels<S, R>,
+    peers: P,
+    blocker: B,
+) -> Handle<()>
+where
+    E: Spawner + Clock + Metrics + Storage + CryptoRng + Clone + Send + Sync + 'static,
+    S: Sender<PublicKey = VerifyingKey>,
+    R: Receiver<PublicKey = VerifyingKey>,
+    P: Provider<PublicKey = VerifyingKey> + Clone,
+    B: Blocker<PublicKey = VerifyingKey> + Clone,
+{
+    let me = commonware_cryptography::Signer::public_key(&identity.signer);
+    let scheme = ed25519::Scheme::signer(
+        CONSENSUS_NAMESPACE,
+        identity.validators.clone(),
+        identity.signer.clone(),
+    )
+    .expect("this validator is not in the genesis validator set");
+    let provider = ConstantProvider::<ed25519::Scheme, Epoch>::new(scheme.clone());
+    let epocher = FixedEpocher::new(NZU64!(u64::MAX));
+    let page_cache = CacheRef::new(NZU16!(4096), NZUsize!(4096));
+    let prefix = identity.partition_prefix.clone();
+    let mailbox_size = NonZeroUsize::new(shared.consensus.mailbox_size).expect("validated");
+    let handles = shared.metrics.register(&context.child("weft"));
+    shared
+        .registered
+        .lock()
+        .expect("metrics lock")
+        .extend(handles);
+
+    // Backfill of missing blocks.
+    let resolver = marshal_resolver::init(
+        context.child("resolver"),
+        marshal_resolver::Config {
+            public_key: me.clone(),
+            peer_provider: peers.clone(),
+            blocker: blocker.clone(),
+            mailbox_size,
+            fetch_timeout: NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            priority_requests: false,
+            priority_responses: false,
+        },
+        channels.backfill,
+    );
+
+    // Full-block broadcast.
+    let (broadcast_engine, buffer) = buffered::Engine::new(
+        context.child("broadcast"),
+        buffered::Config {
+            public_key: me.clone(),
+            mailbox_size,
+            deque_size: 10,
+            priority: false,
+            codec_config: shared.limits,
+            peer_provider: peers.clone(),
+            strategy: Sequential,
+        },
+    );
+    broadcast_engine.start(channels.blocks);
+
+    let finalizations = immutable::Archive::init(
+        context.child("finalizations_by_height"),
+        archive_config(
+            &format!("{prefix}-finalizations"),
+            &page_cache,
+            ed25519::Scheme::certificate_codec_config_unbounded(),
+            1024,
+        ),
+    )
+    .await
+    .expect("opening the finalizations archive failed");
+    let blocks = immutable::Archive::init(
+        context.child("finalized_blocks"),
+        archive_config(
+            &format!("{prefix}-blocks"),
+            &page_cache,
+            shared.limits,
+            64 * 1024 * 1024,
+        ),
+    )
+    .await
+    .expect("opening the finalized blocks archive failed");
+
+    let genesis = ConsensusBlock::new(identity.genesis.clone());
+    let genesis_digest = identity.genesis.digest().0;
+    let (actor, marshal_mailbox, _floor) = MarshalActor::init(
+        context.child("marshal"),
+        finalizations,
+        blocks,
+        marshal::Config {
+            provider,
+            epocher: epocher.clone(),
+            start: Start::Genesis(Digested::precomputed(genesis, genesis_digest)),
+            partition_prefix: format!("{prefix}-marshal"),
+            mailbox_size,
+            view_retention: ViewDelta::new(10),
+            prunable_items_per_section: NZU64!(64),
+            page_cache: page_cache.clone(),
+            replay_buffer: NZUsize!(1 << 20),
+            key_write_buffer: NZUsize!(1 << 20),
+            value_write_buffer: NZUsize!(1 << 20),
+            block_codec_config: shared.limits,
+            max_repair: NZUsize!(16),
+            max_pending_acks: NZUsize!(4),
+            strategy: Sequential,
+        },
+    )
+    .await;
+
+    let (finalized, finalized_rx) = finalizer::Finalized::new();
+    actor.start(finalized, buffer, resolver);
+    let marshal_for_finalizer = marshal_mailbox.clone();
+    let finalizer_shared = shared.clone();
+    context
+        .child("finalizer")
+        .spawn(move |_| finalizer::run(finalizer_shared, marshal_for_finalizer, finalized_rx));
+
+    let app = App::new(shared.clone());
+    let marshaled = Inline::new(context.child("marshaled"), app, marshal_mailbox, epocher);
+    let cfg = &shared.consensus;
+    let engine = simplex::Engine::new(
+        context.child("simplex"),
+        simplex::Config {
+            scheme,
+            elector: RoundRobin::<Sha256>::default(),
+            blocker: blocker.clone(),
+            automaton: marshaled.clone(),
+            relay: marshaled.clone(),
+            reporter: marshaled,
+            track_historical_votes: true,
+            strategy: Sequential,
+            partition: format!("{prefix}-simplex-0"),
+            mailbox_size,
+            epoch: Epoch::zero(),
+            floor: Floor::Genesis(genesis_digest),
+            replay_buffer: NZUsize!(1 << 20),
+            write_buffer: NZUsize!(1 << 20),
+            page_cache,
+            leader_timeout: cfg.leader_timeout(),
+            certification_timeout: cfg.certification_timeout(),
+            timeout_retry: cfg.timeout_retry(),
+            view_retention: ViewDelta::new(10),
+            skip: SkipPolicy::Enabled {
+                timeout: cfg.certification_timeout() + cfg.timeout_retry(),
+                budget: SkipBudget::Participants,
+            },
+            fetch_timeout: NZDuration!(Duration::from_secs(1)),
+            fetch_retry_delay: Duration::from_millis(100),
+            forward: ForwardPolicy::Disabled,
+        },
+    );
+    let handle = engine.start(channels.votes, channels.certificates, channels.resolver);
+
+    let (tx_sender, tx_receiver) = channels.txs;
+    let out_shared = shared.clone();
+    context
+        .child("gossip_out")
+        .spawn(move |ctx| gossip::run_outbound(ctx, out_shared, tx_sender));
+    let batch_max = identity.gossip_batch_txs_max;
+    context
+        .child("gossip_in")
+        .spawn(move |_| gossip::run_inbound(shared, tx_receiver, blocker, batch_max));
+    handle
+}
+
+fn archive_config<C>(
+    prefix: &str,
+    page_cache: &CacheRef,
+    codec_config: C,
+    value_target: u64,
+) -> immutable::Config<C> {
+    immutable::Config {
+        metadata_partition: format!("{prefix}-metadata"),
+        freezer_table_partition: format!("{prefix}-freezer-table"),
+        freezer_table_initial_size: 1024,
+        freezer_table_resize_frequency: 4,
+        freezer_table_resize_chunk_size: 1024,
+        freezer_key_partition: format!("{prefix}-freezer-key"),
+        freezer_key_page_cache: page_cache.clone(),
+        freezer_value_partition: format!("{prefix}-freezer-value"),
+        freezer_value_target_size: value_target,
+        freezer_value_compression: None,
+        ordinal_partition: format!("{prefix}-ordinal"),
+        items_per_section: NZU64!(1024),
+        codec_config,
+        replay_buffer: NZUsize!(1 << 20),
+        freezer_key_write_buffer: NZUsize!(1 << 20),
+        freezer_value_write_buffer: NZUsize!(1 << 20),
+        ordinal_write_buffer: NZUsize!(1 << 20),
+    }
+}

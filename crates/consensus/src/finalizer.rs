@@ -1,0 +1,101 @@
+//! Persists finalized blocks, then acknowledges them to marshal.
+//!
+//! Marshal delivers finalized blocks in height order, at least once. The finalizer writes
+//! each block, its certificate and its index entries in one fsynced transaction, removes its
+//! transactions from the mempool, and only then acknowledges it: a block marshal considers
+//! processed is always on disk, so a crash never loses a finalized block.
+
+use crate::{ConsensusBlock, Shared};
+use commonware_actor::Feedback;
+use commonware_codec::Encode;
+use commonware_consensus::{
+    marshal::{core::Mailbox, standard::Standard, Update},
+    simplex::scheme::ed25519,
+    types::Height,
+    Reporter,
+};
+use commonware_cryptography::Digested;
+use commonware_utils::{acknowledgement::Exact, Acknowledgement as _};
+use futures::{channel::mpsc, StreamExt as _};
+use std::sync::Arc;
+use tracing::{debug, warn};
+
+/// Receives marshal's updates and hands blocks to the finalizer task.
+#[derive(Clone)]
+pub(crate) struct Finalized {
+    // Unbounded is safe: marshal dispatches at most `max_pending_acks` unacknowledged blocks.
+    sender: mpsc::UnboundedSender<(Digested<ConsensusBlock>, Exact)>,
+}
+
+impl Finalized {
+    pub(crate) fn new() -> (
+        Self,
+        mpsc::UnboundedReceiver<(Digested<ConsensusBlock>, Exact)>,
+    ) {
+        let (sender, receiver) = mpsc::unbounded();
+        (Self { sender }, receiver)
+    }
+}
+
+impl Reporter for Finalized {
+    type Activity = Update<ConsensusBlock>;
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        match activity {
+            Update::Block(block, ack) => {
+                if self.sender.unbounded_send((block, ack)).is_err() {
+                    return Feedback::Closed;
+                }
+                Feedback::Ok
+            }
+            Update::Tip(..) => Feedback::Ok,
+        }
+    }
+}
+
+/// The finalizer loop. Runs until marshal stops.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    marshal: Mailbox<ed25519::Scheme, Standard<ConsensusBlock>>,
+    mut blocks: mpsc::UnboundedReceiver<(Digested<ConsensusBlock>, Exact)>,
+) {
+    while let Some((block, ack)) = blocks.next().await {
+        let block = block.inner().block();
+        let height = block.height();
+        // Blocks finalized as ancestors of a later finalization have no certificate of their
+        // own; their finality follows from the descendant's certificate and the hash chain.
+        let certificate = if height == 0 {
+            Vec::new()
+        } else {
+            match marshal.get_finalization(Height::new(height)).await {
+                Some(f) => f.encode().to_vec(),
+                None => Vec::new(),
+            }
+        };
+        let new = shared
+            .store
+            .commit_finalized(block, &certificate)
+            .expect("persisting a finalized block failed");
+        if new {
+            let evicted = {
+                let mut mempool = shared.mempool.lock().expect("mempool lock");
+                let evicted = mempool.on_finalized(block.body.txs());
+                shared.metrics.mempool_txs.set(mempool.len() as i64);
+                evicted
+            };
+            if !evicted.is_empty() {
+                warn!(target: "weft::consensus", count = evicted.len(), height, "evicted pending transactions made stale by finalized nonces");
+            }
+            shared
+                .store
+                .drop_pending(&evicted)
+                .expect("dropping stale pending transactions failed");
+            shared
+                .metrics
+                .finalized_txs
+                .inc_by(block.header.tx_count as u64);
+            shared.metrics.finalized_height.set(height as i64);
+            debug!(target: "weft::consensus", height, txs = block.header.tx_count, digest = %block.digest(), "finalized");
+        }
+        ack.acknowledge();
+    }
+}

@@ -1,0 +1,62 @@
+//! Consensus-side metrics (Prometheus, base units).
+
+use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
+
+/// Metrics of block building, verification and finalization.
+#[derive(Clone, Default)]
+pub struct Metrics {
+    /// Proposals this validator refused to vote for.
+    pub proposals_rejected: Counter,
+    /// Height of the highest finalized block persisted.
+    pub finalized_height: Gauge,
+    /// Transactions finalized since start.
+    pub finalized_txs: Counter,
+    /// Gossip messages dropped because they failed to decode or verify.
+    pub gossip_rejected: Counter,
+    /// Transactions received by gossip and admitted.
+    pub gossip_admitted: Counter,
+    /// Pending transactions in the mempool.
+    pub mempool_txs: Gauge,
+}
+
+impl Metrics {
+    /// Registers every metric with the runtime's registry. A metric stays registered while
+    /// its returned handle lives.
+    pub fn register(
+        &self,
+        context: &impl commonware_runtime::Metrics,
+    ) -> Vec<Box<dyn std::any::Any + Send + Sync>> {
+        vec![
+            Box::new(context.register(
+                "proposals_rejected",
+                "Proposals this validator refused to vote for",
+                self.proposals_rejected.clone(),
+            )),
+            Box::new(context.register(
+                "finalized_height",
+                "Height of the highest finalized block persisted",
+                self.finalized_height.clone(),
+            )),
+            Box::new(context.register(
+                "finalized_txs",
+                "Transactions finalized since start",
+                self.finalized_txs.clone(),
+            )),
+            Box::new(context.register(
+                "gossip_rejected",
+                "Gossip messages dropped as malformed or invalid",
+                self.gossip_rejected.clone(),
+            )),
+            Box::new(context.register(
+                "gossip_admitted",
+                "Transactions received by gossip and admitted",
+                self.gossip_admitted.clone(),
+            )),
+            Box::new(context.register(
+                "mempool_txs",
+                "Pending transactions in the mempool",
+                self.mempool_txs.clone(),
+            )),
+        ]
+    }
+}

@@ -1,0 +1,73 @@
+//! Admission errors: one variant per rule, each naming the value and limit involved.
+
+use thiserror::Error;
+use weft_types::{DecodeError, TxError, TxHash};
+
+/// Why a transaction was not admitted.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum AdmitError {
+    /// The bytes are not a transaction within the wire limits.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The transaction is invalid by itself (size, signature).
+    #[error(transparent)]
+    Invalid(#[from] TxError),
+    /// The same transaction is already pending.
+    #[error("transaction {hash} is already pending")]
+    Duplicate {
+        /// The transaction.
+        hash: TxHash,
+    },
+    /// The same transaction is already finalized.
+    #[error("transaction {hash} is already finalized at height {height}")]
+    AlreadyFinalized {
+        /// The transaction.
+        hash: TxHash,
+        /// Where.
+        height: u64,
+    },
+    /// The nonce is not above the sender's highest finalized nonce.
+    #[error("nonce {nonce} is not above the sender's last finalized nonce {finalized}")]
+    NonceTooLow {
+        /// Offered nonce.
+        nonce: u64,
+        /// Highest finalized nonce of the sender.
+        finalized: u64,
+    },
+    /// Another pending transaction of the sender uses this nonce.
+    #[error("nonce {nonce} is already used by pending transaction {pending}")]
+    NonceInUse {
+        /// Offered nonce.
+        nonce: u64,
+        /// The pending transaction holding it.
+        pending: TxHash,
+    },
+    /// The mempool is full.
+    #[error("mempool full: {what} would exceed {limit} = {max}")]
+    Full {
+        /// What ran out.
+        what: &'static str,
+        /// Name of the limit.
+        limit: &'static str,
+        /// Its value.
+        max: usize,
+    },
+}
+
+impl AdmitError {
+    /// Stable machine-readable code for the RPC layer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AdmitError::Decode(DecodeError::TooLarge { .. }) => "too_large",
+            AdmitError::Decode(DecodeError::Malformed { .. }) => "malformed",
+            AdmitError::Invalid(TxError::PayloadTooLarge { .. }) => "too_large",
+            AdmitError::Invalid(TxError::BadSignature { .. }) => "bad_signature",
+            AdmitError::Invalid(TxError::BadSender) => "bad_sender",
+            AdmitError::Duplicate { .. } => "duplicate",
+            AdmitError::AlreadyFinalized { .. } => "already_finalized",
+            AdmitError::NonceTooLow { .. } => "nonce_too_low",
+            AdmitError::NonceInUse { .. } => "nonce_in_use",
+            AdmitError::Full { .. } => "mempool_full",
+        }
+    }
+}

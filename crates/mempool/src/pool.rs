@@ -1,0 +1,415 @@
+//! The pending-transaction pool.
+
+use crate::{AdmitError, Config};
+use commonware_codec_free::encoded_len;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use weft_types::{Limits, Transaction, TxHash};
+
+/// Read access to finalized chain state, as admission needs it.
+pub trait ChainView {
+    /// Highest finalized nonce of `sender`.
+    fn finalized_nonce(&self, sender: &[u8; 32]) -> Option<u64>;
+    /// Height at which `hash` was finalized.
+    fn finalized_height(&self, hash: &TxHash) -> Option<u64>;
+}
+
+/// What the mempool knows about a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting to be ordered.
+    Pending,
+    /// Dropped, with the reason.
+    Rejected(String),
+}
+
+struct Entry {
+    tx: Transaction,
+    seq: u64,
+    bytes: usize,
+}
+
+/// Pending transactions in arrival order.
+pub struct Mempool {
+    cfg: Config,
+    limits: Limits,
+    txs: HashMap<TxHash, Entry>,
+    /// FCFS queue: arrival sequence -> hash.
+    queue: BTreeMap<u64, TxHash>,
+    by_sender_nonce: HashMap<([u8; 32], u64), TxHash>,
+    sender_count: HashMap<[u8; 32], usize>,
+    bytes: usize,
+    next_seq: u64,
+    rejected: HashMap<TxHash, String>,
+    rejected_order: VecDeque<TxHash>,
+    /// Locally admitted transactions not yet gossiped.
+    outbox: Vec<Transaction>,
+}
+
+fn sender_bytes(tx: &Transaction) -> [u8; 32] {
+    tx.sender()
+        .as_ref()
+        .try_into()
+        .expect("ed25519 key is 32 bytes")
+}
+
+mod commonware_codec_free {
+    /// Encoded length of a transaction without encoding it.
+    pub fn encoded_len(tx: &weft_types::Transaction) -> usize {
+        tx.payload().len() + weft_types::TX_OVERHEAD_BYTES
+    }
+}
+
+impl Mempool {
+    /// An empty mempool.
+    pub fn new(cfg: Config, limits: Limits) -> Self {
+        Self {
+            cfg,
+            limits,
+            txs: HashMap::new(),
+            queue: BTreeMap::new(),
+            by_sender_nonce: HashMap::new(),
+            sender_count: HashMap::new(),
+            bytes: 0,
+            next_seq: 0,
+            rejected: HashMap::new(),
+            rejected_order: VecDeque::new(),
+            outbox: Vec::new(),
+        }
+    }
+
+    /// Number of pending transactions.
+    pub fn len(&self) -> usize {
+        self.txs.len()
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.txs.is_empty()
+    }
+
+    /// Pending bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The wire limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Admits a transaction whose size and signature the caller has already checked.
+    /// `local` marks a client submission (it will be gossiped); gossip receipts are not
+    /// re-gossiped.
+    pub fn admit(
+        &mut self,
+        tx: Transaction,
+        chain: &impl ChainView,
+        local: bool,
+    ) -> Result<(), AdmitError> {
+        let hash = tx.hash();
+        if self.txs.contains_key(&hash) {
+            return Err(AdmitError::Duplicate { hash });
+        }
+        if let Some(height) = chain.finalized_height(&hash) {
+            return Err(AdmitError::AlreadyFinalized { hash, height });
+        }
+        let sender = sender_bytes(&tx);
+        if let Some(finalized) = chain.finalized_nonce(&sender) {
+            if tx.nonce() <= finalized {
+                return Err(AdmitError::NonceTooLow {
+                    nonce: tx.nonce(),
+                    finalized,
+                });
+            }
+        }
+        if let Some(pending) = self.by_sender_nonce.get(&(sender, tx.nonce())) {
+            return Err(AdmitError::NonceInUse {
+                nonce: tx.nonce(),
+                pending: *pending,
+            });
+        }
+        let bytes = encoded_len(&tx);
+        if self.txs.len() + 1 > self.cfg.txs_max {
+            return Err(AdmitError::Full {
+                what: "pending transactions",
+                limit: "mempool.txs_max",
+                max: self.cfg.txs_max,
+            });
+        }
+        if self.bytes + bytes > self.cfg.bytes_max {
+            return Err(AdmitError::Full {
+                what: "pending bytes",
+                limit: "mempool.bytes_max",
+                max: self.cfg.bytes_max,
+            });
+        }
+        let count = self.sender_count.get(&sender).copied().unwrap_or(0);
+        if count + 1 > self.cfg.sender_txs_max {
+            return Err(AdmitError::Full {
+                what: "pending transactions of this sender",
+                limit: "mempool.sender_txs_max",
+                max: self.cfg.sender_txs_max,
+            });
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queue.insert(seq, hash);
+        self.by_sender_nonce.insert((sender, tx.nonce()), hash);
+        *self.sender_count.entry(sender).or_default() += 1;
+        self.bytes += bytes;
+        self.rejected.remove(&hash);
+        if local {
+            self.outbox.push(tx.clone());
+        }
+        self.txs.insert(hash, Entry { tx, seq, bytes });
+        Ok(())
+    }
+
+    /// Whether this exact transaction (same hash and signature) is pending: its signature
+    /// was verified on admission and need not be checked again.
+    pub fn contains_verified(&self, tx: &Transaction) -> bool {
+        self.txs
+            .get(&tx.hash())
+            .is_some_and(|e| e.tx.signature() == tx.signature())
+    }
+
+    /// Status of a transaction the mempool knows about.
+    pub fn status(&self, hash: &TxHash) -> Option<Status> {
+        if self.txs.contains_key(hash) {
+            return Some(Status::Pending);
+        }
+        self.rejected.get(hash).map(|r| Status::Rejected(r.clone()))
+    }
+
+    /// Picks transactions for a block in arrival order, skipping those in `exclude` (already
+    /// in an unfinalized ancestor) and those whose nonce `nonce_floor` says is used up,
+    /// within the block limits.
+    pub fn select(
+        &self,
+        exclude: &HashSet<TxHash>,
+        nonce_floor: impl Fn(&[u8; 32]) -> Option<u64>,
+        txs_max: usize,
+        bytes_max: usize,
+    ) -> Vec<Transaction> {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let txs_max = txs_max.min(self.limits.block_txs_max);
+        for hash in self.queue.values() {
+            if out.len() >= txs_max {
+                break;
+            }
+            if exclude.contains(hash) {
+                continue;
+            }
+            let entry = &self.txs[hash];
+            if nonce_floor(&sender_bytes(&entry.tx)).is_some_and(|floor| entry.tx.nonce() <= floor)
+            {
+                continue;
+            }
+            if bytes + entry.bytes > bytes_max {
+                break;
+            }
+            bytes += entry.bytes;
+            out.push(entry.tx.clone());
+        }
+        out
+    }
+
+    /// Removes the transactions of a finalized block and evicts pending transactions whose
+    /// nonce the block used up. Returns the evicted hashes (to drop from the pending log).
+    pub fn on_finalized<'a>(&mut self, txs: impl Iterator<Item = &'a Transaction>) -> Vec<TxHash> {
+        let mut floors: HashMap<[u8; 32], u64> = HashMap::new();
+        for tx in txs {
+            self.remove(&tx.hash());
+            let f = floors.entry(sender_bytes(tx)).or_insert(tx.nonce());
+            *f = (*f).max(tx.nonce());
+        }
+        if floors.is_empty() {
+            return Vec::new();
+        }
+        let stale: Vec<(TxHash, u64, u64)> = self
+            .txs
+            .values()
+            .filter_map(|e| {
+                let floor = floors.get(&sender_bytes(&e.tx))?;
+                (e.tx.nonce() <= *floor).then(|| (e.tx.hash(), e.tx.nonce(), *floor))
+            })
+            .collect();
+        for (hash, nonce, floor) in &stale {
+            self.remove(hash);
+            self.record_rejection(*hash, format!("nonce {nonce} was used up by a finalized transaction (sender's finalized nonce is now {floor})"));
+        }
+        stale.into_iter().map(|(h, _, _)| h).collect()
+    }
+
+    /// Records why a transaction was rejected (bounded; oldest reasons are forgotten).
+    pub fn record_rejection(&mut self, hash: TxHash, reason: String) {
+        if self.cfg.rejected_max == 0 {
+            return;
+        }
+        if self.rejected.insert(hash, reason).is_none() {
+            self.rejected_order.push_back(hash);
+        }
+        while self.rejected_order.len() > self.cfg.rejected_max {
+            if let Some(old) = self.rejected_order.pop_front() {
+                self.rejected.remove(&old);
+            }
+        }
+    }
+
+    /// Takes up to `gossip_batch_txs_max` locally admitted transactions (at most
+    /// `bytes_max` bytes) to gossip.
+    pub fn take_gossip_batch(&mut self, bytes_max: usize) -> Vec<Transaction> {
+        let mut bytes = 0;
+        let mut n = 0;
+        for tx in &self.outbox {
+            let b = encoded_len(tx);
+            if n >= self.cfg.gossip_batch_txs_max || (n > 0 && bytes + b > bytes_max) {
+                break;
+            }
+            bytes += b;
+            n += 1;
+        }
+        self.outbox.drain(..n).collect()
+    }
+
+    fn remove(&mut self, hash: &TxHash) {
+        let Some(entry) = self.txs.remove(hash) else {
+            return;
+        };
+        self.queue.remove(&entry.seq);
+        let sender = sender_bytes(&entry.tx);
+        self.by_sender_nonce.remove(&(sender, entry.tx.nonce()));
+        if let Some(c) = self.sender_count.get_mut(&sender) {
+            *c -= 1;
+            if *c == 0 {
+                self.sender_count.remove(&sender);
+            }
+        }
+        self.bytes -= entry.bytes;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use commonware_math::algebra::Random as _;
+    use rand_core::SeedableRng as _;
+    use weft_types::{NamespaceId, SigningKey};
+
+    #[derive(Default)]
+    struct Chain {
+        nonces: HashMap<[u8; 32], u64>,
+        finalized: HashMap<TxHash, u64>,
+    }
+    impl ChainView for Chain {
+        fn finalized_nonce(&self, s: &[u8; 32]) -> Option<u64> {
+            self.nonces.get(s).copied()
+        }
+        fn finalized_height(&self, h: &TxHash) -> Option<u64> {
+            self.finalized.get(h).copied()
+        }
+    }
+
+    fn key(seed: u64) -> SigningKey {
+        SigningKey::random(rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+    }
+    fn tx(k: &SigningKey, nonce: u64) -> Transaction {
+        Transaction::sign(
+            k,
+            NamespaceId(1),
+            nonce,
+            Bytes::from(nonce.to_be_bytes().to_vec()),
+        )
+    }
+
+    #[test]
+    fn fcfs_order_and_specific_rejections() {
+        let (a, b) = (key(1), key(2));
+        let mut chain = Chain::default();
+        let mut pool = Mempool::new(
+            Config {
+                sender_txs_max: 2,
+                ..Config::default()
+            },
+            Limits::default(),
+        );
+        let t1 = tx(&b, 5);
+        let t2 = tx(&a, 1);
+        let t3 = tx(&a, 2);
+        for t in [&t1, &t2, &t3] {
+            pool.admit(t.clone(), &chain, true).unwrap();
+        }
+        assert_eq!(
+            pool.admit(t1.clone(), &chain, true),
+            Err(AdmitError::Duplicate { hash: t1.hash() })
+        );
+        let same_nonce = Transaction::sign(&a, NamespaceId(2), 2, Bytes::from_static(b"other"));
+        assert!(matches!(
+            pool.admit(same_nonce, &chain, true),
+            Err(AdmitError::NonceInUse { nonce: 2, .. })
+        ));
+        assert!(matches!(
+            pool.admit(tx(&a, 3), &chain, true),
+            Err(AdmitError::Full {
+                limit: "mempool.sender_txs_max",
+                ..
+            })
+        ));
+        let sb: [u8; 32] = b.public_key_bytes();
+        chain.nonces.insert(sb, 9);
+        assert_eq!(
+            pool.admit(tx(&b, 9), &chain, true),
+            Err(AdmitError::NonceTooLow {
+                nonce: 9,
+                finalized: 9
+            })
+        );
+        let selected = pool.select(&HashSet::new(), |_| None, 100, usize::MAX);
+        assert_eq!(
+            selected,
+            vec![t1.clone(), t2.clone(), t3.clone()],
+            "arrival order"
+        );
+        let excluded: HashSet<_> = [t2.hash()].into();
+        assert_eq!(
+            pool.select(&excluded, |_| None, 100, usize::MAX),
+            vec![t1.clone(), t3.clone()]
+        );
+        assert_eq!(pool.take_gossip_batch(usize::MAX).len(), 3);
+        assert!(pool.take_gossip_batch(usize::MAX).is_empty());
+    }
+
+    #[test]
+    fn finalization_removes_and_evicts_stale_nonces() {
+        let a = key(1);
+        let chain = Chain::default();
+        let mut pool = Mempool::new(Config::default(), Limits::default());
+        let low = tx(&a, 3);
+        let high = tx(&a, 7);
+        pool.admit(low.clone(), &chain, false).unwrap();
+        let included = tx(&a, 5);
+        pool.admit(included.clone(), &chain, false).unwrap();
+        pool.admit(high.clone(), &chain, false).unwrap();
+        let evicted = pool.on_finalized([&included].into_iter());
+        assert_eq!(evicted, vec![low.hash()]);
+        assert_eq!(pool.status(&high.hash()), Some(Status::Pending));
+        assert!(
+            matches!(pool.status(&low.hash()), Some(Status::Rejected(r)) if r.contains("nonce 3"))
+        );
+        assert_eq!(pool.status(&included.hash()), None);
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.bytes(), encoded_len(&high));
+    }
+
+    trait PkBytes {
+        fn public_key_bytes(&self) -> [u8; 32];
+    }
+    impl PkBytes for SigningKey {
+        fn public_key_bytes(&self) -> [u8; 32] {
+            use commonware_cryptography::Signer as _;
+            self.public_key().as_ref().try_into().unwrap()
+        }
+    }
+}

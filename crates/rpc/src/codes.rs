@@ -1,0 +1,26 @@
+//! Stable JSON-RPC error codes. Standard codes (-32700..-32600) come from the protocol.
+
+/// Invalid method parameters (JSON-RPC standard).
+pub const INVALID_PARAMS: i32 = -32602;
+/// The transaction bytes do not decode.
+pub const MALFORMED_TX: i32 = 1001;
+/// The transaction exceeds `tx_bytes_max` or `payload_bytes_max`.
+pub const TX_TOO_LARGE: i32 = 1002;
+/// The signature does not verify.
+pub const BAD_SIGNATURE: i32 = 1003;
+/// Already pending.
+pub const DUPLICATE: i32 = 1004;
+/// Already finalized.
+pub const ALREADY_FINALIZED: i32 = 1005;
+/// Nonce not above the sender's finalized nonce.
+pub const NONCE_TOO_LOW: i32 = 1006;
+/// Nonce held by another pending transaction of the sender.
+pub const NONCE_IN_USE: i32 = 1007;
+/// A mempool bound is reached.
+pub const MEMPOOL_FULL: i32 = 1008;
+/// A range query spans more than `namespace_range_heights_max` heights.
+pub const RANGE_TOO_LARGE: i32 = 1010;
+/// A batch holds more than `submit_batch_txs_max` transactions.
+pub const BATCH_TOO_LARGE: i32 = 1011;
+/// The node failed internally (storage); the request may be retried.
+pub const INTERNAL: i32 = 1099;

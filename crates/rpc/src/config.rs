@@ -1,0 +1,64 @@
+//! RPC server configuration.
+
+use serde::{Deserialize, Serialize};
+
+/// Default bound on a request body, in bytes.
+pub const DEFAULT_REQUEST_BODY_BYTES_MAX: u32 = 16 * 1024 * 1024;
+/// Default bound on a response body, in bytes.
+pub const DEFAULT_RESPONSE_BODY_BYTES_MAX: u32 = 64 * 1024 * 1024;
+/// Default bound on concurrent connections.
+pub const DEFAULT_CONNECTIONS_MAX: u32 = 512;
+/// Default bound on transactions in one `weft_sendTransactions` call.
+pub const DEFAULT_SUBMIT_BATCH_TXS_MAX: usize = 4_096;
+/// Default bound on heights in one namespace range query.
+pub const DEFAULT_NAMESPACE_RANGE_HEIGHTS_MAX: u64 = 1_000;
+/// Default bound on transactions returned by one namespace range query.
+pub const DEFAULT_NAMESPACE_RANGE_TXS_MAX: usize = 10_000;
+
+/// RPC configuration (`[rpc]` in the node's TOML).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Largest request body, in bytes.
+    pub request_body_bytes_max: u32,
+    /// Largest response body, in bytes.
+    pub response_body_bytes_max: u32,
+    /// Most concurrent connections.
+    pub connections_max: u32,
+    /// Most transactions per `weft_sendTransactions` call.
+    pub submit_batch_txs_max: usize,
+    /// Most heights per `weft_getNamespaceTransactions` call.
+    pub namespace_range_heights_max: u64,
+    /// Most transactions per `weft_getNamespaceTransactions` answer (the answer says where to resume).
+    pub namespace_range_txs_max: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            request_body_bytes_max: DEFAULT_REQUEST_BODY_BYTES_MAX,
+            response_body_bytes_max: DEFAULT_RESPONSE_BODY_BYTES_MAX,
+            connections_max: DEFAULT_CONNECTIONS_MAX,
+            submit_batch_txs_max: DEFAULT_SUBMIT_BATCH_TXS_MAX,
+            namespace_range_heights_max: DEFAULT_NAMESPACE_RANGE_HEIGHTS_MAX,
+            namespace_range_txs_max: DEFAULT_NAMESPACE_RANGE_TXS_MAX,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the configuration.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.request_body_bytes_max < 1024 {
+            return Err("rpc.request_body_bytes_max must be >= 1024".into());
+        }
+        if self.connections_max == 0
+            || self.submit_batch_txs_max == 0
+            || self.namespace_range_heights_max == 0
+            || self.namespace_range_txs_max == 0
+        {
+            return Err("rpc.connections_max, submit_batch_txs_max, namespace_range_heights_max and namespace_range_txs_max must be > 0".into());
+        }
+        Ok(())
+    }
+}

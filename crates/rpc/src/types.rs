@@ -1,0 +1,147 @@
+//! JSON shapes of RPC results (shared by the server and the client).
+
+use serde::{Deserialize, Serialize};
+
+/// Lifecycle of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TxStatus {
+    /// Accepted, waiting to be ordered.
+    Pending,
+    /// Finalized.
+    Finalized {
+        /// Block height.
+        height: u64,
+        /// Position in the block.
+        index: u32,
+        /// Block hash.
+        block_hash: String,
+    },
+    /// Will never be ordered.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// Never seen by this node.
+    Unknown,
+}
+
+/// Per-item result of `weft_sendTransactions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SubmitResult {
+    /// Accepted.
+    Accepted {
+        /// Transaction hash.
+        hash: String,
+    },
+    /// Rejected.
+    Error {
+        /// The error.
+        error: ErrorJson,
+    },
+}
+
+/// An error inside a successful batch response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorJson {
+    /// Stable code (see `codes`).
+    pub code: i32,
+    /// Human-readable reason naming the field or limit.
+    pub message: String,
+}
+
+/// A transaction as JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxJson {
+    /// Hash.
+    pub hash: String,
+    /// Namespace.
+    pub namespace: u64,
+    /// Sender public key (hex).
+    pub sender: String,
+    /// Nonce.
+    pub nonce: u64,
+    /// Payload (hex).
+    pub payload: String,
+    /// Signature (hex).
+    pub signature: String,
+}
+
+/// A block header as JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderJson {
+    /// Block hash.
+    pub hash: String,
+    /// Height.
+    pub height: u64,
+    /// Epoch.
+    pub epoch: u64,
+    /// View.
+    pub view: u64,
+    /// Parent hash.
+    pub parent: String,
+    /// Timestamp, ms since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Proposer key (hex).
+    pub proposer: String,
+    /// Namespace table root.
+    pub namespace_table_root: String,
+    /// Inclusion root.
+    pub inclusion_root: String,
+    /// Bundles root.
+    pub bundles_root: String,
+    /// Encrypted-lane root.
+    pub encrypted_root: String,
+    /// System state root.
+    pub state_root: String,
+    /// L1 inbox index.
+    pub l1_inbox_index: u64,
+    /// Number of transactions.
+    pub tx_count: u32,
+}
+
+/// A block as JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockJson {
+    /// Header.
+    pub header: HeaderJson,
+    /// Transaction hashes in block order (always present).
+    pub tx_hashes: Vec<String>,
+    /// Full transactions in block order (when asked for).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub transactions: Option<Vec<TxJson>>,
+    /// Encoded finalization certificate (hex), when this block has its own.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub finalization: Option<String>,
+}
+
+/// One transaction of a namespace range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceTxJson {
+    /// Height.
+    pub height: u64,
+    /// Position in the block.
+    pub index: u32,
+    /// The transaction.
+    #[serde(flatten)]
+    pub tx: TxJson,
+}
+
+/// Answer of `weft_getNamespaceTransactions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceRangeJson {
+    /// Namespace.
+    pub namespace: u64,
+    /// First height covered.
+    pub from: u64,
+    /// Last height covered (clamped to the head, or earlier if truncated).
+    pub to: u64,
+    /// Finalized head height when answered.
+    pub head: Option<u64>,
+    /// Set when the answer stopped early at `namespace_range_txs_max`: resume from here.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub next_from: Option<u64>,
+    /// Transactions in order.
+    pub transactions: Vec<NamespaceTxJson>,
+}

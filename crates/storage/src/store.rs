@@ -1,0 +1,409 @@
+//! The redb-backed store.
+
+use crate::StorageError;
+use commonware_codec::Encode;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use weft_types::{Block, BlockDigest, Digest, Header, Limits, NamespaceId, Transaction, TxHash};
+
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("certificates");
+const DIGESTS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("digest_to_height");
+const TXS: TableDefinition<&[u8; 32], (u64, u32)> = TableDefinition::new("tx_index");
+const NAMESPACES: TableDefinition<(u64, u64), u32> = TableDefinition::new("namespace_index");
+const NONCES: TableDefinition<&[u8; 32], u64> = TableDefinition::new("sender_nonce");
+const PENDING: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("pending");
+
+/// Sentinel for "no block stored yet" in the cached head.
+const NO_HEAD: u64 = u64::MAX;
+
+/// Where a finalized transaction sits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxLocation {
+    /// Block height.
+    pub height: u64,
+    /// Position in the block's transaction order.
+    pub index: u32,
+}
+
+/// The finalized-chain store. Cheap to share behind an `Arc`; readers never block the writer.
+pub struct Store {
+    db: Database,
+    limits: Limits,
+    head: AtomicU64,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: impl AsRef<Path>, limits: Limits) -> Result<Self, StorageError> {
+        let db = Database::create(path.as_ref())?;
+        // Create every table so readers never see "table does not exist".
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(BLOCKS)?;
+            txn.open_table(CERTIFICATES)?;
+            txn.open_table(DIGESTS)?;
+            txn.open_table(TXS)?;
+            txn.open_table(NAMESPACES)?;
+            txn.open_table(NONCES)?;
+            txn.open_table(PENDING)?;
+        }
+        txn.commit()?;
+        let head = {
+            let txn = db.begin_read()?;
+            let blocks = txn.open_table(BLOCKS)?;
+            let last = blocks.last()?.map(|(k, _)| k.value());
+            last.unwrap_or(NO_HEAD)
+        };
+        Ok(Self {
+            db,
+            limits,
+            head: AtomicU64::new(head),
+        })
+    }
+
+    /// The wire limits blocks were stored under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Height of the highest finalized block stored, if any.
+    pub fn head_height(&self) -> Option<u64> {
+        match self.head.load(Ordering::Acquire) {
+            NO_HEAD => None,
+            h => Some(h),
+        }
+    }
+
+    /// Persists a finalized block, its certificate and all index entries in one fsynced
+    /// transaction, and removes its transactions from the pending log. Idempotent: a block
+    /// already stored at its height is accepted again if identical. Returns `true` if the
+    /// block was new.
+    pub fn commit_finalized(
+        &self,
+        block: &Block,
+        certificate: &[u8],
+    ) -> Result<bool, StorageError> {
+        let height = block.height();
+        let head = self.head_height();
+        if let Some(h) = head {
+            if height <= h {
+                let stored = self.header(height)?.map(|hd| hd.digest());
+                return match stored {
+                    Some(d) if d == block.digest() => Ok(false),
+                    Some(d) => Err(StorageError::Conflict {
+                        height,
+                        stored: d.to_string(),
+                        offered: block.digest().to_string(),
+                    }),
+                    None => Err(StorageError::NonContiguous { head, height }),
+                };
+            }
+        }
+        let expected = head.map_or(0, |h| h + 1);
+        if height != expected {
+            return Err(StorageError::NonContiguous { head, height });
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut blocks = txn.open_table(BLOCKS)?;
+            blocks.insert(height, block.encode().as_ref())?;
+            let mut certs = txn.open_table(CERTIFICATES)?;
+            certs.insert(height, certificate)?;
+            let mut digests = txn.open_table(DIGESTS)?;
+            digests.insert(&block.digest().0 .0, height)?;
+            let mut txs = txn.open_table(TXS)?;
+            let mut nonces = txn.open_table(NONCES)?;
+            let mut pending = txn.open_table(PENDING)?;
+            for (index, tx) in block.body.txs().enumerate() {
+                txs.insert(tx.hash().as_bytes(), (height, index as u32))?;
+                let sender: [u8; 32] = tx
+                    .sender()
+                    .as_ref()
+                    .try_into()
+                    .expect("ed25519 key is 32 bytes");
+                let prev = nonces.get(&sender)?.map(|v| v.value());
+                if prev.is_none_or(|p| tx.nonce() > p) {
+                    nonces.insert(&sender, tx.nonce())?;
+                }
+                pending.remove(tx.hash().as_bytes())?;
+            }
+            let mut namespaces = txn.open_table(NAMESPACES)?;
+            for ns in &block.body.namespaces {
+                namespaces.insert((ns.namespace.0, height), ns.txs.len() as u32)?;
+            }
+        }
+        txn.commit()?;
+        // Invariant: heads only move forward, by one.
+        let prev = self.head.swap(height, Ordering::AcqRel);
+        assert!(
+            prev == NO_HEAD && height == 0 || prev != NO_HEAD && prev + 1 == height,
+            "store head moved from {prev} to {height}"
+        );
+        Ok(true)
+    }
+
+    /// The finalized block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let blocks = txn.open_table(BLOCKS)?;
+        let Some(bytes) = blocks.get(height)? else {
+            return Ok(None);
+        };
+        Block::decode_untrusted(bytes.value(), &self.limits)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt {
+                what: "block",
+                key: height.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The header of the finalized block at `height` (decodes only the header).
+    pub fn header(&self, height: u64) -> Result<Option<Header>, StorageError> {
+        use commonware_codec::{Copying, ReadExt};
+        let txn = self.db.begin_read()?;
+        let blocks = txn.open_table(BLOCKS)?;
+        let Some(bytes) = blocks.get(height)? else {
+            return Ok(None);
+        };
+        let mut buf = Copying(bytes.value());
+        Header::read(&mut buf)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt {
+                what: "header",
+                key: height.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Height of the finalized block with this digest.
+    pub fn height_of(&self, digest: &BlockDigest) -> Result<Option<u64>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let digests = txn.open_table(DIGESTS)?;
+        Ok(digests.get(&digest.0 .0)?.map(|v| v.value()))
+    }
+
+    /// The encoded finalization certificate of the block at `height`.
+    pub fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let certs = txn.open_table(CERTIFICATES)?;
+        Ok(certs.get(height)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Where a finalized transaction is.
+    pub fn tx_location(&self, hash: &TxHash) -> Result<Option<TxLocation>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let txs = txn.open_table(TXS)?;
+        Ok(txs.get(hash.as_bytes())?.map(|v| {
+            let (height, index) = v.value();
+            TxLocation { height, index }
+        }))
+    }
+
+    /// Which of `hashes` are finalized (one read transaction for all of them).
+    pub fn finalized_among(&self, hashes: &[TxHash]) -> Result<Vec<bool>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let txs = txn.open_table(TXS)?;
+        hashes
+            .iter()
+            .map(|h| Ok(txs.get(h.as_bytes())?.is_some()))
+            .collect()
+    }
+
+    /// Highest finalized nonce of `sender`.
+    pub fn sender_nonce(&self, sender: &[u8; 32]) -> Result<Option<u64>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let nonces = txn.open_table(NONCES)?;
+        Ok(nonces.get(sender)?.map(|v| v.value()))
+    }
+
+    /// Heights in `[from, to]` holding transactions of `namespace`, at most `max` of them.
+    pub fn namespace_heights(
+        &self,
+        namespace: NamespaceId,
+        from: u64,
+        to: u64,
+        max: usize,
+    ) -> Result<Vec<u64>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(NAMESPACES)?;
+        let mut out = Vec::new();
+        for entry in table
+            .range((namespace.0, from)..=(namespace.0, to))?
+            .take(max)
+        {
+            let (key, _) = entry?;
+            out.push(key.value().1);
+        }
+        Ok(out)
+    }
+
+    /// Durably records acknowledged-but-unfinalized transactions (one fsync for the batch).
+    pub fn persist_pending(&self, txs: &[Transaction]) -> Result<(), StorageError> {
+        if txs.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut pending = txn.open_table(PENDING)?;
+            for tx in txs {
+                pending.insert(tx.hash().as_bytes(), tx.encode().as_ref())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Removes transactions from the pending log (e.g. evicted as invalid).
+    pub fn drop_pending(&self, hashes: &[TxHash]) -> Result<(), StorageError> {
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut pending = txn.open_table(PENDING)?;
+            for h in hashes {
+                pending.remove(h.as_bytes())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Every transaction in the pending log (read at startup to refill the mempool).
+    pub fn pending(&self) -> Result<Vec<Transaction>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let pending = txn.open_table(PENDING)?;
+        let mut out = Vec::new();
+        for entry in pending.iter()? {
+            let (key, value) = entry?;
+            let tx = Transaction::decode_untrusted(value.value(), &self.limits).map_err(|e| {
+                StorageError::Corrupt {
+                    what: "pending transaction",
+                    key: weft_types::to_hex(key.value()),
+                    reason: e.to_string(),
+                }
+            })?;
+            out.push(tx);
+        }
+        Ok(out)
+    }
+
+    /// Digest of the block at `height`, if stored.
+    pub fn digest_at(&self, height: u64) -> Result<Option<Digest>, StorageError> {
+        Ok(self.header(height)?.map(|h| h.digest().0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use commonware_math::algebra::Random as _;
+    use rand_core::SeedableRng as _;
+    use weft_types::{merkle, Body, Header, NamespaceTxs, SigningKey};
+
+    fn key(seed: u64) -> SigningKey {
+        SigningKey::random(rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+    }
+
+    fn child(parent: &Block, txs: Vec<Transaction>) -> Block {
+        use commonware_cryptography::Signer as _;
+        let mut by_ns: std::collections::BTreeMap<NamespaceId, Vec<Transaction>> =
+            Default::default();
+        for tx in txs {
+            by_ns.entry(tx.namespace()).or_default().push(tx);
+        }
+        let body = Body {
+            namespaces: by_ns
+                .into_iter()
+                .map(|(namespace, txs)| NamespaceTxs { namespace, txs })
+                .collect(),
+            ..Body::default()
+        };
+        let header = Header {
+            height: parent.height() + 1,
+            epoch: 0,
+            view: parent.height() + 1,
+            parent: parent.digest(),
+            timestamp_ms: parent.header.timestamp_ms + 1,
+            proposer: key(0).public_key(),
+            namespace_table_root: merkle::root(&body.namespace_table()),
+            inclusion_root: body.inclusion_root(),
+            bundles_root: body.bundles_root(),
+            encrypted_root: body.encrypted_root(),
+            state_root: parent.header.state_root,
+            l1_inbox_index: 0,
+            tx_count: body.tx_count() as u32,
+        };
+        Block::new(header, body)
+    }
+
+    #[test]
+    fn commit_index_and_reopen() {
+        use commonware_cryptography::Signer as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let alice = key(1);
+        let genesis = Block::genesis(Digest::from([7u8; 32]), key(0).public_key(), 0);
+        let tx1 = Transaction::sign(&alice, NamespaceId(5), 1, Bytes::from_static(b"x"));
+        let tx2 = Transaction::sign(&alice, NamespaceId(9), 2, Bytes::from_static(b"y"));
+        let b1 = child(&genesis, vec![tx1.clone(), tx2.clone()]);
+        {
+            let store = Store::open(&path, Limits::default()).unwrap();
+            store.persist_pending(&[tx1.clone(), tx2.clone()]).unwrap();
+            assert_eq!(store.pending().unwrap().len(), 2);
+            assert!(store.commit_finalized(&genesis, b"").unwrap());
+            assert!(store.commit_finalized(&b1, b"cert").unwrap());
+            // Redelivery is idempotent; a conflicting block is refused.
+            assert!(!store.commit_finalized(&b1, b"cert").unwrap());
+            let other = child(&genesis, vec![tx1.clone()]);
+            assert!(matches!(
+                store.commit_finalized(&other, b""),
+                Err(StorageError::Conflict { .. })
+            ));
+            // A gap is refused.
+            let b3 = child(&child(&b1, vec![]), vec![]);
+            assert!(matches!(
+                store.commit_finalized(&b3, b""),
+                Err(StorageError::NonContiguous { .. })
+            ));
+        }
+        let store = Store::open(&path, Limits::default()).unwrap();
+        assert_eq!(store.head_height(), Some(1));
+        assert_eq!(store.block(1).unwrap().unwrap(), b1);
+        assert_eq!(store.certificate(1).unwrap().unwrap(), b"cert");
+        assert_eq!(store.height_of(&b1.digest()).unwrap(), Some(1));
+        // Namespace order: ns 5 first, then ns 9.
+        assert_eq!(
+            store.tx_location(&tx1.hash()).unwrap(),
+            Some(TxLocation {
+                height: 1,
+                index: 0
+            })
+        );
+        assert_eq!(
+            store.tx_location(&tx2.hash()).unwrap(),
+            Some(TxLocation {
+                height: 1,
+                index: 1
+            })
+        );
+        let pk: [u8; 32] = alice.public_key().as_ref().try_into().unwrap();
+        assert_eq!(store.sender_nonce(&pk).unwrap(), Some(2));
+        assert_eq!(
+            store.namespace_heights(NamespaceId(9), 0, 10, 10).unwrap(),
+            vec![1]
+        );
+        assert!(store
+            .namespace_heights(NamespaceId(7), 0, 10, 10)
+            .unwrap()
+            .is_empty());
+        assert!(
+            store.pending().unwrap().is_empty(),
+            "finalized txs leave the pending log"
+        );
+    }
+}
