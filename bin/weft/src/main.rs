@@ -1,1 +1,140 @@
-fn main() {}
+//! `weft`: run a validator or a local devnet, send transactions, benchmark.
+
+mod bench;
+mod client;
+mod devnet;
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
+use std::{net::SocketAddr, path::PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "weft",
+    version,
+    about = "Weft: a shared sequencer network for rollups"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a local multi-validator devnet (separate processes on loopback) until Ctrl-C.
+    Devnet(devnet::Args),
+    /// Run one validator.
+    Node {
+        /// The validator's TOML config.
+        #[arg(long)]
+        config: PathBuf,
+        /// Override `node.p2p_listen`.
+        #[arg(long = "node.p2p-listen")]
+        p2p_listen: Option<SocketAddr>,
+        /// Override `node.rpc_listen`.
+        #[arg(long = "node.rpc-listen")]
+        rpc_listen: Option<SocketAddr>,
+        /// Override `node.data_dir`.
+        #[arg(long = "node.data-dir")]
+        data_dir: Option<PathBuf>,
+        /// Override `mempool.txs_max`.
+        #[arg(long = "mempool.txs-max")]
+        mempool_txs_max: Option<usize>,
+        /// Override `consensus.block_interval_ms`.
+        #[arg(long = "consensus.block-interval-ms")]
+        block_interval_ms: Option<u64>,
+        /// Log level (error, warn, info, debug, trace).
+        #[arg(long, default_value = "info")]
+        log_level: tracing::Level,
+    },
+    /// Build keys, a genesis file and one config per validator for a list of hosts.
+    Genesis(devnet::GenesisArgs),
+    /// Manage key files.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Send transactions and query their status.
+    Tx {
+        #[command(subcommand)]
+        command: client::TxCommand,
+    },
+    /// Read blocks.
+    Block {
+        #[command(subcommand)]
+        command: client::BlockCommand,
+    },
+    /// Load a devnet and report finalized throughput and latency.
+    Bench(bench::Args),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate a key file and print its public key.
+    Generate {
+        /// Where to write the key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Node {
+            config,
+            p2p_listen,
+            rpc_listen,
+            data_dir,
+            mempool_txs_max,
+            block_interval_ms,
+            log_level,
+        } => {
+            let mut cfg = weft_node::Config::load(&config)?;
+            if let Some(a) = p2p_listen {
+                cfg.node.p2p_listen = a;
+            }
+            if let Some(a) = rpc_listen {
+                cfg.node.rpc_listen = a;
+            }
+            if let Some(d) = data_dir {
+                cfg.node.data_dir = d;
+            }
+            if let Some(n) = mempool_txs_max {
+                cfg.mempool.txs_max = n;
+            }
+            if let Some(ms) = block_interval_ms {
+                cfg.consensus.block_interval_ms = ms;
+            }
+            cfg.validate()
+                .map_err(|e| anyhow::anyhow!("config {}: {e}", config.display()))?;
+            weft_node::run(cfg, log_level)?;
+            Ok(())
+        }
+        Command::Devnet(args) => devnet::run(args),
+        Command::Genesis(args) => devnet::genesis(args),
+        Command::Keys {
+            command: KeysCommand::Generate { out },
+        } => {
+            use commonware_cryptography_free::public_hex;
+            let key = weft_node::generate_key();
+            weft_node::write_key(&out, &key)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!("{}", public_hex(&key));
+            Ok(())
+        }
+        Command::Tx { command } => client::tx(command),
+        Command::Block { command } => client::block(command),
+        Command::Bench(args) => bench::run(args),
+    }
+}
+
+/// Small helpers around keys.
+mod commonware_cryptography_free {
+    use weft_types::SigningKey;
+    /// Hex of a key's public key.
+    pub fn public_hex(key: &SigningKey) -> String {
+        use commonware_cryptography::Signer as _;
+        weft_types::to_hex(key.public_key().as_ref())
+    }
+}

@@ -108,7 +108,7 @@ pub async fn start<E, S, R, P, B>(
     blocker: B,
 ) -> Handle<()>
 where
-    E: Spawner + Clock + Metrics + Storage + CryptoRng + Clone + Send + Sync + 'static,
+    E: Spawner + Clock + Metrics + Storage + CryptoRng + Send + Sync + 'static,
     S: Sender<PublicKey = VerifyingKey>,
     R: Receiver<PublicKey = VerifyingKey>,
     P: Provider<PublicKey = VerifyingKey> + Clone,

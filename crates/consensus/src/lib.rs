@@ -72,3 +72,18 @@ impl ChainView for ChainState<'_> {
             .map(|l| l.height)
     }
 }
+
+/// The p2p message cap a network of `validators` needs: the largest of a vote, a
+/// certificate, a full block (with backfill framing) and a gossip batch.
+pub fn max_message_size(validators: usize, limits: &Limits) -> u32 {
+    use commonware_consensus::{
+        marshal::{self, standard::Standard},
+        simplex::{self, scheme::ed25519},
+    };
+    let n = validators as u32;
+    commonware_p2p::max_message_size(&[
+        simplex::max_payload_size::<ed25519::Scheme, weft_types::Digest>(n),
+        marshal::max_payload_size::<Standard<ConsensusBlock>, ed25519::Scheme>(n, limits),
+        limits.block_bytes_max / 2 + 64,
+    ])
+}

@@ -89,7 +89,7 @@ pub fn start<E>(
     channels: &[u64],
 ) -> Result<Started<E>, String>
 where
-    E: Spawner + Clock + Metrics + CryptoRng + RNetwork + Resolver + Clone,
+    E: Spawner + Clock + Metrics + CryptoRng + RNetwork + Resolver,
 {
     cfg.validate()?;
     let handshake = Cups::<_, ChaCha20Poly1305>::new(

@@ -1,1 +1,20 @@
-//! placeholder
+//! Assembles a Weft validator from its configuration and supervises its tasks.
+//!
+//! [`run`] opens the store, refills the mempool from the durable pending log, starts the
+//! authenticated p2p network, the consensus stack and the JSON-RPC server on Commonware's
+//! tokio runtime, and stops them all on SIGINT/SIGTERM. A panic in any task stops the
+//! process (the runtime does not catch panics), so a broken invariant never leaves a zombie.
+
+mod api;
+mod config;
+mod error;
+mod genesis;
+mod keys;
+mod persister;
+mod run;
+
+pub use config::{Config, NodeSection, DEFAULT_METRICS_PORT_OFFSET};
+pub use error::NodeError;
+pub use genesis::{Genesis, GenesisValidator};
+pub use keys::{generate_key, read_key, write_key};
+pub use run::run;

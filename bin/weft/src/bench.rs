@@ -1,0 +1,277 @@
+//! `weft bench`: drive load against a devnet and measure finalized throughput and
+//! submit-to-finality latency.
+//!
+//! Transactions are signed before the clock starts (the client's signing cost is not the
+//! network's). Workers submit batches round-robin across validators; a follower reads every
+//! new finalized block from one validator and stamps each of our transactions when it sees
+//! it. Latency is submit time -> first observation of its finalized block (so it includes
+//! up to one poll interval of observation delay).
+
+use crate::devnet;
+use anyhow::{bail, Result};
+use bytes::Bytes;
+use clap::Parser;
+use commonware_codec::Encode as _;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use weft_rpc::{client::Client, types::SubmitResult};
+use weft_types::{NamespaceId, Transaction};
+
+/// Follower poll interval.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+#[derive(Parser, Clone)]
+pub struct Args {
+    /// Validator RPC URLs (comma-separated). Without it, a devnet is started in a temporary
+    /// directory for the run.
+    #[arg(long, value_delimiter = ',')]
+    pub rpc: Vec<String>,
+    /// Transactions to submit.
+    #[arg(long, default_value_t = 50_000)]
+    pub txs: usize,
+    /// Transactions per `weft_sendTransactions` call.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Concurrent submitting clients.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Distinct senders.
+    #[arg(long, default_value_t = 256)]
+    pub senders: usize,
+    /// Namespaces the load is spread over.
+    #[arg(long, default_value_t = 4)]
+    pub namespaces: u64,
+    /// Payload size, in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub payload_bytes: usize,
+    /// Target submission rate in tx/s (0 = as fast as possible).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Validators of the temporary devnet (when --rpc is not given).
+    #[arg(long, default_value_t = 4)]
+    pub validators: usize,
+    /// First port of the temporary devnet.
+    #[arg(long, default_value_t = 19000)]
+    pub base_port: u16,
+    /// Seconds to wait for stragglers after the last submission.
+    #[arg(long, default_value_t = 60)]
+    pub drain_secs: u64,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.batch == 0 || args.concurrency == 0 || args.senders == 0 || args.namespaces == 0 {
+        bail!("--batch, --concurrency, --senders and --namespaces must be > 0");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (_dir, _validators, urls) = if args.rpc.is_empty() {
+        let dir = tempfile::tempdir()?;
+        let dargs = devnet::Args {
+            validators: args.validators,
+            base_port: args.base_port,
+            data_dir: dir.path().to_path_buf(),
+            log_level: "warn".into(),
+        };
+        let urls = devnet::prepare(&dargs)?;
+        let v = devnet::Validators::spawn(&dargs, urls.len())?;
+        rt.block_on(devnet::wait_ready(&urls, Duration::from_secs(120)))?;
+        eprintln!(
+            "started a {}-validator devnet in {}",
+            urls.len(),
+            dir.path().display()
+        );
+        (Some(dir), Some(v), urls)
+    } else {
+        (None, None, args.rpc.clone())
+    };
+    rt.block_on(drive(args, urls))
+}
+
+async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
+    eprintln!("signing {} transactions...", args.txs);
+    let keys: Vec<_> = (0..args.senders)
+        .map(|_| weft_node::generate_key())
+        .collect();
+    let nonce_base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_micros() as u64;
+    let payload = Bytes::from(vec![0xabu8; args.payload_bytes]);
+    let txs: Vec<(String, String)> = (0..args.txs)
+        .map(|i| {
+            let key = &keys[i % args.senders];
+            let nonce = nonce_base + (i / args.senders) as u64;
+            let tx = Transaction::sign(
+                key,
+                NamespaceId(1 + (i as u64 % args.namespaces)),
+                nonce,
+                payload.clone(),
+            );
+            (tx.hash().to_string(), weft_types::to_hex(&tx.encode()))
+        })
+        .collect();
+    let clients: Vec<Client> = urls
+        .iter()
+        .map(|u| Client::new(u))
+        .collect::<Result<_, _>>()?;
+    let start_height = clients[0].head().await?.map_or(0, |h| h.height);
+    let submitted: Arc<Mutex<HashMap<String, Instant>>> =
+        Arc::new(Mutex::new(HashMap::with_capacity(args.txs)));
+    let rejected = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
+    let batches: Vec<Vec<(String, String)>> = txs.chunks(args.batch).map(|c| c.to_vec()).collect();
+    let batches = Arc::new(Mutex::new(
+        batches
+            .into_iter()
+            .collect::<std::collections::VecDeque<_>>(),
+    ));
+    let started = Instant::now();
+    let per_batch = (args.rate > 0).then(|| {
+        Duration::from_secs_f64(args.batch as f64 / args.rate as f64 * args.concurrency as f64)
+    });
+
+    let mut workers = Vec::new();
+    for w in 0..args.concurrency {
+        let client = clients[w % clients.len()].clone();
+        let (batches, submitted, rejected) = (batches.clone(), submitted.clone(), rejected.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let Some(batch) = batches.lock().expect("lock").pop_front() else {
+                    break;
+                };
+                let t0 = Instant::now();
+                let hexes: Vec<String> = batch.iter().map(|(_, h)| h.clone()).collect();
+                {
+                    let mut s = submitted.lock().expect("lock");
+                    for (hash, _) in &batch {
+                        s.insert(hash.clone(), t0);
+                    }
+                }
+                match client.send_transactions(&hexes).await {
+                    Ok(results) => {
+                        let mut s = submitted.lock().expect("lock");
+                        let mut r = rejected.lock().expect("lock");
+                        for ((hash, _), res) in batch.iter().zip(results) {
+                            if let SubmitResult::Error { error } = res {
+                                s.remove(hash);
+                                *r.entry(format!(
+                                    "{}: {}",
+                                    error.code,
+                                    error.message.split(':').next().unwrap_or("")
+                                ))
+                                .or_default() += 1;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let mut s = submitted.lock().expect("lock");
+                        for (hash, _) in &batch {
+                            s.remove(hash);
+                        }
+                        *rejected
+                            .lock()
+                            .expect("lock")
+                            .entry(format!("rpc error: {e}"))
+                            .or_default() += batch.len();
+                    }
+                }
+                if let Some(p) = per_batch {
+                    if let Some(rest) = p.checked_sub(t0.elapsed()) {
+                        tokio::time::sleep(rest).await;
+                    }
+                }
+            }
+        }));
+    }
+
+    // Follow finalized blocks on validator 0.
+    let follower = clients[0].clone();
+    let mut latencies = Vec::with_capacity(args.txs);
+    let mut next_height = start_height + 1;
+    let mut last_final = started;
+    let mut submit_done_at: Option<Instant> = None;
+    let mut blocks = 0u64;
+    loop {
+        let all_submitted = workers.iter().all(|w| w.is_finished());
+        if all_submitted && submit_done_at.is_none() {
+            submit_done_at = Some(Instant::now());
+        }
+        let outstanding = { submitted.lock().expect("lock").len() };
+        if all_submitted && outstanding == 0 {
+            break;
+        }
+        if submit_done_at.is_some_and(|t| t.elapsed() > Duration::from_secs(args.drain_secs)) {
+            eprintln!(
+                "giving up on {outstanding} transactions not finalized within {} s",
+                args.drain_secs
+            );
+            break;
+        }
+        let head = follower.head().await?.map_or(0, |h| h.height);
+        while next_height <= head {
+            let Some(block) = follower.block(next_height, false).await? else {
+                break;
+            };
+            let now = Instant::now();
+            let mut s = submitted.lock().expect("lock");
+            for hash in &block.tx_hashes {
+                if let Some(t0) = s.remove(hash) {
+                    latencies.push(now - t0);
+                    last_final = now;
+                }
+            }
+            blocks += 1;
+            next_height += 1;
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    let submit_secs = submit_done_at
+        .unwrap_or_else(Instant::now)
+        .duration_since(started)
+        .as_secs_f64();
+    let final_secs = last_final.duration_since(started).as_secs_f64().max(1e-9);
+    latencies.sort();
+    let rejected = rejected.lock().expect("lock").clone();
+    println!("weft bench");
+    println!("  validators: {}  rpc: {}", urls.len(), urls.join(","));
+    println!(
+        "  parameters: txs={} batch={} concurrency={} senders={} namespaces={} payload_bytes={} rate={}",
+        args.txs, args.batch, args.concurrency, args.senders, args.namespaces, args.payload_bytes,
+        if args.rate == 0 { "max".to_string() } else { args.rate.to_string() }
+    );
+    println!(
+        "  submitted: {} in {:.2} s ({:.0} tx/s accepted)",
+        args.txs,
+        submit_secs,
+        (args.txs - rejected.values().sum::<usize>()) as f64 / submit_secs.max(1e-9)
+    );
+    for (reason, count) in &rejected {
+        println!("  rejected: {count} x {reason}");
+    }
+    println!(
+        "  finalized: {} txs in {} blocks over {:.2} s -> {:.0} tx/s",
+        latencies.len(),
+        blocks,
+        final_secs,
+        latencies.len() as f64 / final_secs
+    );
+    println!(
+        "  submit-to-finality latency: p50 {:.0} ms  p90 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.90).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Client subcommands: `weft tx ...`, `weft block ...`.
+
+use anyhow::{bail, Context as _, Result};
+use bytes::Bytes;
+use clap::Subcommand;
+use commonware_codec::Encode as _;
+use std::path::PathBuf;
+use weft_rpc::client::Client;
+use weft_types::{NamespaceId, Transaction};
+
+/// Default RPC URL: validator 0 of `weft devnet`.
+pub const DEFAULT_RPC: &str = "http://127.0.0.1:9001";
+
+#[derive(Subcommand)]
+pub enum TxCommand {
+    /// Sign and submit a transaction; prints its hash.
+    Send {
+        /// Validator RPC URL.
+        #[arg(long, default_value = DEFAULT_RPC)]
+        rpc: String,
+        /// Namespace (rollup id).
+        #[arg(long)]
+        namespace: u64,
+        /// Payload as text (use --hex for hex).
+        #[arg(long)]
+        data: String,
+        /// Interpret --data as hex.
+        #[arg(long)]
+        hex: bool,
+        /// Sender key file (created if missing).
+        #[arg(long, default_value = "weft-client.key")]
+        key: PathBuf,
+        /// Nonce (default: current time in microseconds, which only grows).
+        #[arg(long)]
+        nonce: Option<u64>,
+        /// Wait until the transaction is finalized and print its status.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Print a transaction's status.
+    Status {
+        /// Validator RPC URL.
+        #[arg(long, default_value = DEFAULT_RPC)]
+        rpc: String,
+        /// Transaction hash.
+        hash: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum BlockCommand {
+    /// Print the block at a height (or the head).
+    Get {
+        /// Validator RPC URL.
+        #[arg(long, default_value = DEFAULT_RPC)]
+        rpc: String,
+        /// Height; the head if omitted.
+        height: Option<u64>,
+        /// Include full transactions.
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn load_or_create_key(path: &PathBuf) -> Result<weft_types::SigningKey> {
+    if path.exists() {
+        return Ok(weft_node::read_key(path)?);
+    }
+    let key = weft_node::generate_key();
+    weft_node::write_key(path, &key)?;
+    eprintln!("created sender key {}", path.display());
+    Ok(key)
+}
+
+pub fn tx(cmd: TxCommand) -> Result<()> {
+    let rt = runtime()?;
+    match cmd {
+        TxCommand::Send {
+            rpc,
+            namespace,
+            data,
+            hex,
+            key,
+            nonce,
+            wait,
+        } => {
+            let key = load_or_create_key(&key)?;
+            let payload = if hex {
+                ::hex::decode(data.trim_start_matches("0x")).context("--data is not hex")?
+            } else {
+                data.into_bytes()
+            };
+            let nonce = nonce.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("clock after 1970")
+                    .as_micros() as u64
+            });
+            let tx = Transaction::sign(&key, NamespaceId(namespace), nonce, Bytes::from(payload));
+            let client = Client::new(&rpc)?;
+            rt.block_on(async {
+                let hash = client
+                    .send_transaction(&weft_types::to_hex(&tx.encode()))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("submission rejected: {e}"))?;
+                println!("{hash}");
+                if wait {
+                    for _ in 0..600 {
+                        let status = client.transaction_status(&hash).await?;
+                        if !matches!(status, weft_rpc::types::TxStatus::Pending) {
+                            println!("{}", serde_json::to_string_pretty(&status)?);
+                            return Ok(());
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    bail!("transaction still pending after 30 s");
+                }
+                Ok(())
+            })
+        }
+        TxCommand::Status { rpc, hash } => {
+            let client = Client::new(&rpc)?;
+            let status = rt.block_on(client.transaction_status(&hash))?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            Ok(())
+        }
+    }
+}
+
+pub fn block(cmd: BlockCommand) -> Result<()> {
+    let rt = runtime()?;
+    match cmd {
+        BlockCommand::Get { rpc, height, full } => {
+            let client = Client::new(&rpc)?;
+            rt.block_on(async {
+                let height = match height {
+                    Some(h) => h,
+                    None => {
+                        client
+                            .head()
+                            .await?
+                            .context("no finalized block yet")?
+                            .height
+                    }
+                };
+                match client.block(height, full).await? {
+                    Some(b) => println!("{}", serde_json::to_string_pretty(&b)?),
+                    None => bail!("no finalized block at height {height}"),
+                }
+                Ok(())
+            })
+        }
+    }
+}

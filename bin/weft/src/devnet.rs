@@ -1,0 +1,283 @@
+//! `weft devnet` (local validators as child processes) and `weft genesis` (multi-host setup).
+
+use anyhow::{bail, Context as _, Result};
+use clap::Parser;
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+use weft_node::{Config, Genesis, GenesisValidator, NodeSection};
+
+/// Default number of devnet validators.
+pub const DEFAULT_VALIDATORS: usize = 4;
+/// Default first port: validator i uses base + 10 i (p2p), +1 (RPC), +2 (metrics).
+pub const DEFAULT_BASE_PORT: u16 = 9000;
+/// How long stopping validators get before they are killed.
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
+#[derive(Parser, Clone)]
+pub struct Args {
+    /// Number of validators (ignored when resuming an existing data dir).
+    #[arg(long, default_value_t = DEFAULT_VALIDATORS)]
+    pub validators: usize,
+    /// First port; validator i listens on base+10i (p2p), base+10i+1 (RPC), base+10i+2 (metrics).
+    #[arg(long, default_value_t = DEFAULT_BASE_PORT)]
+    pub base_port: u16,
+    /// Data directory; re-running on an existing one resumes the chain.
+    #[arg(long, default_value = "devnet-data")]
+    pub data_dir: PathBuf,
+    /// Validators' log level.
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Parser)]
+pub struct GenesisArgs {
+    /// Validators' advertised p2p addresses, comma-separated (`host:port,...`), one per validator.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub hosts: Vec<SocketAddr>,
+    /// Output directory: genesis.toml plus node-<i>/{validator.key,config.toml}.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// RPC port of every validator (listening on 0.0.0.0).
+    #[arg(long, default_value_t = 9001)]
+    pub rpc_port: u16,
+    /// Network name.
+    #[arg(long, default_value = "weft-testnet")]
+    pub chain_id: String,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
+/// Writes keys, genesis and per-validator configs. `listen(i)` gives (p2p_listen, rpc_listen, metrics).
+fn write_network(
+    dir: &Path,
+    chain_id: &str,
+    advertised: &[SocketAddr],
+    listen: impl Fn(usize) -> (SocketAddr, SocketAddr, Option<SocketAddr>),
+) -> Result<()> {
+    use commonware_cryptography::Signer as _;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut validators = Vec::new();
+    for (i, addr) in advertised.iter().enumerate() {
+        let node_dir = dir.join(format!("node-{i}"));
+        std::fs::create_dir_all(&node_dir)?;
+        let key = weft_node::generate_key();
+        weft_node::write_key(&node_dir.join("validator.key"), &key)?;
+        validators.push(GenesisValidator {
+            public_key: weft_types::to_hex(key.public_key().as_ref()),
+            p2p_address: *addr,
+        });
+        let (p2p_listen, rpc_listen, metrics_listen) = listen(i);
+        let cfg = Config {
+            node: NodeSection {
+                data_dir: "data".into(),
+                key_file: "validator.key".into(),
+                genesis_file: "../genesis.toml".into(),
+                p2p_listen,
+                rpc_listen,
+                metrics_listen,
+                worker_threads: 2,
+            },
+            mempool: Default::default(),
+            consensus: Default::default(),
+            network: Default::default(),
+            rpc: Default::default(),
+        };
+        cfg.save(&node_dir.join("config.toml"))?;
+    }
+    let genesis = Genesis {
+        chain_id: chain_id.into(),
+        genesis_time_ms: now_ms(),
+        limits: Default::default(),
+        validators,
+    };
+    genesis.validate().map_err(|e| anyhow::anyhow!(e))?;
+    genesis.save(&dir.join("genesis.toml"))?;
+    Ok(())
+}
+
+/// `weft genesis`: files for a multi-host network.
+pub fn genesis(args: GenesisArgs) -> Result<()> {
+    if args.out.join("genesis.toml").exists() {
+        bail!(
+            "{} already holds a genesis.toml; refusing to overwrite keys",
+            args.out.display()
+        );
+    }
+    let unspecified = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
+    write_network(&args.out, &args.chain_id, &args.hosts, |i| {
+        (
+            unspecified(args.hosts[i].port()),
+            unspecified(args.rpc_port),
+            None,
+        )
+    })?;
+    println!(
+        "wrote {}/genesis.toml and node-0..{} (copy node-<i>/ and genesis.toml to host i)",
+        args.out.display(),
+        args.hosts.len() - 1
+    );
+    Ok(())
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Creates (or reuses) a devnet directory; returns the validators' RPC URLs.
+pub fn prepare(args: &Args) -> Result<Vec<String>> {
+    let genesis_path = args.data_dir.join("genesis.toml");
+    if !genesis_path.exists() {
+        if args.validators == 0 {
+            bail!("--validators must be at least 1");
+        }
+        let p2p: Vec<SocketAddr> = (0..args.validators)
+            .map(|i| loopback(args.base_port + 10 * i as u16))
+            .collect();
+        let base = args.base_port;
+        write_network(&args.data_dir, "weft-devnet", &p2p, |i| {
+            let p = base + 10 * i as u16;
+            (loopback(p), loopback(p + 1), Some(loopback(p + 2)))
+        })?;
+        eprintln!(
+            "created devnet with {} validators in {}",
+            args.validators,
+            args.data_dir.display()
+        );
+    } else {
+        eprintln!("resuming devnet in {}", args.data_dir.display());
+    }
+    let genesis = Genesis::load(&genesis_path)?;
+    (0..genesis.validators.len())
+        .map(|i| {
+            let cfg = Config::load(&args.data_dir.join(format!("node-{i}/config.toml")))?;
+            Ok(format!("http://{}", cfg.node.rpc_listen))
+        })
+        .collect()
+}
+
+/// Child validator processes; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Validators {
+    children: Vec<Child>,
+}
+
+impl Validators {
+    /// Starts one `weft node` process per validator directory.
+    pub fn spawn(args: &Args, count: usize) -> Result<Self> {
+        let exe = std::env::current_exe().context("locating the weft binary")?;
+        let mut children = Vec::new();
+        for i in 0..count {
+            let node_dir = args.data_dir.join(format!("node-{i}"));
+            let log = std::fs::File::create(node_dir.join("node.log"))?;
+            let child = Command::new(&exe)
+                .arg("node")
+                .arg("--config")
+                .arg(node_dir.join("config.toml"))
+                .arg("--log-level")
+                .arg(&args.log_level)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("starting validator {i}"))?;
+            children.push(child);
+        }
+        Ok(Self { children })
+    }
+
+    /// Reports validators that exited.
+    pub fn exited(&mut self) -> Vec<(usize, std::process::ExitStatus)> {
+        self.children
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, c)| c.try_wait().ok().flatten().map(|s| (i, s)))
+            .collect()
+    }
+
+    /// Stops every validator: SIGTERM, then SIGKILL after a grace period.
+    pub fn stop(&mut self) {
+        for c in &self.children {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        for c in &mut self.children {
+            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.children.clear();
+    }
+}
+
+impl Drop for Validators {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Waits until every RPC URL answers `weft_chainHead` with a block.
+pub async fn wait_ready(urls: &[String], timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    for url in urls {
+        let client = weft_rpc::client::Client::new(url)?;
+        loop {
+            if let Ok(Some(_)) = client.head().await {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("validator at {url} not ready after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let urls = prepare(&args)?;
+    let mut validators = Validators::spawn(&args, urls.len())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        for (i, url) in urls.iter().enumerate() {
+            println!("validator {i}: rpc {url}  log {}", args.data_dir.join(format!("node-{i}/node.log")).display());
+        }
+        match wait_ready(&urls, Duration::from_secs(60)).await {
+            Ok(()) => println!("devnet is up: try `weft tx send --rpc {} --namespace 1 --data hello --wait`; Ctrl-C stops it", urls[0]),
+            Err(e) => eprintln!("warning: {e}"),
+        }
+        let mut interval = tokio::time::interval(Duration::from_secs(1));
+        let mut reported = std::collections::HashSet::new();
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = interval.tick() => {
+                    for (i, status) in validators.exited() {
+                        if reported.insert(i) {
+                            eprintln!("validator {i} exited ({status}); see its node.log");
+                        }
+                    }
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    println!("stopping validators...");
+    validators.stop();
+    println!("stopped; re-run the same command to resume the chain");
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! The validator's implementation of the RPC server's [`NodeApi`].
+
+use crate::persister::Persister;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use weft_consensus::{ChainState, Shared};
+use weft_mempool::{AdmitError, Status};
+use weft_rpc::NodeApi;
+use weft_storage::Store;
+use weft_types::{Transaction, TxHash};
+
+pub(crate) struct Api {
+    pub shared: Arc<Shared>,
+    pub persister: Persister,
+}
+
+impl NodeApi for Api {
+    fn submit(
+        &self,
+        txs: Vec<Result<Transaction, AdmitError>>,
+    ) -> BoxFuture<'static, Vec<Result<TxHash, AdmitError>>> {
+        let shared = self.shared.clone();
+        let persister = self.persister.clone();
+        Box::pin(async move {
+            // Stateless checks first, signatures in one batch, all outside the mempool lock.
+            let mut results: Vec<Result<Transaction, AdmitError>> = txs
+                .into_iter()
+                .map(|r| {
+                    r.and_then(|tx| {
+                        tx.check_size(&shared.limits)
+                            .map(|_| tx)
+                            .map_err(AdmitError::from)
+                    })
+                })
+                .collect();
+            let candidates: Vec<&Transaction> =
+                results.iter().filter_map(|r| r.as_ref().ok()).collect();
+            let flags = Transaction::verify_signatures(&candidates);
+            let mut flags = flags.into_iter();
+            for r in results.iter_mut() {
+                if let Ok(tx) = r {
+                    if !flags.next().expect("one flag per candidate") {
+                        *r = Err(AdmitError::Invalid(weft_types::TxError::BadSignature {
+                            sender: weft_types::to_hex(tx.sender().as_ref()),
+                        }));
+                    }
+                }
+            }
+            let mut admitted = Vec::new();
+            let out: Vec<Result<TxHash, AdmitError>> = {
+                let chain = ChainState(&shared.store);
+                let mut mempool = shared.mempool.lock().expect("mempool lock");
+                let out = results
+                    .into_iter()
+                    .map(|r| {
+                        let tx = r?;
+                        let hash = tx.hash();
+                        mempool.admit(tx.clone(), &chain, true)?;
+                        admitted.push(tx);
+                        Ok(hash)
+                    })
+                    .collect();
+                shared.metrics.mempool_txs.set(mempool.len() as i64);
+                out
+            };
+            // Acknowledge only what is on disk.
+            persister.persist(admitted).await;
+            out
+        })
+    }
+
+    fn pending_status(&self, hash: &TxHash) -> Option<Status> {
+        self.shared
+            .mempool
+            .lock()
+            .expect("mempool lock")
+            .status(hash)
+    }
+
+    fn store(&self) -> &Store {
+        &self.shared.store
+    }
+}

@@ -1,0 +1,99 @@
+//! The node's TOML configuration: a `[node]` section plus one section per component.
+
+use crate::NodeError;
+use serde::{Deserialize, Serialize};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+/// Devnet port layout: metrics listen on `p2p_port + DEFAULT_METRICS_PORT_OFFSET`.
+pub const DEFAULT_METRICS_PORT_OFFSET: u16 = 2;
+/// Default runtime worker threads.
+pub const DEFAULT_WORKER_THREADS: usize = 2;
+
+/// `[node]`: identity, files and addresses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// Directory of the validator's databases (relative paths are relative to the config file).
+    pub data_dir: PathBuf,
+    /// File holding the validator's ed25519 key (hex).
+    pub key_file: PathBuf,
+    /// The network's genesis file.
+    pub genesis_file: PathBuf,
+    /// Address the p2p network listens on (e.g. `0.0.0.0:9000`). Peers dial the address the
+    /// genesis file advertises for this validator, which may differ (NAT, containers).
+    pub p2p_listen: SocketAddr,
+    /// Address of the JSON-RPC server.
+    pub rpc_listen: SocketAddr,
+    /// Address of the Prometheus `/metrics` endpoint; none to disable.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Runtime worker threads.
+    #[serde(default = "default_worker_threads")]
+    pub worker_threads: usize,
+}
+
+fn default_worker_threads() -> usize {
+    DEFAULT_WORKER_THREADS
+}
+
+/// A validator's full configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Identity, files, addresses.
+    pub node: NodeSection,
+    /// Mempool bounds.
+    #[serde(default)]
+    pub mempool: weft_mempool::Config,
+    /// Consensus timeouts and pacing.
+    #[serde(default)]
+    pub consensus: weft_consensus::Config,
+    /// p2p settings.
+    #[serde(default)]
+    pub network: weft_network::Config,
+    /// RPC limits.
+    #[serde(default)]
+    pub rpc: weft_rpc::Config,
+}
+
+impl Config {
+    /// Reads a config file, resolves relative paths against its directory, and validates it.
+    pub fn load(path: &Path) -> Result<Self, NodeError> {
+        let text = std::fs::read_to_string(path).map_err(|e| NodeError::io(path, e))?;
+        let mut cfg: Config =
+            toml::from_str(&text).map_err(|e| NodeError::config(path, e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut cfg.node.data_dir,
+            &mut cfg.node.key_file,
+            &mut cfg.node.genesis_file,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        cfg.validate().map_err(|e| NodeError::config(path, e))?;
+        Ok(cfg)
+    }
+
+    /// Writes the config file.
+    pub fn save(&self, path: &Path) -> Result<(), NodeError> {
+        let text =
+            toml::to_string_pretty(self).map_err(|e| NodeError::config(path, e.to_string()))?;
+        std::fs::write(path, text).map_err(|e| NodeError::io(path, e))
+    }
+
+    /// Checks every section.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.node.worker_threads == 0 {
+            return Err("node.worker_threads must be > 0".into());
+        }
+        self.mempool.validate()?;
+        self.consensus.validate()?;
+        self.network.validate()?;
+        self.rpc.validate()
+    }
+}

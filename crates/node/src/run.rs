@@ -1,0 +1,133 @@
+//! Starting and stopping a validator.
+
+use crate::{api::Api, persister::Persister, Config, Genesis, NodeError};
+use commonware_cryptography::Signer as _;
+use commonware_runtime::{tokio as cw_tokio, Runner as _, Spawner as _, Supervisor as _};
+use std::{sync::Arc, time::Duration};
+use tracing::{error, info, warn};
+use weft_consensus::{ChainState, Channels, Identity, Shared, CHANNELS};
+use weft_mempool::Mempool;
+use weft_storage::Store;
+
+/// How long a stopping validator waits for its tasks.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs a validator until SIGINT or SIGTERM.
+pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
+    let genesis = Genesis::load(&cfg.node.genesis_file)?;
+    let key = crate::read_key(&cfg.node.key_file)?;
+    let me = key.public_key();
+    let keys = genesis
+        .validator_keys()
+        .map_err(|e| NodeError::config(&cfg.node.genesis_file, e))?;
+    if !keys.contains(&me) {
+        return Err(NodeError::config(
+            &cfg.node.key_file,
+            format!("key {me} is not a genesis validator"),
+        ));
+    }
+    let genesis_block = genesis
+        .block()
+        .map_err(|e| NodeError::config(&cfg.node.genesis_file, e))?;
+    std::fs::create_dir_all(&cfg.node.data_dir)
+        .map_err(|e| NodeError::io(&cfg.node.data_dir, e))?;
+    let store = Arc::new(Store::open(
+        cfg.node.data_dir.join("chain.redb"),
+        genesis.limits,
+    )?);
+    let limits = genesis.limits;
+
+    // Refill the mempool with what was acknowledged but not finalized before the last stop.
+    let mut mempool = Mempool::new(cfg.mempool.clone(), limits);
+    let pending = store.pending()?;
+    let mut stale = Vec::new();
+    let restored = pending.len();
+    for tx in pending {
+        let hash = tx.hash();
+        if mempool.admit(tx, &ChainState(&store), true).is_err() {
+            stale.push(hash);
+        }
+    }
+    store.drop_pending(&stale)?;
+
+    let shared = Arc::new(Shared {
+        mempool: std::sync::Mutex::new(mempool),
+        store: store.clone(),
+        limits,
+        consensus: cfg.consensus.clone(),
+        metrics: Default::default(),
+        registered: Default::default(),
+    });
+    let peers: Vec<_> = keys
+        .iter()
+        .cloned()
+        .zip(genesis.validators.iter().map(|v| v.p2p_address))
+        .collect();
+    let validators: commonware_utils::ordered::Set<_> = keys
+        .iter()
+        .cloned()
+        .collect::<Vec<_>>()
+        .try_into()
+        .map_err(|_| NodeError::config(&cfg.node.genesis_file, "duplicate validator keys"))?;
+    let max_message = weft_consensus::max_message_size(keys.len(), &limits);
+    let partition_prefix = format!("weft-{}", hex::encode(&me.as_ref()[..8]));
+
+    let runtime_cfg = cw_tokio::Config::new()
+        .with_storage_directory(cfg.node.data_dir.join("consensus"))
+        .with_worker_threads(cfg.node.worker_threads)
+        .with_catch_panics(false);
+    let runner = cw_tokio::Runner::new(runtime_cfg);
+    runner.start(|context| async move {
+        cw_tokio::telemetry::init(
+            context.child("telemetry"),
+            cw_tokio::telemetry::Logs { level: log_level, json: false },
+            cfg.node.metrics_listen,
+            None,
+        );
+        info!(target: "weft::node", validator = %me, restored, dropped = stale.len(), "starting");
+        let started = match weft_network::start(context.child("network"), &cfg.network, key.clone(), cfg.node.p2p_listen, peers, max_message, &CHANNELS) {
+            Ok(s) => s,
+            Err(e) => {
+                error!(target: "weft::node", error = %e, "network failed to start");
+                return;
+            }
+        };
+        let identity = Identity {
+            signer: key,
+            validators,
+            genesis: genesis_block,
+            partition_prefix,
+            gossip_batch_txs_max: cfg.mempool.gossip_batch_txs_max,
+        };
+        let channels = Channels::from_pairs(started.channels);
+        let oracle = started.oracle;
+        let _engine = weft_consensus::start(context.child("consensus"), shared.clone(), identity, channels, oracle.clone(), oracle).await;
+        let api = Arc::new(Api { shared: shared.clone(), persister: Persister::start(store) });
+        let rpc = match weft_rpc::start(cfg.node.rpc_listen, cfg.rpc.clone(), api).await {
+            Ok((addr, handle)) => {
+                info!(target: "weft::node", %addr, "rpc listening");
+                handle
+            }
+            Err(e) => {
+                error!(target: "weft::node", error = %e, addr = %cfg.node.rpc_listen, "rpc failed to start");
+                return;
+            }
+        };
+        wait_for_signal().await;
+        info!(target: "weft::node", "stopping");
+        let _ = rpc.stop();
+        if let Err(e) = context.child("stop").stop(0, Some(STOP_TIMEOUT)).await {
+            warn!(target: "weft::node", error = ?e, "tasks did not stop in time");
+        }
+    });
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler failed");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
