@@ -2,7 +2,8 @@
 //! submit-to-finality latency.
 //!
 //! Transactions are signed before the clock starts (the client's signing cost is not the
-//! network's). Workers submit batches round-robin across validators; a follower reads every
+//! network's). Each worker owns a set of senders and submits their transactions, in nonce order, to one
+//! validator (workers are spread over validators); a follower reads every
 //! new finalized block from one validator and stamps each of our transactions when it sees
 //! it. Latency is submit time -> first observation of its finalized block (so it includes
 //! up to one poll interval of observation delay).
@@ -109,52 +110,39 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_micros() as u64;
     let payload = Bytes::from(vec![0xabu8; args.payload_bytes]);
-    let txs: Vec<(String, String)> = (0..args.txs)
-        .map(|i| {
-            let key = &keys[i % args.senders];
-            let nonce = nonce_base + (i / args.senders) as u64;
-            let tx = Transaction::sign(
-                key,
-                NamespaceId(1 + (i as u64 % args.namespaces)),
-                nonce,
-                payload.clone(),
-            );
-            (tx.hash().to_string(), weft_types::to_hex(&tx.encode()))
-        })
-        .collect();
-    let clients: Vec<Client> = urls
-        .iter()
-        .map(|u| Client::new(u))
-        .collect::<Result<_, _>>()?;
+    // Worker w owns senders s with s % concurrency == w and submits each sender's
+    // transactions in nonce order to one validator, as a real client would: nonces only
+    // ever increase, so reordering one sender's transactions would make the older ones stale.
+    let concurrency = args.concurrency.min(args.senders);
+    let mut per_worker: Vec<Vec<(String, String)>> = vec![Vec::new(); concurrency];
+    for i in 0..args.txs {
+        let sender = i % args.senders;
+        let key = &keys[sender];
+        let nonce = nonce_base + (i / args.senders) as u64;
+        let tx = Transaction::sign(key, NamespaceId(1 + (i as u64 % args.namespaces)), nonce, payload.clone());
+        per_worker[sender % concurrency].push((tx.hash().to_string(), weft_types::to_hex(&tx.encode())));
+    }
+    let clients: Vec<Client> = urls.iter().map(|u| Client::new(u)).collect::<Result<_, _>>()?;
     let start_height = clients[0].head().await?.map_or(0, |h| h.height);
-    let submitted: Arc<Mutex<HashMap<String, Instant>>> =
-        Arc::new(Mutex::new(HashMap::with_capacity(args.txs)));
+    let submitted: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(args.txs)));
     let rejected = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
-    let batches: Vec<Vec<(String, String)>> = txs.chunks(args.batch).map(|c| c.to_vec()).collect();
-    let batches = Arc::new(Mutex::new(
-        batches
-            .into_iter()
-            .collect::<std::collections::VecDeque<_>>(),
-    ));
     let started = Instant::now();
     let per_batch = (args.rate > 0).then(|| {
-        Duration::from_secs_f64(args.batch as f64 / args.rate as f64 * args.concurrency as f64)
+        Duration::from_secs_f64(args.batch as f64 / args.rate as f64 * concurrency as f64)
     });
 
     let mut workers = Vec::new();
-    for w in 0..args.concurrency {
+    for (w, txs) in per_worker.into_iter().enumerate() {
         let client = clients[w % clients.len()].clone();
-        let (batches, submitted, rejected) = (batches.clone(), submitted.clone(), rejected.clone());
+        let (submitted, rejected) = (submitted.clone(), rejected.clone());
+        let batch_size = args.batch;
         workers.push(tokio::spawn(async move {
-            loop {
-                let Some(batch) = batches.lock().expect("lock").pop_front() else {
-                    break;
-                };
+            for batch in txs.chunks(batch_size) {
                 let t0 = Instant::now();
                 let hexes: Vec<String> = batch.iter().map(|(_, h)| h.clone()).collect();
                 {
                     let mut s = submitted.lock().expect("lock");
-                    for (hash, _) in &batch {
+                    for (hash, _) in batch {
                         s.insert(hash.clone(), t0);
                     }
                 }
@@ -176,7 +164,7 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
                     }
                     Err(e) => {
                         let mut s = submitted.lock().expect("lock");
-                        for (hash, _) in &batch {
+                        for (hash, _) in batch {
                             s.remove(hash);
                         }
                         *rejected

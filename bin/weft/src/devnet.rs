@@ -262,9 +262,11 @@ pub fn run(args: Args) -> Result<()> {
         }
         let mut interval = tokio::time::interval(Duration::from_secs(1));
         let mut reported = std::collections::HashSet::new();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
                 _ = interval.tick() => {
                     for (i, status) in validators.exited() {
                         if reported.insert(i) {
