@@ -119,12 +119,22 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
         let sender = i % args.senders;
         let key = &keys[sender];
         let nonce = nonce_base + (i / args.senders) as u64;
-        let tx = Transaction::sign(key, NamespaceId(1 + (i as u64 % args.namespaces)), nonce, payload.clone());
-        per_worker[sender % concurrency].push((tx.hash().to_string(), weft_types::to_hex(&tx.encode())));
+        let tx = Transaction::sign(
+            key,
+            NamespaceId(1 + (i as u64 % args.namespaces)),
+            nonce,
+            payload.clone(),
+        );
+        per_worker[sender % concurrency]
+            .push((tx.hash().to_string(), weft_types::to_hex(&tx.encode())));
     }
-    let clients: Vec<Client> = urls.iter().map(|u| Client::new(u)).collect::<Result<_, _>>()?;
+    let clients: Vec<Client> = urls
+        .iter()
+        .map(|u| Client::new(u))
+        .collect::<Result<_, _>>()?;
     let start_height = clients[0].head().await?.map_or(0, |h| h.height);
-    let submitted: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(args.txs)));
+    let submitted: Arc<Mutex<HashMap<String, Instant>>> =
+        Arc::new(Mutex::new(HashMap::with_capacity(args.txs)));
     let rejected = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
     let started = Instant::now();
     let per_batch = (args.rate > 0).then(|| {

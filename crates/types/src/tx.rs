@@ -163,12 +163,27 @@ impl Transaction {
                 max: limits.tx_bytes_max,
             });
         }
-        Self::decode_cfg(commonware_codec::Copying(bytes), limits).map_err(|e| {
+        // The total is already bounded by tx_bytes_max: decode the payload up to that, so an
+        // oversize payload is reported as such rather than as malformed bytes.
+        let relaxed = Limits {
+            payload_bytes_max: limits.tx_bytes_max,
+            ..*limits
+        };
+        let tx = Self::decode_cfg(commonware_codec::Copying(bytes), &relaxed).map_err(|e| {
             DecodeError::Malformed {
                 what: "transaction",
                 reason: e.to_string(),
             }
-        })
+        })?;
+        if tx.payload.len() > limits.payload_bytes_max {
+            return Err(DecodeError::TooLarge {
+                what: "transaction payload",
+                size: tx.payload.len(),
+                limit: "payload_bytes_max",
+                max: limits.payload_bytes_max,
+            });
+        }
+        Ok(tx)
     }
 
     /// Stateless checks: size and signature.
