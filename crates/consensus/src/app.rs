@@ -77,7 +77,7 @@ impl Pending {
 /// parent); the stream yields older ones.
 async fn unfinalized_ancestors(
     first: &Digested<ConsensusBlock>,
-    ancestry: &mut (impl Ancestry<ConsensusBlock> + Unpin),
+    ancestry: &mut impl Ancestry<ConsensusBlock>,
     finalized_height: Option<u64>,
 ) -> Option<Pending> {
     let mut pending = Pending::default();
