@@ -68,7 +68,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn load_or_create_key(path: &PathBuf) -> Result<weft_types::SigningKey> {
+fn load_or_create_key(path: &std::path::Path) -> Result<weft_types::SigningKey> {
     if path.exists() {
         return Ok(weft_node::read_key(path)?);
     }

@@ -64,9 +64,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         .zip(genesis.validators.iter().map(|v| v.p2p_address))
         .collect();
     let validators: commonware_utils::ordered::Set<_> = keys
-        .iter()
-        .cloned()
-        .collect::<Vec<_>>()
+        .to_vec()
         .try_into()
         .map_err(|_| NodeError::config(&cfg.node.genesis_file, "duplicate validator keys"))?;
     let max_message = weft_consensus::max_message_size(keys.len(), &limits);
