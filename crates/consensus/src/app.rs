@@ -371,3 +371,225 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Rules 2-8 on hand-made proposals: each broken rule is named in the rejection.
+
+    use super::*;
+    use crate::{Config, Metrics};
+    use bytes::Bytes;
+    use commonware_consensus::types::{Epoch, Round, View};
+    use commonware_cryptography::Signer as _;
+    use std::sync::Mutex;
+    use weft_mempool::Mempool;
+    use weft_storage::Store;
+    use weft_types::{Limits, SigningKey};
+
+    fn key(seed: u64) -> SigningKey {
+        SigningKey::from_seed(seed)
+    }
+
+    struct Fixture {
+        app: App,
+        parent: Block,
+        ctx: Context<Digest, VerifyingKey>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn fixture(limits: Limits) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path().join("s.redb"), limits).unwrap());
+        let leader = key(0).public_key();
+        let parent = Block::genesis(Digest::from([1u8; 32]), leader.clone(), 1_000);
+        store.commit_finalized(&parent, b"").unwrap();
+        let shared = Arc::new(Shared {
+            mempool: Mutex::new(Mempool::new(Default::default(), limits)),
+            store,
+            limits,
+            consensus: Config::default(),
+            metrics: Metrics::default(),
+            registered: Default::default(),
+        });
+        let ctx = Context {
+            round: Round::new(Epoch::zero(), View::new(1)),
+            leader,
+            parent: (View::zero(), parent.digest().0),
+        };
+        Fixture {
+            app: App::new(shared),
+            parent,
+            ctx,
+            _dir: dir,
+        }
+    }
+
+    fn txs(n: u64) -> Vec<Transaction> {
+        (0..n)
+            .map(|i| {
+                Transaction::sign(
+                    &key(10 + i % 3),
+                    NamespaceId(1 + i % 2),
+                    1 + i,
+                    Bytes::from(vec![i as u8; 8]),
+                )
+            })
+            .collect()
+    }
+
+    /// Builds a proposal through the leader's own path, from a mempool holding `txs`.
+    fn propose(f: &Fixture, txs: &[Transaction]) -> Block {
+        {
+            let mut mempool = f.app.shared.mempool.lock().unwrap();
+            for tx in txs {
+                mempool
+                    .admit(tx.clone(), &ChainState(&f.app.shared.store), false)
+                    .unwrap();
+            }
+        }
+        f.app.build(&f.parent, &f.ctx, &Pending::default(), 2_000)
+    }
+
+    fn check(f: &Fixture, block: &Block) -> Result<(), String> {
+        f.app
+            .check(block, &f.parent, &f.ctx, &Pending::default(), 2_000)
+    }
+
+    /// Re-seals a block after its body or header was edited, so only the intended rule breaks.
+    fn reseal(mut header: Header, body: Body) -> Block {
+        header.namespace_table_root = merkle::root(&body.namespace_table());
+        header.inclusion_root = body.inclusion_root();
+        header.tx_count = body.tx_count() as u32;
+        Block::new(header, body)
+    }
+
+    #[test]
+    fn honest_proposal_verifies() {
+        let f = fixture(Limits::default());
+        let block = propose(&f, &txs(6));
+        assert_eq!(block.header.tx_count, 6);
+        check(&f, &block).unwrap();
+    }
+
+    #[test]
+    fn invalid_transaction_signature_is_rejected() {
+        let f = fixture(Limits::default());
+        let block = propose(&f, &txs(3));
+        let mut body = block.body.clone();
+        let t = body.namespaces[0].txs[0].clone();
+        body.namespaces[0].txs[0] = Transaction::from_parts(
+            t.namespace(),
+            t.sender().clone(),
+            t.nonce(),
+            Bytes::from_static(b"forged"),
+            t.signature().clone(),
+        );
+        let err = check(&f, &reseal(block.header.clone(), body)).unwrap_err();
+        assert!(err.contains("invalid signature"), "{err}");
+    }
+
+    #[test]
+    fn broken_limits_are_rejected() {
+        let limits = Limits {
+            block_txs_max: 4,
+            ..Limits::default()
+        };
+        let f = fixture(limits);
+        // The honest builder respects the limit...
+        assert_eq!(propose(&f, &txs(6)).header.tx_count, 4);
+        // ...a hand-made block that does not is refused.
+        let all = txs(6);
+        let mut body = Body::default();
+        for ns in [1u64, 2] {
+            let list: Vec<_> = all
+                .iter()
+                .filter(|t| t.namespace().0 == ns)
+                .cloned()
+                .collect();
+            body.namespaces.push(NamespaceTxs {
+                namespace: NamespaceId(ns),
+                txs: list,
+            });
+        }
+        let err = check(&f, &reseal(propose(&f, &[]).header, body)).unwrap_err();
+        assert!(err.contains("block_txs_max"), "{err}");
+    }
+
+    #[test]
+    fn bad_parent_and_timestamps_are_rejected() {
+        let f = fixture(Limits::default());
+        let block = propose(&f, &txs(2));
+        let mut h = block.header.clone();
+        h.parent = weft_types::BlockDigest(Digest::from([9u8; 32]));
+        assert!(check(&f, &Block::new(h, block.body.clone()))
+            .unwrap_err()
+            .contains("does not extend parent"));
+        let mut h = block.header.clone();
+        h.timestamp_ms = f.parent.header.timestamp_ms - 1;
+        assert!(check(&f, &Block::new(h, block.body.clone()))
+            .unwrap_err()
+            .contains("before the parent"));
+        let mut h = block.header.clone();
+        h.timestamp_ms = 2_000 + Config::default().timestamp_drift_ms_max + 1;
+        assert!(check(&f, &Block::new(h, block.body.clone()))
+            .unwrap_err()
+            .contains("timestamp_drift_ms_max"));
+        let mut h = block.header.clone();
+        h.proposer = key(5).public_key();
+        assert!(check(&f, &Block::new(h, block.body.clone()))
+            .unwrap_err()
+            .contains("leader"));
+    }
+
+    #[test]
+    fn duplicates_and_replayed_nonces_are_rejected() {
+        let f = fixture(Limits::default());
+        let all = txs(2);
+        let block = propose(&f, &all);
+        // The same transaction twice.
+        let mut body = block.body.clone();
+        let dup = body.namespaces[0].txs[0].clone();
+        body.namespaces[0].txs.push(dup);
+        assert!(check(&f, &reseal(block.header.clone(), body))
+            .unwrap_err()
+            .contains("appears twice"));
+        // A transaction already in an unfinalized ancestor.
+        let mut pending = Pending::default();
+        pending.add(&block);
+        let again = f
+            .app
+            .check(&block, &f.parent, &f.ctx, &pending, 2_000)
+            .unwrap_err();
+        assert!(again.contains("unfinalized ancestor"), "{again}");
+        // A nonce at or below the sender's last nonce.
+        let sender = key(10);
+        let mut pending = Pending::default();
+        pending
+            .nonces
+            .insert(sender_bytes(&sender.public_key()), 50);
+        let stale = f
+            .app
+            .check(&block, &f.parent, &f.ctx, &pending, 2_000)
+            .unwrap_err();
+        assert!(
+            stale.contains("not above the sender's last nonce"),
+            "{stale}"
+        );
+    }
+
+    #[test]
+    fn reserved_lanes_must_stay_empty() {
+        let f = fixture(Limits::default());
+        let block = propose(&f, &[]);
+        let mut body = block.body.clone();
+        body.encrypted.push(weft_types::EncryptedItem {
+            target_view: 9,
+            ciphertext: Bytes::from_static(b"c"),
+        });
+        let mut h = block.header.clone();
+        h.encrypted_root = body.encrypted_root();
+        assert!(check(&f, &Block::new(h, body))
+            .unwrap_err()
+            .contains("not enabled"));
+    }
+}
