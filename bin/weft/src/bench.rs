@@ -106,19 +106,16 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
     let keys: Vec<_> = (0..args.senders)
         .map(|_| weft_node::generate_key())
         .collect();
-    let nonce_base = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_micros() as u64;
     let payload = Bytes::from(vec![0xabu8; args.payload_bytes]);
     // Worker w owns senders s with s % concurrency == w and submits each sender's
-    // transactions in nonce order to one validator, as a real client would: nonces only
-    // ever increase, so reordering one sender's transactions would make the older ones stale.
+    // transactions in nonce order to one validator, as a real client would (a transaction
+    // waits in the mempool until its sender's previous nonce is ordered).
     let concurrency = args.concurrency.min(args.senders);
     let mut per_worker: Vec<Vec<(String, String)>> = vec![Vec::new(); concurrency];
     for i in 0..args.txs {
         let sender = i % args.senders;
         let key = &keys[sender];
-        let nonce = nonce_base + (i / args.senders) as u64;
+        let nonce = (i / args.senders) as u64; // fresh keys: nonces from 0
         let tx = Transaction::sign(
             key,
             NamespaceId(1 + (i as u64 % args.namespaces)),

@@ -30,7 +30,7 @@ pub enum TxCommand {
         /// Sender key file (created if missing).
         #[arg(long, default_value = "weft-client.key")]
         key: PathBuf,
-        /// Nonce (default: current time in microseconds, which only grows).
+        /// Nonce (default: the sender's next nonce, asked from the validator).
         #[arg(long)]
         nonce: Option<u64>,
         /// Wait until the transaction is finalized and print its status.
@@ -96,15 +96,18 @@ pub fn tx(cmd: TxCommand) -> Result<()> {
             } else {
                 data.into_bytes()
             };
-            let nonce = nonce.unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .expect("clock after 1970")
-                    .as_micros() as u64
-            });
-            let tx = Transaction::sign(&key, NamespaceId(namespace), nonce, Bytes::from(payload));
             let client = Client::new(&rpc)?;
             rt.block_on(async {
+                let nonce = match nonce {
+                    Some(n) => n,
+                    None => {
+                        use commonware_cryptography::Signer as _;
+                        let sender = weft_types::to_hex(key.public_key().as_ref());
+                        client.next_nonce(&sender).await?.next
+                    }
+                };
+                let tx =
+                    Transaction::sign(&key, NamespaceId(namespace), nonce, Bytes::from(payload));
                 let hash = client
                     .send_transaction(&weft_types::to_hex(&tx.encode()))
                     .await

@@ -223,7 +223,7 @@ async fn four_processes_agree_survive_sigkill_and_reject_bad_input() {
     let senders: Vec<SigningKey> = (0..VALIDATORS as u64).map(|i| key(100 + i)).collect();
     let mut hashes = Vec::new();
     for (v, sender) in senders.iter().enumerate() {
-        hashes.extend(submit(v, sender, 1 + v as u64 % 2, 1, 10).await);
+        hashes.extend(submit(v, sender, 1 + v as u64 % 2, 0, 10).await);
     }
     wait_until("phase 1 transactions final everywhere", || {
         all_finalized(&everyone, &hashes)
@@ -237,7 +237,7 @@ async fn four_processes_agree_survive_sigkill_and_reject_bad_input() {
     let survivors = [0, 1, 2];
     let mut more = Vec::new();
     for v in survivors {
-        more.extend(submit(v, &senders[v], 1 + v as u64 % 2, 11, 10).await);
+        more.extend(submit(v, &senders[v], 1 + v as u64 % 2, 10, 10).await);
     }
     wait_until("phase 2 transactions final on survivors", || {
         all_finalized(&survivors, &more)
@@ -292,7 +292,7 @@ async fn four_processes_agree_survive_sigkill_and_reject_bad_input() {
         call_code(c.send_transaction(&hex_of(&replay)).await),
         weft_rpc::codes::NONCE_TOO_LOW
     );
-    let first = tx(&senders[0], 1, 1, b"payload 1");
+    let first = tx(&senders[0], 1, 0, b"payload 0");
     assert_eq!(
         call_code(c.send_transaction(&hex_of(&first)).await),
         weft_rpc::codes::ALREADY_FINALIZED
@@ -345,7 +345,16 @@ async fn four_processes_agree_survive_sigkill_and_reject_bad_input() {
     assert!(range.transactions.iter().any(|t| t.tx.hash == hashes[0]));
 
     // The node still works: a fresh transaction is finalized.
-    let after = submit(0, &senders[0], 1, 3_000, 1).await;
+    let gap = tx(&senders[0], 1, 1_000_000, b"too far ahead");
+    assert_eq!(
+        call_code(c.send_transaction(&hex_of(&gap)).await),
+        weft_rpc::codes::NONCE_TOO_HIGH
+    );
+    let sender0 =
+        weft_types::to_hex(commonware_cryptography::Signer::public_key(&senders[0]).as_ref());
+    let next = c.next_nonce(&sender0).await.unwrap();
+    assert_eq!((next.next, next.finalized_next), (20, 20));
+    let after = submit(0, &senders[0], 1, next.next, 1).await;
     wait_until("post-bad-input transaction final", || {
         all_finalized(&[0], &after)
     })

@@ -10,8 +10,9 @@
 //! 5. the body respects every wire limit and every header root and count matches the body;
 //! 6. every transaction is within size limits and correctly signed;
 //! 7. no transaction appears twice, in an unfinalized ancestor, or in a finalized block;
-//! 8. each sender's nonces in `B` are distinct and above the sender's highest nonce in the
-//!    finalized chain and in the unfinalized ancestors.
+//! 8. each sender's nonces in `B` are exactly its next nonces, consecutive: starting one
+//!    above its highest nonce in the finalized chain and the unfinalized ancestors (0 for a new
+//!    sender), with no gap and no repeat.
 //!
 //! A leader builds blocks that satisfy these rules from its mempool, in arrival order.
 
@@ -91,12 +92,14 @@ async fn unfinalized_ancestors(
 }
 
 impl App {
-    fn nonce_floor(&self, pending: &Pending, sender: &[u8; 32]) -> Option<u64> {
+    /// The sender's next nonce on top of the finalized chain and the unfinalized ancestors.
+    fn next_nonce(&self, pending: &Pending, sender: &[u8; 32]) -> u64 {
         let finalized = ChainState(&self.shared.store).finalized_nonce(sender);
-        match (finalized, pending.nonces.get(sender).copied()) {
+        let last = match (finalized, pending.nonces.get(sender).copied()) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
-        }
+        };
+        last.map_or(0, |n| n + 1)
     }
 
     fn build(
@@ -116,7 +119,7 @@ impl App {
                 .saturating_sub(header_room + limits.namespaces_per_block_max * 13);
             mempool.select(
                 &pending.hashes,
-                |s| self.nonce_floor(pending, s),
+                |s| self.next_nonce(pending, s),
                 limits.block_txs_max,
                 budget,
             )
@@ -254,7 +257,7 @@ impl App {
             .finalized_among(&hashes)
             .expect("store read");
         let mut seen = HashSet::with_capacity(txs.len());
-        let mut used: HashSet<([u8; 32], u64)> = HashSet::with_capacity(txs.len());
+        let mut nonces: HashMap<[u8; 32], Vec<u64>> = HashMap::new();
         for (tx, finalized) in txs.iter().zip(finalized) {
             let hash = tx.hash();
             if !seen.insert(hash) {
@@ -268,19 +271,19 @@ impl App {
                     "transaction {hash} is already in an unfinalized ancestor"
                 ));
             }
-            let sender = sender_bytes(tx.sender());
-            if let Some(floor) = self.nonce_floor(pending, &sender) {
-                if tx.nonce() <= floor {
-                    return Err(format!(
-                        "transaction {hash}: nonce {} is not above the sender's last nonce {floor}",
-                        tx.nonce()
-                    ));
-                }
-            }
-            if !used.insert((sender, tx.nonce())) {
+            nonces
+                .entry(sender_bytes(tx.sender()))
+                .or_default()
+                .push(tx.nonce());
+        }
+        // Rule 8: each sender's nonces in the block are exactly its next ones, consecutive.
+        for (sender, mut list) in nonces {
+            let next = self.next_nonce(pending, &sender);
+            list.sort_unstable();
+            if list.iter().enumerate().any(|(i, n)| *n != next + i as u64) {
                 return Err(format!(
-                    "transaction {hash}: nonce {} is used twice by its sender",
-                    tx.nonce()
+                    "sender {}: nonces {list:?} are not consecutive from its next nonce {next}",
+                    weft_types::to_hex(&sender)
                 ));
             }
         }
@@ -430,7 +433,7 @@ mod tests {
                 Transaction::sign(
                     &key(10 + i % 3),
                     NamespaceId(1 + i % 2),
-                    1 + i,
+                    i / 3,
                     Bytes::from(vec![i as u8; 8]),
                 )
             })
@@ -561,7 +564,7 @@ mod tests {
             .check(&block, &f.parent, &f.ctx, &pending, 2_000)
             .unwrap_err();
         assert!(again.contains("unfinalized ancestor"), "{again}");
-        // A nonce at or below the sender's last nonce.
+        // A nonce already used by an ancestor (the sender's next nonce is 51).
         let sender = key(10);
         let mut pending = Pending::default();
         pending
@@ -572,8 +575,22 @@ mod tests {
             .check(&block, &f.parent, &f.ctx, &pending, 2_000)
             .unwrap_err();
         assert!(
-            stale.contains("not above the sender's last nonce"),
+            stale.contains("not consecutive from its next nonce 51"),
             "{stale}"
+        );
+        // A gap: nonce 1 without nonce 0.
+        let skip = Transaction::sign(&key(20), NamespaceId(1), 1, Bytes::from_static(b"gap"));
+        let body = Body {
+            namespaces: vec![NamespaceTxs {
+                namespace: NamespaceId(1),
+                txs: vec![skip],
+            }],
+            ..Body::default()
+        };
+        let gap = check(&f, &reseal(block.header.clone(), body)).unwrap_err();
+        assert!(
+            gap.contains("not consecutive from its next nonce 0"),
+            "{gap}"
         );
     }
 

@@ -277,8 +277,8 @@ impl Clients {
 
     /// Signs sender `s`'s next transaction.
     fn next_tx(&mut self, s: usize) -> Transaction {
-        self.nonces[s] += 1;
         let nonce = self.nonces[s];
+        self.nonces[s] += 1;
         Transaction::sign(
             &self.keys[s],
             NamespaceId(1 + (s % 3) as u64),

@@ -26,13 +26,23 @@ pub enum AdmitError {
         /// Where.
         height: u64,
     },
-    /// The nonce is not above the sender's highest finalized nonce.
-    #[error("nonce {nonce} is not above the sender's last finalized nonce {finalized}")]
+    /// The nonce is below the sender's next nonce: already used.
+    #[error("nonce {nonce} is already used: the sender's next nonce is {expected}")]
     NonceTooLow {
         /// Offered nonce.
         nonce: u64,
-        /// Highest finalized nonce of the sender.
-        finalized: u64,
+        /// The sender's next nonce in the finalized chain.
+        expected: u64,
+    },
+    /// The nonce is too far ahead of the sender's next nonce to be held.
+    #[error("nonce {nonce} is more than mempool.sender_txs_max = {gap_max} ahead of the sender's next nonce {expected}")]
+    NonceTooHigh {
+        /// Offered nonce.
+        nonce: u64,
+        /// The sender's next nonce in the finalized chain.
+        expected: u64,
+        /// Largest gap held.
+        gap_max: u64,
     },
     /// Another pending transaction of the sender uses this nonce.
     #[error("nonce {nonce} is already used by pending transaction {pending}")]
@@ -66,6 +76,7 @@ impl AdmitError {
             AdmitError::Duplicate { .. } => "duplicate",
             AdmitError::AlreadyFinalized { .. } => "already_finalized",
             AdmitError::NonceTooLow { .. } => "nonce_too_low",
+            AdmitError::NonceTooHigh { .. } => "nonce_too_high",
             AdmitError::NonceInUse { .. } => "nonce_in_use",
             AdmitError::Full { .. } => "mempool_full",
         }

@@ -5,11 +5,15 @@
 //! 1. size within `payload_bytes_max` and a valid ed25519 signature (checked by the caller,
 //!    in batches, before taking the mempool lock);
 //! 2. not already pending, not already finalized;
-//! 3. nonce strictly above the sender's highest finalized nonce, and no other pending
-//!    transaction of the sender with the same nonce (replay protection);
+//! 3. nonce not yet used by the sender (at least its next nonce in the finalized chain), at
+//!    most `sender_txs_max` ahead of it, and not held by another pending transaction of the
+//!    sender. A sender's nonces are consecutive from 0, as in Ethereum: a transaction whose
+//!    predecessor has not arrived waits, so no leader can order a sender's later transaction
+//!    before an earlier one and void it (replay protection without reordering risk);
 //! 4. room left: `txs_max`, `bytes_max` and `sender_txs_max`.
 //!
-//! Block building takes transactions in arrival order (FCFS). When a block is finalized its
+//! Block building takes transactions in arrival order (FCFS), each sender's in nonce order
+//! from its next nonce, skipping any that would leave a gap. When a block is finalized its
 //! transactions leave the mempool, and pending transactions its nonces made stale are evicted
 //! with a recorded reason, so `status` can say why a transaction will never land.
 //!

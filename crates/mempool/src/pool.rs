@@ -114,13 +114,20 @@ impl Mempool {
             return Err(AdmitError::AlreadyFinalized { hash, height });
         }
         let sender = sender_bytes(&tx);
-        if let Some(finalized) = chain.finalized_nonce(&sender) {
-            if tx.nonce() <= finalized {
-                return Err(AdmitError::NonceTooLow {
-                    nonce: tx.nonce(),
-                    finalized,
-                });
-            }
+        let expected = chain.finalized_nonce(&sender).map_or(0, |n| n + 1);
+        if tx.nonce() < expected {
+            return Err(AdmitError::NonceTooLow {
+                nonce: tx.nonce(),
+                expected,
+            });
+        }
+        let gap_max = self.cfg.sender_txs_max as u64;
+        if tx.nonce() - expected >= gap_max {
+            return Err(AdmitError::NonceTooHigh {
+                nonce: tx.nonce(),
+                expected,
+                gap_max,
+            });
         }
         if let Some(pending) = self.by_sender_nonce.get(&(sender, tx.nonce())) {
             return Err(AdmitError::NonceInUse {
@@ -181,36 +188,61 @@ impl Mempool {
         self.rejected.get(hash).map(|r| Status::Rejected(r.clone()))
     }
 
-    /// Picks transactions for a block in arrival order, skipping those in `exclude` (already
-    /// in an unfinalized ancestor) and those whose nonce `nonce_floor` says is used up,
-    /// within the block limits.
+    /// The sender's next nonce counting its pending transactions: the first nonce from its
+    /// next finalized nonce that no pending transaction holds.
+    pub fn next_nonce(&self, sender: &[u8; 32], chain: &impl ChainView) -> u64 {
+        let mut next = chain.finalized_nonce(sender).map_or(0, |n| n + 1);
+        while self.by_sender_nonce.contains_key(&(*sender, next)) {
+            next += 1;
+        }
+        next
+    }
+
+    /// Picks transactions for a block in arrival order, within the block limits. Skips those
+    /// in `exclude` (already in an unfinalized ancestor). Each sender's transactions are taken
+    /// in consecutive nonce order from `next_nonce(sender)`; one that arrived before its
+    /// predecessor waits until the predecessor is taken.
     pub fn select(
         &self,
         exclude: &HashSet<TxHash>,
-        nonce_floor: impl Fn(&[u8; 32]) -> Option<u64>,
+        next_nonce: impl Fn(&[u8; 32]) -> u64,
         txs_max: usize,
         bytes_max: usize,
     ) -> Vec<Transaction> {
+        let txs_max = txs_max.min(self.limits.block_txs_max);
         let mut out = Vec::new();
         let mut bytes = 0usize;
-        let txs_max = txs_max.min(self.limits.block_txs_max);
-        for hash in self.queue.values() {
-            if out.len() >= txs_max {
-                break;
-            }
+        let mut expected: HashMap<[u8; 32], u64> = HashMap::new();
+        let mut deferred: HashMap<[u8; 32], BTreeMap<u64, &Entry>> = HashMap::new();
+        'queue: for hash in self.queue.values() {
             if exclude.contains(hash) {
                 continue;
             }
             let entry = &self.txs[hash];
-            if nonce_floor(&sender_bytes(&entry.tx)).is_some_and(|floor| entry.tx.nonce() <= floor)
-            {
+            let sender = sender_bytes(&entry.tx);
+            let next = expected
+                .entry(sender)
+                .or_insert_with(|| next_nonce(&sender));
+            if entry.tx.nonce() < *next {
+                continue; // used up by an ancestor; evicted once that finalizes
+            }
+            if entry.tx.nonce() > *next {
+                deferred
+                    .entry(sender)
+                    .or_default()
+                    .insert(entry.tx.nonce(), entry);
                 continue;
             }
-            if bytes + entry.bytes > bytes_max {
-                break;
+            let mut take = Some(entry);
+            while let Some(e) = take {
+                if out.len() >= txs_max || bytes + e.bytes > bytes_max {
+                    break 'queue;
+                }
+                bytes += e.bytes;
+                out.push(e.tx.clone());
+                *next += 1;
+                take = deferred.get_mut(&sender).and_then(|d| d.remove(&*next));
             }
-            bytes += entry.bytes;
-            out.push(entry.tx.clone());
         }
         out
     }
@@ -335,9 +367,9 @@ mod tests {
             },
             Limits::default(),
         );
-        let t1 = tx(&b, 5);
-        let t2 = tx(&a, 1);
-        let t3 = tx(&a, 2);
+        let t1 = tx(&b, 0);
+        let t2 = tx(&a, 0);
+        let t3 = tx(&a, 1);
         for t in [&t1, &t2, &t3] {
             pool.admit(t.clone(), &chain, true).unwrap();
         }
@@ -345,15 +377,33 @@ mod tests {
             pool.admit(t1.clone(), &chain, true),
             Err(AdmitError::Duplicate { hash: t1.hash() })
         );
-        let same_nonce = Transaction::sign(&a, NamespaceId(2), 2, Bytes::from_static(b"other"));
+        let same_nonce = Transaction::sign(&a, NamespaceId(2), 1, Bytes::from_static(b"other"));
         assert!(matches!(
             pool.admit(same_nonce, &chain, true),
-            Err(AdmitError::NonceInUse { nonce: 2, .. })
+            Err(AdmitError::NonceInUse { nonce: 1, .. })
         ));
+        assert!(matches!(pool.admit(tx(&b, 1), &chain, true), Ok(())));
+        // With sender_txs_max = 2 the sender's window is nonces 0 and 1: nonce 2 is too far ahead.
         assert!(matches!(
-            pool.admit(tx(&a, 3), &chain, true),
+            pool.admit(tx(&a, 2), &chain, true),
+            Err(AdmitError::NonceTooHigh {
+                nonce: 2,
+                expected: 0,
+                gap_max: 2
+            })
+        ));
+        let tight = Config {
+            txs_max: 4,
+            ..Config::default()
+        };
+        let mut small = Mempool::new(tight, Limits::default());
+        for n in 0..4 {
+            small.admit(tx(&key(7), n), &chain, true).unwrap();
+        }
+        assert!(matches!(
+            small.admit(tx(&a, 0), &chain, true),
             Err(AdmitError::Full {
-                limit: "mempool.sender_txs_max",
+                limit: "mempool.txs_max",
                 ..
             })
         ));
@@ -363,44 +413,76 @@ mod tests {
             pool.admit(tx(&b, 9), &chain, true),
             Err(AdmitError::NonceTooLow {
                 nonce: 9,
-                finalized: 9
+                expected: 10
             })
         );
-        let selected = pool.select(&HashSet::new(), |_| None, 100, usize::MAX);
+        let selected = pool.select(&HashSet::new(), |_| 0, 100, usize::MAX);
         assert_eq!(
-            selected,
-            vec![t1.clone(), t2.clone(), t3.clone()],
+            selected[..3],
+            [t1.clone(), t2.clone(), t3.clone()],
             "arrival order"
         );
-        let excluded: HashSet<_> = [t2.hash()].into();
+        let excluded: HashSet<_> = [t1.hash()].into();
+        let next_b = |s: &[u8; 32]| if *s == sb { 1 } else { 0 };
         assert_eq!(
-            pool.select(&excluded, |_| None, 100, usize::MAX),
-            vec![t1.clone(), t3.clone()]
+            pool.select(&excluded, next_b, 100, usize::MAX)[..2],
+            [t2.clone(), t3.clone()]
         );
-        assert_eq!(pool.take_gossip_batch(usize::MAX).len(), 3);
+        assert_eq!(pool.take_gossip_batch(usize::MAX).len(), 4);
         assert!(pool.take_gossip_batch(usize::MAX).is_empty());
     }
 
     #[test]
-    fn finalization_removes_and_evicts_stale_nonces() {
+    fn a_sender_is_never_ordered_out_of_nonce_order() {
         let a = key(1);
         let chain = Chain::default();
         let mut pool = Mempool::new(Config::default(), Limits::default());
-        let low = tx(&a, 3);
-        let high = tx(&a, 7);
-        pool.admit(low.clone(), &chain, false).unwrap();
-        let included = tx(&a, 5);
-        pool.admit(included.clone(), &chain, false).unwrap();
-        pool.admit(high.clone(), &chain, false).unwrap();
-        let evicted = pool.on_finalized([&included].into_iter());
-        assert_eq!(evicted, vec![low.hash()]);
-        assert_eq!(pool.status(&high.hash()), Some(Status::Pending));
-        assert!(
-            matches!(pool.status(&low.hash()), Some(Status::Rejected(r)) if r.contains("nonce 3"))
+        // Nonces arrive 2, 0, 3 (1 is missing): only 0 may be ordered.
+        for n in [2, 0, 3] {
+            pool.admit(tx(&a, n), &chain, false).unwrap();
+        }
+        let nonces = |txs: Vec<Transaction>| txs.iter().map(|t| t.nonce()).collect::<Vec<_>>();
+        assert_eq!(
+            nonces(pool.select(&HashSet::new(), |_| 0, 100, usize::MAX)),
+            vec![0]
         );
-        assert_eq!(pool.status(&included.hash()), None);
+        assert_eq!(pool.next_nonce(&a.public_key_bytes(), &chain), 1);
+        // Once 1 arrives, the whole run is ordered, in nonce order.
+        pool.admit(tx(&a, 1), &chain, false).unwrap();
+        assert_eq!(
+            nonces(pool.select(&HashSet::new(), |_| 0, 100, usize::MAX)),
+            vec![0, 1, 2, 3]
+        );
+        assert_eq!(pool.next_nonce(&a.public_key_bytes(), &chain), 4);
+        // The block limit cuts the run without leaving a gap.
+        assert_eq!(
+            nonces(pool.select(&HashSet::new(), |_| 0, 2, usize::MAX)),
+            vec![0, 1]
+        );
+    }
+
+    #[test]
+    fn finalization_removes_and_evicts_stale_nonces() {
+        let (a, b) = (key(1), key(2));
+        let chain = Chain::default();
+        let mut pool = Mempool::new(Config::default(), Limits::default());
+        let conflicting = tx(&a, 0);
+        let next = tx(&a, 1);
+        pool.admit(conflicting.clone(), &chain, false).unwrap();
+        pool.admit(next.clone(), &chain, false).unwrap();
+        // Another validator ordered a different transaction of `a` with nonce 0.
+        let included = Transaction::sign(&a, NamespaceId(3), 0, Bytes::from_static(b"elsewhere"));
+        let other = tx(&b, 0);
+        pool.admit(other.clone(), &chain, false).unwrap();
+        let evicted = pool.on_finalized([&included, &other].into_iter());
+        assert_eq!(evicted, vec![conflicting.hash()]);
+        assert_eq!(pool.status(&next.hash()), Some(Status::Pending));
+        assert!(
+            matches!(pool.status(&conflicting.hash()), Some(Status::Rejected(r)) if r.contains("nonce 0"))
+        );
+        assert_eq!(pool.status(&other.hash()), None);
         assert_eq!(pool.len(), 1);
-        assert_eq!(pool.bytes(), encoded_len(&high));
+        assert_eq!(pool.bytes(), encoded_len(&next));
     }
 
     trait PkBytes {

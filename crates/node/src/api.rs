@@ -77,6 +77,15 @@ impl NodeApi for Api {
             .status(hash)
     }
 
+    fn next_nonce(&self, sender: &[u8; 32]) -> u64 {
+        let chain = ChainState(&self.shared.store);
+        self.shared
+            .mempool
+            .lock()
+            .expect("mempool lock")
+            .next_nonce(sender, &chain)
+    }
+
     fn store(&self) -> &Store {
         &self.shared.store
     }

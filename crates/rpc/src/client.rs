@@ -52,6 +52,13 @@ impl Client {
             .await
     }
 
+    /// The sender's next nonce (hex public key).
+    pub async fn next_nonce(&self, sender: &str) -> Result<NonceJson, Error> {
+        self.inner
+            .request("weft_getNonce", rpc_params![sender])
+            .await
+    }
+
     /// Finalized head.
     pub async fn head(&self) -> Result<Option<HeaderJson>, Error> {
         self.inner.request("weft_chainHead", rpc_params![]).await

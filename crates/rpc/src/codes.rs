@@ -14,6 +14,8 @@ pub const DUPLICATE: i32 = 1004;
 pub const ALREADY_FINALIZED: i32 = 1005;
 /// Nonce not above the sender's finalized nonce.
 pub const NONCE_TOO_LOW: i32 = 1006;
+/// Nonce too far ahead of the sender's next nonce.
+pub const NONCE_TOO_HIGH: i32 = 1009;
 /// Nonce held by another pending transaction of the sender.
 pub const NONCE_IN_USE: i32 = 1007;
 /// A mempool bound is reached.

@@ -5,6 +5,7 @@
 //!   hash once the transaction is durably recorded, or a specific error;
 //! - `weft_getTransactionStatus(hash)`: `pending`, `finalized` (height, index, block hash),
 //!   `rejected` (reason) or `unknown`;
+//! - `weft_getNonce(sender)`: the sender's next nonce;
 //! - `weft_getBlockByHeight(height, full)`, `weft_chainHead()`;
 //! - `weft_getNamespaceTransactions(namespace, from, to)`: bounded range read.
 //!

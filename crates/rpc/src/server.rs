@@ -21,6 +21,8 @@ pub trait NodeApi: Send + Sync + 'static {
     ) -> BoxFuture<'static, Vec<Result<TxHash, AdmitError>>>;
     /// Mempool status of a transaction not (yet) finalized.
     fn pending_status(&self, hash: &TxHash) -> Option<Status>;
+    /// The sender's next nonce, counting its pending transactions.
+    fn next_nonce(&self, sender: &[u8; 32]) -> u64;
     /// The finalized chain.
     fn store(&self) -> &Store;
 }
@@ -49,6 +51,7 @@ pub fn admit_error(e: &AdmitError) -> ErrorJson {
         AdmitError::Duplicate { .. } => codes::DUPLICATE,
         AdmitError::AlreadyFinalized { .. } => codes::ALREADY_FINALIZED,
         AdmitError::NonceTooLow { .. } => codes::NONCE_TOO_LOW,
+        AdmitError::NonceTooHigh { .. } => codes::NONCE_TOO_HIGH,
         AdmitError::NonceInUse { .. } => codes::NONCE_IN_USE,
         AdmitError::Full { .. } => codes::MEMPOOL_FULL,
     };
@@ -277,6 +280,16 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
         };
         let cert = store.certificate(height).map_err(internal)?;
         Ok(Some(block_json(&block, full.unwrap_or(false), cert)))
+    })?;
+    module.register_method("weft_getNonce", |params, state, _| {
+        let (sender,): (String,) = params.parse()?;
+        let sender = weft_types::from_hex_fixed::<32>(&sender)
+            .map_err(|e| err(codes::INVALID_PARAMS, format!("sender: {e}")))?;
+        let finalized = state.node.store().sender_nonce(&sender).map_err(internal)?;
+        Ok::<NonceJson, ErrorObjectOwned>(NonceJson {
+            next: state.node.next_nonce(&sender),
+            finalized_next: finalized.map_or(0, |n| n + 1),
+        })
     })?;
     module.register_method("weft_chainHead", |_params, state, _| {
         let store = state.node.store();

@@ -145,3 +145,12 @@ pub struct NamespaceRangeJson {
     /// Transactions in order.
     pub transactions: Vec<NamespaceTxJson>,
 }
+
+/// Answer of `weft_getNonce`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NonceJson {
+    /// The nonce a new transaction of the sender should use (after its pending ones).
+    pub next: u64,
+    /// The sender's next nonce in the finalized chain.
+    pub finalized_next: u64,
+}
