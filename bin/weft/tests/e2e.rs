@@ -278,7 +278,7 @@ async fn four_processes_agree_survive_sigkill_and_reject_bad_input() {
     let good = tx(&senders[0], 1, 2_000, b"x");
     let forged = Transaction::from_parts(
         good.namespace(),
-        good.sender().clone(),
+        *good.sender(),
         good.nonce(),
         Bytes::from_static(b"y"),
         good.signature().clone(),

@@ -57,18 +57,11 @@ struct Pending {
     nonces: HashMap<[u8; 32], u64>,
 }
 
-fn sender_bytes(pk: &VerifyingKey) -> [u8; 32] {
-    pk.as_ref().try_into().expect("ed25519 key is 32 bytes")
-}
-
 impl Pending {
     fn add(&mut self, block: &Block) {
         for tx in block.body.txs() {
             self.hashes.insert(tx.hash());
-            let n = self
-                .nonces
-                .entry(sender_bytes(tx.sender()))
-                .or_insert(tx.nonce());
+            let n = self.nonces.entry(*tx.sender()).or_insert(tx.nonce());
             *n = (*n).max(tx.nonce());
         }
     }
@@ -271,10 +264,7 @@ impl App {
                     "transaction {hash} is already in an unfinalized ancestor"
                 ));
             }
-            nonces
-                .entry(sender_bytes(tx.sender()))
-                .or_default()
-                .push(tx.nonce());
+            nonces.entry(*tx.sender()).or_default().push(tx.nonce());
         }
         // Rule 8: each sender's nonces in the block are exactly its next ones, consecutive.
         for (sender, mut list) in nonces {
@@ -482,7 +472,7 @@ mod tests {
         let t = body.namespaces[0].txs[0].clone();
         body.namespaces[0].txs[0] = Transaction::from_parts(
             t.namespace(),
-            t.sender().clone(),
+            *t.sender(),
             t.nonce(),
             Bytes::from_static(b"forged"),
             t.signature().clone(),
@@ -569,7 +559,7 @@ mod tests {
         let mut pending = Pending::default();
         pending
             .nonces
-            .insert(sender_bytes(&sender.public_key()), 50);
+            .insert(sender.public_key().as_ref().try_into().unwrap(), 50);
         let stale = f
             .app
             .check(&block, &f.parent, &f.ctx, &pending, 2_000)

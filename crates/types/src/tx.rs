@@ -10,10 +10,12 @@
 
 use crate::{sha256, DecodeError, Digest, Limits, NamespaceId, TxError};
 use bytes::{BufMut, Bytes};
-use commonware_codec::{Decode, EncodeSize, Error, FixedSize, Read, ReadExt, Write};
+use commonware_codec::{
+    Decode, DecodeExt as _, EncodeSize, Error, FixedSize, Read, ReadExt, Write,
+};
 use commonware_cryptography::{ed25519, BatchEntry, BatchVerifier, Signer as _, Verifier as _};
 use rand_core::SeedableRng as _;
-use std::fmt;
+use std::{fmt, sync::OnceLock};
 
 /// An ed25519 signing key (a transaction sender's or a validator's).
 pub type SigningKey = ed25519::PrivateKey;
@@ -54,16 +56,29 @@ impl fmt::Debug for TxHash {
 }
 
 /// A signed transaction.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// The sender's key is kept as its 32 wire bytes and decompressed to a curve point only when a
+/// signature is verified (at most once per instance): decompression costs as much as a batched
+/// signature check, and most decodes (gossip receipt, block broadcast, reads) never verify.
+#[derive(Clone)]
 pub struct Transaction {
     namespace: NamespaceId,
-    sender: VerifyingKey,
+    sender: [u8; 32],
+    sender_key: OnceLock<Option<VerifyingKey>>,
     nonce: u64,
     payload: Bytes,
     signature: ed25519::Signature,
     /// Cached: computed once at construction or decode.
     hash: TxHash,
 }
+
+impl PartialEq for Transaction {
+    fn eq(&self, other: &Self) -> bool {
+        // The hash covers every field but the signature; the key cache is not content.
+        self.hash == other.hash && self.signature == other.signature
+    }
+}
+impl Eq for Transaction {}
 
 impl fmt::Debug for Transaction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -76,12 +91,7 @@ impl fmt::Debug for Transaction {
     }
 }
 
-fn unsigned_hash(
-    namespace: NamespaceId,
-    sender: &VerifyingKey,
-    nonce: u64,
-    payload: &[u8],
-) -> TxHash {
+fn unsigned_hash(namespace: NamespaceId, sender: &[u8; 32], nonce: u64, payload: &[u8]) -> TxHash {
     let mut len = Vec::with_capacity(5);
     commonware_codec::varint::UInt(payload.len() as u32).write(&mut len);
     TxHash(sha256(&[
@@ -96,12 +106,14 @@ fn unsigned_hash(
 impl Transaction {
     /// Builds and signs a transaction.
     pub fn sign(key: &SigningKey, namespace: NamespaceId, nonce: u64, payload: Bytes) -> Self {
-        let sender = key.public_key();
+        let public = key.public_key();
+        let sender: [u8; 32] = public.as_ref().try_into().expect("ed25519 key is 32 bytes");
         let hash = unsigned_hash(namespace, &sender, nonce, &payload);
         let signature = key.sign(TX_SIGNING_NAMESPACE, hash.as_bytes());
         Self {
             namespace,
             sender,
+            sender_key: OnceLock::from(Some(public)),
             nonce,
             payload,
             signature,
@@ -112,7 +124,7 @@ impl Transaction {
     /// Assembles a transaction from parts without checking the signature.
     pub fn from_parts(
         namespace: NamespaceId,
-        sender: VerifyingKey,
+        sender: [u8; 32],
         nonce: u64,
         payload: Bytes,
         signature: ed25519::Signature,
@@ -121,6 +133,7 @@ impl Transaction {
         Self {
             namespace,
             sender,
+            sender_key: OnceLock::new(),
             nonce,
             payload,
             signature,
@@ -132,9 +145,17 @@ impl Transaction {
     pub fn namespace(&self) -> NamespaceId {
         self.namespace
     }
-    /// The sender's public key.
-    pub fn sender(&self) -> &VerifyingKey {
+    /// The sender's public key, as its 32 wire bytes.
+    pub fn sender(&self) -> &[u8; 32] {
         &self.sender
+    }
+
+    /// The sender's public key as a curve point; `None` if the bytes are not a valid key.
+    /// Decompressed on first use and cached.
+    pub fn sender_key(&self) -> Option<&VerifyingKey> {
+        self.sender_key
+            .get_or_init(|| VerifyingKey::decode(self.sender.as_slice().to_vec()).ok())
+            .as_ref()
     }
     /// The sender's nonce: strictly increasing per sender across the chain.
     pub fn nonce(&self) -> u64 {
@@ -189,10 +210,8 @@ impl Transaction {
     /// Stateless checks: size and signature.
     pub fn check(&self, limits: &Limits) -> Result<(), TxError> {
         self.check_size(limits)?;
-        if !self
-            .sender
-            .verify(TX_SIGNING_NAMESPACE, self.hash.as_bytes(), &self.signature)
-        {
+        let key = self.sender_key().ok_or(TxError::BadSender)?;
+        if !key.verify(TX_SIGNING_NAMESPACE, self.hash.as_bytes(), &self.signature) {
             return Err(TxError::BadSignature {
                 sender: crate::to_hex(self.sender.as_ref()),
             });
@@ -221,8 +240,18 @@ impl Transaction {
         if txs.is_empty() {
             return Vec::new();
         }
-        let mut seed_input = Vec::with_capacity(txs.len() * 32);
-        for tx in txs {
+        // A sender that is not a valid key fails on its own; the rest are batched.
+        let keyed: Vec<(usize, &Transaction, &VerifyingKey)> = txs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, tx)| tx.sender_key().map(|k| (i, *tx, k)))
+            .collect();
+        let mut flags = vec![false; txs.len()];
+        if keyed.is_empty() {
+            return flags;
+        }
+        let mut seed_input = Vec::with_capacity(keyed.len() * 96);
+        for (_, tx, _) in &keyed {
             seed_input.extend_from_slice(tx.hash.as_bytes());
             seed_input.extend_from_slice(tx.signature.as_ref());
         }
@@ -230,31 +259,26 @@ impl Transaction {
         let mut rng = rand_chacha::ChaCha20Rng::from_seed(seed.0);
         let ok = VerifyingKey::verify_batch(
             &mut rng,
-            txs,
-            |_, tx| BatchEntry {
+            &keyed,
+            |_, (_, tx, key)| BatchEntry {
                 namespace: TX_SIGNING_NAMESPACE,
                 message: tx.hash.as_bytes(),
-                public_key: &tx.sender,
+                public_key: key,
                 signature: &tx.signature,
             },
             &commonware_parallel::Sequential,
         );
-        if ok {
-            return vec![true; txs.len()];
+        for (i, tx, key) in keyed {
+            flags[i] = ok || key.verify(TX_SIGNING_NAMESPACE, tx.hash.as_bytes(), &tx.signature);
         }
-        txs.iter()
-            .map(|tx| {
-                tx.sender
-                    .verify(TX_SIGNING_NAMESPACE, tx.hash.as_bytes(), &tx.signature)
-            })
-            .collect()
+        flags
     }
 }
 
 impl Write for Transaction {
     fn write(&self, buf: &mut impl BufMut) {
         self.namespace.write(buf);
-        self.sender.write(buf);
+        buf.put_slice(&self.sender);
         buf.put_u64(self.nonce);
         self.payload.write(buf);
         self.signature.write(buf);
@@ -275,7 +299,7 @@ impl Read for Transaction {
     type Cfg = Limits;
     fn read_cfg(buf: &mut impl commonware_codec::Buf, limits: &Limits) -> Result<Self, Error> {
         let namespace = NamespaceId::read(buf)?;
-        let sender = VerifyingKey::read(buf)?;
+        let sender = <[u8; 32]>::read(buf)?;
         let nonce = u64::read(buf)?;
         let payload =
             Bytes::read_cfg(buf, &(0..=limits.payload_bytes_max).into()).map_err(|e| match e {
@@ -317,7 +341,7 @@ mod tests {
         let tx = Transaction::sign(&key(1), NamespaceId(7), 3, Bytes::from_static(b"hello"));
         let forged = Transaction::from_parts(
             tx.namespace(),
-            tx.sender().clone(),
+            *tx.sender(),
             tx.nonce(),
             Bytes::from_static(b"hellp"),
             tx.signature().clone(),
@@ -362,5 +386,25 @@ mod tests {
         let mut extra = bytes.to_vec();
         extra.push(0);
         assert!(Transaction::decode_untrusted(&extra, &Limits::default()).is_err());
+    }
+
+    #[test]
+    fn invalid_sender_key_is_caught_at_verification() {
+        let good = Transaction::sign(&key(4), NamespaceId(1), 0, Bytes::from_static(b"p"));
+        // Not a point on the curve: decodes (keys are checked lazily) but never verifies.
+        let bad = Transaction::from_parts(
+            NamespaceId(1),
+            [0xff; 32],
+            0,
+            Bytes::from_static(b"p"),
+            good.signature().clone(),
+        );
+        let back = Transaction::decode_untrusted(&bad.encode(), &Limits::default()).unwrap();
+        assert!(back.sender_key().is_none());
+        assert_eq!(back.check(&Limits::default()), Err(TxError::BadSender));
+        assert_eq!(
+            Transaction::verify_signatures(&[&good, &back, &good]),
+            vec![true, false, true]
+        );
     }
 }
