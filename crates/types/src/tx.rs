@@ -390,11 +390,17 @@ mod tests {
 
     #[test]
     fn invalid_sender_key_is_caught_at_verification() {
+        use commonware_codec::DecodeExt as _;
         let good = Transaction::sign(&key(4), NamespaceId(1), 0, Bytes::from_static(b"p"));
-        // Not a point on the curve: decodes (keys are checked lazily) but never verifies.
+        // Bytes that are not a curve point: the transaction decodes (keys are checked lazily)
+        // but never verifies. About half of all y coordinates have no point; find one.
+        let not_a_point = (2u8..=255)
+            .map(|b| [b; 32])
+            .find(|bytes| VerifyingKey::decode(bytes.to_vec()).is_err())
+            .expect("some byte pattern is not a point");
         let bad = Transaction::from_parts(
             NamespaceId(1),
-            [0xff; 32],
+            not_a_point,
             0,
             Bytes::from_static(b"p"),
             good.signature().clone(),
