@@ -177,7 +177,22 @@ impl Validators {
         for i in 0..count {
             let node_dir = args.data_dir.join(format!("node-{i}"));
             let log = std::fs::File::create(node_dir.join("node.log"))?;
-            let child = Command::new(&exe)
+            let mut command = Command::new(&exe);
+            #[cfg(target_os = "linux")]
+            {
+                use std::os::unix::process::CommandExt as _;
+                // A validator must not outlive its devnet, even if the devnet is SIGKILLed.
+                // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+                unsafe {
+                    command.pre_exec(|| {
+                        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            }
+            let child = command
                 .arg("node")
                 .arg("--config")
                 .arg(node_dir.join("config.toml"))
