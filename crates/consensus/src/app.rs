@@ -32,10 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, warn};
 use weft_mempool::ChainView as _;
-use weft_types::{
-    merkle, Block, Body, Digest, Header, NamespaceId, NamespaceTxs, Transaction, TxHash,
-    VerifyingKey,
-};
+use weft_types::{Block, Body, Digest, Transaction, TxHash, VerifyingKey};
 
 /// Weft's marshal application. Cheap to clone.
 #[derive(Clone)]
@@ -117,39 +114,21 @@ impl App {
                 budget,
             )
         };
-        let mut by_ns: std::collections::BTreeMap<NamespaceId, Vec<Transaction>> =
-            Default::default();
-        for tx in selected {
-            if by_ns.len() >= limits.namespaces_per_block_max
-                && !by_ns.contains_key(&tx.namespace())
-            {
-                continue;
-            }
-            by_ns.entry(tx.namespace()).or_default().push(tx);
-        }
-        let body = Body {
-            namespaces: by_ns
-                .into_iter()
-                .map(|(namespace, txs)| NamespaceTxs { namespace, txs })
-                .collect(),
-            ..Body::default()
-        };
-        let header = Header {
-            height: parent.height() + 1,
-            epoch: ctx.round.epoch().get(),
-            view: ctx.round.view().get(),
-            parent: parent.digest(),
-            timestamp_ms: now_ms.max(parent.header.timestamp_ms),
-            proposer: ctx.leader.clone(),
-            namespace_table_root: merkle::root(&body.namespace_table()),
-            inclusion_root: body.inclusion_root(),
-            bundles_root: body.bundles_root(),
-            encrypted_root: body.encrypted_root(),
-            state_root: parent.header.state_root,
-            l1_inbox_index: parent.header.l1_inbox_index,
-            tx_count: body.tx_count() as u32,
-        };
-        let block = Block::new(header, body);
+        // Keep to namespaces_per_block_max: transactions of further namespaces wait.
+        let mut namespaces = std::collections::BTreeSet::new();
+        let txs = selected.into_iter().filter(|tx| {
+            namespaces.contains(&tx.namespace())
+                || (namespaces.len() < limits.namespaces_per_block_max
+                    && namespaces.insert(tx.namespace()))
+        });
+        let block = Block::child(
+            parent,
+            ctx.round.epoch().get(),
+            ctx.round.view().get(),
+            now_ms.max(parent.header.timestamp_ms),
+            ctx.leader.clone(),
+            Body::from_txs(txs),
+        );
         debug_assert!(block.check_commitments().is_ok());
         block
     }
@@ -377,7 +356,7 @@ mod tests {
     use std::sync::Mutex;
     use weft_mempool::Mempool;
     use weft_storage::Store;
-    use weft_types::{Limits, SigningKey};
+    use weft_types::{merkle, Header, Limits, NamespaceId, NamespaceTxs, SigningKey};
 
     fn key(seed: u64) -> SigningKey {
         SigningKey::from_seed(seed)

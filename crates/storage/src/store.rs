@@ -303,7 +303,7 @@ mod tests {
     use bytes::Bytes;
     use commonware_math::algebra::Random as _;
     use rand_core::SeedableRng as _;
-    use weft_types::{merkle, Body, Header, NamespaceTxs, SigningKey};
+    use weft_types::{Body, SigningKey};
 
     fn key(seed: u64) -> SigningKey {
         SigningKey::random(rand_chacha::ChaCha20Rng::seed_from_u64(seed))
@@ -311,34 +311,15 @@ mod tests {
 
     fn child(parent: &Block, txs: Vec<Transaction>) -> Block {
         use commonware_cryptography::Signer as _;
-        let mut by_ns: std::collections::BTreeMap<NamespaceId, Vec<Transaction>> =
-            Default::default();
-        for tx in txs {
-            by_ns.entry(tx.namespace()).or_default().push(tx);
-        }
-        let body = Body {
-            namespaces: by_ns
-                .into_iter()
-                .map(|(namespace, txs)| NamespaceTxs { namespace, txs })
-                .collect(),
-            ..Body::default()
-        };
-        let header = Header {
-            height: parent.height() + 1,
-            epoch: 0,
-            view: parent.height() + 1,
-            parent: parent.digest(),
-            timestamp_ms: parent.header.timestamp_ms + 1,
-            proposer: key(0).public_key(),
-            namespace_table_root: merkle::root(&body.namespace_table()),
-            inclusion_root: body.inclusion_root(),
-            bundles_root: body.bundles_root(),
-            encrypted_root: body.encrypted_root(),
-            state_root: parent.header.state_root,
-            l1_inbox_index: 0,
-            tx_count: body.tx_count() as u32,
-        };
-        Block::new(header, body)
+        let (height, ts) = (parent.height() + 1, parent.header.timestamp_ms + 1);
+        Block::child(
+            parent,
+            0,
+            height,
+            ts,
+            key(0).public_key(),
+            Body::from_txs(txs),
+        )
     }
 
     #[test]

@@ -177,6 +177,23 @@ pub struct Body {
 }
 
 impl Body {
+    /// A body of namespaced transactions: grouped by namespace (ascending), each namespace's
+    /// transactions in the order given.
+    pub fn from_txs(txs: impl IntoIterator<Item = Transaction>) -> Self {
+        let mut by_ns: std::collections::BTreeMap<NamespaceId, Vec<Transaction>> =
+            Default::default();
+        for tx in txs {
+            by_ns.entry(tx.namespace()).or_default().push(tx);
+        }
+        Self {
+            namespaces: by_ns
+                .into_iter()
+                .map(|(namespace, txs)| NamespaceTxs { namespace, txs })
+                .collect(),
+            ..Self::default()
+        }
+    }
+
     /// Number of namespaced transactions.
     pub fn tx_count(&self) -> usize {
         self.namespaces.iter().map(|n| n.txs.len()).sum()
@@ -293,6 +310,34 @@ impl Block {
             state_root: Digest::from([0u8; 32]),
             l1_inbox_index: 0,
             tx_count: 0,
+        };
+        Self::new(header, body)
+    }
+
+    /// Seals `body` as the child of `parent`: height, parent link, every root and the count
+    /// are derived from the body; `state_root` and `l1_inbox_index` carry over from the parent.
+    pub fn child(
+        parent: &Block,
+        epoch: u64,
+        view: u64,
+        timestamp_ms: u64,
+        proposer: VerifyingKey,
+        body: Body,
+    ) -> Self {
+        let header = Header {
+            height: parent.height() + 1,
+            epoch,
+            view,
+            parent: parent.digest(),
+            timestamp_ms,
+            proposer,
+            namespace_table_root: merkle::root(&body.namespace_table()),
+            inclusion_root: body.inclusion_root(),
+            bundles_root: body.bundles_root(),
+            encrypted_root: body.encrypted_root(),
+            state_root: parent.header.state_root,
+            l1_inbox_index: parent.header.l1_inbox_index,
+            tx_count: body.tx_count() as u32,
         };
         Self::new(header, body)
     }
