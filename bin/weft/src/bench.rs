@@ -18,7 +18,7 @@ use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
-use weft_rpc::{client::Client, types::SubmitResult};
+use weft_client::{types::SubmitResult, Client};
 use weft_types::{NamespaceId, Transaction};
 
 /// Follower poll interval.

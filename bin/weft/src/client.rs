@@ -5,7 +5,7 @@ use bytes::Bytes;
 use clap::Subcommand;
 use commonware_codec::Encode as _;
 use std::path::PathBuf;
-use weft_rpc::client::Client;
+use weft_client::Client;
 use weft_types::{NamespaceId, Transaction};
 
 /// Default RPC URL: validator 0 of `weft devnet`.
@@ -48,14 +48,37 @@ pub enum TxCommand {
 }
 
 #[derive(Subcommand)]
+pub enum NsCommand {
+    /// Stream a namespace's finalized transactions from a height, live; resumes across
+    /// disconnects without gaps or duplicates. Ctrl-C stops.
+    Watch {
+        /// Validator RPC URL (the WebSocket is on the same port).
+        #[arg(long, default_value = DEFAULT_RPC)]
+        rpc: String,
+        /// Namespace.
+        namespace: u64,
+        /// First height.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Verify every block's namespace proof and finality against this genesis file's
+        /// validators instead of trusting the node.
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum BlockCommand {
-    /// Print the block at a height (or the head).
+    /// Print the block at a height (or the head, or by --hash).
     Get {
         /// Validator RPC URL.
         #[arg(long, default_value = DEFAULT_RPC)]
         rpc: String,
         /// Height; the head if omitted.
         height: Option<u64>,
+        /// Block hash instead of a height.
+        #[arg(long, conflicts_with = "height")]
+        hash: Option<String>,
         /// Include full transactions.
         #[arg(long)]
         full: bool,
@@ -116,7 +139,7 @@ pub fn tx(cmd: TxCommand) -> Result<()> {
                 if wait {
                     for _ in 0..600 {
                         let status = client.transaction_status(&hash).await?;
-                        if !matches!(status, weft_rpc::types::TxStatus::Pending) {
+                        if !matches!(status, weft_client::types::TxStatus::Pending) {
                             println!("{}", serde_json::to_string_pretty(&status)?);
                             return Ok(());
                         }
@@ -139,9 +162,21 @@ pub fn tx(cmd: TxCommand) -> Result<()> {
 pub fn block(cmd: BlockCommand) -> Result<()> {
     let rt = runtime()?;
     match cmd {
-        BlockCommand::Get { rpc, height, full } => {
+        BlockCommand::Get {
+            rpc,
+            height,
+            hash,
+            full,
+        } => {
             let client = Client::new(&rpc)?;
             rt.block_on(async {
+                if let Some(hash) = hash {
+                    match client.block_by_hash(&hash, full).await? {
+                        Some(b) => println!("{}", serde_json::to_string_pretty(&b)?),
+                        None => bail!("no finalized block with hash {hash}"),
+                    }
+                    return Ok(());
+                }
                 let height = match height {
                     Some(h) => h,
                     None => {
@@ -157,6 +192,52 @@ pub fn block(cmd: BlockCommand) -> Result<()> {
                     None => bail!("no finalized block at height {height}"),
                 }
                 Ok(())
+            })
+        }
+    }
+}
+
+pub fn ns(cmd: NsCommand) -> Result<()> {
+    let rt = runtime()?;
+    match cmd {
+        NsCommand::Watch {
+            rpc,
+            namespace,
+            from,
+            genesis,
+        } => {
+            let client = Client::new(&rpc)?;
+            let trust = match genesis {
+                Some(path) => {
+                    let g = weft_node::Genesis::load(&path)?;
+                    Some((
+                        g.validator_keys().map_err(|e| anyhow::anyhow!(e))?,
+                        g.limits,
+                    ))
+                }
+                None => None,
+            };
+            rt.block_on(async {
+                let mut stream = client.subscribe_namespace(namespace, from);
+                loop {
+                    let block = tokio::select! {
+                        b = stream.next() => b?,
+                        _ = tokio::signal::ctrl_c() => return Ok(()),
+                    };
+                    if let Some((validators, limits)) = &trust {
+                        let verified = client
+                            .verified_namespace(namespace, block.height, validators, limits)
+                            .await?
+                            .context("block vanished while verifying")?;
+                        if verified.transactions.len() != block.transactions.len() {
+                            bail!(
+                                "height {}: the stream and the verified proof disagree",
+                                block.height
+                            );
+                        }
+                    }
+                    println!("{}", serde_json::to_string(&block)?);
+                }
             })
         }
     }

@@ -247,7 +247,7 @@ impl Drop for Validators {
 pub async fn wait_ready(urls: &[String], timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     for url in urls {
-        let client = weft_rpc::client::Client::new(url)?;
+        let client = weft_client::Client::new(url)?;
         loop {
             if let Ok(Some(_)) = client.head().await {
                 break;

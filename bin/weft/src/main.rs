@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: client::TxCommand,
     },
+    /// Read a namespace (rollup).
+    Ns {
+        #[command(subcommand)]
+        command: client::NsCommand,
+    },
     /// Read blocks.
     Block {
         #[command(subcommand)]
@@ -125,6 +130,7 @@ fn main() -> Result<()> {
         }
         Command::Tx { command } => client::tx(command),
         Command::Block { command } => client::block(command),
+        Command::Ns { command } => client::ns(command),
         Command::Bench(args) => bench::run(args),
     }
 }

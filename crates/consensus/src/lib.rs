@@ -14,6 +14,7 @@
 
 pub mod app;
 mod block;
+mod certificate;
 mod config;
 mod engine;
 mod finalizer;
@@ -22,6 +23,7 @@ mod metrics;
 
 pub use app::App;
 pub use block::ConsensusBlock;
+pub use certificate::{verify_finalization, CertificateError, Finality};
 pub use config::{
     Config, DEFAULT_BLOCK_INTERVAL_MS, DEFAULT_BLOCK_TXS_TARGET, DEFAULT_CERTIFICATION_TIMEOUT_MS,
     DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_MAILBOX_SIZE, DEFAULT_TIMEOUT_RETRY_MS,

@@ -12,6 +12,7 @@ use weft_types::{Transaction, TxHash};
 pub(crate) struct Api {
     pub shared: Arc<Shared>,
     pub persister: Persister,
+    pub validators: Vec<weft_types::VerifyingKey>,
 }
 
 impl NodeApi for Api {
@@ -84,6 +85,10 @@ impl NodeApi for Api {
             .lock()
             .expect("mempool lock")
             .next_nonce(sender, &chain)
+    }
+
+    fn validators(&self) -> Vec<weft_types::VerifyingKey> {
+        self.validators.clone()
     }
 
     fn store(&self) -> &Store {

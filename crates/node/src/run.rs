@@ -100,7 +100,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         let channels = Channels::from_pairs(started.channels);
         let oracle = started.oracle;
         let _engine = weft_consensus::start(context.child("consensus"), shared.clone(), identity, channels, oracle.clone(), oracle).await;
-        let api = Arc::new(Api { shared: shared.clone(), persister: Persister::start(store) });
+        let api = Arc::new(Api { shared: shared.clone(), persister: Persister::start(store), validators: keys });
         let rpc = match weft_rpc::start(cfg.node.rpc_listen, cfg.rpc.clone(), api).await {
             Ok((addr, handle)) => {
                 info!(target: "weft::node", %addr, "rpc listening");

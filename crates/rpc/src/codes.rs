@@ -24,5 +24,7 @@ pub const MEMPOOL_FULL: i32 = 1008;
 pub const RANGE_TOO_LARGE: i32 = 1010;
 /// A batch holds more than `submit_batch_txs_max` transactions.
 pub const BATCH_TOO_LARGE: i32 = 1011;
+/// The requested object is not available (e.g. no certificate within the scan bound).
+pub const NOT_FOUND: i32 = 1012;
 /// The node failed internally (storage); the request may be retried.
 pub const INTERNAL: i32 = 1099;

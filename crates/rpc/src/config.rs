@@ -12,6 +12,12 @@ pub const DEFAULT_CONNECTIONS_MAX: u32 = 512;
 pub const DEFAULT_SUBMIT_BATCH_TXS_MAX: usize = 4_096;
 /// Default bound on heights in one namespace range query.
 pub const DEFAULT_NAMESPACE_RANGE_HEIGHTS_MAX: u64 = 1_000;
+/// Default bound on the bytes of transactions returned by one namespace range query.
+pub const DEFAULT_NAMESPACE_RANGE_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Default bound on subscriptions per WebSocket connection.
+pub const DEFAULT_SUBSCRIPTIONS_PER_CONNECTION_MAX: u32 = 64;
+/// Default bound on heights scanned to find a block's finality certificate.
+pub const DEFAULT_FINALITY_SCAN_HEIGHTS_MAX: u64 = 1_024;
 /// Default bound on transactions returned by one namespace range query.
 pub const DEFAULT_NAMESPACE_RANGE_TXS_MAX: usize = 10_000;
 
@@ -31,6 +37,12 @@ pub struct Config {
     pub namespace_range_heights_max: u64,
     /// Most transactions per `weft_getNamespaceTransactions` answer (the answer says where to resume).
     pub namespace_range_txs_max: usize,
+    /// Most transaction bytes per `weft_getNamespaceTransactions` answer (the answer says where to resume).
+    pub namespace_range_bytes_max: usize,
+    /// Most subscriptions per WebSocket connection.
+    pub subscriptions_per_connection_max: u32,
+    /// Most heights `weft_getFinality` scans for a certifying descendant.
+    pub finality_scan_heights_max: u64,
 }
 
 impl Default for Config {
@@ -42,6 +54,9 @@ impl Default for Config {
             submit_batch_txs_max: DEFAULT_SUBMIT_BATCH_TXS_MAX,
             namespace_range_heights_max: DEFAULT_NAMESPACE_RANGE_HEIGHTS_MAX,
             namespace_range_txs_max: DEFAULT_NAMESPACE_RANGE_TXS_MAX,
+            namespace_range_bytes_max: DEFAULT_NAMESPACE_RANGE_BYTES_MAX,
+            subscriptions_per_connection_max: DEFAULT_SUBSCRIPTIONS_PER_CONNECTION_MAX,
+            finality_scan_heights_max: DEFAULT_FINALITY_SCAN_HEIGHTS_MAX,
         }
     }
 }
@@ -51,6 +66,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         if self.request_body_bytes_max < 1024 {
             return Err("rpc.request_body_bytes_max must be >= 1024".into());
+        }
+        if self.namespace_range_bytes_max == 0
+            || self.subscriptions_per_connection_max == 0
+            || self.finality_scan_heights_max == 0
+        {
+            return Err("rpc.namespace_range_bytes_max, subscriptions_per_connection_max and finality_scan_heights_max must be > 0".into());
         }
         if self.connections_max == 0
             || self.submit_batch_txs_max == 0

@@ -7,19 +7,26 @@
 //!   `rejected` (reason) or `unknown`;
 //! - `weft_getNonce(sender)`: the sender's next nonce;
 //! - `weft_getBlockByHeight(height, full)`, `weft_chainHead()`;
-//! - `weft_getNamespaceTransactions(namespace, from, to)`: bounded range read.
+//! - `weft_getNamespaceTransactions(namespace, from, to)`: bounded range read;
+//! - `weft_getBlockByHash`, `weft_validators`, `weft_getFinality(height)` (certificate plus
+//!   the header chain to the certified descendant), `weft_getNamespaceProof(namespace, height)`;
+//! - WebSocket `weft_subscribeNamespace(namespace, from_height)`: the namespace's finalized
+//!   transactions from any past height, backfilled from storage then live, in order.
+//!
+//! HTTP and WebSocket share one port.
 //!
 //! Every error has a stable code (see [`codes`]) and a message naming the field or limit.
 
-pub mod client;
 pub mod codes;
 mod config;
 mod server;
 pub mod types;
 
 pub use config::{
-    Config, DEFAULT_CONNECTIONS_MAX, DEFAULT_NAMESPACE_RANGE_HEIGHTS_MAX,
+    Config, DEFAULT_CONNECTIONS_MAX, DEFAULT_FINALITY_SCAN_HEIGHTS_MAX,
+    DEFAULT_NAMESPACE_RANGE_BYTES_MAX, DEFAULT_NAMESPACE_RANGE_HEIGHTS_MAX,
     DEFAULT_NAMESPACE_RANGE_TXS_MAX, DEFAULT_REQUEST_BODY_BYTES_MAX,
     DEFAULT_RESPONSE_BODY_BYTES_MAX, DEFAULT_SUBMIT_BATCH_TXS_MAX,
+    DEFAULT_SUBSCRIPTIONS_PER_CONNECTION_MAX,
 };
 pub use server::{start, NodeApi};

@@ -1,9 +1,12 @@
 //! The JSON-RPC server.
 
 use crate::{codes, types::*, Config};
-use commonware_codec::Encode;
+use commonware_codec::{Encode, EncodeSize};
 use futures::future::BoxFuture;
-use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
+use jsonrpsee::server::{
+    BatchRequestConfig, PendingSubscriptionSink, Server, ServerConfig, ServerHandle,
+    SubscriptionSink,
+};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Params};
 use jsonrpsee::RpcModule;
 use std::net::SocketAddr;
@@ -25,6 +28,8 @@ pub trait NodeApi: Send + Sync + 'static {
     fn next_nonce(&self, sender: &[u8; 32]) -> u64;
     /// The finalized chain.
     fn store(&self) -> &Store;
+    /// The validator set (genesis order).
+    fn validators(&self) -> Vec<weft_types::VerifyingKey>;
 }
 
 struct State {
@@ -123,6 +128,27 @@ fn block_json(block: &Block, full: bool, finalization: Option<Vec<u8>>) -> Block
     }
 }
 
+/// A namespace's transactions in a block, with their positions in block order.
+fn namespace_txs(block: &Block, namespace: u64) -> Vec<NamespaceTxJson> {
+    let mut offset = 0u32;
+    for ns in &block.body.namespaces {
+        if ns.namespace.0 == namespace {
+            return ns
+                .txs
+                .iter()
+                .enumerate()
+                .map(|(i, tx)| NamespaceTxJson {
+                    height: block.height(),
+                    index: offset + i as u32,
+                    tx: tx_json(tx),
+                })
+                .collect();
+        }
+        offset += ns.txs.len() as u32;
+    }
+    Vec::new()
+}
+
 fn parse_hash(s: &str) -> Result<TxHash, ErrorObjectOwned> {
     TxHash::from_hex(s).map_err(|e| err(codes::INVALID_PARAMS, format!("hash: {e}")))
 }
@@ -188,33 +214,137 @@ fn namespace_range(
     let heights = store
         .namespace_heights(NamespaceId(namespace), from, clamped_to, span as usize)
         .map_err(internal)?;
+    let mut bytes = 0usize;
     for height in heights {
         let block = store
             .block(height)
             .map_err(internal)?
             .ok_or_else(|| internal("indexed block missing"))?;
-        let mut offset = 0u32;
-        for ns in &block.body.namespaces {
-            if ns.namespace.0 == namespace {
-                if out.transactions.len() + ns.txs.len() > cfg.namespace_range_txs_max
-                    && !out.transactions.is_empty()
-                {
-                    out.next_from = Some(height);
-                    out.to = height - 1;
-                    return Ok(out);
-                }
-                for (i, tx) in ns.txs.iter().enumerate() {
-                    out.transactions.push(NamespaceTxJson {
-                        height,
-                        index: offset + i as u32,
-                        tx: tx_json(tx),
-                    });
-                }
-            }
-            offset += ns.txs.len() as u32;
+        let txs = namespace_txs(&block, namespace);
+        let txs_bytes: usize = block
+            .body
+            .namespaces
+            .iter()
+            .filter(|n| n.namespace.0 == namespace)
+            .flat_map(|n| n.txs.iter())
+            .map(EncodeSize::encode_size)
+            .sum();
+        let over = out.transactions.len() + txs.len() > cfg.namespace_range_txs_max
+            || bytes + txs_bytes > cfg.namespace_range_bytes_max;
+        if over && !out.transactions.is_empty() {
+            // Stop at a block boundary; the client resumes from `next_from`.
+            out.next_from = Some(height);
+            out.to = height - 1;
+            return Ok(out);
         }
+        bytes += txs_bytes;
+        out.transactions.extend(txs);
     }
     Ok(out)
+}
+
+fn finality(state: &State, height: u64) -> Result<Option<FinalityJson>, ErrorObjectOwned> {
+    let store = state.node.store();
+    let Some(header) = store.header(height).map_err(internal)? else {
+        return Ok(None);
+    };
+    let head = store.head_height().unwrap_or(0);
+    let last = head.min(height.saturating_add(state.cfg.finality_scan_heights_max));
+    let mut headers = Vec::new();
+    for h in height..=last {
+        if h > height {
+            let hd = store
+                .header(h)
+                .map_err(internal)?
+                .ok_or_else(|| internal("finalized header missing"))?;
+            headers.push(to_hex(&hd.encode()));
+        }
+        if let Some(cert) = store
+            .certificate(h)
+            .map_err(internal)?
+            .filter(|c| !c.is_empty())
+        {
+            return Ok(Some(FinalityJson {
+                height,
+                block_hash: header.digest().to_string(),
+                certified_height: h,
+                certificate: to_hex(&cert),
+                headers,
+            }));
+        }
+    }
+    Err(err(
+        codes::NOT_FOUND,
+        format!(
+            "no finalization certificate within finality_scan_heights_max = {} heights from {height} (genesis has none: it is final by definition)",
+            state.cfg.finality_scan_heights_max
+        ),
+    ))
+}
+
+fn namespace_proof(
+    state: &State,
+    namespace: u64,
+    height: u64,
+) -> Result<Option<NamespaceProofJson>, ErrorObjectOwned> {
+    let Some(block) = state.node.store().block(height).map_err(internal)? else {
+        return Ok(None);
+    };
+    let proof = block.body.namespace_proof(NamespaceId(namespace));
+    let transactions = match &proof {
+        weft_types::NamespaceProof::Present { txs, .. } => txs.iter().map(tx_json).collect(),
+        weft_types::NamespaceProof::Absent { .. } => Vec::new(),
+    };
+    Ok(Some(NamespaceProofJson {
+        namespace,
+        height,
+        block_hash: block.digest().to_string(),
+        header: to_hex(&block.header.encode()),
+        proof: to_hex(&proof.encode()),
+        transactions,
+    }))
+}
+
+/// Streams a namespace's finalized transactions from `from`: backfill from storage, then
+/// live as blocks finalize. Returns when the client goes away.
+async fn stream_namespace(state: Arc<State>, sink: SubscriptionSink, namespace: u64, from: u64) {
+    let store = state.node.store();
+    let mut head_rx = store.subscribe_head();
+    let mut cursor = from;
+    loop {
+        while let Some(head) = store.head_height().filter(|h| cursor <= *h) {
+            // Bounded chunks keep one subscriber from holding a long read.
+            let upto = head.min(cursor.saturating_add(state.cfg.namespace_range_heights_max - 1));
+            let Ok(heights) =
+                store.namespace_heights(NamespaceId(namespace), cursor, upto, usize::MAX)
+            else {
+                return;
+            };
+            for height in heights {
+                let Ok(Some(block)) = store.block(height) else {
+                    return;
+                };
+                let note = NamespaceBlockJson {
+                    namespace,
+                    height,
+                    block_hash: block.digest().to_string(),
+                    transactions: namespace_txs(&block, namespace),
+                };
+                let Ok(msg) = serde_json::value::to_raw_value(&note) else {
+                    return;
+                };
+                // Waits while the client's buffer is full: a slow reader slows only itself.
+                if sink.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            cursor = upto + 1;
+        }
+        tokio::select! {
+            changed = head_rx.changed() => if changed.is_err() { return },
+            _ = sink.closed() => return,
+        }
+    }
 }
 
 fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::RegisterMethodError> {
@@ -291,6 +421,61 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
             finalized_next: finalized.map_or(0, |n| n + 1),
         })
     })?;
+    module.register_method("weft_getBlockByHash", |params, state, _| {
+        let (hash, full): (String, Option<bool>) = params.parse()?;
+        let digest = weft_types::from_hex_fixed::<32>(&hash)
+            .map_err(|e| err(codes::INVALID_PARAMS, format!("hash: {e}")))?;
+        let store = state.node.store();
+        let Some(height) = store
+            .height_of(&weft_types::BlockDigest(digest.into()))
+            .map_err(internal)?
+        else {
+            return Ok::<Option<BlockJson>, ErrorObjectOwned>(None);
+        };
+        let block = store
+            .block(height)
+            .map_err(internal)?
+            .ok_or_else(|| internal("indexed block missing"))?;
+        let cert = store.certificate(height).map_err(internal)?;
+        Ok(Some(block_json(&block, full.unwrap_or(false), cert)))
+    })?;
+    module.register_method("weft_validators", |_params, state, _| {
+        Ok::<Vec<ValidatorJson>, ErrorObjectOwned>(
+            state
+                .node
+                .validators()
+                .iter()
+                .map(|k| ValidatorJson {
+                    public_key: to_hex(k.as_ref()),
+                })
+                .collect(),
+        )
+    })?;
+    module.register_method("weft_getFinality", |params, state, _| {
+        let (height,): (u64,) = params.parse()?;
+        finality(state, height)
+    })?;
+    module.register_method("weft_getNamespaceProof", |params, state, _| {
+        let (namespace, height): (u64, u64) = params.parse()?;
+        namespace_proof(state, namespace, height)
+    })?;
+    module.register_subscription(
+        "weft_subscribeNamespace",
+        "weft_namespace",
+        "weft_unsubscribeNamespace",
+        |params: Params<'static>, pending: PendingSubscriptionSink, state: Arc<State>, _| async move {
+            let parsed: Result<(u64, Option<u64>), _> = params.parse();
+            let (namespace, from) = match parsed {
+                Ok(p) => p,
+                Err(e) => {
+                    pending.reject(e).await;
+                    return;
+                }
+            };
+            let Ok(sink) = pending.accept().await else { return };
+            stream_namespace(state, sink, namespace, from.unwrap_or(0)).await;
+        },
+    )?;
     module.register_method("weft_chainHead", |_params, state, _| {
         let store = state.node.store();
         let Some(height) = store.head_height() else {
@@ -330,6 +515,7 @@ pub async fn start(
         .max_response_body_size(cfg.response_body_bytes_max)
         .max_connections(cfg.connections_max)
         .set_batch_request_config(BatchRequestConfig::Limit(cfg.submit_batch_txs_max as u32))
+        .max_subscriptions_per_connection(cfg.subscriptions_per_connection_max)
         .build();
     let server = Server::builder().set_config(server_cfg).build(addr).await?;
     let bound = server.local_addr()?;

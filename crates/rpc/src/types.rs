@@ -154,3 +154,57 @@ pub struct NonceJson {
     /// The sender's next nonce in the finalized chain.
     pub finalized_next: u64,
 }
+
+/// Answer of `weft_getFinality`: proof that a block is final.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalityJson {
+    /// Height of the block asked about.
+    pub height: u64,
+    /// Its hash.
+    pub block_hash: String,
+    /// Height of the block the certificate finalizes (the same, or a descendant).
+    pub certified_height: u64,
+    /// Encoded finalization certificate (hex) of the block at `certified_height`.
+    pub certificate: String,
+    /// Encoded headers (hex) from `height + 1` to `certified_height`: each names its parent,
+    /// so the certified block's finality carries down to `height`.
+    pub headers: Vec<String>,
+}
+
+/// Answer of `weft_getNamespaceProof`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceProofJson {
+    /// Namespace.
+    pub namespace: u64,
+    /// Height.
+    pub height: u64,
+    /// Block hash (SHA-256 of `header`).
+    pub block_hash: String,
+    /// Encoded header (hex).
+    pub header: String,
+    /// Encoded proof (hex): presence with the transactions, or absence.
+    pub proof: String,
+    /// The namespace's transactions, decoded (for convenience; the proof is the authority).
+    pub transactions: Vec<TxJson>,
+}
+
+/// A validator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorJson {
+    /// ed25519 public key (hex).
+    pub public_key: String,
+}
+
+/// One notification of `weft_subscribeNamespace`: a finalized block's transactions of the
+/// namespace. Sent for every finalized height that has some, in height order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceBlockJson {
+    /// Namespace.
+    pub namespace: u64,
+    /// Height.
+    pub height: u64,
+    /// Block hash.
+    pub block_hash: String,
+    /// The namespace's transactions in block order, with their positions in the block.
+    pub transactions: Vec<NamespaceTxJson>,
+}

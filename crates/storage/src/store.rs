@@ -32,6 +32,9 @@ pub struct Store {
     db: Database,
     limits: Limits,
     head: AtomicU64,
+    /// Wakes readers (e.g. namespace subscriptions) when a block is committed. A tokio `watch`
+    /// is runtime-agnostic: sending needs no runtime.
+    head_watch: tokio::sync::watch::Sender<Option<u64>>,
 }
 
 impl Store {
@@ -56,16 +59,23 @@ impl Store {
             let last = blocks.last()?.map(|(k, _)| k.value());
             last.unwrap_or(NO_HEAD)
         };
+        let initial = (head != NO_HEAD).then_some(head);
         Ok(Self {
             db,
             limits,
             head: AtomicU64::new(head),
+            head_watch: tokio::sync::watch::Sender::new(initial),
         })
     }
 
     /// The wire limits blocks were stored under.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// A receiver that sees every new finalized head height.
+    pub fn subscribe_head(&self) -> tokio::sync::watch::Receiver<Option<u64>> {
+        self.head_watch.subscribe()
     }
 
     /// Height of the highest finalized block stored, if any.
@@ -141,6 +151,7 @@ impl Store {
             prev == NO_HEAD && height == 0 || prev != NO_HEAD && prev + 1 == height,
             "store head moved from {prev} to {height}"
         );
+        self.head_watch.send_replace(Some(height));
         Ok(true)
     }
 

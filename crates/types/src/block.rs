@@ -122,16 +122,7 @@ impl NamespaceTxs {
     /// Leaf of the namespace table: commits to the namespace id, the count and every
     /// transaction's full encoding (signature included).
     pub fn leaf(&self) -> Digest {
-        let tx_leaves: Vec<Digest> = self
-            .txs
-            .iter()
-            .map(|tx| merkle::leaf_hash(&[&tx.encode()]))
-            .collect();
-        Self::leaf_from_parts(
-            self.namespace,
-            self.txs.len() as u32,
-            &merkle::root(&tx_leaves),
-        )
+        Self::leaf_from_parts(self.namespace, self.txs.len() as u32, &self.txs_root())
     }
 
     /// Leaf from its parts (used by proof verifiers).

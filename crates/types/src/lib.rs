@@ -10,6 +10,7 @@ mod config;
 mod error;
 pub mod merkle;
 mod namespace;
+mod proof;
 mod tx;
 
 pub use block::{
@@ -21,6 +22,7 @@ pub use config::{
 };
 pub use error::{DecodeError, TxError};
 pub use namespace::NamespaceId;
+pub use proof::{LeafParts, LeafPath, NamespaceProof, ProofError, PROOF_DEPTH_MAX};
 pub use tx::{
     SigningKey, Transaction, TxHash, VerifyingKey, TX_OVERHEAD_BYTES, TX_SIGNING_NAMESPACE,
 };

@@ -1,0 +1,285 @@
+//! Typed calls over HTTP, and namespace subscriptions over WebSocket.
+
+use crate::{verify, ClientError, VerifiedNamespace};
+use futures::Stream;
+use jsonrpsee::core::client::{ClientT, Subscription, SubscriptionClientT};
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use jsonrpsee::rpc_params;
+use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
+use std::time::Duration;
+use weft_rpc::types::*;
+use weft_types::{Limits, VerifyingKey};
+
+/// Request timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request or response, in bytes.
+const MESSAGE_BYTES_MAX: u32 = 64 * 1024 * 1024;
+
+/// A client of one validator.
+#[derive(Clone)]
+pub struct Client {
+    http: HttpClient,
+    url: String,
+}
+
+impl Client {
+    /// A client of the validator at `url` (`http://host:port`; subscriptions use `ws://` on
+    /// the same port).
+    pub fn new(url: &str) -> Result<Self, ClientError> {
+        let http = HttpClientBuilder::default()
+            .max_request_size(MESSAGE_BYTES_MAX)
+            .max_response_size(MESSAGE_BYTES_MAX)
+            .request_timeout(REQUEST_TIMEOUT)
+            .build(url)?;
+        Ok(Self {
+            http,
+            url: url.to_string(),
+        })
+    }
+
+    fn ws_url(&self) -> String {
+        if let Some(rest) = self.url.strip_prefix("http://") {
+            format!("ws://{rest}")
+        } else if let Some(rest) = self.url.strip_prefix("https://") {
+            format!("wss://{rest}")
+        } else {
+            self.url.clone()
+        }
+    }
+
+    /// Submits one encoded transaction (hex); returns its hash.
+    pub async fn send_transaction(&self, tx_hex: &str) -> Result<String, ClientError> {
+        Ok(self
+            .http
+            .request("weft_sendTransaction", rpc_params![tx_hex])
+            .await?)
+    }
+
+    /// Submits a batch of encoded transactions (hex); one result per transaction.
+    pub async fn send_transactions(
+        &self,
+        txs: &[String],
+    ) -> Result<Vec<SubmitResult>, ClientError> {
+        Ok(self
+            .http
+            .request("weft_sendTransactions", rpc_params![txs])
+            .await?)
+    }
+
+    /// Status of a transaction.
+    pub async fn transaction_status(&self, hash: &str) -> Result<TxStatus, ClientError> {
+        Ok(self
+            .http
+            .request("weft_getTransactionStatus", rpc_params![hash])
+            .await?)
+    }
+
+    /// The sender's next nonce (hex public key).
+    pub async fn next_nonce(&self, sender: &str) -> Result<NonceJson, ClientError> {
+        Ok(self
+            .http
+            .request("weft_getNonce", rpc_params![sender])
+            .await?)
+    }
+
+    /// Finalized head.
+    pub async fn head(&self) -> Result<Option<HeaderJson>, ClientError> {
+        Ok(self.http.request("weft_chainHead", rpc_params![]).await?)
+    }
+
+    /// Block at a height (`full` includes transactions).
+    pub async fn block(&self, height: u64, full: bool) -> Result<Option<BlockJson>, ClientError> {
+        Ok(self
+            .http
+            .request("weft_getBlockByHeight", rpc_params![height, full])
+            .await?)
+    }
+
+    /// Block by hash.
+    pub async fn block_by_hash(
+        &self,
+        hash: &str,
+        full: bool,
+    ) -> Result<Option<BlockJson>, ClientError> {
+        Ok(self
+            .http
+            .request("weft_getBlockByHash", rpc_params![hash, full])
+            .await?)
+    }
+
+    /// A block's canonical encoding (hex).
+    pub async fn encoded_block(&self, height: u64) -> Result<Option<String>, ClientError> {
+        Ok(self
+            .http
+            .request("weft_encodedBlock", rpc_params![height])
+            .await?)
+    }
+
+    /// The validator set.
+    pub async fn validators(&self) -> Result<Vec<ValidatorJson>, ClientError> {
+        Ok(self.http.request("weft_validators", rpc_params![]).await?)
+    }
+
+    /// Finality proof of the block at `height`.
+    pub async fn finality(&self, height: u64) -> Result<Option<FinalityJson>, ClientError> {
+        Ok(self
+            .http
+            .request("weft_getFinality", rpc_params![height])
+            .await?)
+    }
+
+    /// Namespace proof at `height`.
+    pub async fn namespace_proof(
+        &self,
+        namespace: u64,
+        height: u64,
+    ) -> Result<Option<NamespaceProofJson>, ClientError> {
+        Ok(self
+            .http
+            .request("weft_getNamespaceProof", rpc_params![namespace, height])
+            .await?)
+    }
+
+    /// A namespace's transactions in `[from, to]` (bounded; see `next_from`).
+    pub async fn namespace_transactions(
+        &self,
+        namespace: u64,
+        from: u64,
+        to: u64,
+    ) -> Result<NamespaceRangeJson, ClientError> {
+        Ok(self
+            .http
+            .request(
+                "weft_getNamespaceTransactions",
+                rpc_params![namespace, from, to],
+            )
+            .await?)
+    }
+
+    /// Fetches and verifies a namespace's transactions at `height` against `validators`,
+    /// trusting nothing the node says.
+    pub async fn verified_namespace(
+        &self,
+        namespace: u64,
+        height: u64,
+        validators: &[VerifyingKey],
+        limits: &Limits,
+    ) -> Result<Option<VerifiedNamespace>, ClientError> {
+        let Some(proof) = self.namespace_proof(namespace, height).await? else {
+            return Ok(None);
+        };
+        let Some(finality) = self.finality(height).await? else {
+            return Ok(None);
+        };
+        Ok(Some(verify::verify_namespace_proof(
+            &proof, &finality, validators, limits,
+        )?))
+    }
+
+    /// A raw call (for tests of error handling).
+    pub async fn raw(
+        &self,
+        method: &str,
+        params: jsonrpsee::core::params::ArrayParams,
+    ) -> Result<serde_json::Value, ClientError> {
+        Ok(self.http.request(method, params).await?)
+    }
+
+    /// Opens one WebSocket connection (for several subscriptions on it).
+    pub async fn connect_ws(&self) -> Result<WsClient, ClientError> {
+        Ok(WsClientBuilder::default()
+            .max_request_size(MESSAGE_BYTES_MAX)
+            .max_response_size(MESSAGE_BYTES_MAX)
+            .request_timeout(REQUEST_TIMEOUT)
+            .build(self.ws_url())
+            .await?)
+    }
+
+    /// Subscribes on an existing connection to a namespace from `from` (no reconnection).
+    pub async fn subscribe_on(
+        ws: &WsClient,
+        namespace: u64,
+        from: u64,
+    ) -> Result<Subscription<NamespaceBlockJson>, ClientError> {
+        Ok(ws
+            .subscribe(
+                "weft_subscribeNamespace",
+                rpc_params![namespace, from],
+                "weft_unsubscribeNamespace",
+            )
+            .await?)
+    }
+
+    /// The namespace's finalized transactions from height `from` onward, one item per block
+    /// that has some, in order. Reconnects from the next height after a disconnect.
+    pub fn subscribe_namespace(&self, namespace: u64, from: u64) -> NamespaceStream {
+        NamespaceStream {
+            client: self.clone(),
+            namespace,
+            next_height: from,
+            current: None,
+        }
+    }
+}
+
+/// A resuming namespace subscription (see [`Client::subscribe_namespace`]).
+pub struct NamespaceStream {
+    client: Client,
+    namespace: u64,
+    next_height: u64,
+    current: Option<(WsClient, Subscription<NamespaceBlockJson>)>,
+}
+
+/// Reconnection attempts before the stream gives up.
+const RECONNECTS_MAX: u32 = 30;
+/// Pause between reconnection attempts.
+const RECONNECT_DELAY: Duration = Duration::from_millis(500);
+
+impl NamespaceStream {
+    /// The next height this stream will deliver from.
+    pub fn next_height(&self) -> u64 {
+        self.next_height
+    }
+
+    /// The next block of the namespace. Errors only when reconnecting keeps failing.
+    pub async fn next(&mut self) -> Result<NamespaceBlockJson, ClientError> {
+        let mut failures = 0;
+        loop {
+            if self.current.is_none() {
+                match self.client.connect_ws().await {
+                    Ok(ws) => {
+                        match Client::subscribe_on(&ws, self.namespace, self.next_height).await {
+                            Ok(sub) => self.current = Some((ws, sub)),
+                            Err(e) if failures >= RECONNECTS_MAX => return Err(e),
+                            Err(_) => failures += 1,
+                        }
+                    }
+                    Err(e) if failures >= RECONNECTS_MAX => return Err(e),
+                    Err(_) => failures += 1,
+                }
+                if self.current.is_none() {
+                    tokio::time::sleep(RECONNECT_DELAY).await;
+                    continue;
+                }
+            }
+            let (_, sub) = self.current.as_mut().expect("connected");
+            match sub.next().await {
+                // Skip anything at or below what was delivered: no duplicates across reconnects.
+                Some(Ok(block)) if block.height >= self.next_height => {
+                    self.next_height = block.height + 1;
+                    return Ok(block);
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => self.current = None,
+            }
+        }
+    }
+
+    /// As a `Stream`.
+    pub fn into_stream(self) -> impl Stream<Item = Result<NamespaceBlockJson, ClientError>> {
+        futures::stream::unfold(self, |mut s| async move {
+            let item = s.next().await;
+            Some((item, s))
+        })
+    }
+}

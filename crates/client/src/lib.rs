@@ -1,0 +1,17 @@
+//! Talk to Weft from Rust: typed calls, namespace streams, and offline verification.
+//!
+//! - [`Client`]: every JSON-RPC method over HTTP (and WebSocket for subscriptions).
+//! - [`Client::subscribe_namespace`]: a namespace's finalized transactions as a `Stream`, from
+//!   any past height; if the connection drops it reconnects from the next height, so the
+//!   stream has no gaps and no duplicates.
+//! - [`verify_finality`] and [`verify_namespace_proof`]: check what a node served against a
+//!   known validator set, without trusting the node.
+
+mod client;
+mod error;
+mod verify;
+
+pub use client::{Client, NamespaceStream};
+pub use error::{ClientError, VerifyError};
+pub use verify::{verify_finality, verify_namespace_proof, VerifiedNamespace};
+pub use weft_rpc::{codes, types};
