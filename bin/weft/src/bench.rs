@@ -5,8 +5,9 @@
 //! network's). Each worker owns a set of senders and submits their transactions, in nonce order, to one
 //! validator (workers are spread over validators); a follower reads every
 //! new finalized block from one validator and stamps each of our transactions when it sees
-//! it. Latency is submit time -> first observation of its finalized block (so it includes
-//! up to one poll interval of observation delay).
+//! it. Latency is submit time -> the validator's `finalized_at_ms` stamp of the block (same
+//! machine clock; no polling delay). A WebSocket subscriber measures finality -> client
+//! delivery of namespace 1.
 
 use crate::devnet;
 use anyhow::{bail, Result};
@@ -130,8 +131,26 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
         .map(|u| Client::new(u))
         .collect::<Result<_, _>>()?;
     let start_height = clients[0].head().await?.map_or(0, |h| h.height);
-    let submitted: Arc<Mutex<HashMap<String, Instant>>> =
+    // Submit instant (for elapsed times) and wall-clock ms (to compare with the validator's
+    // `finalized_at_ms`, taken on the same machine's clock).
+    let submitted: Arc<Mutex<HashMap<String, (Instant, u64)>>> =
         Arc::new(Mutex::new(HashMap::with_capacity(args.txs)));
+    // A WebSocket subscriber on validator 0 measures finality -> client delivery.
+    let deliveries = Arc::new(Mutex::new(Vec::<u64>::new()));
+    let subscriber = {
+        let mut stream = clients[0].subscribe_namespace(1, start_height + 1);
+        let deliveries = deliveries.clone();
+        tokio::spawn(async move {
+            while let Ok(block) = stream.next().await {
+                if let Some(at) = block.finalized_at_ms {
+                    deliveries
+                        .lock()
+                        .expect("lock")
+                        .push(now_ms().saturating_sub(at));
+                }
+            }
+        })
+    };
     let rejected = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
     let started = Instant::now();
     let per_batch = (args.rate > 0).then(|| {
@@ -146,11 +165,12 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
         workers.push(tokio::spawn(async move {
             for batch in txs.chunks(batch_size) {
                 let t0 = Instant::now();
+                let wall = now_ms();
                 let hexes: Vec<String> = batch.iter().map(|(_, h)| h.clone()).collect();
                 {
                     let mut s = submitted.lock().expect("lock");
                     for (hash, _) in batch {
-                        s.insert(hash.clone(), t0);
+                        s.insert(hash.clone(), (t0, wall));
                     }
                 }
                 match client.send_transactions(&hexes).await {
@@ -221,8 +241,13 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
             let now = Instant::now();
             let mut s = submitted.lock().expect("lock");
             for hash in &block.tx_hashes {
-                if let Some(t0) = s.remove(hash) {
-                    latencies.push(now - t0);
+                if let Some((t0, wall)) = s.remove(hash) {
+                    // Prefer the validator's own finality stamp: no polling delay in it.
+                    let latency = match block.finalized_at_ms {
+                        Some(at) => Duration::from_millis(at.saturating_sub(wall)),
+                        None => now - t0,
+                    };
+                    latencies.push(latency);
                     last_final = now;
                 }
             }
@@ -268,5 +293,29 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
+    // Give the subscriber a moment to receive the last blocks.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    subscriber.abort();
+    let mut deliveries = deliveries.lock().expect("lock").clone();
+    deliveries.sort_unstable();
+    let pick = |p: f64| {
+        deliveries
+            .get(((deliveries.len().max(1) - 1) as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    println!(
+        "  subscription delivery (finality on validator 0 -> WebSocket client, namespace 1): {} blocks, p50 {} ms  p99 {} ms  max {} ms",
+        deliveries.len(),
+        pick(0.50),
+        pick(0.99),
+        deliveries.last().copied().unwrap_or(0),
+    );
     Ok(())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

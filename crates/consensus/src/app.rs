@@ -374,7 +374,7 @@ mod tests {
         let store = Arc::new(Store::open(dir.path().join("s.redb"), limits).unwrap());
         let leader = key(0).public_key();
         let parent = Block::genesis(Digest::from([1u8; 32]), leader.clone(), 1_000);
-        store.commit_finalized(&parent, b"").unwrap();
+        store.commit_finalized(&parent, b"", 0).unwrap();
         let shared = Arc::new(Shared {
             mempool: Mutex::new(Mempool::new(Default::default(), limits)),
             store,

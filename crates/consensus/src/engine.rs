@@ -217,9 +217,9 @@ where
     actor.start(finalized, buffer, resolver);
     let marshal_for_finalizer = marshal_mailbox.clone();
     let finalizer_shared = shared.clone();
-    context
-        .child("finalizer")
-        .spawn(move |_| finalizer::run(finalizer_shared, marshal_for_finalizer, finalized_rx));
+    context.child("finalizer").spawn(move |ctx| {
+        finalizer::run(ctx, finalizer_shared, marshal_for_finalizer, finalized_rx)
+    });
 
     let app = App::new(shared.clone());
     let marshaled = Inline::new(context.child("marshaled"), app, marshal_mailbox, epocher);

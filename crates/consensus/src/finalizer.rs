@@ -15,6 +15,8 @@ use commonware_consensus::{
     Reporter,
 };
 use commonware_cryptography::Digested;
+use commonware_runtime::Clock;
+use commonware_utils::SystemTimeExt as _;
 use commonware_utils::{acknowledgement::Exact, Acknowledgement as _};
 use futures::{channel::mpsc, StreamExt as _};
 use std::sync::Arc;
@@ -54,6 +56,7 @@ impl Reporter for Finalized {
 
 /// The finalizer loop. Runs until marshal stops.
 pub(crate) async fn run(
+    clock: impl Clock,
     shared: Arc<Shared>,
     marshal: Mailbox<ed25519::Scheme, Standard<ConsensusBlock>>,
     mut blocks: mpsc::UnboundedReceiver<(Digested<ConsensusBlock>, Exact)>,
@@ -73,7 +76,7 @@ pub(crate) async fn run(
         };
         let new = shared
             .store
-            .commit_finalized(block, &certificate)
+            .commit_finalized(block, &certificate, clock.current().epoch_millis())
             .expect("persisting a finalized block failed");
         if new {
             let evicted = {

@@ -119,12 +119,18 @@ pub fn tx_json(tx: &Transaction) -> TxJson {
     }
 }
 
-fn block_json(block: &Block, full: bool, finalization: Option<Vec<u8>>) -> BlockJson {
+fn block_json(
+    block: &Block,
+    full: bool,
+    finalization: Option<Vec<u8>>,
+    finalized_at_ms: Option<u64>,
+) -> BlockJson {
     BlockJson {
         header: header_json(&block.header),
         tx_hashes: block.body.txs().map(|t| t.hash().to_string()).collect(),
         transactions: full.then(|| block.body.txs().map(tx_json).collect()),
         finalization: finalization.filter(|c| !c.is_empty()).map(|c| to_hex(&c)),
+        finalized_at_ms,
     }
 }
 
@@ -328,6 +334,7 @@ async fn stream_namespace(state: Arc<State>, sink: SubscriptionSink, namespace: 
                     namespace,
                     height,
                     block_hash: block.digest().to_string(),
+                    finalized_at_ms: store.finalized_at_ms(height).ok().flatten(),
                     transactions: namespace_txs(&block, namespace),
                 };
                 let Ok(msg) = serde_json::value::to_raw_value(&note) else {
@@ -409,7 +416,8 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
             return Ok::<Option<BlockJson>, ErrorObjectOwned>(None);
         };
         let cert = store.certificate(height).map_err(internal)?;
-        Ok(Some(block_json(&block, full.unwrap_or(false), cert)))
+        let at = store.finalized_at_ms(height).map_err(internal)?;
+        Ok(Some(block_json(&block, full.unwrap_or(false), cert, at)))
     })?;
     module.register_method("weft_getNonce", |params, state, _| {
         let (sender,): (String,) = params.parse()?;
@@ -437,7 +445,8 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
             .map_err(internal)?
             .ok_or_else(|| internal("indexed block missing"))?;
         let cert = store.certificate(height).map_err(internal)?;
-        Ok(Some(block_json(&block, full.unwrap_or(false), cert)))
+        let at = store.finalized_at_ms(height).map_err(internal)?;
+        Ok(Some(block_json(&block, full.unwrap_or(false), cert, at)))
     })?;
     module.register_method("weft_validators", |_params, state, _| {
         Ok::<Vec<ValidatorJson>, ErrorObjectOwned>(

@@ -114,6 +114,9 @@ pub struct BlockJson {
     /// Encoded finalization certificate (hex), when this block has its own.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub finalization: Option<String>,
+    /// When the serving validator persisted the block as final (ms since the Unix epoch).
+    #[serde(default)]
+    pub finalized_at_ms: Option<u64>,
 }
 
 /// One transaction of a namespace range.
@@ -205,6 +208,9 @@ pub struct NamespaceBlockJson {
     pub height: u64,
     /// Block hash.
     pub block_hash: String,
+    /// When the serving validator persisted the block as final (ms since the Unix epoch).
+    #[serde(default)]
+    pub finalized_at_ms: Option<u64>,
     /// The namespace's transactions in block order, with their positions in the block.
     pub transactions: Vec<NamespaceTxJson>,
 }

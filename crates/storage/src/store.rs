@@ -9,6 +9,7 @@ use weft_types::{Block, BlockDigest, Digest, Header, Limits, NamespaceId, Transa
 
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("certificates");
+const FINALIZED_AT: TableDefinition<u64, u64> = TableDefinition::new("finalized_at_ms");
 const DIGESTS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("digest_to_height");
 const TXS: TableDefinition<&[u8; 32], (u64, u32)> = TableDefinition::new("tx_index");
 const NAMESPACES: TableDefinition<(u64, u64), u32> = TableDefinition::new("namespace_index");
@@ -46,6 +47,7 @@ impl Store {
         {
             txn.open_table(BLOCKS)?;
             txn.open_table(CERTIFICATES)?;
+            txn.open_table(FINALIZED_AT)?;
             txn.open_table(DIGESTS)?;
             txn.open_table(TXS)?;
             txn.open_table(NAMESPACES)?;
@@ -86,7 +88,8 @@ impl Store {
         }
     }
 
-    /// Persists a finalized block, its certificate and all index entries in one fsynced
+    /// Persists a finalized block, its certificate, the local time it was finalized
+    /// (`finalized_at_ms`, from the caller's clock) and all index entries in one fsynced
     /// transaction, and removes its transactions from the pending log. Idempotent: a block
     /// already stored at its height is accepted again if identical. Returns `true` if the
     /// block was new.
@@ -94,6 +97,7 @@ impl Store {
         &self,
         block: &Block,
         certificate: &[u8],
+        finalized_at_ms: u64,
     ) -> Result<bool, StorageError> {
         let height = block.height();
         let head = self.head_height();
@@ -121,6 +125,8 @@ impl Store {
             blocks.insert(height, block.encode().as_ref())?;
             let mut certs = txn.open_table(CERTIFICATES)?;
             certs.insert(height, certificate)?;
+            txn.open_table(FINALIZED_AT)?
+                .insert(height, finalized_at_ms)?;
             let mut digests = txn.open_table(DIGESTS)?;
             digests.insert(&block.digest().0 .0, height)?;
             let mut txs = txn.open_table(TXS)?;
@@ -201,6 +207,13 @@ impl Store {
         let txn = self.db.begin_read()?;
         let certs = txn.open_table(CERTIFICATES)?;
         Ok(certs.get(height)?.map(|v| v.value().to_vec()))
+    }
+
+    /// When this validator persisted the block at `height` (ms since the Unix epoch).
+    pub fn finalized_at_ms(&self, height: u64) -> Result<Option<u64>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(FINALIZED_AT)?;
+        Ok(table.get(height)?.map(|v| v.value()))
     }
 
     /// Where a finalized transaction is.
@@ -347,19 +360,19 @@ mod tests {
             let store = Store::open(&path, Limits::default()).unwrap();
             store.persist_pending(&[tx1.clone(), tx2.clone()]).unwrap();
             assert_eq!(store.pending().unwrap().len(), 2);
-            assert!(store.commit_finalized(&genesis, b"").unwrap());
-            assert!(store.commit_finalized(&b1, b"cert").unwrap());
+            assert!(store.commit_finalized(&genesis, b"", 7).unwrap());
+            assert!(store.commit_finalized(&b1, b"cert", 7).unwrap());
             // Redelivery is idempotent; a conflicting block is refused.
-            assert!(!store.commit_finalized(&b1, b"cert").unwrap());
+            assert!(!store.commit_finalized(&b1, b"cert", 7).unwrap());
             let other = child(&genesis, vec![tx1.clone()]);
             assert!(matches!(
-                store.commit_finalized(&other, b""),
+                store.commit_finalized(&other, b"", 7),
                 Err(StorageError::Conflict { .. })
             ));
             // A gap is refused.
             let b3 = child(&child(&b1, vec![]), vec![]);
             assert!(matches!(
-                store.commit_finalized(&b3, b""),
+                store.commit_finalized(&b3, b"", 7),
                 Err(StorageError::NonContiguous { .. })
             ));
         }
@@ -367,6 +380,7 @@ mod tests {
         assert_eq!(store.head_height(), Some(1));
         assert_eq!(store.block(1).unwrap().unwrap(), b1);
         assert_eq!(store.certificate(1).unwrap().unwrap(), b"cert");
+        assert_eq!(store.finalized_at_ms(1).unwrap(), Some(7));
         assert_eq!(store.height_of(&b1.digest()).unwrap(), Some(1));
         // Namespace order: ns 5 first, then ns 9.
         assert_eq!(
