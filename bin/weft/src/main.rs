@@ -43,6 +43,9 @@ enum Command {
         /// Override `consensus.block_interval_ms`.
         #[arg(long = "consensus.block-interval-ms")]
         block_interval_ms: Option<u64>,
+        /// Override `rpc.eth_chain_id` (the chain `eth_chainId` answers for).
+        #[arg(long = "rpc.eth-chain-id")]
+        eth_chain_id: Option<u64>,
         /// Log level (error, warn, info, debug, trace).
         #[arg(long, default_value = "info")]
         log_level: tracing::Level,
@@ -93,6 +96,7 @@ fn main() -> Result<()> {
             data_dir,
             mempool_txs_max,
             block_interval_ms,
+            eth_chain_id,
             log_level,
         } => {
             let mut cfg = weft_node::Config::load(&config)?;
@@ -110,6 +114,9 @@ fn main() -> Result<()> {
             }
             if let Some(ms) = block_interval_ms {
                 cfg.consensus.block_interval_ms = ms;
+            }
+            if eth_chain_id.is_some() {
+                cfg.rpc.eth_chain_id = eth_chain_id;
             }
             cfg.validate()
                 .map_err(|e| anyhow::anyhow!("config {}: {e}", config.display()))?;

@@ -89,7 +89,7 @@ async fn four_processes_agree_survive_sigkill_and_reject_bad_input() {
         *good.sender(),
         good.nonce(),
         Bytes::from_static(b"y"),
-        good.signature().clone(),
+        good.signature().unwrap().clone(),
     );
     assert_eq!(
         call_code(c.send_transaction(&hex_of(&forged)).await),

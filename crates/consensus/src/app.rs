@@ -454,7 +454,7 @@ mod tests {
             *t.sender(),
             t.nonce(),
             Bytes::from_static(b"forged"),
-            t.signature().clone(),
+            t.signature().unwrap().clone(),
         );
         let err = check(&f, &reseal(block.header.clone(), body)).unwrap_err();
         assert!(err.contains("invalid signature"), "{err}");

@@ -73,6 +73,14 @@ impl AdmitError {
             AdmitError::Invalid(TxError::PayloadTooLarge { .. }) => "too_large",
             AdmitError::Invalid(TxError::BadSignature { .. }) => "bad_signature",
             AdmitError::Invalid(TxError::BadSender) => "bad_sender",
+            AdmitError::Invalid(TxError::Ethereum(weft_types::eth::EthError::NoChainId)) => {
+                "unknown_chain_id"
+            }
+            AdmitError::Invalid(TxError::Ethereum(weft_types::eth::EthError::BadSignature(_))) => {
+                "bad_signature"
+            }
+            AdmitError::Invalid(TxError::Ethereum(_)) => "malformed",
+            AdmitError::Invalid(TxError::EthMismatch) => "bad_signature",
             AdmitError::Duplicate { .. } => "duplicate",
             AdmitError::AlreadyFinalized { .. } => "already_finalized",
             AdmitError::NonceTooLow { .. } => "nonce_too_low",

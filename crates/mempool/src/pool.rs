@@ -172,12 +172,10 @@ impl Mempool {
         Ok(())
     }
 
-    /// Whether this exact transaction (same hash and signature) is pending: its signature
-    /// was verified on admission and need not be checked again.
+    /// Whether this exact transaction (same content and authentication) is pending: it was
+    /// verified on admission and need not be checked again.
     pub fn contains_verified(&self, tx: &Transaction) -> bool {
-        self.txs
-            .get(&tx.hash())
-            .is_some_and(|e| e.tx.signature() == tx.signature())
+        self.txs.get(&tx.hash()).is_some_and(|e| e.tx == *tx)
     }
 
     /// Status of a transaction the mempool knows about.

@@ -26,5 +26,9 @@ pub const RANGE_TOO_LARGE: i32 = 1010;
 pub const BATCH_TOO_LARGE: i32 = 1011;
 /// The requested object is not available (e.g. no certificate within the scan bound).
 pub const NOT_FOUND: i32 = 1012;
+/// An Ethereum transaction names no (acceptable) chain id.
+pub const UNKNOWN_CHAIN_ID: i32 = 1013;
+/// An Ethereum transaction type Weft does not carry (EIP-4844 blobs).
+pub const UNSUPPORTED_TX_TYPE: i32 = 1014;
 /// The node failed internally (storage); the request may be retried.
 pub const INTERNAL: i32 = 1099;

@@ -43,6 +43,11 @@ pub struct Config {
     pub subscriptions_per_connection_max: u32,
     /// Most heights `weft_getFinality` scans for a certifying descendant.
     pub finality_scan_heights_max: u64,
+    /// Chain id answered by `eth_chainId` and used by `eth_getTransactionCount` (a validator
+    /// serves many chains; this is the one an unmodified wallet pointed at it talks to).
+    pub eth_chain_id: Option<u64>,
+    /// Chain ids `eth_sendRawTransaction` accepts; empty accepts any (non-zero) chain id.
+    pub eth_chain_ids: Vec<u64>,
 }
 
 impl Default for Config {
@@ -57,6 +62,8 @@ impl Default for Config {
             namespace_range_bytes_max: DEFAULT_NAMESPACE_RANGE_BYTES_MAX,
             subscriptions_per_connection_max: DEFAULT_SUBSCRIPTIONS_PER_CONNECTION_MAX,
             finality_scan_heights_max: DEFAULT_FINALITY_SCAN_HEIGHTS_MAX,
+            eth_chain_id: None,
+            eth_chain_ids: Vec::new(),
         }
     }
 }
@@ -72,6 +79,11 @@ impl Config {
             || self.finality_scan_heights_max == 0
         {
             return Err("rpc.namespace_range_bytes_max, subscriptions_per_connection_max and finality_scan_heights_max must be > 0".into());
+        }
+        if let (Some(id), false) = (self.eth_chain_id, self.eth_chain_ids.is_empty()) {
+            if !self.eth_chain_ids.contains(&id) {
+                return Err(format!("rpc.eth_chain_id {id} is not in rpc.eth_chain_ids"));
+            }
         }
         if self.connections_max == 0
             || self.submit_batch_txs_max == 0

@@ -13,12 +13,16 @@
 //! - WebSocket `weft_subscribeNamespace(namespace, from_height)`: the namespace's finalized
 //!   transactions from any past height, backfilled from storage then live, in order.
 //!
+//! - Ethereum ingress: `eth_sendRawTransaction`, `eth_chainId`, `net_version`,
+//!   `eth_getTransactionCount` (see [`eth`](crate::eth) in the source).
+//!
 //! HTTP and WebSocket share one port.
 //!
 //! Every error has a stable code (see [`codes`]) and a message naming the field or limit.
 
 pub mod codes;
 mod config;
+mod eth;
 mod server;
 pub mod types;
 

@@ -13,7 +13,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use weft_mempool::{AdmitError, Status};
 use weft_storage::Store;
-use weft_types::{to_hex, Block, DecodeError, Header, NamespaceId, Transaction, TxError, TxHash};
+use weft_types::{
+    eth::EthError, to_hex, Block, DecodeError, Header, NamespaceId, Transaction, TxError, TxHash,
+};
 
 /// What the RPC server needs from a validator.
 pub trait NodeApi: Send + Sync + 'static {
@@ -32,9 +34,9 @@ pub trait NodeApi: Send + Sync + 'static {
     fn validators(&self) -> Vec<weft_types::VerifyingKey>;
 }
 
-struct State {
-    node: Arc<dyn NodeApi>,
-    cfg: Config,
+pub(crate) struct State {
+    pub(crate) node: Arc<dyn NodeApi>,
+    pub(crate) cfg: Config,
 }
 
 fn err(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
@@ -53,6 +55,14 @@ pub fn admit_error(e: &AdmitError) -> ErrorJson {
         AdmitError::Decode(DecodeError::Malformed { .. })
         | AdmitError::Invalid(TxError::BadSender) => codes::MALFORMED_TX,
         AdmitError::Invalid(TxError::BadSignature { .. }) => codes::BAD_SIGNATURE,
+        AdmitError::Invalid(TxError::Ethereum(EthError::NoChainId)) => codes::UNKNOWN_CHAIN_ID,
+        AdmitError::Invalid(TxError::Ethereum(EthError::Unsupported(_))) => {
+            codes::UNSUPPORTED_TX_TYPE
+        }
+        AdmitError::Invalid(
+            TxError::Ethereum(EthError::BadSignature(_)) | TxError::EthMismatch,
+        ) => codes::BAD_SIGNATURE,
+        AdmitError::Invalid(TxError::Ethereum(EthError::Malformed(_))) => codes::MALFORMED_TX,
         AdmitError::Duplicate { .. } => codes::DUPLICATE,
         AdmitError::AlreadyFinalized { .. } => codes::ALREADY_FINALIZED,
         AdmitError::NonceTooLow { .. } => codes::NONCE_TOO_LOW,
@@ -115,7 +125,12 @@ pub fn tx_json(tx: &Transaction) -> TxJson {
         sender: to_hex(tx.sender().as_ref()),
         nonce: tx.nonce(),
         payload: to_hex(tx.payload()),
-        signature: to_hex(tx.signature().as_ref()),
+        kind: match tx.auth() {
+            weft_types::Auth::Ed25519(_) => "ed25519",
+            weft_types::Auth::Ethereum => "ethereum",
+        }
+        .into(),
+        signature: tx.signature().map(|s| to_hex(s.as_ref())),
     }
 }
 
@@ -485,6 +500,7 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
             stream_namespace(state, sink, namespace, from.unwrap_or(0)).await;
         },
     )?;
+    crate::eth::register(&mut module)?;
     module.register_method("weft_chainHead", |_params, state, _| {
         let store = state.node.store();
         let Some(height) = store.head_height() else {

@@ -58,14 +58,17 @@ pub struct TxJson {
     pub hash: String,
     /// Namespace.
     pub namespace: u64,
-    /// Sender public key (hex).
+    /// Sender id (hex): an ed25519 public key, or `0xEEEEEEEE || chain id || address`.
     pub sender: String,
     /// Nonce.
     pub nonce: u64,
-    /// Payload (hex).
+    /// Payload (hex). For an Ethereum transaction: the raw signed transaction.
     pub payload: String,
-    /// Signature (hex).
-    pub signature: String,
+    /// Authentication: `ed25519` or `ethereum`.
+    pub kind: String,
+    /// ed25519 signature (hex); absent for Ethereum transactions (the payload is signed).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub signature: Option<String>,
 }
 
 /// A block header as JSON.

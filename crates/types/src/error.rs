@@ -47,4 +47,10 @@ pub enum TxError {
     /// The sender bytes are not a valid ed25519 public key.
     #[error("sender is not a valid ed25519 public key")]
     BadSender,
+    /// The payload is not an acceptable signed Ethereum transaction.
+    #[error(transparent)]
+    Ethereum(#[from] crate::eth::EthError),
+    /// The Ethereum transaction's chain id, nonce or signer differ from the claimed ones.
+    #[error("the Ethereum transaction does not match the claimed namespace, nonce or sender")]
+    EthMismatch,
 }

@@ -8,6 +8,7 @@
 mod block;
 mod config;
 mod error;
+pub mod eth;
 pub mod merkle;
 mod namespace;
 mod proof;
@@ -24,7 +25,7 @@ pub use error::{DecodeError, TxError};
 pub use namespace::NamespaceId;
 pub use proof::{LeafParts, LeafPath, NamespaceProof, ProofError, PROOF_DEPTH_MAX};
 pub use tx::{
-    SigningKey, Transaction, TxHash, VerifyingKey, TX_OVERHEAD_BYTES, TX_SIGNING_NAMESPACE,
+    Auth, SigningKey, Transaction, TxHash, VerifyingKey, TX_OVERHEAD_BYTES, TX_SIGNING_NAMESPACE,
 };
 
 /// The 32-byte SHA-256 digest used for every commitment in Weft.

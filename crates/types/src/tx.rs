@@ -1,15 +1,20 @@
 //! Signed transactions.
 //!
-//! A transaction carries an opaque payload for one namespace, signed by its sender. Weft
-//! does not execute payloads; it checks the signature, bounds the size, and orders it.
+//! A transaction carries an opaque payload for one namespace, authenticated by its sender.
+//! Weft does not execute payloads; it checks authentication, bounds the size, and orders it.
+//! Two kinds of authentication exist:
+//! - **ed25519** (Weft-native): the sender signs the transaction hash.
+//! - **Ethereum**: the payload is a signed Ethereum transaction (EIP-2718), its chain id is
+//!   the namespace and its recovered signer the sender (see [`crate::eth`]).
 //!
-//! Encoding (big-endian):
-//! `namespace (8) | sender (32) | nonce (8) | payload_len (varint) | payload | signature (64)`.
-//! The transaction hash is SHA-256 over everything but the signature, so a signature cannot
-//! be mutated into a second transaction with the same content; the signature covers the hash.
+//! Encoding (big-endian), after a kind byte (0 ed25519, 1 Ethereum):
+//! `namespace (8) | sender (32) | nonce (8) | payload_len (varint) | payload`, then for ed25519
+//! the `signature (64)`. The ed25519 hash is SHA-256 over everything but the signature (a
+//! signature cannot be mutated into a second transaction with the same content); the Ethereum
+//! hash is keccak-256 of the raw Ethereum transaction, as wallets compute it.
 
-use crate::{sha256, DecodeError, Digest, Limits, NamespaceId, TxError};
-use bytes::{BufMut, Bytes};
+use crate::{eth, sha256, DecodeError, Digest, Limits, NamespaceId, TxError};
+use bytes::{Buf as _, BufMut, Bytes};
 use commonware_codec::{
     Decode, DecodeExt as _, EncodeSize, Error, FixedSize, Read, ReadExt, Write,
 };
@@ -25,11 +30,14 @@ pub type VerifyingKey = ed25519::PublicKey;
 /// Domain separator for transaction signatures.
 pub const TX_SIGNING_NAMESPACE: &[u8] = b"weft/tx/v1";
 
-/// Bytes of a transaction that are not payload: fixed fields, signature and the widest
+/// Bytes of a transaction that are not payload: kind, fixed fields, signature and the widest
 /// length prefix.
-pub const TX_OVERHEAD_BYTES: usize = 8 + 32 + 8 + 5 + 64;
+pub const TX_OVERHEAD_BYTES: usize = 1 + 8 + 32 + 8 + 5 + 64;
 
-/// A transaction's id: SHA-256 of its unsigned encoding.
+const KIND_ED25519: u8 = 0;
+const KIND_ETHEREUM: u8 = 1;
+
+/// A transaction's id: SHA-256 of its unsigned encoding (ed25519) or its Ethereum hash.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TxHash(pub Digest);
 
@@ -55,27 +63,47 @@ impl fmt::Debug for TxHash {
     }
 }
 
+/// How a transaction is authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// The sender's ed25519 signature over the hash.
+    Ed25519(ed25519::Signature),
+    /// The payload is a signed Ethereum transaction; its signature authenticates.
+    Ethereum,
+}
+
 /// A signed transaction.
 ///
-/// The sender's key is kept as its 32 wire bytes and decompressed to a curve point only when a
-/// signature is verified (at most once per instance): decompression costs as much as a batched
-/// signature check, and most decodes (gossip receipt, block broadcast, reads) never verify.
+/// Verification is lazy and cached per instance: an ed25519 sender key is decompressed to a
+/// curve point, and an Ethereum signer recovered, only when authentication is checked. Most
+/// decodes (gossip receipt, block broadcast, reads) never check, and the check costs as much
+/// as everything else about a transaction.
 #[derive(Clone)]
 pub struct Transaction {
+    auth: Auth,
     namespace: NamespaceId,
     sender: [u8; 32],
-    sender_key: OnceLock<Option<VerifyingKey>>,
     nonce: u64,
     payload: Bytes,
-    signature: ed25519::Signature,
     /// Cached: computed once at construction or decode.
     hash: TxHash,
+    /// ed25519: the decompressed sender key (`None` if not a curve point).
+    sender_key: OnceLock<Option<VerifyingKey>>,
+    /// Ethereum: whether the raw transaction matches the claimed fields and its signer.
+    eth_checked: OnceLock<Result<(), TxError>>,
 }
 
 impl PartialEq for Transaction {
     fn eq(&self, other: &Self) -> bool {
-        // The hash covers every field but the signature; the key cache is not content.
-        self.hash == other.hash && self.signature == other.signature
+        // Content equality. An ed25519 hash covers every field but the signature; an Ethereum
+        // hash covers only the raw transaction, so the claimed fields are compared too (a
+        // wrapper that lies about them is a different, invalid transaction). Caches are not
+        // content.
+        self.hash == other.hash
+            && self.auth == other.auth
+            && self.namespace == other.namespace
+            && self.sender == other.sender
+            && self.nonce == other.nonce
     }
 }
 impl Eq for Transaction {}
@@ -84,6 +112,7 @@ impl fmt::Debug for Transaction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Transaction")
             .field("hash", &self.hash)
+            .field("ethereum", &matches!(self.auth, Auth::Ethereum))
             .field("namespace", &self.namespace)
             .field("nonce", &self.nonce)
             .field("payload_bytes", &self.payload.len())
@@ -95,8 +124,9 @@ fn unsigned_hash(namespace: NamespaceId, sender: &[u8; 32], nonce: u64, payload:
     let mut len = Vec::with_capacity(5);
     commonware_codec::varint::UInt(payload.len() as u32).write(&mut len);
     TxHash(sha256(&[
+        &[KIND_ED25519],
         &namespace.0.to_be_bytes(),
-        sender.as_ref(),
+        sender,
         &nonce.to_be_bytes(),
         &len,
         payload,
@@ -104,24 +134,25 @@ fn unsigned_hash(namespace: NamespaceId, sender: &[u8; 32], nonce: u64, payload:
 }
 
 impl Transaction {
-    /// Builds and signs a transaction.
+    /// Builds and signs a native transaction.
     pub fn sign(key: &SigningKey, namespace: NamespaceId, nonce: u64, payload: Bytes) -> Self {
         let public = key.public_key();
         let sender: [u8; 32] = public.as_ref().try_into().expect("ed25519 key is 32 bytes");
         let hash = unsigned_hash(namespace, &sender, nonce, &payload);
         let signature = key.sign(TX_SIGNING_NAMESPACE, hash.as_bytes());
         Self {
+            auth: Auth::Ed25519(signature),
             namespace,
             sender,
-            sender_key: OnceLock::from(Some(public)),
             nonce,
             payload,
-            signature,
             hash,
+            sender_key: OnceLock::from(Some(public)),
+            eth_checked: OnceLock::new(),
         }
     }
 
-    /// Assembles a transaction from parts without checking the signature.
+    /// Assembles a native transaction from parts without checking the signature.
     pub fn from_parts(
         namespace: NamespaceId,
         sender: [u8; 32],
@@ -131,13 +162,47 @@ impl Transaction {
     ) -> Self {
         let hash = unsigned_hash(namespace, &sender, nonce, &payload);
         Self {
+            auth: Auth::Ed25519(signature),
             namespace,
             sender,
-            sender_key: OnceLock::new(),
             nonce,
             payload,
-            signature,
             hash,
+            sender_key: OnceLock::new(),
+            eth_checked: OnceLock::new(),
+        }
+    }
+
+    /// Wraps a signed Ethereum transaction (raw EIP-2718 bytes): decodes it and recovers its
+    /// signer. The namespace is its chain id.
+    pub fn ethereum(raw: Bytes) -> Result<Self, TxError> {
+        let decoded = eth::decode(&raw).map_err(TxError::from)?;
+        let tx = Self::ethereum_unchecked(
+            NamespaceId(decoded.chain_id),
+            eth::sender_id(decoded.chain_id, &decoded.from),
+            decoded.nonce,
+            raw,
+        );
+        let _ = tx.eth_checked.set(Ok(()));
+        Ok(tx)
+    }
+
+    fn ethereum_unchecked(
+        namespace: NamespaceId,
+        sender: [u8; 32],
+        nonce: u64,
+        payload: Bytes,
+    ) -> Self {
+        let hash = TxHash(Digest::from(eth::keccak(&payload)));
+        Self {
+            auth: Auth::Ethereum,
+            namespace,
+            sender,
+            nonce,
+            payload,
+            hash,
+            sender_key: OnceLock::new(),
+            eth_checked: OnceLock::new(),
         }
     }
 
@@ -145,29 +210,39 @@ impl Transaction {
     pub fn namespace(&self) -> NamespaceId {
         self.namespace
     }
-    /// The sender's public key, as its 32 wire bytes.
+    /// The sender id: an ed25519 public key, or `0xEEEEEEEE || chain id || address` for an
+    /// Ethereum account. Nonces count per sender id.
     pub fn sender(&self) -> &[u8; 32] {
         &self.sender
     }
-
-    /// The sender's public key as a curve point; `None` if the bytes are not a valid key.
-    /// Decompressed on first use and cached.
+    /// How the transaction is authenticated.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+    /// The ed25519 sender key as a curve point; `None` for an Ethereum transaction or if the
+    /// bytes are not a valid key. Decompressed on first use and cached.
     pub fn sender_key(&self) -> Option<&VerifyingKey> {
+        if !matches!(self.auth, Auth::Ed25519(_)) {
+            return None;
+        }
         self.sender_key
             .get_or_init(|| VerifyingKey::decode(self.sender.as_slice().to_vec()).ok())
             .as_ref()
     }
-    /// The sender's nonce: strictly increasing per sender across the chain.
+    /// The sender's nonce: consecutive per sender from 0.
     pub fn nonce(&self) -> u64 {
         self.nonce
     }
-    /// The opaque payload.
+    /// The payload (for Ethereum transactions: the raw signed transaction).
     pub fn payload(&self) -> &Bytes {
         &self.payload
     }
-    /// The sender's signature over the hash.
-    pub fn signature(&self) -> &ed25519::Signature {
-        &self.signature
+    /// The ed25519 signature, if natively signed.
+    pub fn signature(&self) -> Option<&ed25519::Signature> {
+        match &self.auth {
+            Auth::Ed25519(signature) => Some(signature),
+            Auth::Ethereum => None,
+        }
     }
     /// The transaction id.
     pub fn hash(&self) -> TxHash {
@@ -207,14 +282,41 @@ impl Transaction {
         Ok(tx)
     }
 
-    /// Stateless checks: size and signature.
+    /// Stateless checks: size and authentication.
     pub fn check(&self, limits: &Limits) -> Result<(), TxError> {
         self.check_size(limits)?;
-        let key = self.sender_key().ok_or(TxError::BadSender)?;
-        if !key.verify(TX_SIGNING_NAMESPACE, self.hash.as_bytes(), &self.signature) {
-            return Err(TxError::BadSignature {
-                sender: crate::to_hex(self.sender.as_ref()),
-            });
+        self.check_auth()
+    }
+
+    /// Authentication only (cached).
+    fn check_auth(&self) -> Result<(), TxError> {
+        match &self.auth {
+            Auth::Ed25519(signature) => {
+                let key = self.sender_key().ok_or(TxError::BadSender)?;
+                if key.verify(TX_SIGNING_NAMESPACE, self.hash.as_bytes(), signature) {
+                    Ok(())
+                } else {
+                    Err(TxError::BadSignature {
+                        sender: crate::to_hex(&self.sender),
+                    })
+                }
+            }
+            Auth::Ethereum => self
+                .eth_checked
+                .get_or_init(|| self.check_ethereum())
+                .clone(),
+        }
+    }
+
+    /// The raw Ethereum transaction must carry exactly the claimed namespace, nonce and sender.
+    fn check_ethereum(&self) -> Result<(), TxError> {
+        let decoded = eth::decode(&self.payload).map_err(TxError::from)?;
+        let sender = eth::sender_id(decoded.chain_id, &decoded.from);
+        if decoded.chain_id != self.namespace.0
+            || decoded.nonce != self.nonce
+            || sender != self.sender
+        {
+            return Err(TxError::EthMismatch);
         }
         Ok(())
     }
@@ -230,46 +332,49 @@ impl Transaction {
         Ok(())
     }
 
-    /// Verifies many signatures at once. Returns one flag per transaction.
+    /// Checks the authentication of many transactions at once. Returns one flag per transaction.
     ///
-    /// Uses ed25519 batch verification (about twice as fast per signature as one by one) and
-    /// falls back to individual checks only when the batch fails, to find the culprits. The
-    /// batch coefficients are derived from the batch's own contents so the result is a
+    /// ed25519 signatures use batch verification (about twice as fast per signature as one by
+    /// one) and fall back to individual checks only when the batch fails, to find the culprits.
+    /// The batch coefficients are derived from the batch's own contents so the result is a
     /// deterministic function of the input (needed under the deterministic simulator).
+    /// Ethereum transactions are checked one by one (signer recovery).
     pub fn verify_signatures(txs: &[&Transaction]) -> Vec<bool> {
-        if txs.is_empty() {
-            return Vec::new();
-        }
-        // A sender that is not a valid key fails on its own; the rest are batched.
-        let keyed: Vec<(usize, &Transaction, &VerifyingKey)> = txs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, tx)| tx.sender_key().map(|k| (i, *tx, k)))
-            .collect();
         let mut flags = vec![false; txs.len()];
+        let mut keyed: Vec<(usize, &Transaction, &VerifyingKey, &ed25519::Signature)> = Vec::new();
+        for (i, tx) in txs.iter().enumerate() {
+            match &tx.auth {
+                Auth::Ed25519(signature) => {
+                    if let Some(key) = tx.sender_key() {
+                        keyed.push((i, tx, key, signature));
+                    }
+                }
+                Auth::Ethereum => flags[i] = tx.check_auth().is_ok(),
+            }
+        }
         if keyed.is_empty() {
             return flags;
         }
         let mut seed_input = Vec::with_capacity(keyed.len() * 96);
-        for (_, tx, _) in &keyed {
+        for (_, tx, _, signature) in &keyed {
             seed_input.extend_from_slice(tx.hash.as_bytes());
-            seed_input.extend_from_slice(tx.signature.as_ref());
+            seed_input.extend_from_slice(signature.as_ref());
         }
         let seed = sha256(&[b"weft/tx-batch-seed", &seed_input]);
         let mut rng = rand_chacha::ChaCha20Rng::from_seed(seed.0);
         let ok = VerifyingKey::verify_batch(
             &mut rng,
             &keyed,
-            |_, (_, tx, key)| BatchEntry {
+            |_, (_, tx, key, signature)| BatchEntry {
                 namespace: TX_SIGNING_NAMESPACE,
                 message: tx.hash.as_bytes(),
                 public_key: key,
-                signature: &tx.signature,
+                signature,
             },
             &commonware_parallel::Sequential,
         );
-        for (i, tx, key) in keyed {
-            flags[i] = ok || key.verify(TX_SIGNING_NAMESPACE, tx.hash.as_bytes(), &tx.signature);
+        for (i, tx, key, signature) in keyed {
+            flags[i] = ok || key.verify(TX_SIGNING_NAMESPACE, tx.hash.as_bytes(), signature);
         }
         flags
     }
@@ -277,27 +382,40 @@ impl Transaction {
 
 impl Write for Transaction {
     fn write(&self, buf: &mut impl BufMut) {
+        buf.put_u8(match self.auth {
+            Auth::Ed25519(_) => KIND_ED25519,
+            Auth::Ethereum => KIND_ETHEREUM,
+        });
         self.namespace.write(buf);
         buf.put_slice(&self.sender);
         buf.put_u64(self.nonce);
         self.payload.write(buf);
-        self.signature.write(buf);
+        if let Auth::Ed25519(signature) = &self.auth {
+            signature.write(buf);
+        }
     }
 }
 
 impl EncodeSize for Transaction {
     fn encode_size(&self) -> usize {
-        NamespaceId::SIZE
-            + VerifyingKey::SIZE
-            + 8
-            + self.payload.encode_size()
-            + ed25519::Signature::SIZE
+        let signature = match self.auth {
+            Auth::Ed25519(_) => ed25519::Signature::SIZE,
+            Auth::Ethereum => 0,
+        };
+        1 + NamespaceId::SIZE + 32 + 8 + self.payload.encode_size() + signature
     }
 }
 
 impl Read for Transaction {
     type Cfg = Limits;
     fn read_cfg(buf: &mut impl commonware_codec::Buf, limits: &Limits) -> Result<Self, Error> {
+        if !buf.has_remaining() {
+            return Err(Error::EndOfBuffer);
+        }
+        let kind = buf.get_u8();
+        if kind != KIND_ED25519 && kind != KIND_ETHEREUM {
+            return Err(Error::InvalidEnum(kind));
+        }
         let namespace = NamespaceId::read(buf)?;
         let sender = <[u8; 32]>::read(buf)?;
         let nonce = u64::read(buf)?;
@@ -308,6 +426,9 @@ impl Read for Transaction {
                 }
                 e => e,
             })?;
+        if kind == KIND_ETHEREUM {
+            return Ok(Self::ethereum_unchecked(namespace, sender, nonce, payload));
+        }
         let signature = ed25519::Signature::read(buf)?;
         Ok(Self::from_parts(
             namespace, sender, nonce, payload, signature,
@@ -344,7 +465,7 @@ mod tests {
             *tx.sender(),
             tx.nonce(),
             Bytes::from_static(b"hellp"),
-            tx.signature().clone(),
+            tx.signature().unwrap().clone(),
         );
         assert!(matches!(
             forged.check(&Limits::default()),
@@ -403,7 +524,7 @@ mod tests {
             not_a_point,
             0,
             Bytes::from_static(b"p"),
-            good.signature().clone(),
+            good.signature().unwrap().clone(),
         );
         let back = Transaction::decode_untrusted(&bad.encode(), &Limits::default()).unwrap();
         assert!(back.sender_key().is_none());

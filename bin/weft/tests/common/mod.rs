@@ -30,12 +30,19 @@ pub fn rpc_port(i: usize) -> u16 {
 }
 
 pub struct Net {
+    /// Extra arguments for every `weft node`.
+    pub node_args: Vec<String>,
     pub dir: PathBuf,
     children: Vec<Option<Child>>,
 }
 
 impl Net {
     pub fn create(dir: &Path, base_port: u16) -> Self {
+        Self::create_with(dir, base_port, &[])
+    }
+
+    /// As [`Net::create`], passing `node_args` to every validator.
+    pub fn create_with(dir: &Path, base_port: u16, node_args: &[&str]) -> Self {
         BASE_PORT
             .set(base_port)
             .expect("one network per test process");
@@ -49,6 +56,7 @@ impl Net {
             .expect("run weft genesis");
         assert!(status.success(), "weft genesis failed");
         let mut net = Self {
+            node_args: node_args.iter().map(|a| a.to_string()).collect(),
             dir: dir.to_path_buf(),
             children: (0..VALIDATORS).map(|_| None).collect(),
         };
@@ -72,6 +80,7 @@ impl Net {
             .arg("--node.rpc-listen")
             .arg(format!("127.0.0.1:{}", rpc_port(i)))
             .args(["--log-level", "warn"])
+            .args(&self.node_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
