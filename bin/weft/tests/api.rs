@@ -53,15 +53,7 @@ async fn read_txs(stream: &mut weft_client::NamespaceStream, count: usize) -> Ve
 async fn every_method_subscriptions_and_verified_proofs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let _net = Net::create(dir.path(), 24_000);
-    wait_until("validators to start", || async {
-        for i in 0..VALIDATORS {
-            if !matches!(client(i).head().await, Ok(Some(_))) {
-                return false;
-            }
-        }
-        true
-    })
-    .await;
+    wait_all_started().await;
     let c = client(0);
     let limits = Limits::default();
 

@@ -17,15 +17,7 @@ async fn four_processes_agree_survive_sigkill_and_reject_bad_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut net = Net::create(dir.path(), 23_000);
     let everyone: Vec<usize> = (0..VALIDATORS).collect();
-    wait_until("all validators to finalize genesis", || async {
-        for i in 0..VALIDATORS {
-            if !matches!(client(i).head().await, Ok(Some(_))) {
-                return false;
-            }
-        }
-        true
-    })
-    .await;
+    wait_all_started().await;
 
     // Phase 1: submissions to every validator, one sender each.
     let senders: Vec<SigningKey> = (0..VALIDATORS as u64).map(|i| key(100 + i)).collect();

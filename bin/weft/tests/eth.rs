@@ -19,15 +19,7 @@ fn params(items: &[&str]) -> jsonrpsee::core::params::ArrayParams {
 async fn ethereum_transactions_reach_their_chain_namespace() {
     let dir = tempfile::tempdir().expect("tempdir");
     let _net = Net::create_with(dir.path(), 25_000, &["--rpc.eth-chain-id", "1337"]);
-    wait_until("validators to start", || async {
-        for i in 0..VALIDATORS {
-            if !matches!(client(i).head().await, Ok(Some(_))) {
-                return false;
-            }
-        }
-        true
-    })
-    .await;
+    wait_all_started().await;
     let c = client(0);
     assert_eq!(c.raw("eth_chainId", params(&[])).await.unwrap(), "0x539");
     assert_eq!(c.raw("net_version", params(&[])).await.unwrap(), "1337");

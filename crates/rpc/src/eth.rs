@@ -9,13 +9,13 @@
 
 use crate::{
     codes,
-    server::{admit_error, State},
+    server::{admit_error, bounded_hex, State},
 };
 use bytes::Bytes;
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Params};
 use jsonrpsee::RpcModule;
 use weft_mempool::AdmitError;
-use weft_types::{eth, DecodeError, Transaction};
+use weft_types::{eth, Transaction};
 
 fn err(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObject::owned(code, message.into(), None::<()>)
@@ -34,24 +34,10 @@ fn default_chain(state: &State) -> Result<u64, ErrorObjectOwned> {
     })
 }
 
-/// Decodes `raw_hex` into an Ethereum transaction for an accepted chain.
+/// Decodes `raw_hex` into an Ethereum transaction.
 fn decode(state: &State, raw_hex: &str) -> Result<Transaction, AdmitError> {
-    let limits = state.node.store().limits();
-    let hex_str = raw_hex.strip_prefix("0x").unwrap_or(raw_hex);
-    if hex_str.len() / 2 > limits.payload_bytes_max {
-        return Err(AdmitError::Decode(DecodeError::TooLarge {
-            what: "Ethereum transaction",
-            size: hex_str.len() / 2,
-            limit: "payload_bytes_max",
-            max: limits.payload_bytes_max,
-        }));
-    }
-    let raw = hex::decode(hex_str).map_err(|e| {
-        AdmitError::Decode(DecodeError::Malformed {
-            what: "Ethereum transaction",
-            reason: format!("invalid hex: {e}"),
-        })
-    })?;
+    let max = state.node.store().limits().payload_bytes_max;
+    let raw = bounded_hex(raw_hex, "Ethereum transaction", "payload_bytes_max", max)?;
     Ok(Transaction::ethereum(Bytes::from(raw))?)
 }
 

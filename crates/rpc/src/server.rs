@@ -76,24 +76,32 @@ pub fn admit_error(e: &AdmitError) -> ErrorJson {
     }
 }
 
+/// Decodes hex of at most `max` bytes, checking the bound before allocating (two hex
+/// characters per byte).
+pub(crate) fn bounded_hex(
+    s: &str,
+    what: &'static str,
+    limit: &'static str,
+    max: usize,
+) -> Result<Vec<u8>, DecodeError> {
+    let hex_str = s.strip_prefix("0x").unwrap_or(s);
+    if hex_str.len() / 2 > max {
+        return Err(DecodeError::TooLarge {
+            what,
+            size: hex_str.len() / 2,
+            limit,
+            max,
+        });
+    }
+    hex::decode(hex_str).map_err(|e| DecodeError::Malformed {
+        what,
+        reason: format!("invalid hex: {e}"),
+    })
+}
+
 fn decode_tx_hex(s: &str, store: &Store) -> Result<Transaction, AdmitError> {
     let limits = store.limits();
-    let hex_str = s.strip_prefix("0x").unwrap_or(s);
-    // Bound before allocating: two hex characters per byte.
-    if hex_str.len() / 2 > limits.tx_bytes_max {
-        return Err(AdmitError::Decode(DecodeError::TooLarge {
-            what: "transaction",
-            size: hex_str.len() / 2,
-            limit: "tx_bytes_max",
-            max: limits.tx_bytes_max,
-        }));
-    }
-    let bytes = hex::decode(hex_str).map_err(|e| {
-        AdmitError::Decode(DecodeError::Malformed {
-            what: "transaction",
-            reason: format!("invalid hex: {e}"),
-        })
-    })?;
+    let bytes = bounded_hex(s, "transaction", "tx_bytes_max", limits.tx_bytes_max)?;
     Ok(Transaction::decode_untrusted(&bytes, limits)?)
 }
 

@@ -132,6 +132,19 @@ where
     }
 }
 
+/// Waits until every validator has finalized genesis and answers RPC.
+pub async fn wait_all_started() {
+    wait_until("every validator to start", || async {
+        for i in 0..VALIDATORS {
+            if !matches!(client(i).head().await, Ok(Some(_))) {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+}
+
 pub fn key(seed: u64) -> SigningKey {
     use commonware_math::algebra::Random as _;
     use rand_core::SeedableRng as _;
