@@ -3,6 +3,7 @@
 mod bench;
 mod client;
 mod devnet;
+mod rollup;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
@@ -72,6 +73,11 @@ enum Command {
         #[command(subcommand)]
         command: client::BlockCommand,
     },
+    /// Run and use rollups (the reference token rollup).
+    Rollup {
+        #[command(subcommand)]
+        command: rollup::RollupCommand,
+    },
     /// Load a devnet and report finalized throughput and latency.
     Bench(bench::Args),
 }
@@ -139,6 +145,7 @@ fn main() -> Result<()> {
         Command::Block { command } => client::block(command),
         Command::Ns { command } => client::ns(command),
         Command::Bench(args) => bench::run(args),
+        Command::Rollup { command } => rollup::run(command),
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! A transaction reaches the mempool from a client (through RPC) or from another validator
 //! (gossip). Admission rules, each with its own rejection reason ([`AdmitError`]):
-//! 1. size within `payload_bytes_max` and a valid ed25519 signature (checked by the caller,
-//!    in batches, before taking the mempool lock);
+//! 1. size within `payload_bytes_max` and valid authentication: an ed25519 signature, or for
+//!    an Ethereum transaction its recovered signer (checked by the caller, in batches, before
+//!    taking the mempool lock);
 //! 2. not already pending, not already finalized;
 //! 3. nonce not yet used by the sender (at least its next nonce in the finalized chain), at
 //!    most `sender_txs_max` ahead of it, and not held by another pending transaction of the

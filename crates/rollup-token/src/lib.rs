@@ -13,6 +13,7 @@
 //! wrap-around; signatures are checked here (and by the sequencer at admission), not in the
 //! proof.
 
+pub mod service;
 mod smt;
 mod state;
 mod transfer;

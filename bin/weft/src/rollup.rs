@@ -1,0 +1,193 @@
+//! `weft rollup token ...`: run the reference token rollup and use it.
+
+use anyhow::{bail, Context as _, Result};
+use bytes::Bytes;
+use clap::Subcommand;
+use commonware_codec::Encode as _;
+use std::{net::SocketAddr, path::PathBuf};
+use weft_client::Client;
+use weft_rollup_token::{
+    service::{self, AccountJson, Rollup, StatusJson, DEFAULT_TOKEN_NAMESPACE},
+    Transfer,
+};
+use weft_types::{NamespaceId, Transaction};
+
+/// Default address of the token rollup's RPC.
+pub const DEFAULT_TOKEN_RPC: &str = "http://127.0.0.1:9100";
+
+#[derive(Subcommand)]
+pub enum RollupCommand {
+    /// The reference token rollup.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Follow the namespace on a validator, execute transfers, and serve balances and the
+    /// state root (`token_*` JSON-RPC). Runs until Ctrl-C.
+    Run {
+        /// Validator RPC URL to follow.
+        #[arg(long, default_value = crate::client::DEFAULT_RPC)]
+        rpc: String,
+        /// The rollup's namespace.
+        #[arg(long, default_value_t = DEFAULT_TOKEN_NAMESPACE)]
+        namespace: u64,
+        /// Genesis allocation (TOML `[[accounts]] public_key, balance`); empty if omitted.
+        #[arg(long)]
+        alloc: Option<PathBuf>,
+        /// Address of the rollup's RPC.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        listen: SocketAddr,
+    },
+    /// Sign a transfer with a key file and submit it to Weft.
+    Transfer {
+        /// Validator RPC URL.
+        #[arg(long, default_value = crate::client::DEFAULT_RPC)]
+        rpc: String,
+        /// Token rollup RPC URL (to read the sender's nonce when --nonce is omitted).
+        #[arg(long, default_value = DEFAULT_TOKEN_RPC)]
+        token_rpc: String,
+        /// The rollup's namespace.
+        #[arg(long, default_value_t = DEFAULT_TOKEN_NAMESPACE)]
+        namespace: u64,
+        /// Sender key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Recipient public key (hex).
+        #[arg(long)]
+        to: String,
+        /// Amount.
+        #[arg(long)]
+        amount: u64,
+        /// Rollup nonce of the sender (default: asked from the token rollup).
+        #[arg(long)]
+        nonce: Option<u32>,
+    },
+    /// Print an account's balance and nonce.
+    Balance {
+        /// Token rollup RPC URL.
+        #[arg(long, default_value = DEFAULT_TOKEN_RPC)]
+        token_rpc: String,
+        /// Public key (hex).
+        public_key: String,
+    },
+    /// Print the rollup's height, state root and counters.
+    Status {
+        /// Token rollup RPC URL.
+        #[arg(long, default_value = DEFAULT_TOKEN_RPC)]
+        token_rpc: String,
+    },
+}
+
+async fn token_call<T: serde::de::DeserializeOwned>(
+    url: &str,
+    method: &str,
+    params: jsonrpsee::core::params::ArrayParams,
+) -> Result<T> {
+    use jsonrpsee::core::client::ClientT as _;
+    let c = jsonrpsee::http_client::HttpClientBuilder::default().build(url)?;
+    Ok(c.request(method, params).await?)
+}
+
+pub fn run(cmd: RollupCommand) -> Result<()> {
+    let RollupCommand::Token { command } = cmd;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match command {
+            TokenCommand::Run {
+                rpc,
+                namespace,
+                alloc,
+                listen,
+            } => {
+                tracing_subscriber::fmt().with_target(true).init();
+                let genesis = match alloc {
+                    Some(path) => service::Genesis::load(&path).map_err(anyhow::Error::msg)?,
+                    None => service::Genesis::default(),
+                };
+                let rollup = Rollup::new(namespace, genesis.state().map_err(anyhow::Error::msg)?);
+                let (addr, _server) = service::serve(rollup.clone(), listen).await?;
+                println!(
+                    "token rollup on namespace {namespace}, following {rpc}; rpc http://{addr}"
+                );
+                let client = Client::new(&rpc)?;
+                tokio::select! {
+                    r = service::follow(rollup, client) => r.context("following the namespace")?,
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+                Ok(())
+            }
+            TokenCommand::Transfer {
+                rpc,
+                token_rpc,
+                namespace,
+                key,
+                to,
+                amount,
+                nonce,
+            } => {
+                let key = weft_node::read_key(&key)?;
+                let to = weft_types::from_hex_fixed::<32>(&to).map_err(anyhow::Error::msg)?;
+                let from =
+                    weft_types::to_hex(commonware_cryptography::Signer::public_key(&key).as_ref());
+                let nonce = match nonce {
+                    Some(n) => n,
+                    None => {
+                        let account: Option<AccountJson> = token_call(
+                            &token_rpc,
+                            "token_account",
+                            jsonrpsee::rpc_params![from.clone()],
+                        )
+                        .await?;
+                        account
+                            .context("the sender has no account on the token rollup")?
+                            .nonce
+                    }
+                };
+                let payload = Transfer::sign(&key, to, amount, nonce).encode();
+                // The Weft transaction is signed by the same key; its Weft nonce is separate.
+                let client = Client::new(&rpc)?;
+                let weft_nonce = client.next_nonce(&from).await?.next;
+                let tx = Transaction::sign(
+                    &key,
+                    NamespaceId(namespace),
+                    weft_nonce,
+                    Bytes::from(payload),
+                );
+                let hash = client
+                    .send_transaction(&weft_types::to_hex(&tx.encode()))
+                    .await?;
+                println!("{hash}");
+                Ok(())
+            }
+            TokenCommand::Balance {
+                token_rpc,
+                public_key,
+            } => {
+                let account: Option<AccountJson> = token_call(
+                    &token_rpc,
+                    "token_account",
+                    jsonrpsee::rpc_params![public_key],
+                )
+                .await?;
+                match account {
+                    Some(a) => println!("{}", serde_json::to_string_pretty(&a)?),
+                    None => bail!("no such account"),
+                }
+                Ok(())
+            }
+            TokenCommand::Status { token_rpc } => {
+                let status: StatusJson =
+                    token_call(&token_rpc, "token_status", jsonrpsee::rpc_params![]).await?;
+                println!("{}", serde_json::to_string_pretty(&status)?);
+                Ok(())
+            }
+        }
+    })
+}
