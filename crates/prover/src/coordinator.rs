@@ -15,7 +15,7 @@
 //! Every transition is written (fsync) before it is reported.
 
 use crate::ProofBackend;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use thiserror::Error;
@@ -28,6 +28,9 @@ pub const DEFAULT_ATTEMPTS_MAX: u32 = 5;
 
 const TASKS: TableDefinition<u64, &[u8]> = TableDefinition::new("tasks");
 const BY_BATCH: TableDefinition<(u64, u64), u64> = TableDefinition::new("task_by_batch");
+/// Ids of tasks not yet final (unassigned or assigned): what `pull` and `sweep` look at, so
+/// their cost follows the outstanding work, not the history.
+const OPEN: TableDefinition<u64, ()> = TableDefinition::new("open_tasks");
 
 /// Coordinator configuration (`[prover]` in a config file).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +171,29 @@ fn decode(id: TaskId, bytes: &[u8]) -> Result<Task, CoordinatorError> {
     serde_json::from_slice(bytes).map_err(|e| CoordinatorError::Corrupt(id, e.to_string()))
 }
 
+fn load(
+    tasks: &impl ReadableTable<u64, &'static [u8]>,
+    id: TaskId,
+) -> Result<Task, CoordinatorError> {
+    match tasks.get(id)? {
+        Some(v) => decode(id, v.value()),
+        None => Err(CoordinatorError::Corrupt(
+            id,
+            "open task missing from the task table".into(),
+        )),
+    }
+}
+
+impl Task {
+    /// Whether the task is proven or failed.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self.state,
+            TaskState::Proven { .. } | TaskState::Failed { .. }
+        )
+    }
+}
+
 fn encode(task: &Task) -> Vec<u8> {
     serde_json::to_vec(task).expect("tasks serialize")
 }
@@ -179,6 +205,7 @@ impl Coordinator {
         let txn = db.begin_write()?;
         txn.open_table(TASKS)?;
         txn.open_table(BY_BATCH)?;
+        txn.open_table(OPEN)?;
         txn.commit()?;
         Ok(Self { db, cfg })
     }
@@ -210,6 +237,7 @@ impl Coordinator {
             };
             tasks.insert(id, encode(&task).as_slice())?;
             by_batch.insert((rollup, batch_index), id)?;
+            txn.open_table(OPEN)?.insert(id, ())?;
             id
         };
         txn.commit()?;
@@ -221,6 +249,12 @@ impl Coordinator {
         let txn = self.db.begin_read()?;
         let tasks = txn.open_table(TASKS)?;
         tasks.get(id)?.map(|v| decode(id, v.value())).transpose()
+    }
+
+    /// Number of tasks not yet proven or failed.
+    pub fn open_count(&self) -> Result<u64, CoordinatorError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(OPEN)?.len()?)
     }
 
     /// Every task, oldest first.
@@ -240,10 +274,10 @@ impl Coordinator {
         let txn = self.db.begin_write()?;
         let assigned = {
             let mut tasks = txn.open_table(TASKS)?;
+            let open = txn.open_table(OPEN)?;
             let mut chosen = None;
-            for entry in tasks.iter()? {
-                let (k, v) = entry?;
-                let task = decode(k.value(), v.value())?;
+            for entry in open.iter()? {
+                let task = load(&tasks, entry?.0.value())?;
                 if task.state == TaskState::Unassigned
                     && !task.bad_provers.iter().any(|p| p == prover)
                 {
@@ -318,6 +352,9 @@ impl Coordinator {
                 }
             };
             tasks.insert(id, encode(&task).as_slice())?;
+            if task.is_final() {
+                txn.open_table(OPEN)?.remove(id)?;
+            }
             outcome
         };
         txn.commit()?;
@@ -329,10 +366,10 @@ impl Coordinator {
         let txn = self.db.begin_write()?;
         let swept = {
             let mut tasks = txn.open_table(TASKS)?;
+            let mut open = txn.open_table(OPEN)?;
             let mut expired = Vec::new();
-            for entry in tasks.iter()? {
-                let (k, v) = entry?;
-                let task = decode(k.value(), v.value())?;
+            for entry in open.iter()? {
+                let task = load(&tasks, entry?.0.value())?;
                 if matches!(task.state, TaskState::Assigned { deadline_ms, .. } if deadline_ms <= now_ms)
                 {
                     expired.push(task);
@@ -344,6 +381,9 @@ impl Coordinator {
                 };
                 self.retry_or_fail(task, format!("prover {prover} missed its deadline"));
                 tasks.insert(task.id, encode(task).as_slice())?;
+                if task.is_final() {
+                    open.remove(task.id)?;
+                }
             }
             expired.into_iter().map(|t| t.id).collect::<Vec<_>>()
         };
@@ -415,6 +455,11 @@ mod tests {
             c.submit("p1", a, b"0-hctab".to_vec(), &Reverse).is_err(),
             "a proven task is final"
         );
+        assert_eq!(
+            c.open_count().unwrap(),
+            1,
+            "a proven task leaves the open index"
+        );
     }
 
     #[test]
@@ -468,6 +513,11 @@ mod tests {
         assert!(
             matches!(c.get(id).unwrap().unwrap().state, TaskState::Failed { .. }),
             "attempts_max = 2 reached"
+        );
+        assert_eq!(
+            c.open_count().unwrap(),
+            0,
+            "a failed task leaves the open index"
         );
         assert!(
             c.pull("third", 0).unwrap().is_none(),

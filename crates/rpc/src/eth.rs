@@ -9,17 +9,13 @@
 
 use crate::{
     codes,
-    server::{admit_error, bounded_hex, State},
+    server::{bounded_hex, err, submit_one, State},
 };
 use bytes::Bytes;
-use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Params};
+use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::RpcModule;
 use weft_mempool::AdmitError;
 use weft_types::{eth, Transaction};
-
-fn err(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
-    ErrorObject::owned(code, message.into(), None::<()>)
-}
 
 fn quantity(n: u64) -> String {
     format!("0x{n:x}")
@@ -48,31 +44,17 @@ pub(crate) fn register(
         "eth_sendRawTransaction",
         |params: Params<'static>, state, _| async move {
             let (raw_hex,): (String,) = params.parse()?;
-            let tx = match decode(&state, &raw_hex) {
-                Ok(tx) => tx,
-                Err(e) => {
-                    let j = admit_error(&e);
-                    return Err(err(j.code, j.message));
-                }
-            };
-            let chain = tx.namespace().0;
-            if !state.cfg.eth_chain_ids.is_empty() && !state.cfg.eth_chain_ids.contains(&chain) {
-                return Err(err(
-                    codes::UNKNOWN_CHAIN_ID,
-                    format!(
-                        "unknown chain id {chain}: this network accepts rpc.eth_chain_ids = {:?}",
-                        state.cfg.eth_chain_ids
-                    ),
-                ));
-            }
-            let mut results = state.node.submit(vec![Ok(tx)]).await;
-            match results.pop().expect("one result per transaction") {
-                Ok(hash) => Ok::<String, ErrorObjectOwned>(hash.to_string()),
-                Err(e) => {
-                    let j = admit_error(&e);
-                    Err(err(j.code, j.message))
+            let tx = decode(&state, &raw_hex);
+            if let Ok(chain) = tx.as_ref().map(|t| t.namespace().0) {
+                let allowed = &state.cfg.eth_chain_ids;
+                if !allowed.is_empty() && !allowed.contains(&chain) {
+                    return Err(err(
+                        codes::UNKNOWN_CHAIN_ID,
+                        format!("unknown chain id {chain}: this network accepts rpc.eth_chain_ids = {allowed:?}"),
+                    ));
                 }
             }
+            submit_one(&state, tx).await
         },
     )?;
     module.register_method("eth_chainId", |_params, state, _| {

@@ -39,7 +39,23 @@ pub(crate) struct State {
     pub(crate) cfg: Config,
 }
 
-fn err(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
+/// Submits one transaction (or reports why it could not be decoded): its hash, or its
+/// admission error with the stable code.
+pub(crate) async fn submit_one(
+    state: &State,
+    tx: Result<Transaction, AdmitError>,
+) -> Result<String, ErrorObjectOwned> {
+    let mut results = state.node.submit(vec![tx]).await;
+    match results.pop().expect("one result per transaction") {
+        Ok(hash) => Ok(hash.to_string()),
+        Err(e) => {
+            let j = admit_error(&e);
+            Err(err(j.code, j.message))
+        }
+    }
+}
+
+pub(crate) fn err(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObject::owned(code, message.into(), None::<()>)
 }
 
@@ -237,7 +253,8 @@ fn namespace_range(
         transactions: Vec::new(),
     };
     if head.is_none_or(|h| from > h) {
-        out.to = from.saturating_sub(1).max(from.min(clamped_to));
+        // Nothing finalized in range yet: an empty answer ending just below `from`.
+        out.to = from.saturating_sub(1);
         return Ok(out);
     }
     let heights = store
@@ -383,15 +400,7 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
         "weft_sendTransaction",
         |params: Params<'static>, state, _| async move {
             let (tx_hex,): (String,) = params.parse()?;
-            let tx = decode_tx_hex(&tx_hex, state.node.store());
-            let mut results = state.node.submit(vec![tx]).await;
-            match results.pop().expect("one result per transaction") {
-                Ok(hash) => Ok::<String, ErrorObjectOwned>(hash.to_string()),
-                Err(e) => {
-                    let j = admit_error(&e);
-                    Err(err(j.code, j.message))
-                }
-            }
+            submit_one(&state, decode_tx_hex(&tx_hex, state.node.store())).await
         },
     )?;
     module.register_async_method(

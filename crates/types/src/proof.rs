@@ -154,6 +154,40 @@ fn check_path(
     }
 }
 
+/// A neighbour of an absent namespace must lie on the right side of it and be in the tree.
+fn check_neighbour(
+    n: &LeafPath,
+    namespace: NamespaceId,
+    below: bool,
+    leaf_count: u32,
+    root: &Digest,
+) -> Result<(), ProofError> {
+    let (side_ok, what, side) = if below {
+        (
+            n.parts.namespace < namespace,
+            "the left neighbour",
+            "left neighbour is not below it",
+        )
+    } else {
+        (
+            n.parts.namespace > namespace,
+            "the right neighbour",
+            "right neighbour is not above it",
+        )
+    };
+    if !side_ok {
+        return Err(ProofError::NotBracketed(namespace, side));
+    }
+    check_path(
+        &n.parts.leaf(),
+        n.index,
+        leaf_count,
+        &n.siblings,
+        root,
+        what,
+    )
+}
+
 impl NamespaceProof {
     /// Checks the proof for `namespace` against a header's `namespace_table_root`. Returns the
     /// namespace's transactions (empty when absent).
@@ -211,36 +245,10 @@ impl NamespaceProof {
                     };
                 }
                 if let Some(l) = left {
-                    if l.parts.namespace >= namespace {
-                        return Err(ProofError::NotBracketed(
-                            namespace,
-                            "left neighbour is not below it",
-                        ));
-                    }
-                    check_path(
-                        &l.parts.leaf(),
-                        l.index,
-                        *leaf_count,
-                        &l.siblings,
-                        root,
-                        "the left neighbour",
-                    )?;
+                    check_neighbour(l, namespace, true, *leaf_count, root)?;
                 }
                 if let Some(r) = right {
-                    if r.parts.namespace <= namespace {
-                        return Err(ProofError::NotBracketed(
-                            namespace,
-                            "right neighbour is not above it",
-                        ));
-                    }
-                    check_path(
-                        &r.parts.leaf(),
-                        r.index,
-                        *leaf_count,
-                        &r.siblings,
-                        root,
-                        "the right neighbour",
-                    )?;
+                    check_neighbour(r, namespace, false, *leaf_count, root)?;
                 }
                 let adjacent = match (left, right) {
                     (Some(l), Some(r)) => r.index == l.index + 1,

@@ -140,16 +140,16 @@ impl Transaction {
         let sender: [u8; 32] = public.as_ref().try_into().expect("ed25519 key is 32 bytes");
         let hash = unsigned_hash(namespace, &sender, nonce, &payload);
         let signature = key.sign(TX_SIGNING_NAMESPACE, hash.as_bytes());
-        Self {
-            auth: Auth::Ed25519(signature),
+        let tx = Self::assemble(
+            Auth::Ed25519(signature),
             namespace,
             sender,
             nonce,
             payload,
             hash,
-            sender_key: OnceLock::from(Some(public)),
-            eth_checked: OnceLock::new(),
-        }
+        );
+        let _ = tx.sender_key.set(Some(public)); // the signer's own key needs no decompression
+        tx
     }
 
     /// Assembles a native transaction from parts without checking the signature.
@@ -161,8 +161,26 @@ impl Transaction {
         signature: ed25519::Signature,
     ) -> Self {
         let hash = unsigned_hash(namespace, &sender, nonce, &payload);
+        Self::assemble(
+            Auth::Ed25519(signature),
+            namespace,
+            sender,
+            nonce,
+            payload,
+            hash,
+        )
+    }
+
+    fn assemble(
+        auth: Auth,
+        namespace: NamespaceId,
+        sender: [u8; 32],
+        nonce: u64,
+        payload: Bytes,
+        hash: TxHash,
+    ) -> Self {
         Self {
-            auth: Auth::Ed25519(signature),
+            auth,
             namespace,
             sender,
             nonce,
@@ -194,16 +212,7 @@ impl Transaction {
         payload: Bytes,
     ) -> Self {
         let hash = TxHash(Digest::from(eth::keccak(&payload)));
-        Self {
-            auth: Auth::Ethereum,
-            namespace,
-            sender,
-            nonce,
-            payload,
-            hash,
-            sender_key: OnceLock::new(),
-            eth_checked: OnceLock::new(),
-        }
+        Self::assemble(Auth::Ethereum, namespace, sender, nonce, payload, hash)
     }
 
     /// The namespace (rollup) this transaction is for.
