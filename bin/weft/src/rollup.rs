@@ -6,10 +6,8 @@ use clap::Subcommand;
 use commonware_codec::Encode as _;
 use std::{net::SocketAddr, path::PathBuf};
 use weft_client::Client;
-use weft_rollup_token::{
-    service::{self, AccountJson, Rollup, StatusJson, DEFAULT_TOKEN_NAMESPACE},
-    Transfer,
-};
+use weft_rollup::service::{self, AccountJson, Rollup, StatusJson, DEFAULT_TOKEN_NAMESPACE};
+use weft_rollup_token::Transfer;
 use weft_types::{NamespaceId, Transaction};
 
 /// Default address of the token rollup's RPC.

@@ -7,7 +7,8 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use commonware_cryptography::Signer as _;
-use weft_rollup_token::{service::Rollup, TokenState, Transfer};
+use weft_rollup::service::Rollup;
+use weft_rollup_token::{TokenState, Transfer};
 use weft_types::{NamespaceId, SigningKey, Transaction};
 
 const NS: u64 = 7;
@@ -25,7 +26,7 @@ async fn two_rollup_instances_agree_on_executed_transfers() {
     let genesis = || TokenState::genesis(&[(pk(&alice), 1_000), (pk(&bob), 10)]);
     let rollups = [Rollup::new(NS, genesis()), Rollup::new(NS, genesis())];
     for (r, v) in rollups.iter().zip([0usize, 2]) {
-        tokio::spawn(weft_rollup_token::service::follow(r.clone(), client(v)));
+        tokio::spawn(weft_rollup::service::follow(r.clone(), client(v)));
     }
 
     // alice -> bob 100, bob -> carol 50, bob -> carol 500 (overdraft: skipped), alice -> carol 1.

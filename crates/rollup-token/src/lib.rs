@@ -13,13 +13,13 @@
 //! wrap-around; signatures are checked here (and by the sequencer at admission), not in the
 //! proof.
 
-pub mod service;
+pub mod commitment;
 mod smt;
 mod state;
 mod transfer;
 
-pub use smt::{leaf_index, merge, SparseMerkleTree, Word, DEPTH, EMPTY_LEAF};
-pub use state::{owner_of, Account, Applied, LeafUpdate, Skip, TokenState};
+pub use smt::{merge, SparseMerkleTree, Word, DEPTH, EMPTY_LEAF};
+pub use state::{Account, Address, Record, Skip, Step, TokenState};
 pub use transfer::{Transfer, TransferError, TRANSFER_BYTES, TRANSFER_SIGNING_NAMESPACE};
 
 /// The field element type of the state tree.

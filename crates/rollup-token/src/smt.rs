@@ -20,11 +20,6 @@ pub fn merge(left: &Word, right: &Word) -> Word {
     Rp64_256::merge(&[(*left).into(), (*right).into()]).into()
 }
 
-/// Leaf position of an owner (the low 32 bits of its key hash's first element).
-pub fn leaf_index(owner: &Word) -> u32 {
-    owner[0].as_int() as u32
-}
-
 /// The tree.
 #[derive(Clone, Debug)]
 pub struct SparseMerkleTree {

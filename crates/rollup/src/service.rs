@@ -7,7 +7,6 @@
 //! The state is a deterministic function of the namespace's finalized data and the genesis
 //! allocation, so a restarted service rebuilds it by replaying from height 0.
 
-use crate::{Skip, TokenState, Word};
 use jsonrpsee::server::{Server, ServerHandle};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
 use jsonrpsee::RpcModule;
@@ -18,6 +17,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 use tracing::{info, warn};
+use weft_rollup_token::{Skip, TokenState, Word};
 
 /// Default namespace of the token rollup.
 pub const DEFAULT_TOKEN_NAMESPACE: u64 = 7;
