@@ -31,6 +31,10 @@ const BY_BATCH: TableDefinition<(u64, u64), u64> = TableDefinition::new("task_by
 /// Ids of tasks not yet final (unassigned or assigned): what `pull` and `sweep` look at, so
 /// their cost follows the outstanding work, not the history.
 const OPEN: TableDefinition<u64, ()> = TableDefinition::new("open_tasks");
+/// Witnesses, by task id (kept apart: they are large and read once per assignment).
+const INPUTS: TableDefinition<u64, &[u8]> = TableDefinition::new("task_inputs");
+/// Verified proofs, by task id.
+const PROOFS: TableDefinition<u64, &[u8]> = TableDefinition::new("task_proofs");
 
 /// Coordinator configuration (`[prover]` in a config file).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,16 +104,19 @@ pub struct Task {
     pub rollup: u64,
     /// Batch index within the rollup.
     pub batch_index: u64,
-    /// The backend's input (batch witness and public inputs).
-    pub input: Vec<u8>,
+    /// The statement the proof is checked against (the backend's public inputs); the
+    /// witness is stored apart ([`Coordinator::input`]).
+    pub statement: Vec<u8>,
+    /// Size of the witness, in bytes.
+    pub input_bytes: u64,
     /// State.
     pub state: TaskState,
     /// Attempts used.
     pub attempts: u32,
     /// Provers that returned an invalid proof for this task.
     pub bad_provers: Vec<String>,
-    /// The verified proof, once proven.
-    pub proof: Option<Vec<u8>>,
+    /// Size of the verified proof once proven, in bytes ([`Coordinator::proof`]).
+    pub proof_bytes: Option<u64>,
 }
 
 /// Result of a submission.
@@ -206,6 +213,8 @@ impl Coordinator {
         txn.open_table(TASKS)?;
         txn.open_table(BY_BATCH)?;
         txn.open_table(OPEN)?;
+        txn.open_table(INPUTS)?;
+        txn.open_table(PROOFS)?;
         txn.commit()?;
         Ok(Self { db, cfg })
     }
@@ -215,7 +224,8 @@ impl Coordinator {
         &self,
         rollup: u64,
         batch_index: u64,
-        input: Vec<u8>,
+        input: &[u8],
+        statement: Vec<u8>,
     ) -> Result<TaskId, CoordinatorError> {
         let txn = self.db.begin_write()?;
         let id = {
@@ -229,13 +239,15 @@ impl Coordinator {
                 id,
                 rollup,
                 batch_index,
-                input,
+                statement,
+                input_bytes: input.len() as u64,
                 state: TaskState::Unassigned,
                 attempts: 0,
                 bad_provers: Vec::new(),
-                proof: None,
+                proof_bytes: None,
             };
             tasks.insert(id, encode(&task).as_slice())?;
+            txn.open_table(INPUTS)?.insert(id, input)?;
             by_batch.insert((rollup, batch_index), id)?;
             txn.open_table(OPEN)?.insert(id, ())?;
             id
@@ -249,6 +261,20 @@ impl Coordinator {
         let txn = self.db.begin_read()?;
         let tasks = txn.open_table(TASKS)?;
         tasks.get(id)?.map(|v| decode(id, v.value())).transpose()
+    }
+
+    /// A task's witness.
+    pub fn input(&self, id: TaskId) -> Result<Option<Vec<u8>>, CoordinatorError> {
+        let txn = self.db.begin_read()?;
+        let inputs = txn.open_table(INPUTS)?;
+        Ok(inputs.get(id)?.map(|v| v.value().to_vec()))
+    }
+
+    /// A proven task's proof.
+    pub fn proof(&self, id: TaskId) -> Result<Option<Vec<u8>>, CoordinatorError> {
+        let txn = self.db.begin_read()?;
+        let proofs = txn.open_table(PROOFS)?;
+        Ok(proofs.get(id)?.map(|v| v.value().to_vec()))
     }
 
     /// Number of tasks not yet proven or failed.
@@ -335,13 +361,14 @@ impl Coordinator {
                     prover: prover.to_string(),
                 });
             }
-            let outcome = match backend.verify(&task.input, &proof) {
+            let outcome = match backend.verify(&task.statement, &proof) {
                 Ok(()) => {
                     task.state = TaskState::Proven {
                         prover: prover.to_string(),
                         backend: backend.id().to_string(),
                     };
-                    task.proof = Some(proof);
+                    task.proof_bytes = Some(proof.len() as u64);
+                    txn.open_table(PROOFS)?.insert(id, proof.as_slice())?;
                     SubmitOutcome::Accepted
                 }
                 Err(reason) => {
@@ -428,10 +455,10 @@ mod tests {
     fn two_provers_never_share_a_task_and_valid_proofs_are_final() {
         let dir = tempfile::tempdir().unwrap();
         let c = open(&dir, 3);
-        let a = c.create(7, 0, b"batch-0".to_vec()).unwrap();
-        let b = c.create(7, 1, b"batch-1".to_vec()).unwrap();
+        let a = c.create(7, 0, b"batch-0", b"batch-0".to_vec()).unwrap();
+        let b = c.create(7, 1, b"batch-1", b"batch-1".to_vec()).unwrap();
         assert_eq!(
-            c.create(7, 0, b"again".to_vec()).unwrap(),
+            c.create(7, 0, b"again", b"again".to_vec()).unwrap(),
             a,
             "one task per batch"
         );
@@ -450,7 +477,8 @@ mod tests {
         );
         let done = c.get(a).unwrap().unwrap();
         assert!(matches!(done.state, TaskState::Proven { ref prover, .. } if prover == "p1"));
-        assert_eq!(done.proof.as_deref(), Some(&b"0-hctab"[..]));
+        assert_eq!(c.proof(a).unwrap().as_deref(), Some(&b"0-hctab"[..]));
+        assert_eq!(c.input(a).unwrap().as_deref(), Some(&b"batch-0"[..]));
         assert!(
             c.submit("p1", a, b"0-hctab".to_vec(), &Reverse).is_err(),
             "a proven task is final"
@@ -466,7 +494,7 @@ mod tests {
     fn a_missed_deadline_returns_the_task_and_another_prover_finishes_it() {
         let dir = tempfile::tempdir().unwrap();
         let c = open(&dir, 3);
-        let id = c.create(7, 0, b"x".to_vec()).unwrap();
+        let id = c.create(7, 0, b"x", b"x".to_vec()).unwrap();
         c.pull("dead", 0).unwrap().unwrap();
         assert!(c.sweep(999).unwrap().is_empty(), "not before the deadline");
         assert_eq!(c.sweep(1_000).unwrap(), vec![id]);
@@ -493,7 +521,7 @@ mod tests {
     fn an_invalid_proof_is_recorded_and_retried_elsewhere_until_attempts_run_out() {
         let dir = tempfile::tempdir().unwrap();
         let c = open(&dir, 2);
-        let id = c.create(7, 0, b"ab".to_vec()).unwrap();
+        let id = c.create(7, 0, b"ab", b"ab".to_vec()).unwrap();
         c.pull("liar", 0).unwrap().unwrap();
         assert!(matches!(
             c.submit("liar", id, b"ab".to_vec(), &Reverse).unwrap(),
@@ -530,7 +558,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let id = {
             let c = open(&dir, 3);
-            let id = c.create(9, 4, b"in".to_vec()).unwrap();
+            let id = c.create(9, 4, b"in", b"in".to_vec()).unwrap();
             c.pull("p", 5).unwrap().unwrap();
             id
         };
@@ -544,10 +572,10 @@ mod tests {
             }
         );
         assert_eq!(
-            (task.rollup, task.batch_index, task.input.as_slice()),
+            (task.rollup, task.batch_index, task.statement.as_slice()),
             (9, 4, &b"in"[..])
         );
-        assert_eq!(c.create(9, 4, vec![]).unwrap(), id);
+        assert_eq!(c.create(9, 4, b"", vec![]).unwrap(), id);
         assert_eq!(c.sweep(2_000).unwrap(), vec![id]);
         assert_eq!(c.tasks().unwrap().len(), 1);
     }

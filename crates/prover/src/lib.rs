@@ -9,6 +9,7 @@
 
 mod backend;
 mod coordinator;
+pub mod token;
 
 pub use backend::ProofBackend;
 pub use coordinator::{

@@ -287,6 +287,17 @@ impl TokenState {
         ))
     }
 
+    /// The witness of a padding record: it reads leaf 0 for both sides and changes nothing.
+    pub fn padding_step(&self) -> Step {
+        let (leaf, path) = (self.tree.leaf(0), self.tree.path(0));
+        Step {
+            sender_leaf: leaf,
+            sender_path: path,
+            recipient_leaf: leaf,
+            recipient_path: path,
+        }
+    }
+
     /// Executes one record and returns the prover's witness for it, applied or skipped.
     pub fn step(&mut self, record: &Record) -> (Step, Result<(), Skip>) {
         let sender_leaf = self.tree.leaf(record.from.index);

@@ -1,0 +1,216 @@
+//! The token rollup's batch proof: a winterfell STARK over an Rp64_256 AIR (see [`air`] for
+//! the layout and exactly what the constraints enforce).
+//!
+//! # What a proof covers
+//! Given the public inputs `(header digest, old_root, new_root, commitment)`: there is a list
+//! of records whose sponge commitment under that header is `commitment`, and executing them
+//! in order with rules 4–9 of `weft_rollup_token` (sender owns its slot, nonce matches,
+//! recipient slot free or its own, no overdraft, no overflow; skipped records change
+//! nothing) takes the depth-32 state tree from `old_root` to `new_root`.
+//!
+//! # What it does not cover
+//! - Rules 1–3 (the payload decodes, the ed25519 signature is the sender's, sender and
+//!   recipient differ) and the derivation of addresses from public keys. The verifier
+//!   applies them itself when it derives the records from the Weft data (the settlement
+//!   contract does, from finalized namespace data), so a prover cannot add, drop or alter a
+//!   record; proving signatures in the AIR is future work.
+//! - That the namespace data is what Weft finalized: the settlement contract checks that.
+//!
+//! Parameters: 28 queries, blowup 8, 16 grinding bits, quadratic extension, Blake3-256
+//! commitments: about 100 bits of conjectured security. The verifier accepts exactly these
+//! parameters.
+
+pub mod air;
+mod trace;
+mod witness;
+
+pub use air::PublicInputs;
+pub use trace::Tamper;
+pub use witness::{Witness, STATEMENT_BYTES, WITNESS_RECORDS_MAX};
+
+use crate::ProofBackend;
+use air::TokenAir;
+use weft_rollup_token::{commitment, Felt};
+use winter_crypto::{hashers::Blake3_256, DefaultRandomCoin, MerkleTree};
+use winterfell::{
+    matrix::ColMatrix, AcceptableOptions, AuxRandElements, BatchingMethod, CompositionPoly,
+    CompositionPolyTrace, ConstraintCompositionCoefficients, DefaultConstraintCommitment,
+    DefaultConstraintEvaluator, DefaultTraceLde, FieldExtension, PartitionOptions, Proof,
+    ProofOptions, Prover, StarkDomain, Trace, TraceInfo, TracePolyTable, TraceTable,
+};
+
+type Hash = Blake3_256<Felt>;
+type Coin = DefaultRandomCoin<Hash>;
+type Vc = MerkleTree<Hash>;
+
+/// The backend id recorded with every proof.
+pub const BACKEND_ID: &str = "winterfell-0.13.1/token-rpo-v1";
+/// Largest proof accepted for verification, in bytes.
+pub const PROOF_BYTES_MAX: usize = 1 << 20;
+
+/// The proof parameters.
+pub fn proof_options() -> ProofOptions {
+    ProofOptions::new(
+        28,
+        8,
+        16,
+        FieldExtension::Quadratic,
+        8,
+        255,
+        BatchingMethod::Linear,
+        BatchingMethod::Linear,
+    )
+}
+
+struct TokenProver {
+    options: ProofOptions,
+    inputs: PublicInputs,
+}
+
+impl Prover for TokenProver {
+    type BaseField = Felt;
+    type Air = TokenAir;
+    type Trace = TraceTable<Felt>;
+    type HashFn = Hash;
+    type VC = Vc;
+    type RandomCoin = Coin;
+    type TraceLde<E: winterfell::math::FieldElement<BaseField = Felt>> =
+        DefaultTraceLde<E, Hash, Vc>;
+    type ConstraintCommitment<E: winterfell::math::FieldElement<BaseField = Felt>> =
+        DefaultConstraintCommitment<E, Hash, Vc>;
+    type ConstraintEvaluator<'a, E: winterfell::math::FieldElement<BaseField = Felt>> =
+        DefaultConstraintEvaluator<'a, TokenAir, E>;
+
+    fn get_pub_inputs(&self, _trace: &Self::Trace) -> PublicInputs {
+        self.inputs
+    }
+
+    fn options(&self) -> &ProofOptions {
+        &self.options
+    }
+
+    fn new_trace_lde<E: winterfell::math::FieldElement<BaseField = Felt>>(
+        &self,
+        trace_info: &TraceInfo,
+        main_trace: &ColMatrix<Felt>,
+        domain: &StarkDomain<Felt>,
+        partition_option: PartitionOptions,
+    ) -> (Self::TraceLde<E>, TracePolyTable<E>) {
+        DefaultTraceLde::new(trace_info, main_trace, domain, partition_option)
+    }
+
+    fn build_constraint_commitment<E: winterfell::math::FieldElement<BaseField = Felt>>(
+        &self,
+        composition_poly_trace: CompositionPolyTrace<E>,
+        num_constraint_composition_columns: usize,
+        domain: &StarkDomain<Felt>,
+        partition_options: PartitionOptions,
+    ) -> (Self::ConstraintCommitment<E>, CompositionPoly<E>) {
+        DefaultConstraintCommitment::new(
+            composition_poly_trace,
+            num_constraint_composition_columns,
+            domain,
+            partition_options,
+        )
+    }
+
+    fn new_evaluator<'a, E: winterfell::math::FieldElement<BaseField = Felt>>(
+        &self,
+        air: &'a TokenAir,
+        aux_rand_elements: Option<AuxRandElements<E>>,
+        composition_coefficients: ConstraintCompositionCoefficients<E>,
+    ) -> Self::ConstraintEvaluator<'a, E> {
+        DefaultConstraintEvaluator::new(air, aux_rand_elements, composition_coefficients)
+    }
+}
+
+/// Proves a batch: returns the statement and the proof.
+pub fn prove(witness: &Witness) -> Result<(PublicInputs, Proof), String> {
+    prove_with(witness, None)
+}
+
+/// [`prove`], optionally building the trace as a cheating prover would (for soundness tests
+/// and the benchmark's negative checks).
+pub fn prove_with(
+    witness: &Witness,
+    tamper: Option<Tamper>,
+) -> Result<(PublicInputs, Proof), String> {
+    let (trace, new_root) = trace::build(witness, tamper)?;
+    let mut state = commitment::initial_state(&witness.header);
+    for r in &witness.records {
+        commitment::absorb(&mut state, &r.sender_rate());
+        commitment::absorb(&mut state, &r.recipient_rate());
+    }
+    let inputs = PublicInputs {
+        header: witness.header,
+        old_root: witness.old_root,
+        new_root,
+        commitment: state[4..8].try_into().expect("4"),
+    };
+    debug_assert_eq!(trace.length(), witness.records.len() * air::RECORD);
+    let prover = TokenProver {
+        options: proof_options(),
+        inputs,
+    };
+    let proof = prover
+        .prove(trace)
+        .map_err(|e| format!("proving failed: {e}"))?;
+    Ok((inputs, proof))
+}
+
+/// Verifies a proof of `inputs`.
+pub fn verify(inputs: &PublicInputs, proof: &[u8]) -> Result<(), String> {
+    if proof.len() > PROOF_BYTES_MAX {
+        return Err(format!(
+            "proof is {} bytes, more than {PROOF_BYTES_MAX}",
+            proof.len()
+        ));
+    }
+    let proof = Proof::from_bytes(proof).map_err(|e| format!("malformed proof: {e}"))?;
+    // The AIR is built from the proof's own trace description: check it first, so a
+    // malformed proof is an error, never a panic.
+    let info = proof.trace_info();
+    let rows_max = WITNESS_RECORDS_MAX * air::RECORD;
+    if info.width() != air::WIDTH
+        || info.aux_segment_width() != 0
+        || info.length() % air::RECORD != 0
+        || info.length() > rows_max
+    {
+        return Err(format!(
+            "proof describes a {}-column, {}-row trace; expected {} columns and a multiple of {} rows up to {rows_max}",
+            info.width(),
+            info.length(),
+            air::WIDTH,
+            air::RECORD
+        ));
+    }
+    if *proof.options() != proof_options() {
+        return Err("proof uses other parameters than this backend's".into());
+    }
+    winterfell::verify::<TokenAir, Hash, Coin, Vc>(
+        proof,
+        *inputs,
+        &AcceptableOptions::OptionSet(vec![proof_options()]),
+    )
+    .map_err(|e| format!("proof rejected: {e}"))
+}
+
+/// The token batch proof as a [`ProofBackend`]: the input is an encoded [`Witness`], the
+/// statement an encoded [`PublicInputs`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokenBackend;
+
+impl ProofBackend for TokenBackend {
+    fn id(&self) -> &'static str {
+        BACKEND_ID
+    }
+
+    fn prove(&self, input: &[u8]) -> Result<Vec<u8>, String> {
+        let witness = Witness::decode(input)?;
+        Ok(prove(&witness)?.1.to_bytes())
+    }
+
+    fn verify(&self, statement: &[u8], proof: &[u8]) -> Result<(), String> {
+        verify(&PublicInputs::decode(statement)?, proof)
+    }
+}
