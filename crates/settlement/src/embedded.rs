@@ -1,11 +1,5 @@
 //! The embedded L1: a small local chain, persisted in one redb file, that runs the
 //! [settlement contract](crate::contract) and the rollup inboxes.
-//!
-//! Blocks are sealed instantly (like anvil's automine): every state-changing call is one L1
-//! transaction in its own new block, written (fsync) before the call returns. The contract's
-//! state change and the block that records it are one write transaction, so a crash leaves
-//! either both or neither. Calls that write are serialized by one lock held across the
-//! check and the write, so two submissions of the same batch index cannot both settle.
 
 use crate::contract::{self, Refused, RollupState};
 use crate::{
@@ -38,7 +32,14 @@ const HEAD: &str = "head";
 const SCHEMA: &str = "schema";
 const SCHEMA_VERSION: u64 = 1;
 
-/// The embedded L1. See the [module docs](self).
+/// The embedded L1: a small local chain, persisted in one redb file, that runs the
+/// [settlement contract](crate::contract) and the rollup inboxes.
+///
+/// Blocks are sealed instantly (like anvil's automine): every state-changing call is one L1
+/// transaction in its own new block, written (fsync) before the call returns. The contract's
+/// state change and the block that records it are one write transaction, so a crash leaves
+/// either both or neither. Calls that write are serialized by one lock held across the
+/// check and the write, so two submissions of the same batch index cannot both settle.
 pub struct EmbeddedL1 {
     db: Database,
     cfg: Config,
@@ -165,7 +166,7 @@ impl EmbeddedL1 {
             proof_sha256: Sha256::digest(&sub.proof).into(),
         };
         let tx = L1Tx::Submit {
-            call,
+            call: Box::new(call),
             outcome: outcome.clone(),
         };
         let block = seal(&txn, pending, vec![tx])?;

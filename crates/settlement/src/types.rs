@@ -342,7 +342,7 @@ pub enum L1Tx {
     /// A batch was submitted.
     Submit {
         /// The call.
-        call: SubmitCall,
+        call: Box<SubmitCall>,
         /// What the contract did.
         outcome: Outcome,
     },
