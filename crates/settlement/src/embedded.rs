@@ -1,0 +1,504 @@
+//! The embedded L1: a small local chain, persisted in one redb file, that runs the
+//! [settlement contract](crate::contract) and the rollup inboxes.
+
+use crate::contract::{self, Refused, RollupState};
+use crate::{
+    Config, Cursor, Hash, InboxMessage, L1Block, L1Tx, Outcome, Program, Receipt, RollupStatus,
+    Root, SettledBatch, SettlementError, Submission, SubmitCall, WeftData, L1,
+};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tracing::info;
+
+/// Block number -> JSON [`L1Block`].
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+/// Rollup id -> JSON contract state.
+const ROLLUPS: TableDefinition<u64, &[u8]> = TableDefinition::new("rollups");
+/// (rollup, batch index) -> JSON [`SettledBatch`].
+const BATCHES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("batches");
+/// (rollup, message index) -> JSON [`InboxMessage`].
+const INBOX: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("inbox");
+/// Chain metadata: [`HEAD`] and [`SCHEMA`].
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// Meta key of the latest block number.
+const HEAD: &str = "head";
+/// Meta key of the schema version, so a future layout change is detected, not misread.
+const SCHEMA: &str = "schema";
+const SCHEMA_VERSION: u64 = 1;
+
+/// The embedded L1: a small local chain, persisted in one redb file, that runs the
+/// [settlement contract](crate::contract) and the rollup inboxes.
+///
+/// Blocks are sealed instantly (like anvil's automine): every state-changing call is one L1
+/// transaction in its own new block, written (fsync) before the call returns. The contract's
+/// state change and the block that records it are one write transaction, so a crash leaves
+/// either both or neither. Calls that write are serialized by one lock held across the
+/// check and the write, so two submissions of the same batch index cannot both settle.
+pub struct EmbeddedL1 {
+    db: Database,
+    cfg: Config,
+    programs: BTreeMap<u64, Arc<dyn Program>>,
+    weft: Arc<dyn WeftData>,
+    /// Held across every check-then-write: the chain has one writer at a time.
+    write: Mutex<()>,
+}
+
+/// The block a write transaction is building.
+struct Pending {
+    number: u64,
+    parent_hash: Hash,
+    timestamp_ms: u64,
+}
+
+impl EmbeddedL1 {
+    /// Opens (or creates, with a genesis block) the chain at `path`. `programs` are the
+    /// proof programs per rollup; `weft` is the finalized Weft data batches are checked
+    /// against.
+    pub fn open(
+        path: impl AsRef<Path>,
+        cfg: Config,
+        programs: BTreeMap<u64, Arc<dyn Program>>,
+        weft: Arc<dyn WeftData>,
+    ) -> Result<Self, SettlementError> {
+        cfg.validate().map_err(SettlementError::Config)?;
+        let db = Database::create(path.as_ref())?;
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(ROLLUPS)?;
+            txn.open_table(BATCHES)?;
+            txn.open_table(INBOX)?;
+            let mut blocks = txn.open_table(BLOCKS)?;
+            let mut meta = txn.open_table(META)?;
+            let schema = meta.get(SCHEMA)?.map(|v| v.value());
+            match schema {
+                None => {
+                    // A fixed genesis (timestamp 0, no transactions) has the same hash on
+                    // every machine.
+                    let mut genesis = L1Block {
+                        number: 0,
+                        parent_hash: [0; 32],
+                        timestamp_ms: 0,
+                        txs: Vec::new(),
+                        hash: [0; 32],
+                    };
+                    genesis.hash = genesis.compute_hash();
+                    blocks.insert(0, encode(&genesis).as_slice())?;
+                    meta.insert(HEAD, 0)?;
+                    meta.insert(SCHEMA, SCHEMA_VERSION)?;
+                }
+                Some(SCHEMA_VERSION) => {}
+                Some(other) => {
+                    return Err(SettlementError::Corrupt {
+                        what: "schema version",
+                        key: SCHEMA.into(),
+                        reason: format!("found {other}, this build reads {SCHEMA_VERSION}"),
+                    })
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(Self {
+            db,
+            cfg,
+            programs,
+            weft,
+            write: Mutex::new(()),
+        })
+    }
+
+    /// The block `number`, if the chain has it.
+    pub fn block(&self, number: u64) -> Result<Option<L1Block>, SettlementError> {
+        let txn = self.db.begin_read()?;
+        let blocks = txn.open_table(BLOCKS)?;
+        let block = blocks.get(number)?;
+        block
+            .map(|v| decode("block", number, v.value()))
+            .transpose()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // A poisoned lock means a writer panicked on a broken invariant: stop, don't go on.
+        self.write.lock().expect("settlement writer panicked")
+    }
+
+    /// Settles or rejects `sub` in a new block; the caller holds the write lock.
+    fn execute(&self, sub: Submission) -> Result<Receipt, SettlementError> {
+        let rollup = sub.header.rollup;
+        let txn = self.db.begin_write()?;
+        let state = read_rollup(&txn, rollup)?;
+        let program = self.programs.get(&rollup).map(|p| p.as_ref());
+        let verdict = contract::check(&self.cfg, state.as_ref(), program, &*self.weft, &sub);
+        let pending = pending_block(&txn)?;
+        let outcome = match verdict {
+            Ok(()) => {
+                let state = state.expect("a passed check implies a registered rollup");
+                Outcome::Settled {
+                    batch: settle(&txn, state, &sub, &pending)?,
+                }
+            }
+            Err(Refused::Contract(reject)) => Outcome::Rejected { reject },
+            // The transaction is dropped uncommitted: nothing is recorded.
+            Err(Refused::Unavailable(source)) => {
+                return Err(SettlementError::Data {
+                    rollup,
+                    end: sub.header.end,
+                    source,
+                })
+            }
+        };
+        let call = SubmitCall {
+            header: sub.header,
+            old_root: sub.old_root,
+            new_root: sub.new_root,
+            commitment: sub.commitment,
+            proof_bytes: sub.proof.len() as u64,
+            proof_sha256: Sha256::digest(&sub.proof).into(),
+        };
+        let tx = L1Tx::Submit {
+            call: Box::new(call),
+            outcome: outcome.clone(),
+        };
+        let block = seal(&txn, pending, vec![tx])?;
+        txn.commit()?;
+        Ok(Receipt {
+            l1_block: block.number,
+            l1_block_hash: block.hash,
+            tx_index: 0,
+            outcome,
+        })
+    }
+}
+
+/// Rule 7: records `sub` as settled and advances the rollup's state. Returns the record.
+fn settle(
+    txn: &WriteTransaction,
+    mut state: RollupState,
+    sub: &Submission,
+    pending: &Pending,
+) -> Result<SettledBatch, SettlementError> {
+    let index = state.settled_batches;
+    state.settle(sub);
+    let batch = SettledBatch {
+        header: sub.header,
+        old_root: sub.old_root,
+        new_root: sub.new_root,
+        commitment: sub.commitment,
+        proof_bytes: sub.proof.len() as u64,
+        l1_block: pending.number,
+        settled_at_ms: pending.timestamp_ms,
+    };
+    let replaced = txn
+        .open_table(BATCHES)?
+        .insert((state.rollup, index), encode(&batch).as_slice())?
+        .is_some();
+    // A settled batch is never replaced: an existing record at the next index means the
+    // count and the table disagree.
+    assert!(
+        !replaced,
+        "batch {index} of rollup {} already recorded",
+        state.rollup
+    );
+    write_rollup(txn, &state)?;
+    Ok(batch)
+}
+
+impl L1 for EmbeddedL1 {
+    fn register_rollup(
+        &self,
+        rollup: u64,
+        genesis_root: Root,
+        start: Cursor,
+    ) -> Result<(), SettlementError> {
+        let program = self
+            .programs
+            .get(&rollup)
+            .ok_or(SettlementError::NoProgram { rollup })?
+            .id()
+            .to_string();
+        let _write = self.lock();
+        let txn = self.db.begin_write()?;
+        if let Some(existing) = read_rollup(&txn, rollup)? {
+            let field = if existing.program != program {
+                "program"
+            } else if existing.genesis_root != genesis_root {
+                "genesis_root"
+            } else if existing.start != start {
+                "start"
+            } else {
+                return Ok(());
+            };
+            return Err(SettlementError::RegistrationConflict { rollup, field });
+        }
+        let state = RollupState::new(rollup, program.clone(), genesis_root, start);
+        write_rollup(&txn, &state)?;
+        let pending = pending_block(&txn)?;
+        let tx = L1Tx::RegisterRollup {
+            rollup,
+            program: program.clone(),
+            genesis_root,
+            start,
+        };
+        let block = seal(&txn, pending, vec![tx])?;
+        txn.commit()?;
+        info!(target: "weft::settlement", rollup, program, %start, l1_block = block.number, "rollup registered");
+        Ok(())
+    }
+
+    fn submit(&self, submission: Submission) -> Result<Receipt, SettlementError> {
+        let header = submission.header;
+        let receipt = {
+            let _write = self.lock();
+            self.execute(submission)?
+        };
+        match &receipt.outcome {
+            Outcome::Settled { batch } => info!(
+                target: "weft::settlement",
+                rollup = header.rollup,
+                batch_index = header.batch_index,
+                start = %header.start,
+                end = %header.end,
+                new_root = ?batch.new_root,
+                l1_block = receipt.l1_block,
+                "batch settled"
+            ),
+            Outcome::Rejected { reject } => info!(
+                target: "weft::settlement",
+                rollup = header.rollup,
+                batch_index = header.batch_index,
+                code = reject.code(),
+                %reject,
+                l1_block = receipt.l1_block,
+                "batch rejected"
+            ),
+        }
+        Ok(receipt)
+    }
+
+    fn status(&self) -> Result<Vec<RollupStatus>, SettlementError> {
+        let txn = self.db.begin_read()?;
+        let rollups = txn.open_table(ROLLUPS)?;
+        let batches = txn.open_table(BATCHES)?;
+        let mut out = Vec::new();
+        for entry in rollups.iter()? {
+            let (key, value) = entry?;
+            let state: RollupState = decode("rollup", key.value(), value.value())?;
+            let last_batch = match state.settled_batches.checked_sub(1) {
+                None => None,
+                Some(last) => {
+                    let key = (state.rollup, last);
+                    let value = batches.get(key)?.ok_or_else(|| SettlementError::Corrupt {
+                        what: "batch",
+                        key: format!("{key:?}"),
+                        reason: "counted as settled but missing".into(),
+                    })?;
+                    Some(decode("batch", format!("{key:?}"), value.value())?)
+                }
+            };
+            out.push(RollupStatus {
+                rollup: state.rollup,
+                program: state.program,
+                genesis_root: state.genesis_root,
+                settled_batches: state.settled_batches,
+                last_batch,
+                root: state.root,
+                next_start: state.next_start,
+                inbox_messages: state.inbox_messages,
+            });
+        }
+        Ok(out)
+    }
+
+    fn batch(
+        &self,
+        rollup: u64,
+        batch_index: u64,
+    ) -> Result<Option<SettledBatch>, SettlementError> {
+        let txn = self.db.begin_read()?;
+        let batches = txn.open_table(BATCHES)?;
+        let key = (rollup, batch_index);
+        let batch = batches.get(key)?;
+        batch
+            .map(|v| decode("batch", format!("{key:?}"), v.value()))
+            .transpose()
+    }
+
+    fn inbox_send(&self, rollup: u64, payload: Vec<u8>) -> Result<InboxMessage, SettlementError> {
+        if payload.len() > self.cfg.inbox_payload_bytes_max {
+            return Err(SettlementError::PayloadTooLarge {
+                bytes: payload.len(),
+                bytes_max: self.cfg.inbox_payload_bytes_max,
+            });
+        }
+        let _write = self.lock();
+        let txn = self.db.begin_write()?;
+        let mut state =
+            read_rollup(&txn, rollup)?.ok_or(SettlementError::UnknownRollup { rollup })?;
+        let pending = pending_block(&txn)?;
+        let message = InboxMessage {
+            index: state.inbox_messages,
+            rollup,
+            l1_block: pending.number,
+            payload,
+        };
+        let replaced = txn
+            .open_table(INBOX)?
+            .insert((rollup, message.index), encode(&message).as_slice())?
+            .is_some();
+        assert!(
+            !replaced,
+            "inbox message {} of rollup {rollup} already recorded",
+            message.index
+        );
+        state.inbox_messages += 1;
+        write_rollup(&txn, &state)?;
+        let tx = L1Tx::InboxSend {
+            message: message.clone(),
+        };
+        seal(&txn, pending, vec![tx])?;
+        txn.commit()?;
+        info!(target: "weft::settlement", rollup, index = message.index, bytes = message.payload.len(), l1_block = message.l1_block, "inbox message");
+        Ok(message)
+    }
+
+    fn inbox(
+        &self,
+        rollup: u64,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<InboxMessage>, SettlementError> {
+        let limit = limit.min(self.cfg.inbox_messages_max);
+        let txn = self.db.begin_read()?;
+        let rollups = txn.open_table(ROLLUPS)?;
+        if rollups.get(rollup)?.is_none() {
+            return Err(SettlementError::UnknownRollup { rollup });
+        }
+        let inbox = txn.open_table(INBOX)?;
+        let mut out = Vec::with_capacity(limit);
+        for entry in inbox
+            .range((rollup, from)..=(rollup, u64::MAX))?
+            .take(limit)
+        {
+            let (key, value) = entry?;
+            out.push(decode(
+                "inbox message",
+                format!("{:?}", key.value()),
+                value.value(),
+            )?);
+        }
+        Ok(out)
+    }
+
+    fn head(&self) -> Result<u64, SettlementError> {
+        let txn = self.db.begin_read()?;
+        read_head(&txn.open_table(META)?)
+    }
+}
+
+fn read_head(meta: &impl ReadableTable<&'static str, u64>) -> Result<u64, SettlementError> {
+    meta.get(HEAD)?
+        .map(|v| v.value())
+        .ok_or_else(|| SettlementError::Corrupt {
+            what: "meta",
+            key: HEAD.into(),
+            reason: "missing".into(),
+        })
+}
+
+/// The next block: number, parent hash, and a timestamp that never goes below the parent's
+/// (the wall clock may step back).
+fn pending_block(txn: &WriteTransaction) -> Result<Pending, SettlementError> {
+    let head = read_head(&txn.open_table(META)?)?;
+    let blocks = txn.open_table(BLOCKS)?;
+    let parent: L1Block = match blocks.get(head)? {
+        Some(v) => decode("block", head, v.value())?,
+        None => {
+            return Err(SettlementError::Corrupt {
+                what: "block",
+                key: head.to_string(),
+                reason: "head block missing".into(),
+            })
+        }
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Ok(Pending {
+        number: head + 1,
+        parent_hash: parent.hash,
+        timestamp_ms: now_ms.max(parent.timestamp_ms),
+    })
+}
+
+/// Writes the block and advances the head, in `txn`.
+fn seal(
+    txn: &WriteTransaction,
+    pending: Pending,
+    txs: Vec<L1Tx>,
+) -> Result<L1Block, SettlementError> {
+    let mut block = L1Block {
+        number: pending.number,
+        parent_hash: pending.parent_hash,
+        timestamp_ms: pending.timestamp_ms,
+        txs,
+        hash: [0; 32],
+    };
+    block.hash = block.compute_hash();
+    let mut meta = txn.open_table(META)?;
+    let head = read_head(&meta)?;
+    assert_eq!(
+        block.number,
+        head + 1,
+        "sealing a block that is not the head's child"
+    );
+    let replaced = txn
+        .open_table(BLOCKS)?
+        .insert(block.number, encode(&block).as_slice())?
+        .is_some();
+    assert!(!replaced, "block {} already sealed", block.number);
+    meta.insert(HEAD, block.number)?;
+    Ok(block)
+}
+
+fn read_rollup(
+    txn: &WriteTransaction,
+    rollup: u64,
+) -> Result<Option<RollupState>, SettlementError> {
+    let rollups = txn.open_table(ROLLUPS)?;
+    let state = rollups.get(rollup)?;
+    state
+        .map(|v| decode("rollup", rollup, v.value()))
+        .transpose()
+}
+
+fn write_rollup(txn: &WriteTransaction, state: &RollupState) -> Result<(), SettlementError> {
+    txn.open_table(ROLLUPS)?
+        .insert(state.rollup, encode(state).as_slice())?;
+    Ok(())
+}
+
+fn encode(value: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).expect("settlement records serialize")
+}
+
+fn decode<T: DeserializeOwned>(
+    what: &'static str,
+    key: impl ToString,
+    bytes: &[u8],
+) -> Result<T, SettlementError> {
+    serde_json::from_slice(bytes).map_err(|e| SettlementError::Corrupt {
+        what,
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}

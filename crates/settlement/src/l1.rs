@@ -1,0 +1,78 @@
+//! The seams: the [`L1`] that settles batches, the rollup [`Program`] that checks them, and
+//! the [`WeftData`] they are checked against.
+
+use crate::{
+    BatchHeader, Cursor, DataError, InboxMessage, Receipt, RollupStatus, Root, SettledBatch,
+    SettlementError, Submission,
+};
+
+/// A rollup's proof program: derives the batch commitment from the Weft data and verifies
+/// proofs. Both must be deterministic: the contract's verdict depends on them.
+pub trait Program: Send + Sync {
+    /// A stable identifier, recorded at registration (e.g. `"winterfell-0.13.1/token-v1"`).
+    fn id(&self) -> &str;
+
+    /// The commitment to a batch whose namespace transactions are `payloads`, in order.
+    fn commitment(&self, header: &BatchHeader, payloads: &[Vec<u8>]) -> Result<Root, String>;
+
+    /// Checks that `proof` proves `old_root -> new_root` over the data bound by `commitment`.
+    fn verify(
+        &self,
+        header: &BatchHeader,
+        old_root: &Root,
+        new_root: &Root,
+        commitment: &Root,
+        proof: &[u8],
+    ) -> Result<(), String>;
+}
+
+/// Finalized Weft data, as the L1 sees it (in production a Weft light client; the embedded
+/// L1 is handed a verified fetch).
+pub trait WeftData: Send + Sync {
+    /// Payloads of `namespace`'s finalized transactions in `[start, end)`, in order.
+    /// `Err(DataError::NotFinalized { head })` if `end` is beyond finalized data.
+    fn namespace_payloads(
+        &self,
+        namespace: u64,
+        start: Cursor,
+        end: Cursor,
+    ) -> Result<Vec<Vec<u8>>, DataError>;
+}
+
+/// What settles rollup batches: the embedded L1 now, a real chain's adapter later.
+pub trait L1: Send + Sync {
+    /// Registers `rollup` with its genesis root and the cursor its first batch starts at.
+    /// Registering again with identical parameters does nothing; different ones are an error.
+    fn register_rollup(
+        &self,
+        rollup: u64,
+        genesis_root: Root,
+        start: Cursor,
+    ) -> Result<(), SettlementError>;
+
+    /// Submits a batch. `Err` only for infrastructure failures: a batch the contract refuses
+    /// is an `Ok` receipt with a rejected outcome, recorded on the chain.
+    fn submit(&self, submission: Submission) -> Result<Receipt, SettlementError>;
+
+    /// Every registered rollup, by id.
+    fn status(&self) -> Result<Vec<RollupStatus>, SettlementError>;
+
+    /// A settled batch, if `rollup` has settled `batch_index`.
+    fn batch(&self, rollup: u64, batch_index: u64)
+        -> Result<Option<SettledBatch>, SettlementError>;
+
+    /// Appends a message to `rollup`'s inbox.
+    fn inbox_send(&self, rollup: u64, payload: Vec<u8>) -> Result<InboxMessage, SettlementError>;
+
+    /// Up to `limit` of `rollup`'s inbox messages from index `from` on (the L1 may cap
+    /// `limit`).
+    fn inbox(
+        &self,
+        rollup: u64,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<InboxMessage>, SettlementError>;
+
+    /// The latest L1 block number.
+    fn head(&self) -> Result<u64, SettlementError>;
+}

@@ -1,0 +1,541 @@
+//! Scenarios for the embedded L1 and its settlement contract.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use support::{honest_for, Harness, SumProgram, TestChain, FINALIZED_HEAD, GENESIS, ROLLUP, START};
+use weft_settlement::{
+    BatchHeader, Config, Cursor, EmbeddedL1, L1Tx, Program, Reject, SettlementError, WeftData, L1,
+};
+
+/// Submits and returns the rejection, asserting the submission did not settle.
+fn rejected(h: &Harness, sub: weft_settlement::Submission) -> Reject {
+    let receipt = h.l1.submit(sub).unwrap();
+    receipt.rejected().cloned().expect("submission settled")
+}
+
+#[test]
+fn honest_batches_settle_in_order_and_roots_chain() {
+    let h = Harness::new();
+    let mut root = GENESIS;
+    let mut start = START;
+    for (index, end) in [Cursor::new(3, 0), Cursor::new(5, 1), Cursor::new(8, 0)]
+        .into_iter()
+        .enumerate()
+    {
+        let head = h.l1.head().unwrap();
+        let sub = h.honest(end);
+        assert_eq!(sub.old_root, root);
+        let receipt = h.l1.submit(sub.clone()).unwrap();
+        let batch = receipt.settled().expect("honest batch settles").clone();
+        assert_eq!(receipt.l1_block, head + 1);
+        assert_eq!(h.l1.head().unwrap(), head + 1);
+        assert_eq!(batch.header.batch_index, index as u64);
+        assert_eq!(batch.header.start, start);
+        assert_eq!(batch.old_root, root);
+        assert_eq!(batch.new_root, sub.new_root);
+        assert_eq!(batch.proof_bytes, sub.proof.len() as u64);
+        assert_eq!(batch.l1_block, receipt.l1_block);
+        assert_eq!(h.l1.batch(ROLLUP, index as u64).unwrap(), Some(batch));
+        root = sub.new_root;
+        start = end;
+    }
+    let status = h.status();
+    assert_eq!(status.settled_batches, 3);
+    assert_eq!(status.root, root);
+    assert_eq!(status.next_start, Cursor::new(8, 0));
+    assert_eq!(status.genesis_root, GENESIS);
+    assert_eq!(status.program, "test/sum-v1");
+    assert_eq!(status.last_batch.unwrap().new_root, root);
+    assert_eq!(h.l1.batch(ROLLUP, 3).unwrap(), None);
+}
+
+#[test]
+fn out_of_order_index_is_refused() {
+    let h = Harness::new();
+    let mut sub = h.honest(Cursor::new(3, 0));
+    sub.header.batch_index = 1;
+    let reject = rejected(&h, sub);
+    assert_eq!(
+        reject,
+        Reject::OutOfOrder {
+            expected: 0,
+            got: 1
+        }
+    );
+    assert_eq!(reject.code(), 4);
+    assert_eq!(h.status().settled_batches, 0);
+}
+
+#[test]
+fn already_settled_index_is_refused_and_the_stored_batch_is_unchanged() {
+    let h = Harness::new();
+    let first = h.honest(Cursor::new(3, 0));
+    h.l1.submit(first.clone()).unwrap().settled().unwrap();
+    let stored = h.l1.batch(ROLLUP, 0).unwrap().unwrap();
+
+    // A competing, otherwise valid batch 0 over a longer range.
+    let header = BatchHeader {
+        end: Cursor::new(4, 0),
+        ..first.header
+    };
+    let competing = honest_for(&h.chain, header, GENESIS);
+    assert_eq!(
+        rejected(&h, competing),
+        Reject::AlreadySettled {
+            rollup: ROLLUP,
+            batch_index: 0
+        }
+    );
+    // Resubmitting the very same batch is refused too.
+    assert_eq!(rejected(&h, first).code(), 3);
+    assert_eq!(h.l1.batch(ROLLUP, 0).unwrap().unwrap(), stored);
+    assert_eq!(h.status().root, stored.new_root);
+}
+
+#[test]
+fn non_contiguous_start_is_refused() {
+    let h = Harness::new();
+    let header = BatchHeader {
+        rollup: ROLLUP,
+        batch_index: 0,
+        start: Cursor::new(1, 1),
+        end: Cursor::new(3, 0),
+    };
+    let sub = honest_for(&h.chain, header, GENESIS);
+    assert_eq!(
+        rejected(&h, sub),
+        Reject::NonContiguous {
+            expected: START,
+            got: Cursor::new(1, 1)
+        }
+    );
+    h.l1.submit(h.honest(Cursor::new(3, 0)))
+        .unwrap()
+        .settled()
+        .unwrap();
+    // The second batch must start at the first one's end, not after it.
+    let header = BatchHeader {
+        rollup: ROLLUP,
+        batch_index: 1,
+        start: Cursor::new(4, 0),
+        end: Cursor::new(5, 0),
+    };
+    let sub = honest_for(&h.chain, header, h.status().root);
+    assert_eq!(
+        rejected(&h, sub),
+        Reject::NonContiguous {
+            expected: Cursor::new(3, 0),
+            got: Cursor::new(4, 0)
+        }
+    );
+}
+
+#[test]
+fn old_root_mismatch_is_refused() {
+    let h = Harness::new();
+    let header = h.honest(Cursor::new(3, 0)).header;
+    let stale = [9, 9, 9, 9];
+    let sub = honest_for(&h.chain, header, stale);
+    assert_eq!(
+        rejected(&h, sub),
+        Reject::OldRootMismatch {
+            expected: GENESIS,
+            got: stale
+        }
+    );
+}
+
+#[test]
+fn commitment_mismatch_is_refused() {
+    let h = Harness::new();
+    let honest = h.honest(Cursor::new(3, 0));
+    // A self-consistent batch (the proof verifies) over data Weft did not finalize.
+    let forged = [7, 7, 7, 7];
+    let new_root = SumProgram::transition(&GENESIS, &forged);
+    let sub = weft_settlement::Submission {
+        commitment: forged,
+        new_root,
+        proof: SumProgram::prove(&GENESIS, &new_root, &forged),
+        ..honest.clone()
+    };
+    assert_eq!(
+        rejected(&h, sub),
+        Reject::CommitmentMismatch {
+            expected: honest.commitment,
+            got: forged
+        }
+    );
+}
+
+#[test]
+fn data_the_program_cannot_commit_to_is_refused() {
+    let h = Harness::new();
+    h.chain.finalize(vec![(ROLLUP, vec![0xff])]);
+    let mut sub = h.honest(Cursor::new(FINALIZED_HEAD, 0));
+    sub.header.end = Cursor::new(FINALIZED_HEAD + 2, 0);
+    assert!(matches!(
+        rejected(&h, sub),
+        Reject::CommitmentFailed { reason } if reason.contains("poison")
+    ));
+}
+
+#[test]
+fn invalid_proof_is_refused() {
+    let h = Harness::new();
+    let honest = h.honest(Cursor::new(3, 0));
+
+    let mut tampered = honest.clone();
+    tampered.proof[0] ^= 1;
+    assert!(matches!(
+        rejected(&h, tampered),
+        Reject::InvalidProof { reason } if reason.contains("public inputs")
+    ));
+
+    // A proof for a wrong transition, matching its own public inputs.
+    let wrong_root = [0, 0, 0, 1];
+    let wrong = weft_settlement::Submission {
+        new_root: wrong_root,
+        proof: SumProgram::prove(&GENESIS, &wrong_root, &honest.commitment),
+        ..honest.clone()
+    };
+    assert!(matches!(
+        rejected(&h, wrong),
+        Reject::InvalidProof { reason } if reason.contains("transition")
+    ));
+    assert_eq!(h.status().root, GENESIS);
+    h.l1.submit(honest).unwrap().settled().unwrap();
+}
+
+#[test]
+fn end_beyond_finalized_data_is_refused_until_finalized() {
+    let h = Harness::new();
+    let header = BatchHeader {
+        rollup: ROLLUP,
+        batch_index: 0,
+        start: START,
+        end: Cursor::new(FINALIZED_HEAD + 1, 1),
+    };
+    // Built as it will be once block FINALIZED_HEAD + 1 is finalized.
+    let later = TestChain::with_head(FINALIZED_HEAD + 1);
+    let sub = honest_for(&later, header, GENESIS);
+    assert_eq!(
+        rejected(&h, sub.clone()),
+        Reject::NotFinalized {
+            end: Cursor::new(FINALIZED_HEAD + 1, 1),
+            head: Some(FINALIZED_HEAD)
+        }
+    );
+    h.chain.finalize_next();
+    h.l1.submit(sub).unwrap().settled().unwrap();
+}
+
+#[test]
+fn empty_oversized_and_overproved_batches_are_refused() {
+    let h = Harness::with_config(Config {
+        batch_heights_max: 4,
+        proof_bytes_max: 64,
+        ..Config::default()
+    });
+    let empty = h.honest(START);
+    assert_eq!(
+        rejected(&h, empty),
+        Reject::EmptyBatch {
+            start: START,
+            end: START
+        }
+    );
+    let too_large = h.honest(Cursor::new(6, 0));
+    assert_eq!(
+        rejected(&h, too_large),
+        Reject::TooLarge {
+            heights: 5,
+            heights_max: 4
+        }
+    );
+    let mut big_proof = h.honest(Cursor::new(5, 0));
+    big_proof.proof.extend([0; 65]);
+    assert_eq!(
+        rejected(&h, big_proof),
+        Reject::ProofTooLarge {
+            bytes: 96 + 65,
+            bytes_max: 64
+        }
+    );
+}
+
+#[test]
+fn unknown_rollup_and_changed_program_are_refused() {
+    let h = Harness::new();
+    let mut sub = h.honest(Cursor::new(3, 0));
+    sub.header.rollup = 99;
+    assert_eq!(rejected(&h, sub), Reject::UnknownRollup { rollup: 99 });
+
+    let h = h.reopen_with("test/sum-v2");
+    let reject = rejected(&h, h.honest(Cursor::new(3, 0)));
+    assert_eq!(
+        reject,
+        Reject::ProgramMismatch {
+            rollup: ROLLUP,
+            registered: "test/sum-v1".into(),
+            configured: "test/sum-v2".into()
+        }
+    );
+    assert_eq!(reject.code(), 2);
+}
+
+#[test]
+fn rejected_submissions_are_recorded_in_blocks_but_change_nothing() {
+    let h = Harness::new();
+    h.l1.submit(h.honest(Cursor::new(3, 0)))
+        .unwrap()
+        .settled()
+        .unwrap();
+    let status = h.status();
+    let head = h.l1.head().unwrap();
+
+    let mut bad = h.honest(Cursor::new(5, 0));
+    bad.proof.pop();
+    let receipt = h.l1.submit(bad.clone()).unwrap();
+    assert_eq!(receipt.l1_block, head + 1);
+    assert_eq!(h.l1.head().unwrap(), head + 1);
+    assert_eq!(h.status(), status);
+    assert_eq!(h.l1.batch(ROLLUP, 1).unwrap(), None);
+
+    let block = h.l1.block(receipt.l1_block).unwrap().unwrap();
+    assert_eq!(block.hash, receipt.l1_block_hash);
+    let [L1Tx::Submit { call, outcome }] = block.txs.as_slice() else {
+        panic!("expected one submit tx, got {:?}", block.txs);
+    };
+    assert_eq!(call.header, bad.header);
+    assert_eq!(call.proof_bytes, bad.proof.len() as u64);
+    assert_eq!(outcome, &receipt.outcome);
+    assert_eq!(receipt.rejected().unwrap().code(), 13);
+}
+
+#[test]
+fn unavailable_data_fails_the_call_and_records_nothing() {
+    let h = Harness::new();
+    let sub = h.honest(Cursor::new(3, 0));
+    let head = h.l1.head().unwrap();
+    h.chain.set_unavailable(true);
+    let err = h.l1.submit(sub.clone()).unwrap_err();
+    assert!(
+        matches!(err, SettlementError::Data { rollup: ROLLUP, .. }),
+        "{err}"
+    );
+    assert_eq!(h.l1.head().unwrap(), head);
+    h.chain.set_unavailable(false);
+    h.l1.submit(sub).unwrap().settled().unwrap();
+}
+
+#[test]
+fn blocks_form_a_hash_chain() {
+    let h = Harness::new();
+    h.l1.submit(h.honest(Cursor::new(3, 0))).unwrap();
+    h.l1.inbox_send(ROLLUP, b"force".to_vec()).unwrap();
+    let mut bad = h.honest(Cursor::new(4, 0));
+    bad.old_root = [0; 4];
+    h.l1.submit(bad).unwrap();
+
+    let head = h.l1.head().unwrap();
+    // Genesis, registration, settle, inbox, reject.
+    assert_eq!(head, 4);
+    let genesis = h.l1.block(0).unwrap().unwrap();
+    assert!(genesis.txs.is_empty());
+    assert_eq!(genesis.hash, genesis.compute_hash());
+    let mut parent = genesis;
+    for number in 1..=head {
+        let block = h.l1.block(number).unwrap().unwrap();
+        assert_eq!(block.number, number);
+        assert_eq!(block.parent_hash, parent.hash);
+        assert_eq!(block.hash, block.compute_hash());
+        assert!(block.timestamp_ms >= parent.timestamp_ms);
+        assert_eq!(block.txs.len(), 1);
+        parent = block;
+    }
+    assert!(matches!(
+        h.l1.block(1).unwrap().unwrap().txs[0],
+        L1Tx::RegisterRollup {
+            rollup: ROLLUP,
+            genesis_root: GENESIS,
+            start: START,
+            ..
+        }
+    ));
+    assert_eq!(h.l1.block(head + 1).unwrap(), None);
+}
+
+#[test]
+fn state_survives_reopen() {
+    let h = Harness::new();
+    h.l1.submit(h.honest(Cursor::new(3, 0)))
+        .unwrap()
+        .settled()
+        .unwrap();
+    h.l1.submit(h.honest(Cursor::new(6, 1)))
+        .unwrap()
+        .settled()
+        .unwrap();
+    let mut bad = h.honest(Cursor::new(7, 0));
+    bad.header.batch_index = 5;
+    h.l1.submit(bad).unwrap().rejected().unwrap();
+    h.l1.inbox_send(ROLLUP, vec![1]).unwrap();
+    h.l1.inbox_send(ROLLUP, vec![2, 2]).unwrap();
+
+    let status = h.status();
+    let head = h.l1.head().unwrap();
+    let blocks: Vec<_> = (0..=head)
+        .map(|n| h.l1.block(n).unwrap().unwrap())
+        .collect();
+    let batches: Vec<_> = (0..2)
+        .map(|i| h.l1.batch(ROLLUP, i).unwrap().unwrap())
+        .collect();
+    let inbox = h.l1.inbox(ROLLUP, 0, 10).unwrap();
+
+    let h = h.reopen();
+    assert_eq!(h.status(), status);
+    assert_eq!(h.l1.head().unwrap(), head);
+    for block in &blocks {
+        assert_eq!(h.l1.block(block.number).unwrap().as_ref(), Some(block));
+    }
+    for batch in &batches {
+        let index = batch.header.batch_index;
+        assert_eq!(h.l1.batch(ROLLUP, index).unwrap().as_ref(), Some(batch));
+    }
+    assert_eq!(h.l1.inbox(ROLLUP, 0, 10).unwrap(), inbox);
+
+    // The chain goes on where it stopped.
+    let receipt = h.l1.submit(h.honest(Cursor::new(9, 0))).unwrap();
+    assert_eq!(receipt.settled().unwrap().header.batch_index, 2);
+    assert_eq!(receipt.l1_block, head + 1);
+    let block = h.l1.block(head + 1).unwrap().unwrap();
+    assert_eq!(block.parent_hash, blocks.last().unwrap().hash);
+    assert_eq!(h.l1.inbox_send(ROLLUP, vec![3]).unwrap().index, 2);
+}
+
+#[test]
+fn inbox_appends_and_reads_within_bounds() {
+    let h = Harness::with_config(Config {
+        inbox_payload_bytes_max: 8,
+        inbox_messages_max: 3,
+        ..Config::default()
+    });
+    let head = h.l1.head().unwrap();
+    assert!(matches!(
+        h.l1.inbox_send(ROLLUP, vec![0; 9]).unwrap_err(),
+        SettlementError::PayloadTooLarge {
+            bytes: 9,
+            bytes_max: 8
+        }
+    ));
+    assert!(matches!(
+        h.l1.inbox_send(99, vec![0]).unwrap_err(),
+        SettlementError::UnknownRollup { rollup: 99 }
+    ));
+    assert!(matches!(
+        h.l1.inbox(99, 0, 1).unwrap_err(),
+        SettlementError::UnknownRollup { rollup: 99 }
+    ));
+    assert_eq!(h.l1.head().unwrap(), head);
+
+    for i in 0..5u8 {
+        let message = h.l1.inbox_send(ROLLUP, vec![i; 8]).unwrap();
+        assert_eq!(message.index, u64::from(i));
+        assert_eq!(message.rollup, ROLLUP);
+        assert_eq!(message.l1_block, head + 1 + u64::from(i));
+        let block = h.l1.block(message.l1_block).unwrap().unwrap();
+        assert_eq!(block.txs, vec![L1Tx::InboxSend { message }]);
+    }
+    let page = h.l1.inbox(ROLLUP, 1, 2).unwrap();
+    assert_eq!(page.iter().map(|m| m.index).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(page[1].payload, vec![2; 8]);
+    // A larger request is cut to `inbox_messages_max`.
+    let page = h.l1.inbox(ROLLUP, 0, 100).unwrap();
+    assert_eq!(
+        page.iter().map(|m| m.index).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    assert_eq!(h.l1.inbox(ROLLUP, 4, 100).unwrap().len(), 1);
+    assert!(h.l1.inbox(ROLLUP, 5, 100).unwrap().is_empty());
+    assert_eq!(h.status().inbox_messages, 5);
+}
+
+#[test]
+fn registration_is_idempotent_and_conflicts_are_errors() {
+    let h = Harness::new();
+    let head = h.l1.head().unwrap();
+    h.l1.register_rollup(ROLLUP, GENESIS, START).unwrap();
+    assert_eq!(
+        h.l1.head().unwrap(),
+        head,
+        "identical registration seals nothing"
+    );
+    assert!(matches!(
+        h.l1.register_rollup(ROLLUP, [0; 4], START).unwrap_err(),
+        SettlementError::RegistrationConflict {
+            rollup: ROLLUP,
+            field: "genesis_root"
+        }
+    ));
+    assert!(matches!(
+        h.l1.register_rollup(ROLLUP, GENESIS, Cursor::new(2, 0))
+            .unwrap_err(),
+        SettlementError::RegistrationConflict {
+            rollup: ROLLUP,
+            field: "start"
+        }
+    ));
+    assert!(matches!(
+        h.l1.register_rollup(99, GENESIS, START).unwrap_err(),
+        SettlementError::NoProgram { rollup: 99 }
+    ));
+    assert_eq!(h.l1.head().unwrap(), head);
+    assert_eq!(h.l1.status().unwrap().len(), 1);
+}
+
+#[test]
+fn concurrent_submissions_of_one_index_settle_once() {
+    let h = Harness::new();
+    let subs: Vec<_> = (3..9)
+        .map(|height| {
+            let header = BatchHeader {
+                rollup: ROLLUP,
+                batch_index: 0,
+                start: START,
+                end: Cursor::new(height, 0),
+            };
+            honest_for(&h.chain, header, GENESIS)
+        })
+        .collect();
+    let receipts: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = subs
+            .iter()
+            .map(|sub| s.spawn(|| h.l1.submit(sub.clone()).unwrap()))
+            .collect();
+        handles.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let settled: Vec<_> = receipts.iter().filter_map(|r| r.settled()).collect();
+    assert_eq!(settled.len(), 1);
+    for receipt in receipts.iter().filter(|r| r.settled().is_none()) {
+        assert_eq!(receipt.rejected().unwrap().code(), 3);
+    }
+    let status = h.status();
+    assert_eq!(status.settled_batches, 1);
+    assert_eq!(status.root, settled[0].new_root);
+    assert_eq!(h.l1.head().unwrap(), 1 + subs.len() as u64);
+}
+
+#[test]
+fn an_invalid_config_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let weft: Arc<dyn WeftData> = Arc::new(TestChain::with_head(0));
+    let programs: BTreeMap<u64, Arc<dyn Program>> = BTreeMap::new();
+    let cfg = Config {
+        proof_bytes_max: 0,
+        ..Config::default()
+    };
+    let result = EmbeddedL1::open(dir.path().join("l1.redb"), cfg, programs, weft);
+    assert!(matches!(result, Err(SettlementError::Config(_))));
+}

@@ -1,0 +1,263 @@
+//! Test doubles: a toy proof program, an in-memory finalized Weft chain, and a harness that
+//! opens (and reopens) an embedded L1 on a temporary file.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use weft_settlement::{
+    BatchHeader, Config, Cursor, DataError, EmbeddedL1, Program, RollupStatus, Root, Submission,
+    WeftData, L1,
+};
+
+/// The rollup the harness registers.
+pub const ROLLUP: u64 = 7;
+/// Another namespace with transactions on the chain, which batches of [`ROLLUP`] must skip.
+pub const OTHER_NAMESPACE: u64 = 9;
+/// [`ROLLUP`]'s genesis root.
+pub const GENESIS: Root = [1, 2, 3, 4];
+/// Where [`ROLLUP`]'s first batch starts.
+pub const START: Cursor = Cursor::new(1, 0);
+/// Finalized Weft blocks at the start of every test: heights `0..=FINALIZED_HEAD`.
+pub const FINALIZED_HEAD: u64 = 10;
+
+/// A toy program: the commitment folds the payloads into four lanes; the state transition
+/// adds the commitment to the root; the "proof" is the little-endian encoding of
+/// `(old_root, new_root, commitment)` and verifies only for the honest transition.
+pub struct SumProgram {
+    pub id: &'static str,
+}
+
+impl SumProgram {
+    pub fn transition(old_root: &Root, commitment: &Root) -> Root {
+        std::array::from_fn(|i| old_root[i].wrapping_mul(31).wrapping_add(commitment[i]))
+    }
+
+    pub fn prove(old_root: &Root, new_root: &Root, commitment: &Root) -> Vec<u8> {
+        [old_root, new_root, commitment]
+            .iter()
+            .flat_map(|r| r.iter())
+            .flat_map(|v| v.to_le_bytes())
+            .collect()
+    }
+}
+
+impl Program for SumProgram {
+    fn id(&self) -> &str {
+        self.id
+    }
+
+    fn commitment(&self, header: &BatchHeader, payloads: &[Vec<u8>]) -> Result<Root, String> {
+        if payloads.iter().any(|p| p.first() == Some(&0xff)) {
+            return Err("payload starts with the poison byte 0xff".into());
+        }
+        let mut folded: u64 = header.batch_index;
+        for byte in payloads.iter().flatten() {
+            folded = folded
+                .wrapping_mul(1_000_003)
+                .wrapping_add(u64::from(*byte));
+        }
+        Ok([
+            payloads.len() as u64,
+            payloads.iter().flatten().map(|b| u64::from(*b)).sum(),
+            payloads.iter().map(|p| p.len() as u64).sum(),
+            folded,
+        ])
+    }
+
+    fn verify(
+        &self,
+        _header: &BatchHeader,
+        old_root: &Root,
+        new_root: &Root,
+        commitment: &Root,
+        proof: &[u8],
+    ) -> Result<(), String> {
+        if proof != Self::prove(old_root, new_root, commitment).as_slice() {
+            return Err("proof does not match the public inputs".into());
+        }
+        if *new_root != Self::transition(old_root, commitment) {
+            return Err("new root is not the transition of the old root".into());
+        }
+        Ok(())
+    }
+}
+
+/// One Weft block's transactions: `(namespace, payload)`, in order.
+pub type WeftBlock = Vec<(u64, Vec<u8>)>;
+
+/// Finalized Weft blocks in memory: `blocks[height]` is that block's `(namespace, payload)`
+/// transactions in order.
+#[derive(Default)]
+pub struct TestChain {
+    blocks: RwLock<Vec<WeftBlock>>,
+    unavailable: AtomicBool,
+}
+
+impl TestChain {
+    /// Heights `0..=head`, each with two transactions of [`ROLLUP`] around one of
+    /// [`OTHER_NAMESPACE`].
+    pub fn with_head(head: u64) -> Self {
+        let chain = Self::default();
+        for _ in 0..=head {
+            chain.finalize_next();
+        }
+        chain
+    }
+
+    /// Finalizes one more block of the usual shape.
+    pub fn finalize_next(&self) {
+        let h = self.blocks.read().unwrap().len() as u8;
+        self.finalize(vec![
+            (ROLLUP, vec![h, 1]),
+            (OTHER_NAMESPACE, vec![h, 2]),
+            (ROLLUP, vec![h, 3, 3]),
+        ]);
+    }
+
+    /// Finalizes one more block with these `(namespace, payload)` transactions.
+    pub fn finalize(&self, txs: WeftBlock) {
+        self.blocks.write().unwrap().push(txs);
+    }
+
+    /// Makes every fetch fail as unavailable (or work again).
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+}
+
+impl WeftData for TestChain {
+    fn namespace_payloads(
+        &self,
+        namespace: u64,
+        start: Cursor,
+        end: Cursor,
+    ) -> Result<Vec<Vec<u8>>, DataError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(DataError::Unavailable("light client is syncing".into()));
+        }
+        let blocks = self.blocks.read().unwrap();
+        let head = (blocks.len() as u64).checked_sub(1);
+        // `end` is exclusive: `(h, 0)` needs blocks below `h`, `(h, i > 0)` needs block `h`.
+        let needed = if end.index == 0 {
+            end.height.checked_sub(1)
+        } else {
+            Some(end.height)
+        };
+        if needed.is_some_and(|n| head.is_none_or(|h| n > h)) {
+            return Err(DataError::NotFinalized { head });
+        }
+        let mut out = Vec::new();
+        for (height, txs) in blocks.iter().enumerate() {
+            let mut index = 0u32;
+            for (ns, payload) in txs {
+                if *ns != namespace {
+                    continue;
+                }
+                let at = Cursor::new(height as u64, index);
+                if at >= start && at < end {
+                    out.push(payload.clone());
+                }
+                index += 1;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An embedded L1 on a temporary file, with [`ROLLUP`] registered.
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub chain: Arc<TestChain>,
+    pub cfg: Config,
+    pub l1: EmbeddedL1,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    pub fn with_config(cfg: Config) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = Arc::new(TestChain::with_head(FINALIZED_HEAD));
+        let l1 = open(&dir, &cfg, &chain, "test/sum-v1");
+        l1.register_rollup(ROLLUP, GENESIS, START).unwrap();
+        Self {
+            dir,
+            chain,
+            cfg,
+            l1,
+        }
+    }
+
+    /// Closes and reopens the chain file, with `program_id` for [`ROLLUP`].
+    pub fn reopen_with(self, program_id: &'static str) -> Self {
+        let Harness {
+            dir,
+            chain,
+            cfg,
+            l1,
+        } = self;
+        // Close first: redb holds an exclusive lock on the file.
+        drop(l1);
+        let l1 = open(&dir, &cfg, &chain, program_id);
+        Self {
+            dir,
+            chain,
+            cfg,
+            l1,
+        }
+    }
+
+    pub fn reopen(self) -> Self {
+        self.reopen_with("test/sum-v1")
+    }
+
+    pub fn status(&self) -> RollupStatus {
+        let all = self.l1.status().unwrap();
+        assert_eq!(all.len(), 1);
+        all.into_iter().next().unwrap()
+    }
+
+    /// The honest next batch of [`ROLLUP`], up to `end`.
+    pub fn honest(&self, end: Cursor) -> Submission {
+        let status = self.status();
+        let header = BatchHeader {
+            rollup: ROLLUP,
+            batch_index: status.settled_batches,
+            start: status.next_start,
+            end,
+        };
+        honest_for(&self.chain, header, status.root)
+    }
+}
+
+/// The honest submission for `header` on `old_root`, against `chain`'s data.
+pub fn honest_for(chain: &TestChain, header: BatchHeader, old_root: Root) -> Submission {
+    let payloads = chain
+        .namespace_payloads(header.rollup, header.start, header.end)
+        .unwrap();
+    let commitment = SumProgram { id: "" }
+        .commitment(&header, &payloads)
+        .unwrap();
+    let new_root = SumProgram::transition(&old_root, &commitment);
+    Submission {
+        header,
+        old_root,
+        new_root,
+        commitment,
+        proof: SumProgram::prove(&old_root, &new_root, &commitment),
+    }
+}
+
+fn open(
+    dir: &tempfile::TempDir,
+    cfg: &Config,
+    chain: &Arc<TestChain>,
+    program_id: &'static str,
+) -> EmbeddedL1 {
+    let mut programs: BTreeMap<u64, Arc<dyn Program>> = BTreeMap::new();
+    programs.insert(ROLLUP, Arc::new(SumProgram { id: program_id }));
+    let weft: Arc<dyn WeftData> = chain.clone();
+    EmbeddedL1::open(dir.path().join("l1.redb"), cfg.clone(), programs, weft).unwrap()
+}
