@@ -86,6 +86,8 @@ pub fn run(args: Args) -> Result<()> {
             base_port: args.base_port,
             data_dir: dir.path().to_path_buf(),
             log_level: "warn".into(),
+            no_rollup: true,
+            provers: 0,
         };
         let urls = devnet::prepare(&dargs)?;
         let v = devnet::Validators::spawn(&dargs, urls.len())?;

@@ -31,6 +31,12 @@ pub struct Args {
     /// Validators' log level.
     #[arg(long, default_value = "info")]
     pub log_level: String,
+    /// Validators only: no embedded L1, token rollup or prover.
+    #[arg(long)]
+    pub no_rollup: bool,
+    /// Prover workers to start.
+    #[arg(long, default_value_t = 1)]
+    pub provers: usize,
 }
 
 #[derive(Parser)]
@@ -172,11 +178,37 @@ pub struct Validators {
 impl Validators {
     /// Starts one `weft node` process per validator directory.
     pub fn spawn(args: &Args, count: usize) -> Result<Self> {
-        let exe = std::env::current_exe().context("locating the weft binary")?;
-        let mut children = Vec::new();
+        let mut me = Self {
+            children: Vec::new(),
+        };
         for i in 0..count {
             let node_dir = args.data_dir.join(format!("node-{i}"));
-            let log = std::fs::File::create(node_dir.join("node.log"))?;
+            let config = node_dir.join("config.toml");
+            me.spawn_child(
+                &format!("validator {i}"),
+                &[
+                    "node".into(),
+                    "--config".into(),
+                    config.into_os_string(),
+                    "--log-level".into(),
+                    args.log_level.clone().into(),
+                ],
+                &node_dir.join("node.log"),
+            )?;
+        }
+        Ok(me)
+    }
+
+    /// Starts `weft <args>` as a child that dies with the devnet, logging to `log`.
+    pub fn spawn_child(
+        &mut self,
+        what: &str,
+        args: &[std::ffi::OsString],
+        log: &Path,
+    ) -> Result<()> {
+        let exe = std::env::current_exe().context("locating the weft binary")?;
+        {
+            let log = std::fs::File::create(log)?;
             let mut command = Command::new(&exe);
             #[cfg(target_os = "linux")]
             {
@@ -193,19 +225,15 @@ impl Validators {
                 }
             }
             let child = command
-                .arg("node")
-                .arg("--config")
-                .arg(node_dir.join("config.toml"))
-                .arg("--log-level")
-                .arg(&args.log_level)
+                .args(args)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)
                 .spawn()
-                .with_context(|| format!("starting validator {i}"))?;
-            children.push(child);
+                .with_context(|| format!("starting {what}"))?;
+            self.children.push(child);
         }
-        Ok(Self { children })
+        Ok(())
     }
 
     /// Reports validators that exited.
@@ -261,6 +289,86 @@ pub async fn wait_ready(urls: &[String], timeout: Duration) -> Result<()> {
     Ok(())
 }
 
+/// Starts the embedded L1, the token rollup (with its batcher and prover coordinator) and
+/// the prover workers beside the validators. The token genesis funds `token/alice.key`.
+fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<()> {
+    use commonware_cryptography::Signer as _;
+    let dir = args.data_dir.join("token");
+    std::fs::create_dir_all(&dir)?;
+    let alloc = dir.join("alloc.toml");
+    let (alice, bob) = (dir.join("alice.key"), dir.join("bob.key"));
+    if !alloc.exists() {
+        for k in [&alice, &bob] {
+            weft_node::write_key(k, &weft_node::generate_key())?;
+        }
+        let pk = weft_types::to_hex(weft_node::read_key(&alice)?.public_key().as_ref());
+        std::fs::write(
+            &alloc,
+            format!("[[accounts]]\npublic_key = \"{pk}\"\nbalance = 1000000000\n"),
+        )?;
+    }
+    let bob_pk = weft_types::to_hex(weft_node::read_key(&bob)?.public_key().as_ref());
+    let l1_addr = loopback(args.base_port + 200).to_string();
+    let token_addr = loopback(args.base_port + 100).to_string();
+    let (l1_url, token_url) = (format!("http://{l1_addr}"), format!("http://{token_addr}"));
+    let l1_dir = args.data_dir.join("l1");
+    std::fs::create_dir_all(&l1_dir)?;
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let l1_args = [
+        os("l1"),
+        os("run"),
+        os("--data-dir"),
+        l1_dir.clone().into_os_string(),
+        os("--listen"),
+        os(&l1_addr),
+        os("--weft-rpc"),
+        os(weft_rpc),
+    ];
+    procs.spawn_child("the embedded L1", &l1_args, &l1_dir.join("l1.log"))?;
+    let token_args = [
+        os("rollup"),
+        os("token"),
+        os("run"),
+        os("--rpc"),
+        os(weft_rpc),
+        os("--alloc"),
+        alloc.into_os_string(),
+        os("--listen"),
+        os(&token_addr),
+        os("--data-dir"),
+        dir.clone().into_os_string(),
+        os("--l1"),
+        os(&l1_url),
+    ];
+    procs.spawn_child("the token rollup", &token_args, &dir.join("rollup.log"))?;
+    for i in 0..args.provers {
+        let prover_args = [
+            os("prover"),
+            os("--coordinator"),
+            os(&token_url),
+            os("--id"),
+            os(&format!("devnet-prover-{i}")),
+        ];
+        procs.spawn_child(
+            &format!("prover {i}"),
+            &prover_args,
+            &dir.join(format!("prover-{i}.log")),
+        )?;
+    }
+    println!("embedded L1: {l1_url}  (weft l1 status --l1 {l1_url})");
+    println!(
+        "token rollup (namespace 7) and prover coordinator: {token_url}; {} prover(s); logs in {}",
+        args.provers,
+        dir.display()
+    );
+    println!(
+        "try: weft rollup token transfer --rpc {weft_rpc} --token-rpc {token_url} --key {} --to {bob_pk} --amount 10",
+        alice.display()
+    );
+    println!("     weft rollup token balance --token-rpc {token_url} {bob_pk}; weft l1 status --l1 {l1_url}");
+    Ok(())
+}
+
 pub fn run(args: Args) -> Result<()> {
     let urls = prepare(&args)?;
     let mut validators = Validators::spawn(&args, urls.len())?;
@@ -275,6 +383,9 @@ pub fn run(args: Args) -> Result<()> {
             Ok(()) => println!("devnet is up: try `weft tx send --rpc {} --namespace 1 --data hello --wait`; Ctrl-C stops it", urls[0]),
             Err(e) => eprintln!("warning: {e}"),
         }
+        if !args.no_rollup {
+            start_rollup(&args, &urls[0], &mut validators)?;
+        }
         let mut interval = tokio::time::interval(Duration::from_secs(1));
         let mut reported = std::collections::HashSet::new();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -285,7 +396,7 @@ pub fn run(args: Args) -> Result<()> {
                 _ = interval.tick() => {
                     for (i, status) in validators.exited() {
                         if reported.insert(i) {
-                            eprintln!("validator {i} exited ({status}); see its node.log");
+                            eprintln!("devnet process {i} exited ({status}); see its log");
                         }
                     }
                 }

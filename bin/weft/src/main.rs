@@ -3,6 +3,7 @@
 mod bench;
 mod client;
 mod devnet;
+mod l1;
 mod rollup;
 
 use anyhow::{Context as _, Result};
@@ -80,6 +81,13 @@ enum Command {
     },
     /// Load a devnet and report finalized throughput and latency.
     Bench(bench::Args),
+    /// Run and read the embedded L1 (settlement).
+    L1 {
+        #[command(subcommand)]
+        command: l1::L1Command,
+    },
+    /// Run a prover worker that pulls proof tasks from a rollup's coordinator.
+    Prover(l1::ProverArgs),
 }
 
 #[derive(Subcommand)]
@@ -146,6 +154,8 @@ fn main() -> Result<()> {
         Command::Ns { command } => client::ns(command),
         Command::Bench(args) => bench::run(args),
         Command::Rollup { command } => rollup::run(command),
+        Command::L1 { command } => l1::run(command),
+        Command::Prover(args) => l1::prover(args),
     }
 }
 

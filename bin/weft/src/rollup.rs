@@ -6,6 +6,7 @@ use clap::Subcommand;
 use commonware_codec::Encode as _;
 use std::{net::SocketAddr, path::PathBuf};
 use weft_client::Client;
+use weft_rollup::pipeline::{BatchStore, Pipeline};
 use weft_rollup::service::{self, AccountJson, Rollup, StatusJson, DEFAULT_TOKEN_NAMESPACE};
 use weft_rollup_token::Transfer;
 use weft_types::{NamespaceId, Transaction};
@@ -36,9 +37,25 @@ pub enum TokenCommand {
         /// Genesis allocation (TOML `[[accounts]] public_key, balance`); empty if omitted.
         #[arg(long)]
         alloc: Option<PathBuf>,
-        /// Address of the rollup's RPC.
+        /// Address of the rollup's RPC (also the prover coordinator's).
         #[arg(long, default_value = "127.0.0.1:9100")]
         listen: SocketAddr,
+        /// Directory for the batches and proof tasks; without it the rollup only executes
+        /// (no batches, no proofs, no settlement).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Embedded L1 RPC URL to settle proven batches on.
+        #[arg(long)]
+        l1: Option<String>,
+        /// Most transactions per batch.
+        #[arg(long, default_value_t = weft_rollup::batcher::DEFAULT_BATCH_TXS_MAX)]
+        batch_txs_max: usize,
+        /// Longest a transaction waits for its batch to close, in milliseconds.
+        #[arg(long, default_value_t = weft_rollup::batcher::DEFAULT_BATCH_INTERVAL_MS)]
+        batch_interval_ms: u64,
+        /// Time a prover has to return a proof, in milliseconds.
+        #[arg(long, default_value_t = weft_prover::DEFAULT_ASSIGNMENT_TIMEOUT_MS)]
+        prover_timeout_ms: u64,
     },
     /// Sign a transfer with a key file and submit it to Weft.
     Transfer {
@@ -103,17 +120,59 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                 namespace,
                 alloc,
                 listen,
+                data_dir,
+                l1,
+                batch_txs_max,
+                batch_interval_ms,
+                prover_timeout_ms,
             } => {
                 tracing_subscriber::fmt().with_target(true).init();
                 let genesis = match alloc {
                     Some(path) => service::Genesis::load(&path).map_err(anyhow::Error::msg)?,
                     None => service::Genesis::default(),
                 };
-                let rollup = Rollup::new(namespace, genesis.state().map_err(anyhow::Error::msg)?);
-                let (addr, _server) = service::serve(rollup.clone(), listen).await?;
+                let state = genesis.state().map_err(anyhow::Error::msg)?;
+                let genesis_root = weft_rollup::batcher::word_u64(&state.root());
+                let (rollup, pipeline) = match data_dir {
+                    Some(dir) => {
+                        std::fs::create_dir_all(&dir)?;
+                        let cfg = weft_rollup::batcher::Config {
+                            txs_max: batch_txs_max,
+                            interval_ms: batch_interval_ms,
+                            ..Default::default()
+                        };
+                        cfg.validate().map_err(anyhow::Error::msg)?;
+                        let prover_cfg = weft_prover::Config {
+                            assignment_timeout_ms: prover_timeout_ms,
+                            ..Default::default()
+                        };
+                        prover_cfg.validate().map_err(anyhow::Error::msg)?;
+                        let batches = BatchStore::open(dir.join("batches.redb"))
+                            .map_err(anyhow::Error::msg)?;
+                        let planned = batches.planned().map_err(anyhow::Error::msg)?;
+                        let rollup = Rollup::with_batcher(namespace, state, cfg, planned);
+                        let coordinator =
+                            weft_prover::Coordinator::open(dir.join("tasks.redb"), prover_cfg)?;
+                        let l1 = l1
+                            .as_deref()
+                            .map(weft_rollup::l1::L1Client::new)
+                            .transpose()
+                            .map_err(anyhow::Error::msg)?;
+                        let pipeline =
+                            Pipeline::new(rollup.clone(), batches, coordinator, genesis_root, l1);
+                        (rollup, Some(pipeline))
+                    }
+                    None => (Rollup::new(namespace, state), None),
+                };
+                let (addr, _server) =
+                    service::serve(rollup.clone(), listen, pipeline.clone()).await?;
                 println!(
                     "token rollup on namespace {namespace}, following {rpc}; rpc http://{addr}"
                 );
+                if let Some(p) = pipeline {
+                    tokio::spawn(p.clone().run_batches());
+                    tokio::spawn(p.run_settlement());
+                }
                 let client = Client::new(&rpc)?;
                 tokio::select! {
                     r = service::follow(rollup, client) => r.context("following the namespace")?,

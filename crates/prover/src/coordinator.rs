@@ -263,6 +263,20 @@ impl Coordinator {
         tasks.get(id)?.map(|v| decode(id, v.value())).transpose()
     }
 
+    /// The task of a batch.
+    pub fn task_of(&self, rollup: u64, batch_index: u64) -> Result<Option<Task>, CoordinatorError> {
+        let txn = self.db.begin_read()?;
+        let Some(id) = txn
+            .open_table(BY_BATCH)?
+            .get((rollup, batch_index))?
+            .map(|v| v.value())
+        else {
+            return Ok(None);
+        };
+        let tasks = txn.open_table(TASKS)?;
+        tasks.get(id)?.map(|v| decode(id, v.value())).transpose()
+    }
+
     /// A task's witness.
     pub fn input(&self, id: TaskId) -> Result<Option<Vec<u8>>, CoordinatorError> {
         let txn = self.db.begin_read()?;

@@ -7,6 +7,7 @@
 //! The state is a deterministic function of the namespace's finalized data and the genesis
 //! allocation, so a restarted service rebuilds it by replaying from height 0.
 
+use crate::batcher::{self, Batcher, Cut};
 use jsonrpsee::server::{Server, ServerHandle};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
 use jsonrpsee::RpcModule;
@@ -17,7 +18,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 use tracing::{info, warn};
-use weft_rollup_token::{Skip, TokenState, Word};
+use weft_rollup_token::{Record, Skip, TokenState, Word};
 
 /// Default namespace of the token rollup.
 pub const DEFAULT_TOKEN_NAMESPACE: u64 = 7;
@@ -118,6 +119,9 @@ struct Inner {
     applied: u64,
     skipped: u64,
     skipped_records: std::collections::VecDeque<SkippedJson>,
+    batcher: Option<Batcher>,
+    /// Cuts not yet handed to the pipeline (bounded by the batcher: one per batch).
+    cuts: Vec<Cut>,
 }
 
 impl Rollup {
@@ -131,8 +135,46 @@ impl Rollup {
                 applied: 0,
                 skipped: 0,
                 skipped_records: Default::default(),
+                batcher: None,
+                cuts: Vec::new(),
             }),
         })
+    }
+
+    /// A rollup at genesis that also cuts batches (replaying the persisted cuts `planned`).
+    pub fn with_batcher(
+        namespace: u64,
+        state: TokenState,
+        cfg: batcher::Config,
+        planned: std::collections::BTreeMap<u64, weft_settlement::Cursor>,
+    ) -> Arc<Self> {
+        let root = state.root();
+        let rollup = Self::new(namespace, state);
+        rollup.inner.lock().expect("rollup lock").batcher =
+            Some(Batcher::new(cfg, namespace, root, planned));
+        rollup
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> u64 {
+        self.namespace
+    }
+
+    /// The state root.
+    pub fn root(&self) -> Word {
+        self.inner.lock().expect("rollup lock").state.root()
+    }
+
+    /// Closes the open batch if it is due, and takes every closed batch.
+    pub fn take_cuts(&self, now_ms: u64) -> Vec<Cut> {
+        let mut guard = self.inner.lock().expect("rollup lock");
+        let inner = &mut *guard;
+        if let Some(b) = inner.batcher.as_mut() {
+            if let Some(cut) = b.tick(now_ms, &inner.state) {
+                inner.cuts.push(cut);
+            }
+        }
+        std::mem::take(&mut inner.cuts)
     }
 
     /// Executes one finalized block's transactions of the namespace.
@@ -142,11 +184,35 @@ impl Rollup {
             block.height >= inner.next_height,
             "blocks arrive in order, once"
         );
-        for tx in &block.transactions {
+        let inner = &mut *inner;
+        let now_ms = now_ms();
+        for (j, tx) in block.transactions.iter().enumerate() {
             let payload = hex::decode(tx.tx.payload.trim_start_matches("0x")).unwrap_or_default();
-            match inner.state.apply_payload(&payload) {
-                Ok(_) => inner.applied += 1,
+            let at = weft_settlement::Cursor::new(block.height, j as u32);
+            if let Some(b) = inner.batcher.as_mut() {
+                if let Some(cut) = b.before_tx(at, payload.len(), &inner.state) {
+                    inner.cuts.push(cut);
+                }
+            }
+            let (outcome, step) = match Record::from_payload(&payload) {
+                Ok(record) => {
+                    let (step, outcome) = inner.state.step(&record);
+                    (outcome, Some((record, step)))
+                }
+                Err(skip) => (Err(skip), None),
+            };
+            if let Some(b) = inner.batcher.as_mut() {
+                b.push(at, payload.len(), step, now_ms);
+            }
+            match outcome {
+                Ok(()) => inner.applied += 1,
                 Err(reason) => inner.record_skip(block.height, &tx.tx.hash, &reason),
+            }
+        }
+        if let Some(b) = inner.batcher.as_mut() {
+            let count = block.transactions.len() as u32;
+            if let Some(cut) = b.after_block(block.height, count, &inner.state) {
+                inner.cuts.push(cut);
             }
         }
         inner.next_height = block.height + 1;
@@ -212,6 +278,13 @@ pub async fn follow(
     }
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 fn err(message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObject::owned(-32602, message.into(), None::<()>)
 }
@@ -220,8 +293,14 @@ fn err(message: impl Into<String>) -> ErrorObjectOwned {
 pub async fn serve(
     rollup: Arc<Rollup>,
     addr: SocketAddr,
+    pipeline: Option<Arc<crate::pipeline::Pipeline>>,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    let server = Server::builder().build(addr).await?;
+    // Witnesses (prover_pull) and proofs (prover_submit) are megabytes of hex.
+    let cfg = jsonrpsee::server::ServerConfig::builder()
+        .max_request_body_size(crate::l1::L1_REQUEST_BYTES_MAX)
+        .max_response_body_size(64 << 20)
+        .build();
+    let server = Server::builder().set_config(cfg).build(addr).await?;
     let bound = server.local_addr()?;
     let mut module = RpcModule::new(rollup);
     module
@@ -248,6 +327,9 @@ pub async fn serve(
             Ok::<Vec<SkippedJson>, ErrorObjectOwned>(r.skipped(from.unwrap_or(0)))
         })
         .map_err(std::io::Error::other)?;
+    if let Some(p) = pipeline {
+        p.register(&mut module).map_err(std::io::Error::other)?;
+    }
     info!(target: "weft::rollup::token", %bound, "token rollup rpc listening");
     Ok((bound, server.start(module)))
 }

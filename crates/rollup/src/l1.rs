@@ -1,0 +1,285 @@
+//! The embedded L1 as a service: its JSON-RPC server and client, the Weft data it checks
+//! batches against, and the token rollup's settlement program.
+//!
+//! The L1 reads finalized namespace data from a Weft validator it is configured with (in the
+//! devnet, one of its own validators); a production adapter would follow Weft as a light
+//! client and check certificates.
+
+use crate::batcher::header_digest;
+use jsonrpsee::core::client::ClientT as _;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use jsonrpsee::rpc_params;
+use jsonrpsee::server::{Server, ServerHandle};
+use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
+use jsonrpsee::RpcModule;
+use serde::{Deserialize, Serialize};
+use std::{net::SocketAddr, sync::Arc};
+use tracing::info;
+use weft_prover::token::{self, PublicInputs};
+use weft_rollup_token::{commitment, Felt, Record, Word};
+use weft_settlement::{
+    BatchHeader, Cursor, DataError, EmbeddedL1, InboxMessage, Program, Receipt, RollupStatus, Root,
+    SettledBatch, Submission, WeftData, L1,
+};
+
+/// Most heights asked of a validator per namespace range request.
+pub const WEFT_RANGE_HEIGHTS_MAX: u64 = 256;
+/// Largest request the L1's RPC accepts, in bytes (a proof and its header, hex-encoded).
+pub const L1_REQUEST_BYTES_MAX: u32 = 8 << 20;
+
+/// The token rollup's settlement program: derives the records from the Weft payloads
+/// (stateless rules 1–3, including the signature checks the proof does not cover) and
+/// verifies the batch STARK.
+pub struct TokenProgram;
+
+fn felts(root: &Root) -> Result<Word, String> {
+    let mut w = [Felt::new(0); 4];
+    for (f, x) in w.iter_mut().zip(root) {
+        if *x >= 0xFFFF_FFFF_0000_0001 {
+            return Err(format!("{x} is not a canonical field element"));
+        }
+        *f = Felt::new(*x);
+    }
+    Ok(w)
+}
+
+impl Program for TokenProgram {
+    fn id(&self) -> &str {
+        token::BACKEND_ID
+    }
+
+    fn commitment(&self, header: &BatchHeader, payloads: &[Vec<u8>]) -> Result<Root, String> {
+        let records: Vec<Record> = payloads
+            .iter()
+            .filter_map(|p| Record::from_payload(p).ok())
+            .collect();
+        Ok(commitment::commitment(&header_digest(header), &records).map(|f| f.as_int()))
+    }
+
+    fn verify(
+        &self,
+        header: &BatchHeader,
+        old_root: &Root,
+        new_root: &Root,
+        commitment: &Root,
+        proof: &[u8],
+    ) -> Result<(), String> {
+        let inputs = PublicInputs {
+            header: header_digest(header),
+            old_root: felts(old_root)?,
+            new_root: felts(new_root)?,
+            commitment: felts(commitment)?,
+        };
+        token::verify(&inputs, proof)
+    }
+}
+
+/// Finalized namespace data read from a Weft validator's RPC.
+pub struct WeftRpcData {
+    client: weft_client::Client,
+    handle: tokio::runtime::Handle,
+}
+
+impl WeftRpcData {
+    /// Reads through `client`; blocking calls run on `handle` (call them from blocking
+    /// threads).
+    pub fn new(client: weft_client::Client, handle: tokio::runtime::Handle) -> Self {
+        Self { client, handle }
+    }
+}
+
+impl WeftData for WeftRpcData {
+    fn namespace_payloads(
+        &self,
+        namespace: u64,
+        start: Cursor,
+        end: Cursor,
+    ) -> Result<Vec<Vec<u8>>, DataError> {
+        let unavailable = |e: weft_client::ClientError| DataError::Unavailable(e.to_string());
+        self.handle.block_on(async {
+            let head = self
+                .client
+                .head()
+                .await
+                .map_err(unavailable)?
+                .map(|h| h.height);
+            if head.is_none_or(|h| h < end.height) {
+                return Err(DataError::NotFinalized { head });
+            }
+            let mut out = Vec::new();
+            let mut from = start.height;
+            while from <= end.height {
+                let to = end.height.min(from + WEFT_RANGE_HEIGHTS_MAX - 1);
+                let range = self
+                    .client
+                    .namespace_transactions(namespace, from, to)
+                    .await
+                    .map_err(unavailable)?;
+                let (mut height, mut j) = (u64::MAX, 0u32);
+                for tx in &range.transactions {
+                    if tx.height != height {
+                        (height, j) = (tx.height, 0);
+                    }
+                    let at = Cursor::new(tx.height, j);
+                    j += 1;
+                    if at >= start && at < end {
+                        let payload = hex::decode(tx.tx.payload.trim_start_matches("0x"))
+                            .map_err(|e| DataError::Unavailable(format!("payload hex: {e}")))?;
+                        out.push(payload);
+                    }
+                }
+                from = range.next_from.unwrap_or(range.to + 1);
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// A settlement transaction on the wire (the proof hex-encoded).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SubmissionJson {
+    /// Rollup, batch index and range.
+    pub header: BatchHeader,
+    /// Root before.
+    pub old_root: Root,
+    /// Root after.
+    pub new_root: Root,
+    /// Records commitment.
+    pub commitment: Root,
+    /// Proof (hex).
+    pub proof: String,
+}
+
+fn rpc_err(code: i32, message: impl ToString) -> ErrorObjectOwned {
+    ErrorObject::owned(code, message.to_string(), None::<()>)
+}
+
+/// Serves the embedded L1: `l1_submit`, `l1_status`, `l1_batch`, `l1_head`,
+/// `l1_registerRollup`, `l1_inboxSend`, `l1_inbox`.
+pub async fn serve(
+    l1: Arc<EmbeddedL1>,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let cfg = jsonrpsee::server::ServerConfig::builder()
+        .max_request_body_size(L1_REQUEST_BYTES_MAX)
+        .max_response_body_size(64 << 20)
+        .build();
+    let server = Server::builder().set_config(cfg).build(addr).await?;
+    let bound = server.local_addr()?;
+    let mut m = RpcModule::new(l1);
+    let io = std::io::Error::other;
+    m.register_blocking_method("l1_submit", |p, l1, _| {
+        let (s,): (SubmissionJson,) = p.parse()?;
+        let proof = hex::decode(s.proof.trim_start_matches("0x"))
+            .map_err(|e| rpc_err(-32602, format!("proof: {e}")))?;
+        l1.submit(Submission {
+            header: s.header,
+            old_root: s.old_root,
+            new_root: s.new_root,
+            commitment: s.commitment,
+            proof,
+        })
+        .map_err(|e| rpc_err(-32000, e))
+    })
+    .map_err(io)?;
+    m.register_blocking_method("l1_status", |_p, l1, _| {
+        l1.status().map_err(|e| rpc_err(-32000, e))
+    })
+    .map_err(io)?;
+    m.register_blocking_method("l1_batch", |p, l1, _| {
+        let (rollup, index): (u64, u64) = p.parse()?;
+        l1.batch(rollup, index).map_err(|e| rpc_err(-32000, e))
+    })
+    .map_err(io)?;
+    m.register_blocking_method("l1_head", |_p, l1, _| {
+        l1.head().map_err(|e| rpc_err(-32000, e))
+    })
+    .map_err(io)?;
+    m.register_blocking_method("l1_registerRollup", |p, l1, _| {
+        let (rollup, root, start): (u64, Root, Cursor) = p.parse()?;
+        l1.register_rollup(rollup, root, start)
+            .map_err(|e| rpc_err(-32000, e))
+    })
+    .map_err(io)?;
+    m.register_blocking_method("l1_inboxSend", |p, l1, _| {
+        let (rollup, payload): (u64, String) = p.parse()?;
+        let payload = hex::decode(payload.trim_start_matches("0x"))
+            .map_err(|e| rpc_err(-32602, format!("payload: {e}")))?;
+        l1.inbox_send(rollup, payload)
+            .map_err(|e| rpc_err(-32000, e))
+    })
+    .map_err(io)?;
+    m.register_blocking_method("l1_inbox", |p, l1, _| {
+        let (rollup, from, limit): (u64, u64, usize) = p.parse()?;
+        l1.inbox(rollup, from, limit)
+            .map_err(|e| rpc_err(-32000, e))
+    })
+    .map_err(io)?;
+    info!(target: "weft::l1", %bound, "embedded L1 rpc listening");
+    Ok((bound, server.start(m)))
+}
+
+/// A client of the L1's RPC.
+#[derive(Clone)]
+pub struct L1Client {
+    http: HttpClient,
+}
+
+impl L1Client {
+    /// A client of `url`.
+    pub fn new(url: &str) -> Result<Self, String> {
+        let http = HttpClientBuilder::default()
+            .max_request_size(L1_REQUEST_BYTES_MAX)
+            .build(url)
+            .map_err(|e| e.to_string())?;
+        Ok(Self { http })
+    }
+
+    /// Submits a batch.
+    pub async fn submit(&self, s: &SubmissionJson) -> Result<Receipt, String> {
+        self.http
+            .request("l1_submit", rpc_params![s])
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Every rollup's settlement status.
+    pub async fn status(&self) -> Result<Vec<RollupStatus>, String> {
+        self.http
+            .request("l1_status", rpc_params![])
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// A settled batch.
+    pub async fn batch(&self, rollup: u64, index: u64) -> Result<Option<SettledBatch>, String> {
+        self.http
+            .request("l1_batch", rpc_params![rollup, index])
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Registers a rollup (idempotent).
+    pub async fn register(
+        &self,
+        rollup: u64,
+        genesis_root: Root,
+        start: Cursor,
+    ) -> Result<(), String> {
+        self.http
+            .request(
+                "l1_registerRollup",
+                rpc_params![rollup, genesis_root, start],
+            )
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Sends an inbox message.
+    pub async fn inbox_send(&self, rollup: u64, payload: &[u8]) -> Result<InboxMessage, String> {
+        self.http
+            .request("l1_inboxSend", rpc_params![rollup, hex::encode(payload)])
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

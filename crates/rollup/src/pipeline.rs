@@ -1,0 +1,356 @@
+//! From cut batches to settled ones: persist each cut, create its proof task, let provers
+//! pull tasks over RPC, sweep missed deadlines, and submit proven batches to the L1 in
+//! order.
+
+use crate::batcher::{Batch, Cut};
+use crate::l1::{L1Client, SubmissionJson};
+use crate::service::{now_ms, Rollup};
+use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
+use jsonrpsee::RpcModule;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
+use tracing::{info, warn};
+use weft_prover::token::{PublicInputs, TokenBackend, BACKEND_ID};
+use weft_prover::{Coordinator, SubmitOutcome, TaskState};
+use weft_rollup_token::{Felt, Word};
+use weft_settlement::{Cursor, Outcome};
+
+const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
+
+/// How often cuts are collected and deadlines swept, in milliseconds.
+pub const PIPELINE_TICK_MS: u64 = 100;
+
+/// The persisted batches (index → [`Batch`]), written before their task exists.
+pub struct BatchStore {
+    db: Database,
+}
+
+impl BatchStore {
+    /// Opens (or creates) the store.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, String> {
+        let db = Database::create(path.as_ref()).map_err(|e| e.to_string())?;
+        let txn = db.begin_write().map_err(|e| e.to_string())?;
+        txn.open_table(BATCHES).map_err(|e| e.to_string())?;
+        txn.commit().map_err(|e| e.to_string())?;
+        Ok(Self { db })
+    }
+
+    /// Every batch, by index.
+    pub fn all(&self) -> Result<BTreeMap<u64, Batch>, String> {
+        let txn = self.db.begin_read().map_err(|e| e.to_string())?;
+        let t = txn.open_table(BATCHES).map_err(|e| e.to_string())?;
+        let mut out = BTreeMap::new();
+        for e in t.iter().map_err(|e| e.to_string())? {
+            let (k, v) = e.map_err(|e| e.to_string())?;
+            let batch: Batch = serde_json::from_slice(v.value())
+                .map_err(|e| format!("batch {}: {e}", k.value()))?;
+            out.insert(k.value(), batch);
+        }
+        Ok(out)
+    }
+
+    /// The persisted cuts, for the batcher to replay.
+    pub fn planned(&self) -> Result<BTreeMap<u64, Cursor>, String> {
+        Ok(self
+            .all()?
+            .into_iter()
+            .map(|(i, b)| (i, b.header.end))
+            .collect())
+    }
+
+    /// A batch.
+    pub fn get(&self, index: u64) -> Result<Option<Batch>, String> {
+        let txn = self.db.begin_read().map_err(|e| e.to_string())?;
+        let t = txn.open_table(BATCHES).map_err(|e| e.to_string())?;
+        t.get(index)
+            .map_err(|e| e.to_string())?
+            .map(|v| serde_json::from_slice(v.value()).map_err(|e| e.to_string()))
+            .transpose()
+    }
+
+    /// Persists a batch (fsync). A batch index is written once: a replayed cut must equal
+    /// the stored one.
+    pub fn put(&self, batch: &Batch) -> Result<(), String> {
+        let index = batch.header.batch_index;
+        if let Some(stored) = self.get(index)? {
+            assert_eq!(
+                &stored, batch,
+                "a replayed cut differs from the persisted batch {index}"
+            );
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(|e| e.to_string())?;
+        {
+            let mut t = txn.open_table(BATCHES).map_err(|e| e.to_string())?;
+            let bytes = serde_json::to_vec(batch).expect("batches serialize");
+            t.insert(index, bytes.as_slice())
+                .map_err(|e| e.to_string())?;
+        }
+        txn.commit().map_err(|e| e.to_string())
+    }
+}
+
+fn felts(x: &[u64; 4]) -> Word {
+    x.map(Felt::new)
+}
+
+/// The rollup's proving and settlement pipeline.
+pub struct Pipeline {
+    rollup: Arc<Rollup>,
+    batches: BatchStore,
+    coordinator: Coordinator,
+    genesis_root: [u64; 4],
+    l1: Option<L1Client>,
+}
+
+/// A task handed to a prover by `prover_pull`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PulledTask {
+    /// Task id.
+    pub task: u64,
+    /// Rollup.
+    pub rollup: u64,
+    /// Batch index.
+    pub batch_index: u64,
+    /// Backend expected.
+    pub backend: String,
+    /// Deadline, ms since the Unix epoch.
+    pub deadline_ms: u64,
+    /// The witness (hex).
+    pub input: String,
+}
+
+/// `prover_submit`'s answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SubmitJson {
+    /// Whether the proof verified.
+    pub accepted: bool,
+    /// Why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One batch as `rollup_batches` reports it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BatchStatusJson {
+    /// The batch.
+    pub batch: Batch,
+    /// Its proof task's state.
+    pub task: Option<TaskState>,
+    /// Attempts used.
+    pub attempts: u32,
+}
+
+fn rpc_err(code: i32, message: impl ToString) -> ErrorObjectOwned {
+    ErrorObject::owned(code, message.to_string(), None::<()>)
+}
+
+impl Pipeline {
+    /// Assembles the pipeline.
+    pub fn new(
+        rollup: Arc<Rollup>,
+        batches: BatchStore,
+        coordinator: Coordinator,
+        genesis_root: [u64; 4],
+        l1: Option<L1Client>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            rollup,
+            batches,
+            coordinator,
+            genesis_root,
+            l1,
+        })
+    }
+
+    fn handle_cut(&self, cut: Cut) -> Result<(), String> {
+        let b = &cut.batch;
+        self.batches.put(b)?;
+        let statement = PublicInputs {
+            header: cut.witness.header,
+            old_root: felts(&b.old_root),
+            new_root: felts(&b.new_root),
+            commitment: felts(&b.commitment),
+        };
+        let id = self
+            .coordinator
+            .create(
+                b.header.rollup,
+                b.header.batch_index,
+                &cut.witness.encode(),
+                statement.encode(),
+            )
+            .map_err(|e| e.to_string())?;
+        info!(target: "weft::rollup::batcher", batch = b.header.batch_index, start = %b.header.start, end = %b.header.end, txs = b.txs, records = b.records, task = id, "batch cut");
+        Ok(())
+    }
+
+    /// Collects cuts and sweeps deadlines until the process ends.
+    pub async fn run_batches(self: Arc<Self>) {
+        loop {
+            for cut in self.rollup.take_cuts(now_ms()) {
+                if let Err(e) = self.handle_cut(cut) {
+                    // Losing a cut would leave a gap in the batch sequence: stop here.
+                    panic!("persisting a batch failed: {e}");
+                }
+            }
+            match self.coordinator.sweep(now_ms()) {
+                Ok(swept) if !swept.is_empty() => {
+                    warn!(target: "weft::prover", ?swept, "deadlines missed; tasks returned")
+                }
+                Ok(_) => {}
+                Err(e) => warn!(target: "weft::prover", %e, "sweep failed"),
+            }
+            tokio::time::sleep(Duration::from_millis(PIPELINE_TICK_MS)).await;
+        }
+    }
+
+    /// Submits proven batches to the L1 in order, until the process ends.
+    pub async fn run_settlement(self: Arc<Self>) {
+        let Some(l1) = self.l1.clone() else { return };
+        let ns = self.rollup.namespace();
+        let mut registered = false;
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if !registered {
+                match l1.register(ns, self.genesis_root, Cursor::new(0, 0)).await {
+                    Ok(()) => registered = true,
+                    Err(e) => {
+                        warn!(target: "weft::rollup::settle", %e, "registering with the L1 failed");
+                        continue;
+                    }
+                }
+            }
+            if let Err(e) = self.settle_next(&l1, ns).await {
+                warn!(target: "weft::rollup::settle", %e, "settlement attempt failed");
+            }
+        }
+    }
+
+    async fn settle_next(&self, l1: &L1Client, ns: u64) -> Result<(), String> {
+        let status = l1.status().await?;
+        let next = status
+            .iter()
+            .find(|s| s.rollup == ns)
+            .map_or(0, |s| s.settled_batches);
+        let Some(batch) = self.batches.get(next)? else {
+            return Ok(());
+        };
+        let Some(task) = self
+            .coordinator
+            .task_of(ns, next)
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        if !matches!(task.state, TaskState::Proven { .. }) {
+            return Ok(());
+        }
+        let proof = self
+            .coordinator
+            .proof(task.id)
+            .map_err(|e| e.to_string())?
+            .ok_or("proven task without a proof")?;
+        let receipt = l1
+            .submit(&SubmissionJson {
+                header: batch.header,
+                old_root: batch.old_root,
+                new_root: batch.new_root,
+                commitment: batch.commitment,
+                proof: hex::encode(&proof),
+            })
+            .await?;
+        match receipt.outcome {
+            Outcome::Settled { .. } => {
+                info!(target: "weft::rollup::settle", batch = next, l1_block = receipt.l1_block, "batch settled")
+            }
+            Outcome::Rejected { reject } => {
+                warn!(target: "weft::rollup::settle", batch = next, %reject, "the L1 refused the batch")
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers `prover_pull`, `prover_submit`, `prover_tasks` and `rollup_batches`.
+    pub fn register(self: &Arc<Self>, module: &mut RpcModule<Arc<Rollup>>) -> Result<(), String> {
+        let me = self.clone();
+        module
+            .register_blocking_method("prover_pull", move |p, _, _| {
+                let (prover,): (String,) = p.parse()?;
+                if prover.is_empty() || prover.len() > 64 {
+                    return Err(rpc_err(-32602, "prover id must be 1..=64 bytes"));
+                }
+                let Some(task) = me
+                    .coordinator
+                    .pull(&prover, now_ms())
+                    .map_err(|e| rpc_err(-32000, e))?
+                else {
+                    return Ok(None);
+                };
+                let input = me
+                    .coordinator
+                    .input(task.id)
+                    .map_err(|e| rpc_err(-32000, e))?
+                    .ok_or_else(|| rpc_err(-32000, "task without a witness"))?;
+                let TaskState::Assigned { deadline_ms, .. } = task.state else {
+                    return Err(rpc_err(-32000, "pulled task is not assigned"));
+                };
+                Ok(Some(PulledTask {
+                    task: task.id,
+                    rollup: task.rollup,
+                    batch_index: task.batch_index,
+                    backend: BACKEND_ID.into(),
+                    deadline_ms,
+                    input: hex::encode(input),
+                }))
+            })
+            .map_err(|e| e.to_string())?;
+        let me = self.clone();
+        module
+            .register_blocking_method("prover_submit", move |p, _, _| {
+                let (prover, task, proof): (String, u64, String) = p.parse()?;
+                let proof = hex::decode(proof.trim_start_matches("0x"))
+                    .map_err(|e| rpc_err(-32602, format!("proof: {e}")))?;
+                match me.coordinator.submit(&prover, task, proof, &TokenBackend) {
+                    Ok(SubmitOutcome::Accepted) => {
+                        info!(target: "weft::prover", task, prover, "proof verified");
+                        Ok(SubmitJson {
+                            accepted: true,
+                            reason: None,
+                        })
+                    }
+                    Ok(SubmitOutcome::Rejected { reason }) => Ok(SubmitJson {
+                        accepted: false,
+                        reason: Some(reason),
+                    }),
+                    Err(e) => Err(rpc_err(-32000, e)),
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        let me = self.clone();
+        module
+            .register_blocking_method("rollup_batches", move |p, _, _| {
+                let (from, limit): (Option<u64>, Option<usize>) = p.parse()?;
+                let all = me.batches.all().map_err(|e| rpc_err(-32000, e))?;
+                let mut out = Vec::new();
+                for (i, batch) in all
+                    .range(from.unwrap_or(0)..)
+                    .take(limit.unwrap_or(100).min(1000))
+                {
+                    let task = me
+                        .coordinator
+                        .task_of(batch.header.rollup, *i)
+                        .map_err(|e| rpc_err(-32000, e))?;
+                    out.push(BatchStatusJson {
+                        batch: batch.clone(),
+                        attempts: task.as_ref().map_or(0, |t| t.attempts),
+                        task: task.map(|t| t.state),
+                    });
+                }
+                Ok::<_, ErrorObjectOwned>(out)
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
