@@ -1,0 +1,239 @@
+//! Submission to settlement, all real processes: four validators, the embedded L1, the token
+//! rollup (batcher and prover coordinator) and prover workers. The first prover is SIGKILLed
+//! while it holds a task; the task is reassigned after its deadline and every batch settles
+//! with a verified proof, the settled root equal to the rollup's own state root.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use commonware_cryptography::Signer as _;
+use std::process::{Child, Command, Stdio};
+use weft_rollup::pipeline::BatchStatusJson;
+use weft_rollup_token::Transfer;
+use weft_settlement::RollupStatus;
+use weft_types::{NamespaceId, SigningKey, Transaction};
+
+const NS: u64 = 7;
+const TRANSFERS: u64 = 64;
+
+fn pk(k: &SigningKey) -> [u8; 32] {
+    k.public_key().as_ref().try_into().unwrap()
+}
+
+struct Procs(Vec<(String, Child)>, std::path::PathBuf);
+
+impl Procs {
+    fn spawn(&mut self, name: &str, args: &[String]) {
+        let log = std::fs::File::create(self.1.join(format!("{name}.log"))).unwrap();
+        let child = Command::new(weft())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.0.push((name.to_string(), child));
+    }
+    fn kill(&mut self, name: &str) {
+        let (_, c) = self.0.iter_mut().find(|(n, _)| n == name).unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for (name, c) in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+            if std::thread::panicking() {
+                let log =
+                    std::fs::read_to_string(self.1.join(format!("{name}.log"))).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                eprintln!("--- {name}.log (newest first) ---\n{}", tail.join("\n"));
+            }
+        }
+    }
+}
+
+async fn call<T: serde::de::DeserializeOwned>(
+    url: &str,
+    method: &str,
+    params: jsonrpsee::core::params::ArrayParams,
+) -> Option<T> {
+    use jsonrpsee::core::client::ClientT as _;
+    let c = jsonrpsee::http_client::HttpClientBuilder::default()
+        .build(url)
+        .ok()?;
+    c.request(method, params).await.ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _net = Net::create(dir.path(), 27_000);
+    wait_all_started().await;
+    let weft_rpc = format!("http://127.0.0.1:{}", rpc_port(0));
+    let (alice, bob) = (key(800), key(801));
+    let alloc = dir.path().join("alloc.toml");
+    std::fs::write(
+        &alloc,
+        format!(
+            "[[accounts]]\npublic_key = \"{}\"\nbalance = 1000000\n",
+            weft_types::to_hex(&pk(&alice))
+        ),
+    )
+    .unwrap();
+    let (l1_url, token_url) = ("http://127.0.0.1:27300", "http://127.0.0.1:27301");
+    let mut procs = Procs(Vec::new(), dir.path().to_path_buf());
+    let s = |x: &str| x.to_string();
+    procs.spawn(
+        "l1",
+        &[
+            s("l1"),
+            s("run"),
+            s("--data-dir"),
+            dir.path().join("l1").display().to_string(),
+            s("--listen"),
+            s("127.0.0.1:27300"),
+            s("--weft-rpc"),
+            weft_rpc.clone(),
+        ],
+    );
+    procs.spawn(
+        "rollup",
+        &[
+            s("rollup"),
+            s("token"),
+            s("run"),
+            s("--rpc"),
+            weft_rpc.clone(),
+            s("--alloc"),
+            alloc.display().to_string(),
+            s("--listen"),
+            s("127.0.0.1:27301"),
+            s("--data-dir"),
+            dir.path().join("token").display().to_string(),
+            s("--l1"),
+            s(l1_url),
+            s("--batch-interval-ms"),
+            s("1000"),
+            s("--prover-timeout-ms"),
+            s("4000"),
+        ],
+    );
+
+    // 64 transfers alice -> bob, amounts 1..=64, submitted at once.
+    let txs: Vec<String> = (0..TRANSFERS)
+        .map(|n| {
+            let payload = Transfer::sign(&alice, pk(&bob), n + 1, n as u32).encode();
+            hex_of(&Transaction::sign(
+                &alice,
+                NamespaceId(NS),
+                n,
+                Bytes::from(payload),
+            ))
+        })
+        .collect();
+    client(0)
+        .send_transactions(&txs)
+        .await
+        .expect("accepted by Weft");
+
+    // A prover takes a task and is killed while proving it.
+    procs.spawn(
+        "doomed",
+        &[
+            s("prover"),
+            s("--coordinator"),
+            s(token_url),
+            s("--id"),
+            s("doomed"),
+        ],
+    );
+    wait_until("the doomed prover holds a task", || async {
+        let batches: Vec<BatchStatusJson> = call(token_url, "rollup_batches", jsonrpsee::rpc_params![0u64, 100usize]).await.unwrap_or_default();
+        batches.iter().any(|b| matches!(&b.task, Some(weft_prover::TaskState::Assigned { prover, .. }) if prover == "doomed"))
+    })
+    .await;
+    procs.kill("doomed");
+    procs.spawn(
+        "survivor",
+        &[
+            s("prover"),
+            s("--coordinator"),
+            s(token_url),
+            s("--id"),
+            s("survivor"),
+        ],
+    );
+
+    // Every transfer executes and every batch up to it settles.
+    let bob_hex = weft_types::to_hex(&pk(&bob));
+    wait_until("bob has all 64 transfers", || async {
+        let a: Option<weft_rollup::service::AccountJson> = call(
+            token_url,
+            "token_account",
+            jsonrpsee::rpc_params![bob_hex.clone()],
+        )
+        .await
+        .flatten();
+        a.is_some_and(|a| a.balance == TRANSFERS * (TRANSFERS + 1) / 2)
+    })
+    .await;
+    let root: String = call(token_url, "token_stateRoot", jsonrpsee::rpc_params![])
+        .await
+        .unwrap();
+    wait_until("the rollup's root settles on the L1", || async {
+        let status: Vec<RollupStatus> = call(l1_url, "l1_status", jsonrpsee::rpc_params![])
+            .await
+            .unwrap_or_default();
+        status
+            .iter()
+            .any(|r| r.rollup == NS && root_hex(&r.root) == root)
+    })
+    .await;
+
+    let batches: Vec<BatchStatusJson> = call(
+        token_url,
+        "rollup_batches",
+        jsonrpsee::rpc_params![0u64, 100usize],
+    )
+    .await
+    .unwrap();
+    assert!(!batches.is_empty());
+    assert!(
+        batches.iter().any(|b| b.attempts >= 1 && matches!(&b.task, Some(weft_prover::TaskState::Proven { prover, .. }) if prover == "survivor")),
+        "the killed prover's task was reassigned after its deadline and proven by the survivor: {batches:?}"
+    );
+    let status: Vec<RollupStatus> = call(l1_url, "l1_status", jsonrpsee::rpc_params![])
+        .await
+        .unwrap();
+    let token = status.iter().find(|r| r.rollup == NS).unwrap();
+    assert!(token.settled_batches >= 1);
+    let last = token.last_batch.as_ref().unwrap();
+    assert!(
+        last.proof_bytes > 10_000,
+        "a real STARK was verified on the L1"
+    );
+    for b in &batches[..token.settled_batches as usize] {
+        let settled: Option<weft_settlement::SettledBatch> = call(
+            l1_url,
+            "l1_batch",
+            jsonrpsee::rpc_params![NS, b.batch.header.batch_index],
+        )
+        .await
+        .unwrap();
+        let settled = settled.expect("settled in order");
+        assert_eq!(
+            (settled.old_root, settled.new_root, settled.commitment),
+            (b.batch.old_root, b.batch.new_root, b.batch.commitment)
+        );
+    }
+}
+
+fn root_hex(root: &[u64; 4]) -> String {
+    let bytes: Vec<u8> = root.iter().flat_map(|x| x.to_le_bytes()).collect();
+    weft_types::to_hex(&bytes)
+}
