@@ -132,7 +132,7 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                     None => service::Genesis::default(),
                 };
                 let state = genesis.state().map_err(anyhow::Error::msg)?;
-                let genesis_root = weft_rollup::batcher::word_u64(&state.root());
+                let genesis_root = weft_rollup_token::word_to_u64(&state.root());
                 let (rollup, pipeline) = match data_dir {
                     Some(dir) => {
                         std::fs::create_dir_all(&dir)?;

@@ -234,6 +234,5 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
 }
 
 fn root_hex(root: &[u64; 4]) -> String {
-    let bytes: Vec<u8> = root.iter().flat_map(|x| x.to_le_bytes()).collect();
-    weft_types::to_hex(&bytes)
+    weft_rollup::service::root_hex(&weft_rollup_token::word_from_u64(root).unwrap())
 }

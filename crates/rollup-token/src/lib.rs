@@ -18,7 +18,7 @@ mod smt;
 mod state;
 mod transfer;
 
-pub use smt::{merge, SparseMerkleTree, Word, DEPTH, EMPTY_LEAF};
+pub use smt::{merge, word_from_u64, word_to_u64, SparseMerkleTree, Word, DEPTH, EMPTY_LEAF};
 pub use state::{Account, Address, Record, Skip, Step, TokenState};
 pub use transfer::{Transfer, TransferError, TRANSFER_BYTES, TRANSFER_SIGNING_NAMESPACE};
 

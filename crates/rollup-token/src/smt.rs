@@ -10,6 +10,24 @@ use winter_math::FieldElement as _;
 
 /// An Rp64_256 digest: four field elements.
 pub type Word = [Felt; 4];
+/// A word as canonical integers (the form roots take on the wire and on the L1).
+pub fn word_to_u64(w: &Word) -> [u64; 4] {
+    w.map(|f| f.as_int())
+}
+
+/// A word from integers, refusing non-canonical field elements.
+pub fn word_from_u64(x: &[u64; 4]) -> Result<Word, String> {
+    use winter_math::StarkField as _;
+    let mut w = [Felt::ZERO; 4];
+    for (f, v) in w.iter_mut().zip(x) {
+        if *v >= Felt::MODULUS {
+            return Err(format!("{v} is not a canonical field element"));
+        }
+        *f = Felt::new(*v);
+    }
+    Ok(w)
+}
+
 /// Tree depth: 2^32 leaves.
 pub const DEPTH: usize = 32;
 /// The value of an empty leaf.

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use weft_prover::token::{Witness, WITNESS_RECORDS_MAX};
-use weft_rollup_token::{commitment, Record, Step, TokenState, Word};
+use weft_rollup_token::{commitment, word_to_u64, Record, Step, TokenState, Word};
 use weft_settlement::{BatchHeader, Cursor};
 
 /// Default most transactions per batch (a power of two: the proof pads to one).
@@ -85,11 +85,6 @@ pub struct Cut {
     pub batch: Batch,
     /// The prover's input.
     pub witness: Witness,
-}
-
-/// Words as canonical integers.
-pub fn word_u64(w: &Word) -> [u64; 4] {
-    w.map(|f| f.as_int())
 }
 
 /// The header digest the proof binds (its sponge starts from it).
@@ -217,25 +212,18 @@ impl Batcher {
         };
         let digest = header_digest(&header);
         let records = std::mem::take(&mut self.records);
-        let mut steps = std::mem::take(&mut self.steps);
-        let padded = commitment::padded(&records);
-        let padding = state.padding_step();
-        steps.resize(padded.len(), padding);
+        let steps = std::mem::take(&mut self.steps);
         let new_root = state.root();
         let batch = Batch {
             header,
-            old_root: word_u64(&self.old_root),
-            new_root: word_u64(&new_root),
-            commitment: word_u64(&commitment::commitment(&digest, &records)),
+            old_root: word_to_u64(&self.old_root),
+            new_root: word_to_u64(&new_root),
+            commitment: word_to_u64(&commitment::commitment(&digest, &records)),
             txs: self.txs as u32,
             records: records.len() as u32,
         };
-        let witness = Witness {
-            header: digest,
-            old_root: self.old_root,
-            records: padded,
-            steps,
-        };
+        let witness =
+            Witness::from_steps(digest, self.old_root, &records, steps, state.padding_step());
         self.planned.remove(&self.next_index);
         self.next_index += 1;
         self.start = end;

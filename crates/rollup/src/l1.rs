@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::{net::SocketAddr, sync::Arc};
 use tracing::info;
 use weft_prover::token::{self, PublicInputs};
-use weft_rollup_token::{commitment, Felt, Record, Word};
+use weft_rollup_token::{commitment, word_from_u64, word_to_u64, Record};
 use weft_settlement::{
     BatchHeader, Cursor, DataError, EmbeddedL1, InboxMessage, Program, Receipt, RollupStatus, Root,
     SettledBatch, Submission, WeftData, L1,
@@ -32,17 +32,6 @@ pub const L1_REQUEST_BYTES_MAX: u32 = 8 << 20;
 /// verifies the batch STARK.
 pub struct TokenProgram;
 
-fn felts(root: &Root) -> Result<Word, String> {
-    let mut w = [Felt::new(0); 4];
-    for (f, x) in w.iter_mut().zip(root) {
-        if *x >= 0xFFFF_FFFF_0000_0001 {
-            return Err(format!("{x} is not a canonical field element"));
-        }
-        *f = Felt::new(*x);
-    }
-    Ok(w)
-}
-
 impl Program for TokenProgram {
     fn id(&self) -> &str {
         token::BACKEND_ID
@@ -53,7 +42,10 @@ impl Program for TokenProgram {
             .iter()
             .filter_map(|p| Record::from_payload(p).ok())
             .collect();
-        Ok(commitment::commitment(&header_digest(header), &records).map(|f| f.as_int()))
+        Ok(word_to_u64(&commitment::commitment(
+            &header_digest(header),
+            &records,
+        )))
     }
 
     fn verify(
@@ -66,9 +58,9 @@ impl Program for TokenProgram {
     ) -> Result<(), String> {
         let inputs = PublicInputs {
             header: header_digest(header),
-            old_root: felts(old_root)?,
-            new_root: felts(new_root)?,
-            commitment: felts(commitment)?,
+            old_root: word_from_u64(old_root)?,
+            new_root: word_from_u64(new_root)?,
+            commitment: word_from_u64(commitment)?,
         };
         token::verify(&inputs, proof)
     }

@@ -7,17 +7,19 @@ use crate::l1::{L1Client, SubmissionJson};
 use crate::service::{now_ms, Rollup};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
 use jsonrpsee::RpcModule;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 use tracing::{info, warn};
 use weft_prover::token::{PublicInputs, TokenBackend, BACKEND_ID};
 use weft_prover::{Coordinator, SubmitOutcome, TaskState};
-use weft_rollup_token::{Felt, Word};
+use weft_rollup_token::word_from_u64;
 use weft_settlement::{Cursor, Outcome};
 
 const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
 
+/// Most batches one `rollup_batches` call returns.
+pub const ROLLUP_BATCHES_MAX: usize = 1000;
 /// How often cuts are collected and deadlines swept, in milliseconds.
 pub const PIPELINE_TICK_MS: u64 = 100;
 
@@ -38,10 +40,15 @@ impl BatchStore {
 
     /// Every batch, by index.
     pub fn all(&self) -> Result<BTreeMap<u64, Batch>, String> {
+        self.range(0, usize::MAX)
+    }
+
+    /// Up to `limit` batches from index `from`.
+    pub fn range(&self, from: u64, limit: usize) -> Result<BTreeMap<u64, Batch>, String> {
         let txn = self.db.begin_read().map_err(|e| e.to_string())?;
         let t = txn.open_table(BATCHES).map_err(|e| e.to_string())?;
         let mut out = BTreeMap::new();
-        for e in t.iter().map_err(|e| e.to_string())? {
+        for e in t.range(from..).map_err(|e| e.to_string())?.take(limit) {
             let (k, v) = e.map_err(|e| e.to_string())?;
             let batch: Batch = serde_json::from_slice(v.value())
                 .map_err(|e| format!("batch {}: {e}", k.value()))?;
@@ -89,10 +96,6 @@ impl BatchStore {
         }
         txn.commit().map_err(|e| e.to_string())
     }
-}
-
-fn felts(x: &[u64; 4]) -> Word {
-    x.map(Felt::new)
 }
 
 /// The rollup's proving and settlement pipeline.
@@ -169,9 +172,9 @@ impl Pipeline {
         self.batches.put(b)?;
         let statement = PublicInputs {
             header: cut.witness.header,
-            old_root: felts(&b.old_root),
-            new_root: felts(&b.new_root),
-            commitment: felts(&b.commitment),
+            old_root: word_from_u64(&b.old_root)?,
+            new_root: word_from_u64(&b.new_root)?,
+            commitment: word_from_u64(&b.commitment)?,
         };
         let id = self
             .coordinator
@@ -332,12 +335,13 @@ impl Pipeline {
         module
             .register_blocking_method("rollup_batches", move |p, _, _| {
                 let (from, limit): (Option<u64>, Option<usize>) = p.parse()?;
-                let all = me.batches.all().map_err(|e| rpc_err(-32000, e))?;
+                let limit = limit.unwrap_or(100).min(ROLLUP_BATCHES_MAX);
+                let batches = me
+                    .batches
+                    .range(from.unwrap_or(0), limit)
+                    .map_err(|e| rpc_err(-32000, e))?;
                 let mut out = Vec::new();
-                for (i, batch) in all
-                    .range(from.unwrap_or(0)..)
-                    .take(limit.unwrap_or(100).min(1000))
-                {
+                for (i, batch) in &batches {
                     let task = me
                         .coordinator
                         .task_of(batch.header.rollup, *i)

@@ -195,10 +195,12 @@ impl Rollup {
                 }
             }
             let (outcome, step) = match Record::from_payload(&payload) {
-                Ok(record) => {
+                // Witnesses are only collected when batches are cut.
+                Ok(record) if inner.batcher.is_some() => {
                     let (step, outcome) = inner.state.step(&record);
                     (outcome, Some((record, step)))
                 }
+                Ok(record) => (inner.state.apply_record(&record), None),
                 Err(skip) => (Err(skip), None),
             };
             if let Some(b) = inner.batcher.as_mut() {

@@ -35,7 +35,13 @@ pub async fn run(coordinator: &str, prover: &str) -> Result<(), String> {
             tokio::time::sleep(Duration::from_millis(IDLE_POLL_MS)).await;
             continue;
         };
-        let input = hex::decode(&task.input).map_err(|e| format!("witness hex: {e}"))?;
+        let input = match hex::decode(&task.input) {
+            Ok(i) => i,
+            Err(e) => {
+                warn!(target: "weft::prover", task = task.task, %e, "witness is not hex; leaving the task to its deadline");
+                continue;
+            }
+        };
         let started = Instant::now();
         let proof = tokio::task::spawn_blocking(move || TokenBackend.prove(&input))
             .await

@@ -25,12 +25,14 @@ mod trace;
 mod witness;
 
 pub use air::PublicInputs;
+#[cfg(feature = "test-utils")]
 pub use trace::Tamper;
+use trace::Tamper as TraceTamper;
 pub use witness::{Witness, STATEMENT_BYTES, WITNESS_RECORDS_MAX};
 
 use crate::ProofBackend;
 use air::TokenAir;
-use weft_rollup_token::{commitment, Felt};
+use weft_rollup_token::Felt;
 use winter_crypto::{hashers::Blake3_256, DefaultRandomCoin, MerkleTree};
 use winterfell::{
     matrix::ColMatrix, AcceptableOptions, AuxRandElements, BatchingMethod, CompositionPoly,
@@ -126,26 +128,29 @@ impl Prover for TokenProver {
 
 /// Proves a batch: returns the statement and the proof.
 pub fn prove(witness: &Witness) -> Result<(PublicInputs, Proof), String> {
-    prove_with(witness, None)
+    prove_traced(witness, None)
 }
 
-/// [`prove`], optionally building the trace as a cheating prover would (for soundness tests
-/// and the benchmark's negative checks).
+/// [`prove`] from a trace built as a cheating prover would build it: only for soundness
+/// tests (feature `test-utils`), which check that the verifier refuses the result.
+#[cfg(feature = "test-utils")]
 pub fn prove_with(
     witness: &Witness,
     tamper: Option<Tamper>,
 ) -> Result<(PublicInputs, Proof), String> {
-    let (trace, new_root) = trace::build(witness, tamper)?;
-    let mut state = commitment::initial_state(&witness.header);
-    for r in &witness.records {
-        commitment::absorb(&mut state, &r.sender_rate());
-        commitment::absorb(&mut state, &r.recipient_rate());
-    }
+    prove_traced(witness, tamper)
+}
+
+fn prove_traced(
+    witness: &Witness,
+    tamper: Option<TraceTamper>,
+) -> Result<(PublicInputs, Proof), String> {
+    let (trace, new_root, commitment) = trace::build(witness, tamper)?;
     let inputs = PublicInputs {
         header: witness.header,
         old_root: witness.old_root,
         new_root,
-        commitment: state[4..8].try_into().expect("4"),
+        commitment,
     };
     debug_assert_eq!(trace.length(), witness.records.len() * air::RECORD);
     let prover = TokenProver {

@@ -10,6 +10,7 @@ use winterfell::{math::FieldElement, TraceTable};
 /// A deliberate deviation from the rules, for soundness tests: the trace is built as a
 /// cheating prover would, and the verifier must refuse the proof.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
 pub enum Tamper {
     /// Apply record `i` although the rules skip it: claim the tags and nonce match and
     /// that neither limb borrows or carries.
@@ -168,11 +169,11 @@ fn fill_path(
     cur
 }
 
-/// Builds the trace, and returns it with the roots it computes.
+/// Builds the trace; returns it with the new root and the commitment it computes.
 pub(crate) fn build(
     w: &Witness,
     tamper: Option<Tamper>,
-) -> Result<(TraceTable<Felt>, Word), String> {
+) -> Result<(TraceTable<Felt>, Word, Word), String> {
     let records = w.records.len();
     let mut t = vec![vec![Felt::ZERO; records * RECORD]; WIDTH];
     let mut root = w.old_root;
@@ -243,5 +244,6 @@ pub(crate) fn build(
             root = new_root;
         }
     }
-    Ok((TraceTable::init(t), root))
+    let commitment = sponge[4..8].try_into().expect("4");
+    Ok((TraceTable::init(t), root, commitment))
 }

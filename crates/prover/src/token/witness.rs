@@ -46,19 +46,28 @@ impl Witness {
             steps.push(step);
             outcomes.push(outcome);
         }
-        let padded = commitment::padded(records);
-        while steps.len() < padded.len() {
-            steps.push(state.padding_step());
+        let witness = Self::from_steps(header, old_root, records, steps, state.padding_step());
+        (witness, outcomes)
+    }
+
+    /// The witness of `records` already executed from `old_root` with their `steps`;
+    /// `padding` is the padding step in the post-state.
+    pub fn from_steps(
+        header: Word,
+        old_root: Word,
+        records: &[Record],
+        mut steps: Vec<Step>,
+        padding: Step,
+    ) -> Self {
+        assert_eq!(steps.len(), records.len(), "one step per record");
+        let records = commitment::padded(records);
+        steps.resize(records.len(), padding);
+        Self {
+            header,
+            old_root,
+            records,
+            steps,
         }
-        (
-            Self {
-                header,
-                old_root,
-                records: padded,
-                steps,
-            },
-            outcomes,
-        )
     }
 
     /// The encoding.
