@@ -53,6 +53,10 @@ pub struct GenesisArgs {
     /// Network name.
     #[arg(long, default_value = "weft-testnet")]
     pub chain_id: String,
+    /// A single-host network: the devnet p2p profile (loopback peers allowed, fast
+    /// reconnects) and every listener on 127.0.0.1. Never for a real deployment.
+    #[arg(long)]
+    pub local: bool,
 }
 
 fn now_ms() -> u64 {
@@ -68,6 +72,7 @@ fn write_network(
     chain_id: &str,
     advertised: &[SocketAddr],
     listen: impl Fn(usize) -> (SocketAddr, SocketAddr, Option<SocketAddr>),
+    network: weft_network::Config,
 ) -> Result<()> {
     use commonware_cryptography::Signer as _;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -94,7 +99,7 @@ fn write_network(
             },
             mempool: Default::default(),
             consensus: Default::default(),
-            network: Default::default(),
+            network: network.clone(),
             rpc: Default::default(),
         };
         cfg.save(&node_dir.join("config.toml"))?;
@@ -118,14 +123,24 @@ pub fn genesis(args: GenesisArgs) -> Result<()> {
             args.out.display()
         );
     }
-    let unspecified = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
-    write_network(&args.out, &args.chain_id, &args.hosts, |i| {
-        (
-            unspecified(args.hosts[i].port()),
-            unspecified(args.rpc_port),
-            None,
-        )
-    })?;
+    let ip = if args.local {
+        [127, 0, 0, 1]
+    } else {
+        [0, 0, 0, 0]
+    };
+    let bind = |port: u16| SocketAddr::from((ip, port));
+    let network = if args.local {
+        weft_network::Config::devnet()
+    } else {
+        weft_network::Config::default()
+    };
+    write_network(
+        &args.out,
+        &args.chain_id,
+        &args.hosts,
+        |i| (bind(args.hosts[i].port()), bind(args.rpc_port), None),
+        network,
+    )?;
     println!(
         "wrote {}/genesis.toml and node-0..{} (copy node-<i>/ and genesis.toml to host i)",
         args.out.display(),
@@ -149,10 +164,16 @@ pub fn prepare(args: &Args) -> Result<Vec<String>> {
             .map(|i| loopback(args.base_port + 10 * i as u16))
             .collect();
         let base = args.base_port;
-        write_network(&args.data_dir, "weft-devnet", &p2p, |i| {
-            let p = base + 10 * i as u16;
-            (loopback(p), loopback(p + 1), Some(loopback(p + 2)))
-        })?;
+        write_network(
+            &args.data_dir,
+            "weft-devnet",
+            &p2p,
+            |i| {
+                let p = base + 10 * i as u16;
+                (loopback(p), loopback(p + 1), Some(loopback(p + 2)))
+            },
+            weft_network::Config::devnet(),
+        )?;
         eprintln!(
             "created devnet with {} validators in {}",
             args.validators,

@@ -4,7 +4,7 @@
 //! A block `B` proposed in round `(epoch, view)` by `leader` on parent `P` is valid iff:
 //! 1. `B.height = P.height + 1` and `B.parent = digest(P)` (checked by marshal's wrapper);
 //! 2. `B.epoch`, `B.view` and `B.proposer` equal the round and its leader;
-//! 3. `P.timestamp_ms <= B.timestamp_ms <= now + timestamp_drift_ms_max`;
+//! 3. `P.timestamp_ms <= B.timestamp_ms <= now + limits.timestamp_drift_ms_max` (genesis);
 //! 4. `B.state_root` and `B.l1_inbox_index` equal the parent's (staking and the L1 inbox are
 //!    not live yet), and the bundle and encrypted lanes are empty;
 //! 5. the body respects every wire limit and every header root and count matches the body;
@@ -12,7 +12,10 @@
 //! 7. no transaction appears twice, in an unfinalized ancestor, or in a finalized block;
 //! 8. each sender's nonces in `B` are exactly its next nonces, consecutive: starting one
 //!    above its highest nonce in the finalized chain and the unfinalized ancestors (0 for a new
-//!    sender), with no gap and no repeat.
+//!    sender), with no gap and no repeat; and within each namespace, a sender's transactions
+//!    appear in nonce order, in block order.
+//!
+//! Each broken rule is a [`BlockError`] variant naming its rule ([`BlockError::rule`]).
 //!
 //! A leader builds blocks that satisfy these rules from its mempool, in arrival order.
 
@@ -31,8 +34,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, warn};
-use weft_mempool::ChainView as _;
-use weft_types::{Block, Body, Digest, Transaction, TxHash, VerifyingKey};
+use weft_mempool::{ChainView as _, SelectLimits};
+use weft_types::{Block, BlockError, Body, Digest, Transaction, TxHash, VerifyingKey};
 
 /// Weft's marshal application. Cheap to clone.
 #[derive(Clone)]
@@ -62,6 +65,12 @@ impl Pending {
             *n = (*n).max(tx.nonce());
         }
     }
+}
+
+/// When a leader asked to propose at `asked_ms` on a parent stamped `parent_ms` may propose:
+/// one interval after the parent, but never more than one interval after being asked.
+fn ready_at_ms(parent_ms: u64, asked_ms: u64, interval_ms: u64) -> u64 {
+    parent_ms.min(asked_ms).saturating_add(interval_ms)
 }
 
 /// Collects the ancestors above the finalized head. `first` is the newest ancestor (the
@@ -100,27 +109,21 @@ impl App {
         now_ms: u64,
     ) -> Block {
         let limits = self.shared.limits;
+        // Room for the header and the body's three list prefixes; namespace lists are
+        // charged inside the selection as they open.
         let header_room = weft_types::HEADER_BYTES + 64;
-        let selected = {
+        let txs = {
             let mempool = self.shared.mempool.lock().expect("mempool lock");
-            // Each namespace adds a list header (8-byte id + length prefix); reserve for the worst case.
-            let budget = limits
-                .block_bytes_max
-                .saturating_sub(header_room + limits.namespaces_per_block_max * 13);
             mempool.select(
                 &pending.hashes,
                 |s| self.next_nonce(pending, s),
-                limits.block_txs_max,
-                budget,
+                SelectLimits {
+                    txs_max: limits.block_txs_max,
+                    bytes_max: limits.block_bytes_max.saturating_sub(header_room),
+                    namespaces_max: limits.namespaces_per_block_max,
+                },
             )
         };
-        // Keep to namespaces_per_block_max: transactions of further namespaces wait.
-        let mut namespaces = std::collections::BTreeSet::new();
-        let txs = selected.into_iter().filter(|tx| {
-            namespaces.contains(&tx.namespace())
-                || (namespaces.len() < limits.namespaces_per_block_max
-                    && namespaces.insert(tx.namespace()))
-        });
         let block = Block::child(
             parent,
             ctx.round.epoch().get(),
@@ -130,10 +133,11 @@ impl App {
             Body::from_txs(txs),
         );
         debug_assert!(block.check_commitments().is_ok());
+        debug_assert!(block.encode_size() <= limits.block_bytes_max);
         block
     }
 
-    /// Rules 2-8 (see the module docs). Returns why the block is invalid.
+    /// Rules 1-8 (see the module docs). Returns why the block is invalid.
     fn check(
         &self,
         block: &Block,
@@ -141,75 +145,99 @@ impl App {
         ctx: &Context<Digest, VerifyingKey>,
         pending: &Pending,
         now_ms: u64,
-    ) -> Result<(), String> {
+    ) -> Result<(), BlockError> {
         let h = &block.header;
         let limits = &self.shared.limits;
         if h.height != parent.height() + 1 || h.parent != parent.digest() {
-            return Err(format!(
-                "block {} does not extend parent {} at height {}",
-                h.height,
-                parent.digest(),
-                parent.height()
-            ));
+            return Err(BlockError::NotChild {
+                height: h.height,
+                parent: parent.digest(),
+                parent_height: parent.height(),
+            });
         }
         if h.epoch != ctx.round.epoch().get() || h.view != ctx.round.view().get() {
-            return Err(format!(
-                "header round ({}, {}) differs from consensus round {:?}",
-                h.epoch, h.view, ctx.round
-            ));
+            return Err(BlockError::WrongRound {
+                epoch: h.epoch,
+                view: h.view,
+                expected_epoch: ctx.round.epoch().get(),
+                expected_view: ctx.round.view().get(),
+            });
         }
         if h.proposer != ctx.leader {
-            return Err(format!(
-                "proposer {} is not the round's leader {}",
-                h.proposer, ctx.leader
-            ));
+            return Err(BlockError::WrongProposer {
+                proposer: h.proposer.to_string(),
+                leader: ctx.leader.to_string(),
+            });
         }
         if h.timestamp_ms < parent.header.timestamp_ms {
-            return Err(format!(
-                "timestamp {} is before the parent's {}",
-                h.timestamp_ms, parent.header.timestamp_ms
-            ));
+            return Err(BlockError::TimestampBeforeParent {
+                timestamp_ms: h.timestamp_ms,
+                parent_ms: parent.header.timestamp_ms,
+            });
         }
-        let drift_max = self.shared.consensus.timestamp_drift_ms_max;
-        if h.timestamp_ms > now_ms.saturating_add(drift_max) {
-            return Err(format!(
-                "timestamp {} is more than timestamp_drift_ms_max = {drift_max} ahead of {now_ms}",
-                h.timestamp_ms
-            ));
+        let drift_ms_max = limits.timestamp_drift_ms_max;
+        if h.timestamp_ms > now_ms.saturating_add(drift_ms_max) {
+            return Err(BlockError::TimestampAhead {
+                timestamp_ms: h.timestamp_ms,
+                now_ms,
+                drift_ms_max,
+            });
         }
         if h.state_root != parent.header.state_root
             || h.l1_inbox_index != parent.header.l1_inbox_index
         {
-            return Err("state_root and l1_inbox_index must equal the parent's".into());
+            return Err(BlockError::StateChanged);
         }
-        if !block.body.bundles.is_empty() || !block.body.encrypted.is_empty() {
-            return Err("bundles and the encrypted lane are not enabled on this network".into());
+        if !block.body.bundles.is_empty() {
+            return Err(BlockError::LaneNotEnabled { lane: "bundles" });
         }
-        let size = block.encode_size();
-        if size > limits.block_bytes_max {
-            return Err(format!(
-                "block is {size} bytes, above block_bytes_max = {}",
-                limits.block_bytes_max
-            ));
+        if !block.body.encrypted.is_empty() {
+            return Err(BlockError::LaneNotEnabled { lane: "encrypted" });
         }
-        if block.body.tx_count() > limits.block_txs_max
-            || block.body.namespaces.len() > limits.namespaces_per_block_max
-        {
-            return Err("block exceeds block_txs_max or namespaces_per_block_max".into());
+        for (what, value, limit, max) in [
+            (
+                "bytes",
+                block.encode_size(),
+                "block_bytes_max",
+                limits.block_bytes_max,
+            ),
+            (
+                "transactions",
+                block.body.tx_count(),
+                "block_txs_max",
+                limits.block_txs_max,
+            ),
+            (
+                "namespaces",
+                block.body.namespaces.len(),
+                "namespaces_per_block_max",
+                limits.namespaces_per_block_max,
+            ),
+        ] {
+            if value > max {
+                return Err(BlockError::OverLimit {
+                    what,
+                    value,
+                    limit,
+                    max,
+                });
+            }
         }
         block.check_commitments()?;
         self.check_txs(block, pending)
     }
 
-    fn check_txs(&self, block: &Block, pending: &Pending) -> Result<(), String> {
+    fn check_txs(&self, block: &Block, pending: &Pending) -> Result<(), BlockError> {
         let limits = &self.shared.limits;
         let txs: Vec<&Transaction> = block.body.txs().collect();
         let mut unverified = Vec::new();
         {
             let mempool = self.shared.mempool.lock().expect("mempool lock");
             for tx in &txs {
-                tx.check_size(limits)
-                    .map_err(|e| format!("transaction {}: {e}", tx.hash()))?;
+                tx.check_size(limits).map_err(|reason| BlockError::BadTx {
+                    tx: tx.hash(),
+                    reason,
+                })?;
                 if !mempool.contains_verified(tx) {
                     unverified.push(*tx);
                 }
@@ -217,10 +245,9 @@ impl App {
         }
         let flags = Transaction::verify_signatures(&unverified);
         if let Some(i) = flags.iter().position(|ok| !ok) {
-            return Err(format!(
-                "transaction {} has an invalid signature",
-                unverified[i].hash()
-            ));
+            return Err(BlockError::BadSignature {
+                tx: unverified[i].hash(),
+            });
         }
         let hashes: Vec<TxHash> = txs.iter().map(|t| t.hash()).collect();
         let finalized = self
@@ -230,30 +257,49 @@ impl App {
             .expect("store read");
         let mut seen = HashSet::with_capacity(txs.len());
         let mut nonces: HashMap<[u8; 32], Vec<u64>> = HashMap::new();
+        // The last nonce of each sender within the current namespace (block order).
+        let mut last_in_namespace: HashMap<[u8; 32], u64> = HashMap::new();
+        let mut namespace = None;
         for (tx, finalized) in txs.iter().zip(finalized) {
-            let hash = tx.hash();
-            if !seen.insert(hash) {
-                return Err(format!("transaction {hash} appears twice"));
+            let tx_hash = tx.hash();
+            if !seen.insert(tx_hash) {
+                return Err(BlockError::DuplicateTx { tx: tx_hash });
             }
             if finalized {
-                return Err(format!("transaction {hash} is already finalized"));
+                return Err(BlockError::AlreadyFinalized { tx: tx_hash });
             }
-            if pending.hashes.contains(&hash) {
-                return Err(format!(
-                    "transaction {hash} is already in an unfinalized ancestor"
-                ));
+            if pending.hashes.contains(&tx_hash) {
+                return Err(BlockError::InAncestor { tx: tx_hash });
             }
-            nonces.entry(*tx.sender()).or_default().push(tx.nonce());
+            if namespace != Some(tx.namespace()) {
+                namespace = Some(tx.namespace());
+                last_in_namespace.clear();
+            }
+            let sender = *tx.sender();
+            // Rule 8, order: within a namespace a sender's transactions run in nonce order,
+            // so a rollup executing its namespace in block order sees N before N+1.
+            if let Some(after) = last_in_namespace.insert(sender, tx.nonce()) {
+                if tx.nonce() < after {
+                    return Err(BlockError::NonceOutOfOrder {
+                        sender: weft_types::to_hex(&sender),
+                        namespace: tx.namespace(),
+                        nonce: tx.nonce(),
+                        after,
+                    });
+                }
+            }
+            nonces.entry(sender).or_default().push(tx.nonce());
         }
-        // Rule 8: each sender's nonces in the block are exactly its next ones, consecutive.
+        // Rule 8, set: each sender's nonces in the block are exactly its next ones, consecutive.
         for (sender, mut list) in nonces {
             let next = self.next_nonce(pending, &sender);
             list.sort_unstable();
             if list.iter().enumerate().any(|(i, n)| *n != next + i as u64) {
-                return Err(format!(
-                    "sender {}: nonces {list:?} are not consecutive from its next nonce {next}",
-                    weft_types::to_hex(&sender)
-                ));
+                return Err(BlockError::NonceGap {
+                    sender: weft_types::to_hex(&sender),
+                    nonces: list,
+                    next,
+                });
             }
         }
         Ok(())
@@ -277,11 +323,16 @@ where
     ) -> Option<Digested<ConsensusBlock>> {
         let parent = ancestry.next().await?;
         let parent_block = parent.inner().block().clone();
-        // Pacing: wait for the interval since the parent, or for enough transactions.
-        let interval = Duration::from_millis(self.shared.consensus.block_interval_ms);
+        // Pacing: wait for the interval since the parent, or for enough transactions; but
+        // never longer than one interval from now, so a parent stamped in the future (up to
+        // the drift bound) cannot make this leader sit out its view.
+        let interval_ms = self.shared.consensus.block_interval_ms;
         let ready_at = std::time::UNIX_EPOCH
-            + Duration::from_millis(parent_block.header.timestamp_ms)
-            + interval;
+            + Duration::from_millis(ready_at_ms(
+                parent_block.header.timestamp_ms,
+                runtime.current().epoch_millis(),
+                interval_ms,
+            ));
         loop {
             let now = runtime.current();
             if now >= ready_at {
@@ -422,7 +473,7 @@ mod tests {
         f.app.build(&f.parent, &f.ctx, &Pending::default(), 2_000)
     }
 
-    fn check(f: &Fixture, block: &Block) -> Result<(), String> {
+    fn check(f: &Fixture, block: &Block) -> Result<(), BlockError> {
         f.app
             .check(block, &f.parent, &f.ctx, &Pending::default(), 2_000)
     }
@@ -457,7 +508,8 @@ mod tests {
             t.signature().unwrap().clone(),
         );
         let err = check(&f, &reseal(block.header.clone(), body)).unwrap_err();
-        assert!(err.contains("invalid signature"), "{err}");
+        assert!(matches!(err, BlockError::BadSignature { .. }), "{err}");
+        assert_eq!(err.rule(), 6);
     }
 
     #[test]
@@ -484,7 +536,18 @@ mod tests {
             });
         }
         let err = check(&f, &reseal(propose(&f, &[]).header, body)).unwrap_err();
-        assert!(err.contains("block_txs_max"), "{err}");
+        assert!(
+            matches!(
+                err,
+                BlockError::OverLimit {
+                    limit: "block_txs_max",
+                    value: 6,
+                    max: 4,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -493,24 +556,28 @@ mod tests {
         let block = propose(&f, &txs(2));
         let mut h = block.header.clone();
         h.parent = weft_types::BlockDigest(Digest::from([9u8; 32]));
-        assert!(check(&f, &Block::new(h, block.body.clone()))
-            .unwrap_err()
-            .contains("does not extend parent"));
+        assert!(matches!(
+            check(&f, &Block::new(h, block.body.clone())).unwrap_err(),
+            BlockError::NotChild { .. }
+        ));
         let mut h = block.header.clone();
         h.timestamp_ms = f.parent.header.timestamp_ms - 1;
-        assert!(check(&f, &Block::new(h, block.body.clone()))
-            .unwrap_err()
-            .contains("before the parent"));
+        assert!(matches!(
+            check(&f, &Block::new(h, block.body.clone())).unwrap_err(),
+            BlockError::TimestampBeforeParent { .. }
+        ));
         let mut h = block.header.clone();
-        h.timestamp_ms = 2_000 + Config::default().timestamp_drift_ms_max + 1;
-        assert!(check(&f, &Block::new(h, block.body.clone()))
-            .unwrap_err()
-            .contains("timestamp_drift_ms_max"));
+        h.timestamp_ms = 2_000 + Limits::default().timestamp_drift_ms_max + 1;
+        assert!(matches!(
+            check(&f, &Block::new(h, block.body.clone())).unwrap_err(),
+            BlockError::TimestampAhead { .. }
+        ));
         let mut h = block.header.clone();
         h.proposer = key(5).public_key();
-        assert!(check(&f, &Block::new(h, block.body.clone()))
-            .unwrap_err()
-            .contains("leader"));
+        assert!(matches!(
+            check(&f, &Block::new(h, block.body.clone())).unwrap_err(),
+            BlockError::WrongProposer { .. }
+        ));
     }
 
     #[test]
@@ -522,9 +589,10 @@ mod tests {
         let mut body = block.body.clone();
         let dup = body.namespaces[0].txs[0].clone();
         body.namespaces[0].txs.push(dup);
-        assert!(check(&f, &reseal(block.header.clone(), body))
-            .unwrap_err()
-            .contains("appears twice"));
+        assert!(matches!(
+            check(&f, &reseal(block.header.clone(), body)).unwrap_err(),
+            BlockError::DuplicateTx { .. }
+        ));
         // A transaction already in an unfinalized ancestor.
         let mut pending = Pending::default();
         pending.add(&block);
@@ -532,7 +600,7 @@ mod tests {
             .app
             .check(&block, &f.parent, &f.ctx, &pending, 2_000)
             .unwrap_err();
-        assert!(again.contains("unfinalized ancestor"), "{again}");
+        assert!(matches!(again, BlockError::InAncestor { .. }), "{again}");
         // A nonce already used by an ancestor (the sender's next nonce is 51).
         let sender = key(10);
         let mut pending = Pending::default();
@@ -544,7 +612,7 @@ mod tests {
             .check(&block, &f.parent, &f.ctx, &pending, 2_000)
             .unwrap_err();
         assert!(
-            stale.contains("not consecutive from its next nonce 51"),
+            matches!(stale, BlockError::NonceGap { next: 51, .. }),
             "{stale}"
         );
         // A gap: nonce 1 without nonce 0.
@@ -557,10 +625,7 @@ mod tests {
             ..Body::default()
         };
         let gap = check(&f, &reseal(block.header.clone(), body)).unwrap_err();
-        assert!(
-            gap.contains("not consecutive from its next nonce 0"),
-            "{gap}"
-        );
+        assert!(matches!(gap, BlockError::NonceGap { next: 0, .. }), "{gap}");
     }
 
     #[test]
@@ -574,8 +639,85 @@ mod tests {
         });
         let mut h = block.header.clone();
         h.encrypted_root = body.encrypted_root();
-        assert!(check(&f, &Block::new(h, body))
-            .unwrap_err()
-            .contains("not enabled"));
+        assert_eq!(
+            check(&f, &Block::new(h, body)).unwrap_err(),
+            BlockError::LaneNotEnabled { lane: "encrypted" }
+        );
+    }
+
+    /// Defect: one sender whose consecutive nonces span more namespaces than a block holds
+    /// made every honest leader propose a block with a nonce gap (limits were applied after
+    /// nonces were chained), which every verifier rejected, forever. Now the leader's own
+    /// proposal verifies, and the rest of the sender's chain waits for later blocks.
+    #[test]
+    fn a_sender_spanning_too_many_namespaces_cannot_stall_proposals() {
+        let limits = Limits {
+            namespaces_per_block_max: 4,
+            ..Limits::default()
+        };
+        let f = fixture(limits);
+        let spammer = key(40);
+        let mut all: Vec<Transaction> = (0..10u64)
+            .map(|n| Transaction::sign(&spammer, NamespaceId(100 + n), n, Bytes::from_static(b"s")))
+            .collect();
+        all.extend(txs(6));
+        let block = propose(&f, &all);
+        check(&f, &block).unwrap();
+        assert_eq!(block.body.namespaces.len(), 4);
+        let spam: Vec<u64> = block
+            .body
+            .txs()
+            .filter(|t| t.sender()[..] == spammer.public_key().as_ref()[..])
+            .map(|t| t.nonce())
+            .collect();
+        assert_eq!(spam, vec![0, 1, 2, 3]);
+    }
+
+    /// Defect: rule 8 sorted a sender's nonces before checking them, so a Byzantine leader
+    /// could list nonce N+1 before N within a namespace.
+    #[test]
+    fn reversed_nonces_within_a_namespace_are_rejected() {
+        let f = fixture(Limits::default());
+        let sender = key(50);
+        let (t0, t1) = (
+            Transaction::sign(&sender, NamespaceId(1), 0, Bytes::from_static(b"a")),
+            Transaction::sign(&sender, NamespaceId(1), 1, Bytes::from_static(b"b")),
+        );
+        let honest = propose(&f, &[t0.clone(), t1.clone()]);
+        check(&f, &honest).unwrap();
+        let body = Body {
+            namespaces: vec![NamespaceTxs {
+                namespace: NamespaceId(1),
+                txs: vec![t1, t0],
+            }],
+            ..Body::default()
+        };
+        let err = check(&f, &reseal(honest.header.clone(), body)).unwrap_err();
+        assert_eq!(err.rule(), 8);
+        assert!(
+            matches!(
+                err,
+                BlockError::NonceOutOfOrder {
+                    nonce: 0,
+                    after: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    /// Defect: a leader waited for `parent.timestamp + interval`, so a Byzantine parent
+    /// stamped up to the drift bound in the future made the next honest leader sit out its
+    /// view. It now waits at most one interval from when it is asked.
+    #[test]
+    fn a_future_parent_never_delays_a_proposal_past_one_interval() {
+        let interval = 100;
+        // Honest parent in the past: pace from the parent.
+        assert_eq!(ready_at_ms(1_000, 1_050, interval), 1_100);
+        // A parent stamped the whole drift ahead: one interval from now, not from it.
+        let drift = Limits::default().timestamp_drift_ms_max;
+        assert_eq!(ready_at_ms(1_000 + drift, 1_000, interval), 1_100);
+        assert!(Config::default().leader_timeout_ms > drift + interval);
     }
 }

@@ -13,13 +13,12 @@ pub const DEFAULT_TIMEOUT_RETRY_MS: u64 = 1_000;
 pub const DEFAULT_BLOCK_INTERVAL_MS: u64 = 100;
 /// Default mempool size that makes a leader propose before the pacing interval has passed.
 pub const DEFAULT_BLOCK_TXS_TARGET: usize = 8_000;
-/// Default bound on how far a block's timestamp may run ahead of a verifier's clock.
-pub const DEFAULT_TIMESTAMP_DRIFT_MS_MAX: u64 = 3_000;
 /// Default mailbox size of the consensus actors.
 pub const DEFAULT_MAILBOX_SIZE: usize = 1_024;
 
 /// Consensus configuration (`[consensus]` in the node's TOML). Timeouts may differ between
-/// validators; pacing and drift should not.
+/// validators; pacing should not. The timestamp drift bound is network-wide, in genesis
+/// (`limits.timestamp_drift_ms_max`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -34,8 +33,6 @@ pub struct Config {
     pub block_interval_ms: u64,
     /// Pending transactions that trigger a proposal before `block_interval_ms`.
     pub block_txs_target: usize,
-    /// Most milliseconds a proposed timestamp may be ahead of the verifier's clock.
-    pub timestamp_drift_ms_max: u64,
     /// Mailbox size of consensus actors.
     pub mailbox_size: usize,
 }
@@ -48,7 +45,6 @@ impl Default for Config {
             timeout_retry_ms: DEFAULT_TIMEOUT_RETRY_MS,
             block_interval_ms: DEFAULT_BLOCK_INTERVAL_MS,
             block_txs_target: DEFAULT_BLOCK_TXS_TARGET,
-            timestamp_drift_ms_max: DEFAULT_TIMESTAMP_DRIFT_MS_MAX,
             mailbox_size: DEFAULT_MAILBOX_SIZE,
         }
     }
@@ -74,6 +70,22 @@ impl Config {
         Ok(())
     }
 
+    /// Checks the configuration against the network's limits: the leader timeout must exceed
+    /// the timestamp drift plus the block interval. A leader waits at most one interval past
+    /// the moment it is asked to propose (see `App::propose`), and a parent's timestamp is at
+    /// most `timestamp_drift_ms_max` ahead, so an honest leader always proposes in time.
+    pub fn validate_with(&self, limits: &weft_types::Limits) -> Result<(), String> {
+        self.validate()?;
+        let needed = limits.timestamp_drift_ms_max + self.block_interval_ms;
+        if self.leader_timeout_ms <= needed {
+            return Err(format!(
+                "consensus.leader_timeout_ms ({}) must be > limits.timestamp_drift_ms_max ({}) + consensus.block_interval_ms ({})",
+                self.leader_timeout_ms, limits.timestamp_drift_ms_max, self.block_interval_ms
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn leader_timeout(&self) -> Duration {
         Duration::from_millis(self.leader_timeout_ms)
     }
@@ -82,5 +94,26 @@ impl Config {
     }
     pub(crate) fn timeout_retry(&self) -> Duration {
         Duration::from_millis(self.timeout_retry_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_types::Limits;
+
+    #[test]
+    fn defaults_are_valid_against_default_limits() {
+        Config::default().validate_with(&Limits::default()).unwrap();
+    }
+
+    #[test]
+    fn a_drift_at_or_above_the_leader_timeout_is_refused() {
+        let limits = Limits {
+            timestamp_drift_ms_max: 3_000,
+            ..Limits::default()
+        };
+        let err = Config::default().validate_with(&limits).unwrap_err();
+        assert!(err.contains("leader_timeout_ms"), "{err}");
     }
 }

@@ -93,8 +93,6 @@ pub struct Identity {
     pub genesis: Block,
     /// Prefix of this validator's storage partitions (`[A-Za-z0-9_-]`).
     pub partition_prefix: String,
-    /// Most transactions per gossip message.
-    pub gossip_batch_txs_max: usize,
 }
 
 /// Starts one validator's consensus stack and returns the handle of its consensus engine.
@@ -262,7 +260,7 @@ where
     context
         .child("gossip_out")
         .spawn(move |ctx| gossip::run_outbound(ctx, out_shared, tx_sender));
-    let batch_max = identity.gossip_batch_txs_max;
+    let batch_max = shared.limits.gossip_batch_txs_max;
     context
         .child("gossip_in")
         .spawn(move |_| gossip::run_inbound(shared, tx_receiver, blocker, batch_max));

@@ -64,6 +64,14 @@ pub(crate) async fn run(
     while let Some((block, ack)) = blocks.next().await {
         let block = block.inner().block();
         let height = block.height();
+        // Safety invariant, kept in release builds: only a body that matches its header's
+        // commitments is ever persisted (blocks are bound on decode; this guards the rule).
+        if let Err(e) = block.check_commitments() {
+            panic!(
+                "finalizer got block {height} ({}) whose body does not match its header: {e}",
+                block.digest()
+            );
+        }
         // Blocks finalized as ancestors of a later finalization have no certificate of their
         // own; their finality follows from the descendant's certificate and the hash chain.
         let certificate = if height == 0 {

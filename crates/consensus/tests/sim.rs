@@ -10,11 +10,13 @@
 //! `WEFT_SIM_SEED=<seed> cargo test -p weft-consensus --test sim <name>`.
 
 use bytes::Bytes;
+use commonware_codec::Encode as _;
 use commonware_consensus::simplex::{mocks::conflicter, scheme::ed25519 as simplex_ed25519};
 use commonware_cryptography::{Sha256, Signer as _};
 use commonware_p2p::simulated::{self, Link, Network};
 use commonware_runtime::{deterministic, Clock as _, Quota, Runner as _, Supervisor as _};
 use commonware_utils::{ordered::Set, probability, NZUsize, NZU32};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::{
     collections::BTreeMap,
     panic::AssertUnwindSafe,
@@ -24,7 +26,8 @@ use std::{
 };
 use tempfile::TempDir;
 use weft_consensus::{
-    ChainState, Channels, Identity, Shared, CHANNELS, CHANNEL_VOTES, CONSENSUS_NAMESPACE,
+    ChainState, Channels, Identity, Shared, CHANNELS, CHANNEL_BACKFILL, CHANNEL_BLOCKS,
+    CHANNEL_VOTES, CONSENSUS_NAMESPACE,
 };
 use weft_mempool::Mempool;
 use weft_storage::{Store, TxLocation};
@@ -34,6 +37,8 @@ use weft_types::{
 
 /// Validators in every simulation.
 const N: usize = 4;
+/// How every client payload starts (the body forger looks for it).
+const PAYLOAD_TAG: &[u8] = b"sender ";
 /// Per-peer, per-channel rate limit: generous, so it never shapes a run.
 const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
 /// Virtual-time bound of one runtime; a hung run panics here instead of spinning forever.
@@ -188,6 +193,50 @@ impl Testnet {
         for channel in CHANNELS {
             pairs.push(control.register(channel, QUOTA).await.expect("register"));
         }
+        self.start_with_channels(context, oracle, i, pairs).await
+    }
+
+    /// Starts validator `i` running honest consensus whose outgoing messages on the block
+    /// broadcast and/or backfill channels are rewritten by a [`Forging`] sender.
+    async fn start_body_forger(
+        &self,
+        context: &Context,
+        oracle: &Oracle,
+        i: usize,
+        forge_broadcast: bool,
+        forge_backfill: bool,
+    ) -> (Arc<Shared>, Arc<AtomicUsize>) {
+        let forged = Arc::new(AtomicUsize::new(0));
+        let control = oracle.control(self.pk(i));
+        let mut pairs = Vec::with_capacity(CHANNELS.len());
+        for channel in CHANNELS {
+            let (sender, receiver) = control.register(channel, QUOTA).await.expect("register");
+            let active = (channel == CHANNEL_BLOCKS && forge_broadcast)
+                || (channel == CHANNEL_BACKFILL && forge_backfill);
+            let forging = Forging {
+                inner: sender,
+                forged: active.then(|| forged.clone()),
+            };
+            pairs.push((forging, receiver));
+        }
+        (
+            self.start_with_channels(context, oracle, i, pairs).await,
+            forged,
+        )
+    }
+
+    async fn start_with_channels<S, R>(
+        &self,
+        context: &Context,
+        oracle: &Oracle,
+        i: usize,
+        pairs: Vec<(S, R)>,
+    ) -> Arc<Shared>
+    where
+        S: commonware_p2p::Sender<PublicKey = VerifyingKey>,
+        R: commonware_p2p::Receiver<PublicKey = VerifyingKey>,
+    {
+        let control = oracle.control(self.pk(i));
         let store = Store::open(self.store_path(i), self.limits).expect("open store");
         let shared = Arc::new(Shared {
             mempool: Mutex::new(Mempool::new(Default::default(), self.limits)),
@@ -202,7 +251,6 @@ impl Testnet {
             validators: self.validators.clone(),
             genesis: self.genesis.clone(),
             partition_prefix: format!("validator-{i}"),
-            gossip_batch_txs_max: weft_mempool::DEFAULT_GOSSIP_BATCH_TXS_MAX,
         };
         weft_consensus::start(
             context.child("validator").with_attribute("index", i),
@@ -250,6 +298,82 @@ impl Testnet {
             nodes.insert(i, self.start_validator(context, oracle, i).await);
         }
         nodes
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A body-forging peer
+// ---------------------------------------------------------------------------------------------
+
+/// A p2p sender that forges block bodies in what it sends: every transaction payload the
+/// [`Clients`] wrote (`sender ...`) is altered in place, so each block on the wire keeps its
+/// real header (and digest) but carries a body of the forger's choosing. With `forged` unset
+/// it passes messages through untouched.
+#[derive(Clone)]
+struct Forging<S> {
+    inner: S,
+    forged: Option<Arc<AtomicUsize>>,
+}
+
+struct ForgingChecked<C> {
+    inner: C,
+    forged: Option<Arc<AtomicUsize>>,
+}
+
+/// Rewrites every client payload in `bytes`; returns whether anything changed.
+fn forge(bytes: &mut [u8]) -> bool {
+    let mut changed = false;
+    let mut i = 0;
+    while i + PAYLOAD_TAG.len() <= bytes.len() {
+        if &bytes[i..i + PAYLOAD_TAG.len()] == PAYLOAD_TAG {
+            bytes[i] = b'S';
+            changed = true;
+            i += PAYLOAD_TAG.len();
+        } else {
+            i += 1;
+        }
+    }
+    changed
+}
+
+impl<S: commonware_p2p::LimitedSender> commonware_p2p::LimitedSender for Forging<S> {
+    type PublicKey = S::PublicKey;
+    type Checked<'a>
+        = ForgingChecked<S::Checked<'a>>
+    where
+        Self: 'a;
+
+    fn check(
+        &mut self,
+        recipients: commonware_p2p::Recipients<Self::PublicKey>,
+    ) -> Result<Self::Checked<'_>, std::time::SystemTime> {
+        let forged = self.forged.clone();
+        self.inner
+            .check(recipients)
+            .map(|inner| ForgingChecked { inner, forged })
+    }
+}
+
+impl<C: commonware_p2p::CheckedSender> commonware_p2p::CheckedSender for ForgingChecked<C> {
+    type PublicKey = C::PublicKey;
+
+    fn recipients(&self) -> Vec<Self::PublicKey> {
+        self.inner.recipients()
+    }
+
+    fn send(
+        self,
+        message: impl Into<commonware_runtime::IoBufs> + Send,
+        priority: bool,
+    ) -> commonware_actor::Unreliable<commonware_actor::Feedback> {
+        let Some(forged) = self.forged else {
+            return self.inner.send(message, priority);
+        };
+        let mut bytes = message.into().coalesce().as_ref().to_vec();
+        if forge(&mut bytes) {
+            forged.fetch_add(1, Ordering::Relaxed);
+        }
+        self.inner.send(bytes, priority)
     }
 }
 
@@ -394,6 +518,21 @@ fn assert_agreement(nodes: &BTreeMap<usize, Arc<Shared>>, genesis: &Block) -> u6
         assert!(
             digests.values().all(|d| *d == first),
             "fork at height {h}: {digests:?}"
+        );
+    }
+    // Bodies, not only digests: the bytes each validator stores at a height are identical.
+    for h in 1..=min_head {
+        let bodies: BTreeMap<usize, Vec<u8>> = nodes
+            .iter()
+            .map(|(i, n)| {
+                let block = n.store.block(h).expect("store read").expect("block");
+                (*i, block.encode().to_vec())
+            })
+            .collect();
+        let first = bodies.values().next().unwrap();
+        assert!(
+            bodies.values().all(|b| b == first),
+            "validators store different bodies for block {h}"
         );
     }
     for (i, node) in nodes {
@@ -815,4 +954,186 @@ fn same_seed_same_result() {
         let other = run_all_online(seed.wrapping_add(1));
         assert_ne!(first.auditor, other.auditor, "the auditor ignores the seed");
     });
+}
+
+/// Asserts that every block `node` stores is byte-for-byte the one `reference` stores.
+fn assert_same_bodies(node: &Shared, reference: &Shared, who: &str) {
+    for h in 1..=head(node).min(head(reference)) {
+        let ours = node.store.block(h).expect("store read").expect("block");
+        let theirs = reference
+            .store
+            .block(h)
+            .expect("store read")
+            .expect("block");
+        assert_eq!(
+            ours.encode(),
+            theirs.encode(),
+            "{who} stores a body for block {h} other than the one that was voted on"
+        );
+    }
+}
+
+/// Asserts that only `byzantine` was ever blocked, and only by honest validators.
+async fn assert_only_blocked(oracle: &Oracle, byzantine: &VerifyingKey) {
+    for (by, whom) in oracle.blocked().await.expect("oracle") {
+        assert_ne!(
+            &by, byzantine,
+            "the Byzantine validator's blocks are not tracked"
+        );
+        assert_eq!(&whom, byzantine, "an honest validator was blocked");
+    }
+}
+
+/// Validator 3 runs honest consensus but forges the body of every block it broadcasts (its
+/// own proposals): the real header with altered transactions. The honest validators never
+/// accept such a block, keep finalizing, and every store holds only voted-on bodies.
+#[test]
+fn body_forging_leader_plants_no_forged_body() {
+    with_seed(
+        "body_forging_leader_plants_no_forged_body",
+        seed_or(6),
+        |seed| {
+            let net = &Testnet::new();
+            deterministic::Runner::new(runtime_config(seed)).start(|context| async move {
+                let forger = 3;
+                let oracle = net.start_network(&context).await;
+                net.connect_all(&oracle).await;
+                let mut nodes = net.start_honest(&context, &oracle, 0..forger).await;
+                let (forger_node, forged) = net
+                    .start_body_forger(&context, &oracle, forger, true, false)
+                    .await;
+                let mut clients = Clients::new(6_000, 3);
+                let hashes = submit_rounds(
+                    &context,
+                    &nodes,
+                    &[0, 1, 2],
+                    &mut clients,
+                    20,
+                    Duration::from_millis(100),
+                )
+                .await;
+                wait_until(
+                    &context,
+                    &nodes,
+                    Duration::from_secs(60),
+                    "honest validators to finalize every transaction",
+                    |n| all_finalized(n, &hashes) && head(n) >= 12,
+                )
+                .await;
+                assert!(
+                    forged.load(Ordering::Relaxed) > 0,
+                    "the forger never sent a forged block: the test proves nothing"
+                );
+                for (i, node) in &nodes {
+                    assert_same_bodies(node, &nodes[&0], &format!("validator {i}"));
+                }
+                nodes.insert(forger, forger_node);
+                summary(&context, "forging leader", &nodes);
+                assert_agreement(&nodes, &net.genesis);
+                assert_only_blocked(&oracle, &net.pk(forger)).await;
+            });
+        },
+    );
+}
+
+/// Validator 3 votes and proposes honestly but forges the bodies of the blocks it serves to
+/// backfill requests. Validator 2 is cut off from 0 and 1 (it can reach only the forger)
+/// while the others finalize, so it must backfill from the forger. It never stores a forged
+/// body; once healed it catches up from honest peers and every store agrees, body and all.
+#[test]
+fn body_forging_peer_cannot_poison_backfill() {
+    with_seed(
+        "body_forging_peer_cannot_poison_backfill",
+        seed_or(7),
+        |seed| {
+            let net = &Testnet::new();
+            deterministic::Runner::new(runtime_config(seed)).start(|context| async move {
+                let (lagging, forger) = (2, 3);
+                let oracle = net.start_network(&context).await;
+                net.connect_all(&oracle).await;
+                let mut nodes = net.start_honest(&context, &oracle, 0..forger).await;
+                let (forger_node, forged) = net
+                    .start_body_forger(&context, &oracle, forger, false, true)
+                    .await;
+                let mut clients = Clients::new(7_000, 3);
+                let before = submit_rounds(
+                    &context,
+                    &nodes,
+                    &[0, 1, 2],
+                    &mut clients,
+                    3,
+                    Duration::from_millis(100),
+                )
+                .await;
+                wait_until(
+                    &context,
+                    &nodes,
+                    Duration::from_secs(30),
+                    "first transactions finalized",
+                    |n| all_finalized(n, &before),
+                )
+                .await;
+
+                // Validator 2 keeps only its link to the forger; 0, 1 and 3 finalize on.
+                for j in [0, 1] {
+                    net.disconnect(&oracle, lagging, j).await;
+                }
+                let cut_head = head(&nodes[&lagging]);
+                let majority: BTreeMap<usize, Arc<Shared>> =
+                    [0, 1].iter().map(|i| (*i, nodes[i].clone())).collect();
+                let during = submit_rounds(
+                    &context,
+                    &nodes,
+                    &[0, 1],
+                    &mut clients,
+                    10,
+                    Duration::from_millis(100),
+                )
+                .await;
+                wait_until(
+                    &context,
+                    &majority,
+                    Duration::from_secs(60),
+                    "0 and 1 to finalize while validator 2 can reach only the forger",
+                    |n| all_finalized(n, &during) && head(n) >= cut_head + 10,
+                )
+                .await;
+                // Give the lagging validator time to ask the forger for the blocks it missed.
+                context.sleep(Duration::from_secs(5)).await;
+                assert!(
+                    forged.load(Ordering::Relaxed) > 0,
+                    "the forger never answered a backfill request: the test proves nothing"
+                );
+                assert_same_bodies(&nodes[&lagging], &nodes[&0], "the lagging validator");
+
+                // Heal: it catches up from honest peers.
+                for j in [0, 1] {
+                    net.connect(&oracle, lagging, j).await;
+                }
+                let after = submit_rounds(
+                    &context,
+                    &nodes,
+                    &[0, 1, 2],
+                    &mut clients,
+                    3,
+                    Duration::from_millis(100),
+                )
+                .await;
+                let all: Vec<TxHash> = [before, during, after].concat();
+                let target = head(&nodes[&0]);
+                wait_until(
+                    &context,
+                    &nodes,
+                    Duration::from_secs(60),
+                    "validator 2 to catch up and every transaction finalized",
+                    |n| all_finalized(n, &all) && head(n) >= target,
+                )
+                .await;
+                nodes.insert(forger, forger_node);
+                summary(&context, "forging backfill", &nodes);
+                assert_agreement(&nodes, &net.genesis);
+                assert_only_blocked(&oracle, &net.pk(forger)).await;
+            });
+        },
+    );
 }

@@ -10,8 +10,6 @@ pub const DEFAULT_BYTES_MAX: usize = 256 * 1024 * 1024;
 pub const DEFAULT_SENDER_TXS_MAX: usize = 4_096;
 /// Default number of remembered rejection reasons (for `status` queries).
 pub const DEFAULT_REJECTED_MAX: usize = 100_000;
-/// Default bound on transactions per gossip message.
-pub const DEFAULT_GOSSIP_BATCH_TXS_MAX: usize = 2_048;
 
 /// Mempool configuration (`[mempool]` in the node's TOML).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,8 +23,6 @@ pub struct Config {
     pub sender_txs_max: usize,
     /// Most remembered rejection reasons.
     pub rejected_max: usize,
-    /// Most transactions per gossip message (also bounded by the block byte limit).
-    pub gossip_batch_txs_max: usize,
 }
 
 impl Default for Config {
@@ -36,7 +32,6 @@ impl Default for Config {
             bytes_max: DEFAULT_BYTES_MAX,
             sender_txs_max: DEFAULT_SENDER_TXS_MAX,
             rejected_max: DEFAULT_REJECTED_MAX,
-            gossip_batch_txs_max: DEFAULT_GOSSIP_BATCH_TXS_MAX,
         }
     }
 }
@@ -48,7 +43,6 @@ impl Config {
             ("mempool.txs_max", self.txs_max),
             ("mempool.bytes_max", self.bytes_max),
             ("mempool.sender_txs_max", self.sender_txs_max),
-            ("mempool.gossip_batch_txs_max", self.gossip_batch_txs_max),
         ] {
             if v == 0 {
                 return Err(format!("{name} must be > 0"));

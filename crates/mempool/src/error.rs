@@ -52,6 +52,17 @@ pub enum AdmitError {
         /// The pending transaction holding it.
         pending: TxHash,
     },
+    /// The system namespace (0) is written only by the protocol, never by clients.
+    #[error("namespace 0 is the system namespace: clients cannot submit to it")]
+    SystemNamespace,
+    /// An Ethereum transaction for a chain this network does not serve.
+    #[error("unknown chain id {chain}: this network accepts rpc.eth_chain_ids = {allowed:?}")]
+    ChainNotServed {
+        /// The transaction's chain id (its namespace).
+        chain: u64,
+        /// The chain ids served.
+        allowed: Vec<u64>,
+    },
     /// The mempool is full.
     #[error("mempool full: {what} would exceed {limit} = {max}")]
     Full {
@@ -62,31 +73,4 @@ pub enum AdmitError {
         /// Its value.
         max: usize,
     },
-}
-
-impl AdmitError {
-    /// Stable machine-readable code for the RPC layer.
-    pub fn code(&self) -> &'static str {
-        match self {
-            AdmitError::Decode(DecodeError::TooLarge { .. }) => "too_large",
-            AdmitError::Decode(DecodeError::Malformed { .. }) => "malformed",
-            AdmitError::Invalid(TxError::PayloadTooLarge { .. }) => "too_large",
-            AdmitError::Invalid(TxError::BadSignature { .. }) => "bad_signature",
-            AdmitError::Invalid(TxError::BadSender) => "bad_sender",
-            AdmitError::Invalid(TxError::Ethereum(weft_types::eth::EthError::NoChainId)) => {
-                "unknown_chain_id"
-            }
-            AdmitError::Invalid(TxError::Ethereum(weft_types::eth::EthError::BadSignature(_))) => {
-                "bad_signature"
-            }
-            AdmitError::Invalid(TxError::Ethereum(_)) => "malformed",
-            AdmitError::Invalid(TxError::EthMismatch) => "bad_signature",
-            AdmitError::Duplicate { .. } => "duplicate",
-            AdmitError::AlreadyFinalized { .. } => "already_finalized",
-            AdmitError::NonceTooLow { .. } => "nonce_too_low",
-            AdmitError::NonceTooHigh { .. } => "nonce_too_high",
-            AdmitError::NonceInUse { .. } => "nonce_in_use",
-            AdmitError::Full { .. } => "mempool_full",
-        }
-    }
 }

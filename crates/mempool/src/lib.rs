@@ -26,8 +26,7 @@ mod error;
 mod pool;
 
 pub use config::{
-    Config, DEFAULT_BYTES_MAX, DEFAULT_GOSSIP_BATCH_TXS_MAX, DEFAULT_REJECTED_MAX,
-    DEFAULT_SENDER_TXS_MAX, DEFAULT_TXS_MAX,
+    Config, DEFAULT_BYTES_MAX, DEFAULT_REJECTED_MAX, DEFAULT_SENDER_TXS_MAX, DEFAULT_TXS_MAX,
 };
 pub use error::AdmitError;
-pub use pool::{ChainView, Mempool, Status};
+pub use pool::{ChainView, Mempool, SelectLimits, Status, NAMESPACE_LIST_BYTES};

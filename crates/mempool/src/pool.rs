@@ -13,6 +13,21 @@ pub trait ChainView {
     fn finalized_height(&self, hash: &TxHash) -> Option<u64>;
 }
 
+/// Encoding overhead of one namespace's list in a block body: its 8-byte id and the list's
+/// length prefix (at most 5 bytes).
+pub const NAMESPACE_LIST_BYTES: usize = 13;
+
+/// Block limits a selection must respect.
+#[derive(Clone, Copy, Debug)]
+pub struct SelectLimits {
+    /// Most transactions.
+    pub txs_max: usize,
+    /// Most encoded bytes of transactions and namespace lists.
+    pub bytes_max: usize,
+    /// Most distinct namespaces.
+    pub namespaces_max: usize,
+}
+
 /// What the mempool knows about a transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -107,6 +122,9 @@ impl Mempool {
         local: bool,
     ) -> Result<(), AdmitError> {
         let hash = tx.hash();
+        if tx.namespace() == weft_types::NamespaceId::SYSTEM {
+            return Err(AdmitError::SystemNamespace);
+        }
         if self.txs.contains_key(&hash) {
             return Err(AdmitError::Duplicate { hash });
         }
@@ -196,28 +214,43 @@ impl Mempool {
         next
     }
 
-    /// Picks transactions for a block in arrival order, within the block limits. Skips those
-    /// in `exclude` (already in an unfinalized ancestor). Each sender's transactions are taken
-    /// in consecutive nonce order from `next_nonce(sender)`; one that arrived before its
-    /// predecessor waits until the predecessor is taken.
+    /// Picks transactions for a block in arrival order, within every block limit in `limits`.
+    /// Skips those in `exclude` (already in an unfinalized ancestor). Each sender's
+    /// transactions are taken in consecutive nonce order from `next_nonce(sender)`; one that
+    /// arrived before its predecessor waits until the predecessor is taken.
+    ///
+    /// Every limit is applied here, while nonces are chained: the first of a sender's
+    /// transactions that does not fit (bytes, or a namespace beyond `namespaces_max`) ends
+    /// that sender's chain for this block, so no later nonce is ever taken without it. A
+    /// selection therefore never has a nonce gap, whatever the senders sent.
     pub fn select(
         &self,
         exclude: &HashSet<TxHash>,
         next_nonce: impl Fn(&[u8; 32]) -> u64,
-        txs_max: usize,
-        bytes_max: usize,
+        limits: SelectLimits,
     ) -> Vec<Transaction> {
-        let txs_max = txs_max.min(self.limits.block_txs_max);
+        let txs_max = limits.txs_max.min(self.limits.block_txs_max);
+        let namespaces_max = limits
+            .namespaces_max
+            .min(self.limits.namespaces_per_block_max);
         let mut out = Vec::new();
         let mut bytes = 0usize;
+        let mut namespaces: HashSet<weft_types::NamespaceId> = HashSet::new();
         let mut expected: HashMap<[u8; 32], u64> = HashMap::new();
+        let mut stopped: HashSet<[u8; 32]> = HashSet::new();
         let mut deferred: HashMap<[u8; 32], BTreeMap<u64, &Entry>> = HashMap::new();
-        'queue: for hash in self.queue.values() {
+        for hash in self.queue.values() {
+            if out.len() >= txs_max {
+                break;
+            }
             if exclude.contains(hash) {
                 continue;
             }
             let entry = &self.txs[hash];
             let sender = sender_bytes(&entry.tx);
+            if stopped.contains(&sender) {
+                continue;
+            }
             let next = expected
                 .entry(sender)
                 .or_insert_with(|| next_nonce(&sender));
@@ -233,10 +266,18 @@ impl Mempool {
             }
             let mut take = Some(entry);
             while let Some(e) = take {
-                if out.len() >= txs_max || bytes + e.bytes > bytes_max {
-                    break 'queue;
+                let ns = e.tx.namespace();
+                let opens = !namespaces.contains(&ns);
+                let cost = e.bytes + if opens { NAMESPACE_LIST_BYTES } else { 0 };
+                let fits = out.len() < txs_max
+                    && bytes + cost <= limits.bytes_max
+                    && (!opens || namespaces.len() < namespaces_max);
+                if !fits {
+                    stopped.insert(sender);
+                    break;
                 }
-                bytes += e.bytes;
+                bytes += cost;
+                namespaces.insert(ns);
                 out.push(e.tx.clone());
                 *next += 1;
                 take = deferred.get_mut(&sender).and_then(|d| d.remove(&*next));
@@ -287,14 +328,14 @@ impl Mempool {
         }
     }
 
-    /// Takes up to `gossip_batch_txs_max` locally admitted transactions (at most
+    /// Takes up to `limits.gossip_batch_txs_max` locally admitted transactions (at most
     /// `bytes_max` bytes) to gossip.
     pub fn take_gossip_batch(&mut self, bytes_max: usize) -> Vec<Transaction> {
         let mut bytes = 0;
         let mut n = 0;
         for tx in &self.outbox {
             let b = encoded_len(tx);
-            if n >= self.cfg.gossip_batch_txs_max || (n > 0 && bytes + b > bytes_max) {
+            if n >= self.limits.gossip_batch_txs_max || (n > 0 && bytes + b > bytes_max) {
                 break;
             }
             bytes += b;
@@ -344,6 +385,13 @@ mod tests {
 
     fn key(seed: u64) -> SigningKey {
         SigningKey::random(rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+    }
+    fn lim(txs_max: usize) -> SelectLimits {
+        SelectLimits {
+            txs_max,
+            bytes_max: usize::MAX,
+            namespaces_max: usize::MAX,
+        }
     }
     fn tx(k: &SigningKey, nonce: u64) -> Transaction {
         Transaction::sign(
@@ -414,7 +462,7 @@ mod tests {
                 expected: 10
             })
         );
-        let selected = pool.select(&HashSet::new(), |_| 0, 100, usize::MAX);
+        let selected = pool.select(&HashSet::new(), |_| 0, lim(100));
         assert_eq!(
             selected[..3],
             [t1.clone(), t2.clone(), t3.clone()],
@@ -423,7 +471,7 @@ mod tests {
         let excluded: HashSet<_> = [t1.hash()].into();
         let next_b = |s: &[u8; 32]| if *s == sb { 1 } else { 0 };
         assert_eq!(
-            pool.select(&excluded, next_b, 100, usize::MAX)[..2],
+            pool.select(&excluded, next_b, lim(100))[..2],
             [t2.clone(), t3.clone()]
         );
         assert_eq!(pool.take_gossip_batch(usize::MAX).len(), 4);
@@ -441,20 +489,20 @@ mod tests {
         }
         let nonces = |txs: Vec<Transaction>| txs.iter().map(|t| t.nonce()).collect::<Vec<_>>();
         assert_eq!(
-            nonces(pool.select(&HashSet::new(), |_| 0, 100, usize::MAX)),
+            nonces(pool.select(&HashSet::new(), |_| 0, lim(100))),
             vec![0]
         );
         assert_eq!(pool.next_nonce(&a.public_key_bytes(), &chain), 1);
         // Once 1 arrives, the whole run is ordered, in nonce order.
         pool.admit(tx(&a, 1), &chain, false).unwrap();
         assert_eq!(
-            nonces(pool.select(&HashSet::new(), |_| 0, 100, usize::MAX)),
+            nonces(pool.select(&HashSet::new(), |_| 0, lim(100))),
             vec![0, 1, 2, 3]
         );
         assert_eq!(pool.next_nonce(&a.public_key_bytes(), &chain), 4);
         // The block limit cuts the run without leaving a gap.
         assert_eq!(
-            nonces(pool.select(&HashSet::new(), |_| 0, 2, usize::MAX)),
+            nonces(pool.select(&HashSet::new(), |_| 0, lim(2))),
             vec![0, 1]
         );
     }
@@ -490,6 +538,64 @@ mod tests {
         fn public_key_bytes(&self) -> [u8; 32] {
             use commonware_cryptography::Signer as _;
             self.public_key().as_ref().try_into().unwrap()
+        }
+    }
+
+    /// One sender whose consecutive nonces span more namespaces than a block may hold: the
+    /// selection stops that sender's chain at the first namespace that does not fit (no
+    /// nonce gap), and other senders' transactions still fill the block.
+    #[test]
+    fn a_chain_stops_at_the_first_transaction_that_does_not_fit() {
+        let limits = Limits {
+            namespaces_per_block_max: 4,
+            ..Limits::default()
+        };
+        let mut pool = Mempool::new(Config::default(), limits);
+        let chain = Chain::default();
+        let (spammer, honest) = (key(1), key(2));
+        for n in 0..10u64 {
+            let t = Transaction::sign(&spammer, NamespaceId(100 + n), n, Bytes::from_static(b"x"));
+            pool.admit(t, &chain, true).unwrap();
+        }
+        for n in 0..3u64 {
+            pool.admit(tx(&honest, n), &chain, true).unwrap();
+        }
+        let picked = pool.select(&HashSet::new(), |_| 0, lim(100));
+        let spam: Vec<u64> = picked
+            .iter()
+            .filter(|t| {
+                t.sender()[..] == commonware_cryptography::Signer::public_key(&spammer).as_ref()[..]
+            })
+            .map(|t| t.nonce())
+            .collect();
+        // Namespaces 100-103 fill the block's four; nonce 4 (namespace 104) ends the chain.
+        assert_eq!(spam, vec![0, 1, 2, 3]);
+        // The honest sender's namespace 1 no longer fits either: its chain waits too.
+        let namespaces: HashSet<_> = picked.iter().map(|t| t.namespace()).collect();
+        assert_eq!(namespaces.len(), 4);
+        // Bytes: the first transaction that does not fit ends the chain, never a later one.
+        let one = encoded_len(&tx(&honest, 0)) + NAMESPACE_LIST_BYTES;
+        let picked = pool.select(
+            &HashSet::new(),
+            |_| 0,
+            SelectLimits {
+                txs_max: 100,
+                bytes_max: one * 2,
+                namespaces_max: 100,
+            },
+        );
+        let mut by_sender: HashMap<[u8; 32], Vec<u64>> = HashMap::new();
+        for t in &picked {
+            by_sender
+                .entry(sender_bytes(t))
+                .or_default()
+                .push(t.nonce());
+        }
+        for (_, list) in by_sender {
+            assert!(
+                list.iter().enumerate().all(|(i, n)| *n == i as u64),
+                "{list:?}"
+            );
         }
     }
 }

@@ -26,24 +26,52 @@ pub const DEFAULT_CHANNEL_MESSAGES_PER_SECOND: u32 = 10_000;
 /// Default bound on queued outbound messages.
 pub const DEFAULT_MAILBOX_SIZE: usize = 16_384;
 
+/// Which of Commonware's p2p presets to start from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// `lookup::Config::recommended`: production cooldowns, handshake rate limits per IP and
+    /// subnet, long blocks. The default.
+    #[default]
+    Recommended,
+    /// `lookup::Config::local`: fast reconnects for a single-host devnet. Commonware
+    /// documents it as not for production; `weft devnet` is its one user.
+    Local,
+}
+
 /// Network configuration (`[network]` in the node's TOML).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// The p2p preset (`recommended` unless this is a single-host devnet).
+    pub profile: Profile,
     /// Per-peer, per-channel message rate quota.
     pub channel_messages_per_second: u32,
     /// Bound on queued outbound messages.
     pub mailbox_size: usize,
-    /// Accept peers on private and loopback addresses (needed for devnets and LANs).
+    /// Accept peers on private and loopback addresses (off in production; devnets and LANs
+    /// turn it on).
     pub allow_private_ips: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
+            profile: Profile::Recommended,
             channel_messages_per_second: DEFAULT_CHANNEL_MESSAGES_PER_SECOND,
             mailbox_size: DEFAULT_MAILBOX_SIZE,
+            allow_private_ips: false,
+        }
+    }
+}
+
+impl Config {
+    /// The configuration of a single-host devnet: the local preset, loopback peers allowed.
+    pub fn devnet() -> Self {
+        Self {
+            profile: Profile::Local,
             allow_private_ips: true,
+            ..Self::default()
         }
     }
 }
@@ -102,7 +130,11 @@ where
         cups::Version::V1,
     );
     let peer_count = NZUsize!(peers.len().max(1) + 1);
-    let mut p2p_cfg = lookup::Config::local(
+    let preset = match cfg.profile {
+        Profile::Recommended => lookup::Config::recommended,
+        Profile::Local => lookup::Config::local,
+    };
+    let mut p2p_cfg = preset(
         handshake,
         P2P_NAMESPACE,
         listen,
@@ -132,4 +164,19 @@ where
         oracle,
         handle,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_defaults_are_the_recommended_profile() {
+        let cfg = Config::default();
+        assert_eq!(cfg.profile, Profile::Recommended);
+        assert!(!cfg.allow_private_ips);
+        let devnet = Config::devnet();
+        assert_eq!(devnet.profile, Profile::Local);
+        assert!(devnet.allow_private_ips);
+    }
 }

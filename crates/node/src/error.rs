@@ -27,6 +27,14 @@ pub enum NodeError {
     /// The network failed to start.
     #[error("network: {0}")]
     Network(String),
+    /// The RPC server failed to start.
+    #[error("rpc on {addr}: {reason}")]
+    Rpc {
+        /// The listen address.
+        addr: String,
+        /// Why it failed.
+        reason: String,
+    },
 }
 
 impl NodeError {

@@ -8,6 +8,7 @@
 mod api;
 mod config;
 mod error;
+pub mod fatal;
 mod genesis;
 mod keys;
 mod persister;

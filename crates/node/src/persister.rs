@@ -42,10 +42,11 @@ impl Persister {
                     }
                     let txs: Vec<Transaction> =
                         batch.iter().flat_map(|(t, _)| t.iter().cloned()).collect();
-                    // Losing acknowledged submissions is not an option: stop the node instead.
-                    store
-                        .persist_pending(&txs)
-                        .expect("persisting submissions failed");
+                    // Losing acknowledged submissions is not an option: nothing in this batch is
+                    // acknowledged, and the panic stops the whole node (see `fatal`).
+                    if let Err(e) = store.persist_pending(&txs) {
+                        panic!("persisting {} submissions failed: {e}", txs.len());
+                    }
                     for (_, done) in batch {
                         let _ = done.send(());
                     }

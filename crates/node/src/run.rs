@@ -14,7 +14,11 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs a validator until SIGINT or SIGTERM.
 pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
+    crate::fatal::install();
     let genesis = Genesis::load(&cfg.node.genesis_file)?;
+    cfg.consensus
+        .validate_with(&genesis.limits)
+        .map_err(|e| NodeError::config(&cfg.node.genesis_file, e))?;
     let key = crate::read_key(&cfg.node.key_file)?;
     let me = key.public_key();
     let keys = genesis
@@ -76,6 +80,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         .with_catch_panics(false);
     let runner = cw_tokio::Runner::new(runtime_cfg);
     runner.start(|context| async move {
+        let result: Result<(), NodeError> = async {
         cw_tokio::telemetry::init(
             context.child("telemetry"),
             cw_tokio::telemetry::Logs { level: log_level, json: false },
@@ -87,7 +92,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
             Ok(s) => s,
             Err(e) => {
                 error!(target: "weft::node", error = %e, "network failed to start");
-                return;
+                return Err(NodeError::Network(e.to_string()));
             }
         };
         let identity = Identity {
@@ -95,7 +100,6 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
             validators,
             genesis: genesis_block,
             partition_prefix,
-            gossip_batch_txs_max: cfg.mempool.gossip_batch_txs_max,
         };
         let channels = Channels::from_pairs(started.channels);
         let oracle = started.oracle;
@@ -108,17 +112,20 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
             }
             Err(e) => {
                 error!(target: "weft::node", error = %e, addr = %cfg.node.rpc_listen, "rpc failed to start");
-                return;
+                return Err(NodeError::Rpc { addr: cfg.node.rpc_listen.to_string(), reason: e.to_string() });
             }
         };
         wait_for_signal().await;
         info!(target: "weft::node", "stopping");
         let _ = rpc.stop();
+        Ok(())
+        }
+        .await;
         if let Err(e) = context.child("stop").stop(0, Some(STOP_TIMEOUT)).await {
             warn!(target: "weft::node", error = ?e, "tasks did not stop in time");
         }
-    });
-    Ok(())
+        result
+    })
 }
 
 async fn wait_for_signal() {

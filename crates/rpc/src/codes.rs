@@ -30,5 +30,7 @@ pub const NOT_FOUND: i32 = 1012;
 pub const UNKNOWN_CHAIN_ID: i32 = 1013;
 /// An Ethereum transaction type Weft does not carry (EIP-4844 blobs).
 pub const UNSUPPORTED_TX_TYPE: i32 = 1014;
+/// Namespace 0 is the system namespace; clients cannot submit to it.
+pub const SYSTEM_NAMESPACE: i32 = 1015;
 /// The node failed internally (storage); the request may be retried.
 pub const INTERNAL: i32 = 1099;

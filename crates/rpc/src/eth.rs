@@ -45,15 +45,6 @@ pub(crate) fn register(
         |params: Params<'static>, state, _| async move {
             let (raw_hex,): (String,) = params.parse()?;
             let tx = decode(&state, &raw_hex);
-            if let Ok(chain) = tx.as_ref().map(|t| t.namespace().0) {
-                let allowed = &state.cfg.eth_chain_ids;
-                if !allowed.is_empty() && !allowed.contains(&chain) {
-                    return Err(err(
-                        codes::UNKNOWN_CHAIN_ID,
-                        format!("unknown chain id {chain}: this network accepts rpc.eth_chain_ids = {allowed:?}"),
-                    ));
-                }
-            }
             submit_one(&state, tx).await
         },
     )?;

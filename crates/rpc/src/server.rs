@@ -45,6 +45,7 @@ pub(crate) async fn submit_one(
     state: &State,
     tx: Result<Transaction, AdmitError>,
 ) -> Result<String, ErrorObjectOwned> {
+    let tx = ingress(&state.cfg, tx);
     let mut results = state.node.submit(vec![tx]).await;
     match results.pop().expect("one result per transaction") {
         Ok(hash) => Ok(hash.to_string()),
@@ -63,7 +64,29 @@ fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     err(codes::INTERNAL, format!("internal error: {e}"))
 }
 
-/// Maps an admission error to its stable code.
+/// The ingress rule every submission path applies before admission (`weft_sendTransaction`,
+/// `weft_sendTransactions` and `eth_sendRawTransaction` alike): an Ethereum-authenticated
+/// transaction must name a chain in `rpc.eth_chain_ids` when the list is set. (Namespace 0
+/// is refused by the mempool itself, for clients and peers alike.)
+pub(crate) fn ingress(
+    cfg: &Config,
+    tx: Result<Transaction, AdmitError>,
+) -> Result<Transaction, AdmitError> {
+    let tx = tx?;
+    if matches!(tx.auth(), weft_types::Auth::Ethereum) {
+        let chain = tx.namespace().0;
+        let allowed = &cfg.eth_chain_ids;
+        if !allowed.is_empty() && !allowed.contains(&chain) {
+            return Err(AdmitError::ChainNotServed {
+                chain,
+                allowed: allowed.clone(),
+            });
+        }
+    }
+    Ok(tx)
+}
+
+/// Maps an admission error to its stable code: the one table of RPC error codes.
 pub fn admit_error(e: &AdmitError) -> ErrorJson {
     let code = match e {
         AdmitError::Decode(DecodeError::TooLarge { .. })
@@ -85,6 +108,8 @@ pub fn admit_error(e: &AdmitError) -> ErrorJson {
         AdmitError::NonceTooHigh { .. } => codes::NONCE_TOO_HIGH,
         AdmitError::NonceInUse { .. } => codes::NONCE_IN_USE,
         AdmitError::Full { .. } => codes::MEMPOOL_FULL,
+        AdmitError::SystemNamespace => codes::SYSTEM_NAMESPACE,
+        AdmitError::ChainNotServed { .. } => codes::UNKNOWN_CHAIN_ID,
     };
     ErrorJson {
         code,
@@ -419,7 +444,7 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
             }
             let decoded = txs
                 .iter()
-                .map(|t| decode_tx_hex(t, state.node.store()))
+                .map(|t| ingress(&state.cfg, decode_tx_hex(t, state.node.store())))
                 .collect();
             let results = state.node.submit(decoded).await;
             Ok::<Vec<SubmitResult>, ErrorObjectOwned>(

@@ -6,7 +6,8 @@
 //! land, consensus rejects blocks that use them.
 
 use crate::{
-    merkle, sha256, DecodeError, Digest, Limits, NamespaceId, Transaction, TxHash, VerifyingKey,
+    merkle, sha256, BlockError, DecodeError, Digest, Limits, NamespaceId, Transaction, TxHash,
+    VerifyingKey,
 };
 use bytes::{Buf, BufMut, Bytes};
 use commonware_codec::{Decode, Encode, EncodeSize, Error, FixedSize, Read, ReadExt, Write};
@@ -232,29 +233,27 @@ impl Body {
     }
 
     /// Structural checks that do not need the header: namespace order and non-empty lists.
-    pub fn check_structure(&self) -> Result<(), String> {
+    pub fn check_structure(&self) -> Result<(), BlockError> {
         for pair in self.namespaces.windows(2) {
             if pair[0].namespace >= pair[1].namespace {
-                return Err(format!(
-                    "namespaces not strictly ascending: {} then {}",
-                    pair[0].namespace, pair[1].namespace
-                ));
+                return Err(BlockError::NamespacesNotAscending {
+                    first: pair[0].namespace,
+                    second: pair[1].namespace,
+                });
             }
         }
         for ns in &self.namespaces {
             if ns.txs.is_empty() {
-                return Err(format!(
-                    "namespace {} has an empty transaction list",
-                    ns.namespace
-                ));
+                return Err(BlockError::EmptyNamespace {
+                    namespace: ns.namespace,
+                });
             }
             if let Some(tx) = ns.txs.iter().find(|t| t.namespace() != ns.namespace) {
-                return Err(format!(
-                    "transaction {} of namespace {} listed under {}",
-                    tx.hash(),
-                    tx.namespace(),
-                    ns.namespace
-                ));
+                return Err(BlockError::MisfiledTx {
+                    tx: tx.hash(),
+                    namespace: tx.namespace(),
+                    listed: ns.namespace,
+                });
             }
         }
         Ok(())
@@ -362,26 +361,42 @@ impl Block {
     }
 
     /// Checks that the header's roots and counts match the body, and the body's structure.
-    pub fn check_commitments(&self) -> Result<(), String> {
+    /// A block whose body passes is the only body its digest can stand for.
+    pub fn check_commitments(&self) -> Result<(), BlockError> {
         self.body.check_structure()?;
         let count = self.body.tx_count();
         if count != self.header.tx_count as usize {
-            return Err(format!(
-                "header tx_count {} but body has {count}",
-                self.header.tx_count
-            ));
+            return Err(BlockError::TxCountMismatch {
+                header: self.header.tx_count,
+                body: count,
+            });
         }
-        if merkle::root(&self.body.namespace_table()) != self.header.namespace_table_root {
-            return Err("namespace_table_root does not match the body".into());
-        }
-        if self.body.inclusion_root() != self.header.inclusion_root {
-            return Err("inclusion_root does not match the body".into());
-        }
-        if self.body.bundles_root() != self.header.bundles_root {
-            return Err("bundles_root does not match the body".into());
-        }
-        if self.body.encrypted_root() != self.header.encrypted_root {
-            return Err("encrypted_root does not match the body".into());
+        let roots = [
+            (
+                "namespace_table_root",
+                merkle::root(&self.body.namespace_table()),
+                self.header.namespace_table_root,
+            ),
+            (
+                "inclusion_root",
+                self.body.inclusion_root(),
+                self.header.inclusion_root,
+            ),
+            (
+                "bundles_root",
+                self.body.bundles_root(),
+                self.header.bundles_root,
+            ),
+            (
+                "encrypted_root",
+                self.body.encrypted_root(),
+                self.header.encrypted_root,
+            ),
+        ];
+        for (root, body, header) in roots {
+            if body != header {
+                return Err(BlockError::RootMismatch { root });
+            }
         }
         Ok(())
     }
@@ -525,7 +540,14 @@ impl Read for Block {
                 "encoding larger than block_bytes_max",
             ));
         }
-        Ok(Self::new(header, body))
+        // Bind the body to the id: the digest covers only the header, so a body decoded from
+        // anywhere (a broadcast, a backfill answer, our own store) is accepted only if it is
+        // the one the header commits to. Nothing downstream can then hold a forged body.
+        let block = Self::new(header, body);
+        block
+            .check_commitments()
+            .map_err(|_| Error::Invalid("block", "body does not match the header's commitments"))?;
+        Ok(block)
     }
 }
 
@@ -624,13 +646,21 @@ mod tests {
     fn tampered_body_breaks_commitments() {
         let mut block = sample_block();
         block.body.namespaces[1].txs.swap(0, 1);
-        assert!(block
-            .check_commitments()
-            .unwrap_err()
-            .contains("namespace_table_root"));
+        assert_eq!(
+            block.check_commitments().unwrap_err(),
+            BlockError::RootMismatch {
+                root: "namespace_table_root"
+            }
+        );
+        // A forged body never decodes: the wire form of a real header with another body.
+        let err = Block::decode_untrusted(&block.encode(), &Limits::default()).unwrap_err();
+        assert!(err.to_string().contains("commitments"), "{err}");
         let mut block = sample_block();
         block.body.namespaces.swap(0, 1);
-        assert!(block.check_commitments().unwrap_err().contains("ascending"));
+        assert!(matches!(
+            block.check_commitments().unwrap_err(),
+            BlockError::NamespacesNotAscending { .. }
+        ));
     }
 
     #[test]

@@ -17,6 +17,13 @@ pub const DEFAULT_BLOCK_TXS_MAX: usize = 20_000;
 /// Default bound on the number of distinct namespaces in a block.
 pub const DEFAULT_NAMESPACES_PER_BLOCK_MAX: usize = 1_024;
 
+/// Default bound on transactions in one gossip message.
+pub const DEFAULT_GOSSIP_BATCH_TXS_MAX: usize = 2_048;
+/// Default bound on how far a block's timestamp may run ahead of a verifier's clock, in
+/// milliseconds. Kept below the leader timeout (see `weft_consensus::Config::validate_with`)
+/// so a future-stamped parent can never make an honest leader wait past its view.
+pub const DEFAULT_TIMESTAMP_DRIFT_MS_MAX: u64 = 500;
+
 /// Wire-format limits. Part of genesis: all validators must agree on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -31,6 +38,10 @@ pub struct Limits {
     pub block_txs_max: usize,
     /// Most distinct namespaces in one block.
     pub namespaces_per_block_max: usize,
+    /// Most transactions in one gossip message (a peer's larger message is malformed).
+    pub gossip_batch_txs_max: usize,
+    /// Most milliseconds a block's timestamp may be ahead of a verifier's clock (rule 3).
+    pub timestamp_drift_ms_max: u64,
 }
 
 impl Default for Limits {
@@ -41,6 +52,8 @@ impl Default for Limits {
             block_bytes_max: DEFAULT_BLOCK_BYTES_MAX,
             block_txs_max: DEFAULT_BLOCK_TXS_MAX,
             namespaces_per_block_max: DEFAULT_NAMESPACES_PER_BLOCK_MAX,
+            gossip_batch_txs_max: DEFAULT_GOSSIP_BATCH_TXS_MAX,
+            timestamp_drift_ms_max: DEFAULT_TIMESTAMP_DRIFT_MS_MAX,
         }
     }
 }
@@ -65,9 +78,13 @@ impl Limits {
                 self.block_bytes_max, self.tx_bytes_max
             ));
         }
-        if self.block_txs_max == 0 || self.namespaces_per_block_max == 0 {
+        if self.block_txs_max == 0
+            || self.namespaces_per_block_max == 0
+            || self.gossip_batch_txs_max == 0
+        {
             return Err(
-                "limits.block_txs_max and limits.namespaces_per_block_max must be > 0".into(),
+                "limits.block_txs_max, namespaces_per_block_max and gossip_batch_txs_max must be > 0"
+                    .into(),
             );
         }
         Ok(())

@@ -18,10 +18,11 @@ pub use block::{
     Block, BlockDigest, Body, Bundle, EncryptedItem, Header, NamespaceTxs, HEADER_BYTES,
 };
 pub use config::{
-    Limits, DEFAULT_BLOCK_BYTES_MAX, DEFAULT_BLOCK_TXS_MAX, DEFAULT_NAMESPACES_PER_BLOCK_MAX,
-    DEFAULT_PAYLOAD_BYTES_MAX, DEFAULT_TX_BYTES_MAX,
+    Limits, DEFAULT_BLOCK_BYTES_MAX, DEFAULT_BLOCK_TXS_MAX, DEFAULT_GOSSIP_BATCH_TXS_MAX,
+    DEFAULT_NAMESPACES_PER_BLOCK_MAX, DEFAULT_PAYLOAD_BYTES_MAX, DEFAULT_TIMESTAMP_DRIFT_MS_MAX,
+    DEFAULT_TX_BYTES_MAX,
 };
-pub use error::{DecodeError, TxError};
+pub use error::{BlockError, DecodeError, TxError};
 pub use namespace::NamespaceId;
 pub use proof::{LeafParts, LeafPath, NamespaceProof, ProofError, PROOF_DEPTH_MAX};
 pub use tx::{

@@ -50,7 +50,7 @@ impl Net {
             .map(|i| format!("127.0.0.1:{}", base_port + 10 * i as u16))
             .collect();
         let status = Command::new(weft())
-            .args(["genesis", "--hosts", &hosts.join(","), "--out"])
+            .args(["genesis", "--local", "--hosts", &hosts.join(","), "--out"])
             .arg(dir)
             .status()
             .expect("run weft genesis");
