@@ -82,10 +82,12 @@ async fn unfinalized_ancestors(
 ) -> Option<Pending> {
     let mut pending = Pending::default();
     let above = |h: u64| finalized_height.is_none_or(|f| h > f);
-    let mut current = first.inner().block().clone();
+    // Ancestors are shared (`Arc`), never copied: without finality the unfinalized suffix
+    // grows, and copying it for every verification would be quadratic.
+    let mut current = first.inner().0.clone();
     while above(current.height()) && current.height() > 0 {
         pending.add(&current);
-        current = ancestry.next().await?.inner().block().clone();
+        current = ancestry.next().await?.inner().0.clone();
     }
     Some(pending)
 }
@@ -322,7 +324,7 @@ where
         _input: (),
     ) -> Option<Digested<ConsensusBlock>> {
         let parent = ancestry.next().await?;
-        let parent_block = parent.inner().block().clone();
+        let parent_block = parent.inner().0.clone();
         // Pacing: wait for the interval since the parent, or for enough transactions; but
         // never longer than one interval from now, so a parent stamped in the future (up to
         // the drift bound) cannot make this leader sit out its view.

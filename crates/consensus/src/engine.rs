@@ -256,14 +256,16 @@ where
     let handle = engine.start(channels.votes, channels.certificates, channels.resolver);
 
     let (tx_sender, tx_receiver) = channels.txs;
+    let anti_entropy = Arc::new(std::sync::Mutex::new(gossip::AntiEntropy::default()));
     let out_shared = shared.clone();
+    let out_sender = tx_sender.clone();
+    let out_ae = anti_entropy.clone();
     context
         .child("gossip_out")
-        .spawn(move |ctx| gossip::run_outbound(ctx, out_shared, tx_sender));
-    let batch_max = shared.limits.gossip_batch_txs_max;
-    context
-        .child("gossip_in")
-        .spawn(move |_| gossip::run_inbound(shared, tx_receiver, blocker, batch_max));
+        .spawn(move |ctx| gossip::run_outbound(ctx, out_shared, out_ae, out_sender));
+    context.child("gossip_in").spawn(move |ctx| {
+        gossip::run_inbound(ctx, shared, anti_entropy, tx_receiver, tx_sender, blocker)
+    });
     handle
 }
 

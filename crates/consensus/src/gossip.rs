@@ -1,36 +1,152 @@
 //! Transaction gossip: every client transaction reaches every validator's mempool.
 //!
-//! A validator batches the transactions its clients submitted and sends each batch to all
-//! peers. A receiver decodes the batch with the wire limits, verifies the signatures of the
-//! transactions it has not seen (one batch verification), and admits them. A peer that sends
-//! undecodable or badly signed batches is Byzantine: it is blocked.
+//! Two mechanisms, on one channel:
+//! - **Push.** A validator batches the transactions its clients submitted and sends each
+//!   batch to all connected peers, once ([`Gossip::Txs`]).
+//! - **Anti-entropy.** A push reaches only peers connected at that moment, so a late or
+//!   restarted peer would never learn what it missed. Every [`ANTI_ENTROPY_INTERVAL`] a
+//!   validator announces the hashes of up to `limits.gossip_hashes_max` of its pending
+//!   transactions ([`Gossip::Have`]), walking its pending set oldest first and wrapping, so
+//!   every pending transaction is announced within `pending / gossip_hashes_max` rounds. A
+//!   peer answers with the hashes it lacks ([`Gossip::Want`]) and gets them pushed back.
+//!
+//! Rules that bound the work a peer can cause (numbered as enforced below):
+//! 1. every message decodes with genesis limits: `gossip_batch_txs_max` transactions,
+//!    `gossip_hashes_max` hashes; an undecodable message gets its sender blocked;
+//! 2. a pushed transaction with a bad size or signature gets its sender blocked;
+//! 3. a `Have` is answered at most once per peer per half interval; only hashes we neither
+//!    hold, rejected nor finalized are wanted;
+//! 4. a `Want` is served only for hashes we announced in the last two rounds, at most once
+//!    per peer per round, within one message's byte bound.
 
 use crate::{ChainState, Shared};
-use bytes::Bytes;
-use commonware_codec::{Decode, Encode};
+use bytes::{BufMut, Bytes};
+use commonware_codec::{Decode, Encode, EncodeSize, Error as CodecError, Read, ReadExt, Write};
 use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
 use commonware_runtime::Clock;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 use tracing::{debug, warn};
-use weft_types::{Transaction, VerifyingKey};
+use weft_mempool::ChainView as _;
+use weft_types::{Digest, Limits, Transaction, TxHash, VerifyingKey};
 
 /// How often the outbox is flushed.
 pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(10);
+/// How often pending hashes are announced to every peer.
+pub const ANTI_ENTROPY_INTERVAL: Duration = Duration::from_millis(1_000);
 
-/// Encodes a gossip batch.
-pub fn encode_batch(txs: &[Transaction]) -> Bytes {
-    txs.to_vec().encode()
+const TAG_TXS: u8 = 0;
+const TAG_HAVE: u8 = 1;
+const TAG_WANT: u8 = 2;
+
+/// A message on the transaction channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gossip {
+    /// Transactions pushed to the peer.
+    Txs(Vec<Transaction>),
+    /// Hashes of transactions the sender holds pending.
+    Have(Vec<TxHash>),
+    /// Hashes the sender lacks, out of the receiver's last announcements.
+    Want(Vec<TxHash>),
 }
 
-/// Sends locally admitted transactions to all peers, in batches.
+fn write_hashes(hashes: &[TxHash], buf: &mut impl BufMut) {
+    let digests: Vec<Digest> = hashes.iter().map(|h| h.0).collect();
+    digests.write(buf);
+}
+
+impl Write for Gossip {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            Gossip::Txs(txs) => {
+                buf.put_u8(TAG_TXS);
+                txs.write(buf);
+            }
+            Gossip::Have(hashes) => {
+                buf.put_u8(TAG_HAVE);
+                write_hashes(hashes, buf);
+            }
+            Gossip::Want(hashes) => {
+                buf.put_u8(TAG_WANT);
+                write_hashes(hashes, buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for Gossip {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Gossip::Txs(txs) => txs.encode_size(),
+            Gossip::Have(h) | Gossip::Want(h) => {
+                let digests: Vec<Digest> = h.iter().map(|h| h.0).collect();
+                digests.encode_size()
+            }
+        }
+    }
+}
+
+impl Read for Gossip {
+    type Cfg = Limits;
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, limits: &Limits) -> Result<Self, CodecError> {
+        let hashes = |buf: &mut _| {
+            Vec::<Digest>::read_cfg(buf, &((0..=limits.gossip_hashes_max).into(), ()))
+                .map(|d| d.into_iter().map(TxHash).collect())
+        };
+        match u8::read(buf)? {
+            TAG_TXS => Ok(Gossip::Txs(Vec::<Transaction>::read_cfg(
+                buf,
+                &((0..=limits.gossip_batch_txs_max).into(), *limits),
+            )?)),
+            TAG_HAVE => Ok(Gossip::Have(hashes(buf)?)),
+            TAG_WANT => Ok(Gossip::Want(hashes(buf)?)),
+            tag => Err(CodecError::InvalidEnum(tag)),
+        }
+    }
+}
+
+/// Anti-entropy state shared by the outbound and inbound halves of one validator.
+#[derive(Default)]
+pub struct AntiEntropy {
+    /// Announcement round.
+    round: u64,
+    /// Hashes announced in this round and the previous one (rule 4).
+    announced: [HashSet<TxHash>; 2],
+    /// Round in which each peer's `Want` was last served (rule 4).
+    served: HashMap<VerifyingKey, u64>,
+    /// When each peer's `Have` was last answered (rule 3).
+    answered: HashMap<VerifyingKey, SystemTime>,
+    /// Where the next announcement starts in the pending set (arrival sequence).
+    cursor: u64,
+}
+
+impl AntiEntropy {
+    fn announce(&mut self, hashes: &[TxHash]) {
+        self.round += 1;
+        self.announced.swap(0, 1);
+        self.announced[0] = hashes.iter().copied().collect();
+        // Peers not heard from in a round hold no entry's worth of state.
+        let round = self.round;
+        self.served.retain(|_, r| *r + 1 >= round);
+    }
+
+    fn was_announced(&self, hash: &TxHash) -> bool {
+        self.announced.iter().any(|set| set.contains(hash))
+    }
+}
+
+/// Pushes locally admitted transactions to all peers, in batches, and announces pending
+/// hashes every [`ANTI_ENTROPY_INTERVAL`].
 pub async fn run_outbound(
     clock: impl Clock,
     shared: Arc<Shared>,
+    anti_entropy: Arc<Mutex<AntiEntropy>>,
     mut sender: impl Sender<PublicKey = VerifyingKey>,
 ) {
     // A gossip message must fit the p2p message cap, which admits a full block.
     let bytes_max = shared.limits.block_bytes_max / 2;
+    let mut next_announce = clock.current() + ANTI_ENTROPY_INTERVAL;
     loop {
         clock.sleep(GOSSIP_INTERVAL).await;
         loop {
@@ -42,58 +158,198 @@ pub async fn run_outbound(
             if batch.is_empty() {
                 break;
             }
-            sender.send(Recipients::All, encode_batch(&batch), false);
+            sender.send(Recipients::All, Gossip::Txs(batch).encode(), false);
+        }
+        if clock.current() >= next_announce {
+            next_announce = clock.current() + ANTI_ENTROPY_INTERVAL;
+            let mut ae = anti_entropy.lock().expect("anti-entropy lock");
+            let (hashes, cursor) = shared
+                .mempool
+                .lock()
+                .expect("mempool lock")
+                .pending_from(ae.cursor, shared.limits.gossip_hashes_max);
+            ae.cursor = cursor;
+            ae.announce(&hashes);
+            drop(ae);
+            if !hashes.is_empty() {
+                sender.send(Recipients::All, Gossip::Have(hashes).encode(), false);
+            }
         }
     }
 }
 
-/// Receives batches from peers and admits them.
+/// Receives gossip from peers: admits pushed transactions, answers announcements with the
+/// hashes it lacks, and serves what peers want of its own announcements.
 pub async fn run_inbound(
+    clock: impl Clock,
     shared: Arc<Shared>,
+    anti_entropy: Arc<Mutex<AntiEntropy>>,
     mut receiver: impl Receiver<PublicKey = VerifyingKey>,
+    mut sender: impl Sender<PublicKey = VerifyingKey>,
     mut blocker: impl Blocker<PublicKey = VerifyingKey>,
-    batch_txs_max: usize,
 ) {
-    let cfg = ((0..=batch_txs_max).into(), shared.limits);
+    let bytes_max = shared.limits.block_bytes_max / 2;
     while let Ok((peer, message)) = receiver.recv().await {
-        let txs = match Vec::<Transaction>::decode_cfg(message, &cfg) {
-            Ok(txs) => txs,
+        // Rule 1.
+        let message = match Gossip::decode_cfg(message, &shared.limits) {
+            Ok(m) => m,
             Err(e) => {
-                warn!(target: "weft::gossip", %peer, error = %e, "undecodable gossip batch; blocking peer");
+                warn!(target: "weft::gossip", %peer, error = %e, "undecodable gossip message; blocking peer");
                 shared.metrics.gossip_rejected.inc();
                 blocker.block(peer);
                 continue;
             }
         };
-        let fresh: Vec<&Transaction> = {
-            let mempool = shared.mempool.lock().expect("mempool lock");
-            txs.iter()
-                .filter(|t| mempool.status(&t.hash()).is_none())
-                .collect()
-        };
-        if fresh.iter().any(|t| t.check_size(&shared.limits).is_err()) {
-            shared.metrics.gossip_rejected.inc();
-            blocker.block(peer);
-            continue;
-        }
-        let flags = Transaction::verify_signatures(&fresh);
-        if flags.iter().any(|ok| !ok) {
-            warn!(target: "weft::gossip", %peer, "gossip batch with an invalid signature; blocking peer");
-            shared.metrics.gossip_rejected.inc();
-            blocker.block(peer);
-            continue;
-        }
-        let chain = ChainState(&shared.store);
-        let mut mempool = shared.mempool.lock().expect("mempool lock");
-        let mut admitted = 0u64;
-        for tx in fresh {
-            // Rejections here are races (already finalized, nonce used): not the peer's fault.
-            if mempool.admit(tx.clone(), &chain, false).is_ok() {
-                admitted += 1;
+        match message {
+            Gossip::Txs(txs) => {
+                if !admit_pushed(&shared, &peer, txs) {
+                    shared.metrics.gossip_rejected.inc();
+                    blocker.block(peer);
+                }
+            }
+            Gossip::Have(hashes) => {
+                // Rule 3.
+                let now = clock.current();
+                {
+                    let mut ae = anti_entropy.lock().expect("anti-entropy lock");
+                    let recent = ae.answered.get(&peer).is_some_and(|t| {
+                        now.duration_since(*t).unwrap_or_default() < ANTI_ENTROPY_INTERVAL / 2
+                    });
+                    if recent {
+                        continue;
+                    }
+                    ae.answered.insert(peer.clone(), now);
+                }
+                let chain = ChainState(&shared.store);
+                let missing: Vec<TxHash> = {
+                    let mempool = shared.mempool.lock().expect("mempool lock");
+                    hashes
+                        .into_iter()
+                        .filter(|h| mempool.status(h).is_none())
+                        .collect()
+                };
+                let missing: Vec<TxHash> = missing
+                    .into_iter()
+                    .filter(|h| chain.finalized_height(h).is_none())
+                    .collect();
+                if !missing.is_empty() {
+                    debug!(target: "weft::gossip", %peer, count = missing.len(), "wanting announced transactions");
+                    sender.send(Recipients::One(peer), Gossip::Want(missing).encode(), false);
+                }
+            }
+            Gossip::Want(hashes) => {
+                // Rule 4.
+                let wanted: Vec<TxHash> = {
+                    let mut ae = anti_entropy.lock().expect("anti-entropy lock");
+                    let round = ae.round;
+                    if ae.served.get(&peer) == Some(&round) {
+                        continue;
+                    }
+                    ae.served.insert(peer.clone(), round);
+                    hashes.into_iter().filter(|h| ae.was_announced(h)).collect()
+                };
+                let txs = shared.mempool.lock().expect("mempool lock").get_many(
+                    &wanted,
+                    shared.limits.gossip_batch_txs_max,
+                    bytes_max,
+                );
+                if !txs.is_empty() {
+                    shared.metrics.gossip_served.inc_by(txs.len() as u64);
+                    sender.send(Recipients::One(peer), Gossip::Txs(txs).encode(), false);
+                }
             }
         }
-        shared.metrics.mempool_txs.set(mempool.len() as i64);
-        shared.metrics.gossip_admitted.inc_by(admitted);
-        debug!(target: "weft::gossip", %peer, admitted, "gossip batch");
+    }
+}
+
+/// Admits a pushed batch; returns false if the peer is Byzantine (rule 2).
+fn admit_pushed(shared: &Shared, peer: &VerifyingKey, txs: Vec<Transaction>) -> bool {
+    let fresh: Vec<&Transaction> = {
+        let mempool = shared.mempool.lock().expect("mempool lock");
+        txs.iter()
+            .filter(|t| mempool.status(&t.hash()).is_none())
+            .collect()
+    };
+    if fresh.iter().any(|t| t.check_size(&shared.limits).is_err()) {
+        warn!(target: "weft::gossip", %peer, "gossiped transaction above the size limits; blocking peer");
+        return false;
+    }
+    let flags = Transaction::verify_signatures(&fresh);
+    if flags.iter().any(|ok| !ok) {
+        warn!(target: "weft::gossip", %peer, "gossip batch with an invalid signature; blocking peer");
+        return false;
+    }
+    let chain = ChainState(&shared.store);
+    let mut mempool = shared.mempool.lock().expect("mempool lock");
+    let mut admitted = 0u64;
+    for tx in fresh {
+        // Rejections here are races (already finalized, nonce used): not the peer's fault.
+        if mempool.admit(tx.clone(), &chain, false).is_ok() {
+            admitted += 1;
+        }
+    }
+    shared.metrics.mempool_txs.set(mempool.len() as i64);
+    shared.metrics.gossip_admitted.inc_by(admitted);
+    debug!(target: "weft::gossip", %peer, admitted, "gossip batch");
+    true
+}
+
+/// Encodes a push of `txs` (tests and tools).
+pub fn encode_txs(txs: &[Transaction]) -> Bytes {
+    Gossip::Txs(txs.to_vec()).encode()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_cryptography::Signer as _;
+    use weft_types::{NamespaceId, SigningKey};
+
+    fn tx(n: u64) -> Transaction {
+        Transaction::sign(
+            &SigningKey::from_seed(1),
+            NamespaceId(1),
+            n,
+            Bytes::from_static(b"x"),
+        )
+    }
+
+    #[test]
+    fn messages_roundtrip_and_bounds_are_the_genesis_ones() {
+        let limits = Limits {
+            gossip_batch_txs_max: 2,
+            gossip_hashes_max: 2,
+            ..Limits::default()
+        };
+        let txs = vec![tx(0), tx(1)];
+        let hashes: Vec<TxHash> = txs.iter().map(|t| t.hash()).collect();
+        for m in [
+            Gossip::Txs(txs.clone()),
+            Gossip::Have(hashes.clone()),
+            Gossip::Want(hashes.clone()),
+        ] {
+            assert_eq!(Gossip::decode_cfg(m.encode(), &limits).unwrap(), m);
+        }
+        let three = vec![tx(0), tx(1), tx(2)];
+        assert!(Gossip::decode_cfg(Gossip::Txs(three.clone()).encode(), &limits).is_err());
+        let three: Vec<TxHash> = three.iter().map(|t| t.hash()).collect();
+        assert!(Gossip::decode_cfg(Gossip::Have(three).encode(), &limits).is_err());
+        assert!(Gossip::decode_cfg(Bytes::from_static(&[9]), &limits).is_err());
+        let _ = SigningKey::from_seed(1).public_key();
+    }
+
+    #[test]
+    fn only_the_last_two_announcements_are_served() {
+        let mut ae = AntiEntropy::default();
+        let (a, b, c) = (tx(0).hash(), tx(1).hash(), tx(2).hash());
+        ae.announce(&[a]);
+        ae.announce(&[b]);
+        assert!(ae.was_announced(&a) && ae.was_announced(&b));
+        ae.announce(&[c]);
+        assert!(
+            !ae.was_announced(&a),
+            "an announcement three rounds old is still served"
+        );
+        assert!(ae.was_announced(&b) && ae.was_announced(&c));
     }
 }

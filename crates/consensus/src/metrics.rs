@@ -15,6 +15,8 @@ pub struct Metrics {
     pub gossip_rejected: Counter,
     /// Transactions received by gossip and admitted.
     pub gossip_admitted: Counter,
+    /// Transactions sent to peers that asked for them after an announcement (anti-entropy).
+    pub gossip_served: Counter,
     /// Pending transactions in the mempool.
     pub mempool_txs: Gauge,
 }
@@ -51,6 +53,11 @@ impl Metrics {
                 "gossip_admitted",
                 "Transactions received by gossip and admitted",
                 self.gossip_admitted.clone(),
+            )),
+            Box::new(context.register(
+                "gossip_served",
+                "Transactions sent to peers that wanted them after an announcement",
+                self.gossip_served.clone(),
             )),
             Box::new(context.register(
                 "mempool_txs",

@@ -286,6 +286,49 @@ impl Mempool {
         out
     }
 
+    /// Up to `max` pending hashes in arrival order from arrival sequence `cursor`, wrapping to
+    /// the oldest at the end; returns them and the cursor to continue from. Repeated calls
+    /// cover the whole pending set (anti-entropy announcements).
+    pub fn pending_from(&self, cursor: u64, max: usize) -> (Vec<TxHash>, u64) {
+        let mut out: Vec<TxHash> = Vec::with_capacity(max.min(self.queue.len()));
+        let mut next = cursor;
+        for (seq, hash) in self.queue.range(cursor..).take(max) {
+            out.push(*hash);
+            next = seq + 1;
+        }
+        if out.len() < max {
+            // Wrap: the oldest ones, up to where this call started.
+            for (seq, hash) in self.queue.range(..cursor).take(max - out.len()) {
+                out.push(*hash);
+                next = seq + 1;
+            }
+        }
+        (out, next)
+    }
+
+    /// The pending transactions among `hashes`, at most `txs_max` and `bytes_max` encoded
+    /// bytes (the first that does not fit ends the list).
+    pub fn get_many(
+        &self,
+        hashes: &[TxHash],
+        txs_max: usize,
+        bytes_max: usize,
+    ) -> Vec<Transaction> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for hash in hashes {
+            let Some(entry) = self.txs.get(hash) else {
+                continue;
+            };
+            if out.len() >= txs_max || bytes + entry.bytes > bytes_max {
+                break;
+            }
+            bytes += entry.bytes;
+            out.push(entry.tx.clone());
+        }
+        out
+    }
+
     /// Removes the transactions of a finalized block and evicts pending transactions whose
     /// nonce the block used up. Returns the evicted hashes (to drop from the pending log).
     pub fn on_finalized<'a>(&mut self, txs: impl Iterator<Item = &'a Transaction>) -> Vec<TxHash> {

@@ -19,6 +19,8 @@ pub const DEFAULT_NAMESPACES_PER_BLOCK_MAX: usize = 1_024;
 
 /// Default bound on transactions in one gossip message.
 pub const DEFAULT_GOSSIP_BATCH_TXS_MAX: usize = 2_048;
+/// Default bound on transaction hashes in one gossip announcement or request.
+pub const DEFAULT_GOSSIP_HASHES_MAX: usize = 4_096;
 /// Default bound on how far a block's timestamp may run ahead of a verifier's clock, in
 /// milliseconds. Kept below the leader timeout (see `weft_consensus::Config::validate_with`)
 /// so a future-stamped parent can never make an honest leader wait past its view.
@@ -40,6 +42,8 @@ pub struct Limits {
     pub namespaces_per_block_max: usize,
     /// Most transactions in one gossip message (a peer's larger message is malformed).
     pub gossip_batch_txs_max: usize,
+    /// Most transaction hashes in one gossip announcement or request.
+    pub gossip_hashes_max: usize,
     /// Most milliseconds a block's timestamp may be ahead of a verifier's clock (rule 3).
     pub timestamp_drift_ms_max: u64,
 }
@@ -53,6 +57,7 @@ impl Default for Limits {
             block_txs_max: DEFAULT_BLOCK_TXS_MAX,
             namespaces_per_block_max: DEFAULT_NAMESPACES_PER_BLOCK_MAX,
             gossip_batch_txs_max: DEFAULT_GOSSIP_BATCH_TXS_MAX,
+            gossip_hashes_max: DEFAULT_GOSSIP_HASHES_MAX,
             timestamp_drift_ms_max: DEFAULT_TIMESTAMP_DRIFT_MS_MAX,
         }
     }
@@ -81,9 +86,10 @@ impl Limits {
         if self.block_txs_max == 0
             || self.namespaces_per_block_max == 0
             || self.gossip_batch_txs_max == 0
+            || self.gossip_hashes_max == 0
         {
             return Err(
-                "limits.block_txs_max, namespaces_per_block_max and gossip_batch_txs_max must be > 0"
+                "limits.block_txs_max, namespaces_per_block_max, gossip_batch_txs_max and gossip_hashes_max must be > 0"
                     .into(),
             );
         }
