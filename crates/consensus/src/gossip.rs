@@ -24,6 +24,7 @@ use bytes::{BufMut, Bytes};
 use commonware_codec::{Decode, Encode, EncodeSize, Error as CodecError, Read, ReadExt, Write};
 use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
 use commonware_runtime::Clock;
+use commonware_utils::SystemTimeExt as _;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -149,6 +150,19 @@ pub async fn run_outbound(
     let mut next_announce = clock.current() + ANTI_ENTROPY_INTERVAL;
     loop {
         clock.sleep(GOSSIP_INTERVAL).await;
+        // The mempool's clock: queued transactions expire on it.
+        let dropped = {
+            let mut mempool = shared.mempool.lock().expect("mempool lock");
+            mempool.tick(clock.current().epoch_millis());
+            mempool.take_dropped()
+        };
+        if !dropped.is_empty() {
+            debug!(target: "weft::gossip", count = dropped.len(), "dropped queued transactions (expired or evicted)");
+            shared
+                .store
+                .drop_pending(&dropped)
+                .expect("dropping expired transactions from the pending log failed");
+        }
         loop {
             let batch = shared
                 .mempool

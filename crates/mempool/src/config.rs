@@ -8,6 +8,15 @@ pub const DEFAULT_TXS_MAX: usize = 200_000;
 pub const DEFAULT_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// Default bound on pending transactions of one sender.
 pub const DEFAULT_SENDER_TXS_MAX: usize = 4_096;
+/// Default bound on queued (held-back, future-nonce) transactions, in total.
+pub const DEFAULT_QUEUED_TXS_MAX: usize = 4_096;
+/// Default bound on queued transactions of one sender.
+pub const DEFAULT_QUEUED_SENDER_TXS_MAX: usize = 64;
+/// Default bound on queued bytes, in total.
+pub const DEFAULT_QUEUED_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Default lifetime of a queued transaction, in milliseconds (geth's `lifetime` is 3 h; a
+/// sequencer's senders fill gaps in seconds).
+pub const DEFAULT_QUEUED_LIFETIME_MS: u64 = 600_000;
 /// Default number of remembered rejection reasons (for `status` queries).
 pub const DEFAULT_REJECTED_MAX: usize = 100_000;
 
@@ -23,6 +32,15 @@ pub struct Config {
     pub sender_txs_max: usize,
     /// Most remembered rejection reasons.
     pub rejected_max: usize,
+    /// Most queued transactions: held back because a lower nonce of their sender is
+    /// missing. Includable transactions evict them when the pool is full.
+    pub queued_txs_max: usize,
+    /// Most queued transactions of one sender.
+    pub queued_sender_txs_max: usize,
+    /// Most queued bytes.
+    pub queued_bytes_max: usize,
+    /// Milliseconds after which a still-queued transaction is dropped.
+    pub queued_lifetime_ms: u64,
 }
 
 impl Default for Config {
@@ -32,6 +50,10 @@ impl Default for Config {
             bytes_max: DEFAULT_BYTES_MAX,
             sender_txs_max: DEFAULT_SENDER_TXS_MAX,
             rejected_max: DEFAULT_REJECTED_MAX,
+            queued_txs_max: DEFAULT_QUEUED_TXS_MAX,
+            queued_sender_txs_max: DEFAULT_QUEUED_SENDER_TXS_MAX,
+            queued_bytes_max: DEFAULT_QUEUED_BYTES_MAX,
+            queued_lifetime_ms: DEFAULT_QUEUED_LIFETIME_MS,
         }
     }
 }
@@ -43,6 +65,13 @@ impl Config {
             ("mempool.txs_max", self.txs_max),
             ("mempool.bytes_max", self.bytes_max),
             ("mempool.sender_txs_max", self.sender_txs_max),
+            ("mempool.queued_txs_max", self.queued_txs_max),
+            ("mempool.queued_sender_txs_max", self.queued_sender_txs_max),
+            ("mempool.queued_bytes_max", self.queued_bytes_max),
+            (
+                "mempool.queued_lifetime_ms",
+                self.queued_lifetime_ms as usize,
+            ),
         ] {
             if v == 0 {
                 return Err(format!("{name} must be > 0"));
@@ -50,6 +79,16 @@ impl Config {
         }
         if self.sender_txs_max > self.txs_max {
             return Err("mempool.sender_txs_max must be <= mempool.txs_max".into());
+        }
+        // Queued transactions must stay a small part of the pool, or they could fill it.
+        if self.queued_txs_max > self.txs_max / 2 || self.queued_bytes_max > self.bytes_max / 2 {
+            return Err(
+                "mempool.queued_txs_max and queued_bytes_max must be at most half of txs_max and bytes_max"
+                    .into(),
+            );
+        }
+        if self.queued_sender_txs_max > self.queued_txs_max {
+            return Err("mempool.queued_sender_txs_max must be <= mempool.queued_txs_max".into());
         }
         Ok(())
     }

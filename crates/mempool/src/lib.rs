@@ -11,7 +11,21 @@
 //!    sender. A sender's nonces are consecutive from 0, as in Ethereum: a transaction whose
 //!    predecessor has not arrived waits, so no leader can order a sender's later transaction
 //!    before an earlier one and void it (replay protection without reordering risk);
-//! 4. room left: `txs_max`, `bytes_max` and `sender_txs_max`.
+//! 4. room left: `txs_max`, `bytes_max` and `sender_txs_max`; namespace 0 (system) is
+//!    never admitted.
+//!
+//! Ready and queued (geth's pending/queued split): a transaction is *ready* when every lower
+//! nonce of its sender is finalized or pending, else *queued* (held back by a gap). Queued
+//! transactions can never be included until the gap fills, so they must not be able to fill
+//! the pool for good:
+//! - Q1. they have their own small bounds: `queued_sender_txs_max` per sender, and
+//!   `queued_txs_max` and `queued_bytes_max` in total (at most half the pool);
+//! - Q2. when the pool is full, a ready transaction evicts queued ones, newest first;
+//! - Q3. a queued transaction expires after `queued_lifetime_ms` on the mempool's clock
+//!   ([`Mempool::tick`]).
+//!
+//! Evicted and expired transactions get a recorded reason and are dropped from the pending
+//! log ([`Mempool::take_dropped`]). A queued transaction whose gap fills becomes ready.
 //!
 //! Block building takes transactions in arrival order (FCFS), each sender's in nonce order
 //! from its next nonce, skipping any that would leave a gap. When a block is finalized its
@@ -26,7 +40,9 @@ mod error;
 mod pool;
 
 pub use config::{
-    Config, DEFAULT_BYTES_MAX, DEFAULT_REJECTED_MAX, DEFAULT_SENDER_TXS_MAX, DEFAULT_TXS_MAX,
+    Config, DEFAULT_BYTES_MAX, DEFAULT_QUEUED_BYTES_MAX, DEFAULT_QUEUED_LIFETIME_MS,
+    DEFAULT_QUEUED_SENDER_TXS_MAX, DEFAULT_QUEUED_TXS_MAX, DEFAULT_REJECTED_MAX,
+    DEFAULT_SENDER_TXS_MAX, DEFAULT_TXS_MAX,
 };
 pub use error::AdmitError;
 pub use pool::{ChainView, Mempool, SelectLimits, Status, NAMESPACE_LIST_BYTES};

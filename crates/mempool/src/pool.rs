@@ -41,6 +41,10 @@ struct Entry {
     tx: Transaction,
     seq: u64,
     bytes: usize,
+    /// Held back: a nonce of its sender below it is missing (geth's "queued").
+    queued: bool,
+    /// When it was admitted (mempool clock, see [`Mempool::tick`]).
+    admitted_ms: u64,
 }
 
 /// Pending transactions in arrival order.
@@ -54,6 +58,17 @@ pub struct Mempool {
     sender_count: HashMap<[u8; 32], usize>,
     bytes: usize,
     next_seq: u64,
+    /// Per sender: the first nonce not in its contiguous pending run from its next
+    /// finalized nonce. Its transactions at or above this nonce are queued.
+    ready_end: HashMap<[u8; 32], u64>,
+    /// Queued transactions by arrival sequence (expiry oldest first, eviction newest first).
+    queued: BTreeMap<u64, TxHash>,
+    queued_by_sender: HashMap<[u8; 32], usize>,
+    queued_bytes: usize,
+    /// Transactions dropped by eviction or expiry, for the caller to drop from the log.
+    dropped: Vec<TxHash>,
+    /// The mempool's clock, advanced by [`Mempool::tick`].
+    now_ms: u64,
     rejected: HashMap<TxHash, String>,
     rejected_order: VecDeque<TxHash>,
     /// Locally admitted transactions not yet gossiped.
@@ -86,6 +101,12 @@ impl Mempool {
             sender_count: HashMap::new(),
             bytes: 0,
             next_seq: 0,
+            ready_end: HashMap::new(),
+            queued: BTreeMap::new(),
+            queued_by_sender: HashMap::new(),
+            queued_bytes: 0,
+            dropped: Vec::new(),
+            now_ms: 0,
             rejected: HashMap::new(),
             rejected_order: VecDeque::new(),
             outbox: Vec::new(),
@@ -154,6 +175,65 @@ impl Mempool {
             });
         }
         let bytes = encoded_len(&tx);
+        let count = self.sender_count.get(&sender).copied().unwrap_or(0);
+        if count + 1 > self.cfg.sender_txs_max {
+            return Err(AdmitError::Full {
+                what: "pending transactions of this sender",
+                limit: "mempool.sender_txs_max",
+                max: self.cfg.sender_txs_max,
+            });
+        }
+        // Ready or queued: a transaction is includable only once every lower nonce of its
+        // sender is finalized or pending. Held-back ones get their own small bounds, so they
+        // can never crowd out includable traffic (rule Q1).
+        let ready_end = self
+            .ready_end
+            .get(&sender)
+            .copied()
+            .unwrap_or(expected)
+            .max(expected);
+        let queued = tx.nonce() > ready_end;
+        if queued {
+            let mine = self.queued_by_sender.get(&sender).copied().unwrap_or(0);
+            for (over, what, limit, max) in [
+                (
+                    mine + 1 > self.cfg.queued_sender_txs_max,
+                    "queued (future-nonce) transactions of this sender",
+                    "mempool.queued_sender_txs_max",
+                    self.cfg.queued_sender_txs_max,
+                ),
+                (
+                    self.queued.len() + 1 > self.cfg.queued_txs_max,
+                    "queued (future-nonce) transactions",
+                    "mempool.queued_txs_max",
+                    self.cfg.queued_txs_max,
+                ),
+                (
+                    self.queued_bytes + bytes > self.cfg.queued_bytes_max,
+                    "queued (future-nonce) bytes",
+                    "mempool.queued_bytes_max",
+                    self.cfg.queued_bytes_max,
+                ),
+            ] {
+                if over {
+                    return Err(AdmitError::Full { what, limit, max });
+                }
+            }
+        } else {
+            // Rule Q2: an includable transaction evicts queued ones (newest first) when the
+            // pool is full.
+            while (self.txs.len() + 1 > self.cfg.txs_max || self.bytes + bytes > self.cfg.bytes_max)
+                && !self.queued.is_empty()
+            {
+                let victim = *self.queued.values().next_back().expect("not empty");
+                self.remove(&victim);
+                self.record_rejection(
+                    victim,
+                    "evicted: a held-back (future-nonce) transaction made room for an includable one".into(),
+                );
+                self.dropped.push(victim);
+            }
+        }
         if self.txs.len() + 1 > self.cfg.txs_max {
             return Err(AdmitError::Full {
                 what: "pending transactions",
@@ -168,14 +248,6 @@ impl Mempool {
                 max: self.cfg.bytes_max,
             });
         }
-        let count = self.sender_count.get(&sender).copied().unwrap_or(0);
-        if count + 1 > self.cfg.sender_txs_max {
-            return Err(AdmitError::Full {
-                what: "pending transactions of this sender",
-                limit: "mempool.sender_txs_max",
-                max: self.cfg.sender_txs_max,
-            });
-        }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.queue.insert(seq, hash);
@@ -186,8 +258,93 @@ impl Mempool {
         if local {
             self.outbox.push(tx.clone());
         }
-        self.txs.insert(hash, Entry { tx, seq, bytes });
+        let nonce = tx.nonce();
+        self.txs.insert(
+            hash,
+            Entry {
+                tx,
+                seq,
+                bytes,
+                queued,
+                admitted_ms: self.now_ms,
+            },
+        );
+        if queued {
+            self.queued.insert(seq, hash);
+            *self.queued_by_sender.entry(sender).or_default() += 1;
+            self.queued_bytes += bytes;
+            self.ready_end.insert(sender, ready_end);
+        } else {
+            self.ready_end.insert(sender, nonce);
+            self.promote(sender);
+        }
         Ok(())
+    }
+
+    /// Advances the sender's contiguous run over the nonces it holds, promoting queued
+    /// transactions that became includable.
+    fn promote(&mut self, sender: [u8; 32]) {
+        let Some(mut end) = self.ready_end.get(&sender).copied() else {
+            return;
+        };
+        while let Some(hash) = self.by_sender_nonce.get(&(sender, end)).copied() {
+            let entry = self.txs.get_mut(&hash).expect("indexed entry");
+            if entry.queued {
+                entry.queued = false;
+                self.queued.remove(&entry.seq);
+                self.queued_bytes -= entry.bytes;
+                if let Some(c) = self.queued_by_sender.get_mut(&sender) {
+                    *c -= 1;
+                    if *c == 0 {
+                        self.queued_by_sender.remove(&sender);
+                    }
+                }
+            }
+            end += 1;
+        }
+        self.ready_end.insert(sender, end);
+    }
+
+    /// Advances the mempool's clock and expires queued transactions older than
+    /// `mempool.queued_lifetime_ms` (rule Q3). Returns nothing; expired hashes join
+    /// [`Mempool::take_dropped`].
+    pub fn tick(&mut self, now_ms: u64) {
+        if self.now_ms == 0 {
+            // First tick: what was admitted before the clock started counts from now.
+            for hash in self.queued.values() {
+                if let Some(e) = self.txs.get_mut(hash) {
+                    e.admitted_ms = now_ms;
+                }
+            }
+        }
+        self.now_ms = now_ms;
+        let lifetime = self.cfg.queued_lifetime_ms;
+        let expired: Vec<TxHash> = self
+            .queued
+            .values()
+            .take_while(|h| self.txs[*h].admitted_ms.saturating_add(lifetime) <= now_ms)
+            .copied()
+            .collect();
+        for hash in expired {
+            self.remove(&hash);
+            self.record_rejection(
+                hash,
+                format!(
+                    "expired: held back by a nonce gap for mempool.queued_lifetime_ms = {lifetime}"
+                ),
+            );
+            self.dropped.push(hash);
+        }
+    }
+
+    /// Transactions dropped by eviction or expiry since the last call.
+    pub fn take_dropped(&mut self) -> Vec<TxHash> {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// Number of queued (held-back, future-nonce) transactions.
+    pub fn queued_len(&self) -> usize {
+        self.queued.len()
     }
 
     /// Whether this exact transaction (same content and authentication) is pending: it was
@@ -353,6 +510,13 @@ impl Mempool {
             self.remove(hash);
             self.record_rejection(*hash, format!("nonce {nonce} was used up by a finalized transaction (sender's finalized nonce is now {floor})"));
         }
+        // Finalized nonces may close a sender's gap: its queued transactions become ready.
+        for (sender, floor) in &floors {
+            if let Some(end) = self.ready_end.get_mut(sender) {
+                *end = (*end).max(floor + 1);
+                self.promote(*sender);
+            }
+        }
         stale.into_iter().map(|(h, _, _)| h).collect()
     }
 
@@ -394,10 +558,21 @@ impl Mempool {
         self.queue.remove(&entry.seq);
         let sender = sender_bytes(&entry.tx);
         self.by_sender_nonce.remove(&(sender, entry.tx.nonce()));
+        if entry.queued {
+            self.queued.remove(&entry.seq);
+            self.queued_bytes -= entry.bytes;
+            if let Some(c) = self.queued_by_sender.get_mut(&sender) {
+                *c -= 1;
+                if *c == 0 {
+                    self.queued_by_sender.remove(&sender);
+                }
+            }
+        }
         if let Some(c) = self.sender_count.get_mut(&sender) {
             *c -= 1;
             if *c == 0 {
                 self.sender_count.remove(&sender);
+                self.ready_end.remove(&sender);
             }
         }
         self.bytes -= entry.bytes;
@@ -640,5 +815,104 @@ mod tests {
                 "{list:?}"
             );
         }
+    }
+
+    /// Defect: nonces far ahead were admitted and held forever, so a few keys could fill the
+    /// pool with transactions that can never be included. Now a flood of gapped nonces from
+    /// many keys takes at most the queued bounds, and includable transactions from honest
+    /// senders are still admitted, evicting queued ones once the pool is full.
+    #[test]
+    fn queued_flood_never_blocks_includable_transactions() {
+        let cfg = Config {
+            txs_max: 200,
+            sender_txs_max: 100,
+            queued_txs_max: 50,
+            queued_sender_txs_max: 4,
+            ..Config::default()
+        };
+        cfg.validate().unwrap();
+        let mut pool = Mempool::new(cfg, Limits::default());
+        let chain = Chain::default();
+        let mut flood_ok = 0;
+        for k in 0..100u64 {
+            let attacker = key(1_000 + k);
+            for n in 1..=10u64 {
+                // Nonce 0 never comes: every one of these is held back.
+                if pool.admit(tx(&attacker, n), &chain, true).is_ok() {
+                    flood_ok += 1;
+                }
+            }
+        }
+        assert_eq!(flood_ok, 50, "the queued bounds did not hold");
+        assert_eq!(pool.queued_len(), 50);
+        let err = pool.admit(tx(&key(5_000), 3), &chain, true).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AdmitError::Full {
+                    limit: "mempool.queued_txs_max",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // 160 honest senders: the first 150 fit beside the queued ones, the last 10 evict.
+        let honest: Vec<Transaction> = (0..160u64).map(|k| tx(&key(10_000 + k), 0)).collect();
+        for t in &honest {
+            pool.admit(t.clone(), &chain, true).unwrap();
+        }
+        assert_eq!(pool.len(), 200);
+        assert_eq!(pool.queued_len(), 40);
+        let dropped = pool.take_dropped();
+        assert_eq!(dropped.len(), 10);
+        for h in &dropped {
+            assert!(matches!(pool.status(h), Some(Status::Rejected(r)) if r.contains("evicted")));
+        }
+        // Every honest transaction is selected for the next block; no queued one is.
+        let picked: HashSet<TxHash> = pool
+            .select(&HashSet::new(), |_| 0, lim(1_000))
+            .iter()
+            .map(|t| t.hash())
+            .collect();
+        assert_eq!(picked, honest.iter().map(|t| t.hash()).collect());
+    }
+
+    #[test]
+    fn queued_transactions_are_promoted_when_the_gap_fills_and_expire_otherwise() {
+        let cfg = Config {
+            queued_lifetime_ms: 1_000,
+            ..Config::default()
+        };
+        let mut pool = Mempool::new(cfg, Limits::default());
+        let mut chain = Chain::default();
+        let (a, b, c) = (key(1), key(2), key(3));
+        pool.tick(10_000);
+        // a: the gap fills by arrival.
+        pool.admit(tx(&a, 1), &chain, true).unwrap();
+        pool.admit(tx(&a, 2), &chain, true).unwrap();
+        assert_eq!(pool.queued_len(), 2);
+        pool.admit(tx(&a, 0), &chain, true).unwrap();
+        assert_eq!(pool.queued_len(), 0);
+        // b: the gap fills by finalization of a nonce this pool never held.
+        pool.admit(tx(&b, 2), &chain, true).unwrap();
+        pool.admit(tx(&b, 0), &chain, true).unwrap();
+        assert_eq!(pool.queued_len(), 1);
+        let elsewhere = [tx(&b, 0), tx(&b, 1)];
+        chain.nonces.insert(sender_bytes(&elsewhere[1]), 1);
+        pool.on_finalized(elsewhere.iter());
+        assert_eq!(pool.queued_len(), 0);
+        // c: the gap never fills; it expires after its lifetime.
+        let stuck = tx(&c, 5);
+        pool.admit(stuck.clone(), &chain, true).unwrap();
+        pool.tick(10_999);
+        assert_eq!(pool.queued_len(), 1);
+        pool.tick(11_000);
+        assert_eq!(pool.queued_len(), 0);
+        assert_eq!(pool.take_dropped(), vec![stuck.hash()]);
+        assert!(
+            matches!(pool.status(&stuck.hash()), Some(Status::Rejected(r)) if r.contains("expired"))
+        );
+        // Ready transactions never expire.
+        assert!(pool.status(&tx(&a, 0).hash()) == Some(Status::Pending));
     }
 }

@@ -43,7 +43,10 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
 
     // Refill the mempool with what was acknowledged but not finalized before the last stop.
     let mut mempool = Mempool::new(cfg.mempool.clone(), limits);
-    let pending = store.pending()?;
+    let mut pending = store.pending()?;
+    // Each sender's transactions in nonce order: admitted out of order, a long run would be
+    // held back as queued and overflow the queued bounds, dropping acknowledged submissions.
+    pending.sort_by_key(|tx| (*tx.sender(), tx.nonce()));
     let mut stale = Vec::new();
     let restored = pending.len();
     for tx in pending {
