@@ -48,6 +48,10 @@ enum Command {
         /// Override `rpc.eth_chain_id` (the chain `eth_chainId` answers for).
         #[arg(long = "rpc.eth-chain-id")]
         eth_chain_id: Option<u64>,
+        /// Override `rpc.eth_chain_ids` (comma-separated chain ids Ethereum transactions may
+        /// name, on every submission path).
+        #[arg(long = "rpc.eth-chain-ids", value_delimiter = ',')]
+        eth_chain_ids: Option<Vec<u64>>,
         /// Log level (error, warn, info, debug, trace).
         #[arg(long, default_value = "info")]
         log_level: tracing::Level,
@@ -111,6 +115,7 @@ fn main() -> Result<()> {
             mempool_txs_max,
             block_interval_ms,
             eth_chain_id,
+            eth_chain_ids,
             log_level,
         } => {
             let mut cfg = weft_node::Config::load(&config)?;
@@ -131,6 +136,9 @@ fn main() -> Result<()> {
             }
             if eth_chain_id.is_some() {
                 cfg.rpc.eth_chain_id = eth_chain_id;
+            }
+            if let Some(ids) = eth_chain_ids {
+                cfg.rpc.eth_chain_ids = ids;
             }
             cfg.validate()
                 .map_err(|e| anyhow::anyhow!("config {}: {e}", config.display()))?;

@@ -18,7 +18,16 @@ fn params(items: &[&str]) -> jsonrpsee::core::params::ArrayParams {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ethereum_transactions_reach_their_chain_namespace() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let _net = Net::create_with(dir.path(), 25_000, &["--rpc.eth-chain-id", "1337"]);
+    let _net = Net::create_with(
+        dir.path(),
+        25_000,
+        &[
+            "--rpc.eth-chain-id",
+            "1337",
+            "--rpc.eth-chain-ids",
+            "1337,42",
+        ],
+    );
     wait_all_started().await;
     let c = client(0);
     assert_eq!(c.raw("eth_chainId", params(&[])).await.unwrap(), "0x539");
@@ -155,6 +164,40 @@ async fn ethereum_transactions_reach_their_chain_namespace() {
     assert_eq!(
         code(c.raw("eth_getTransactionCount", params(&["0x1234"])).await),
         weft_rpc::codes::INVALID_PARAMS
+    );
+
+    // Defect: rpc.eth_chain_ids was enforced on eth_sendRawTransaction only. A chain this
+    // network does not serve is refused there and through weft_sendTransaction(s) alike.
+    let unserved = signed(Kind::Eip1559, 5, 7, 0);
+    assert_eq!(
+        code(send(unserved.clone()).await),
+        weft_rpc::codes::UNKNOWN_CHAIN_ID
+    );
+    let wrapped = weft_types::Transaction::ethereum(bytes::Bytes::from(unserved)).unwrap();
+    let wrapped_hex = weft_types::to_hex(&commonware_codec::Encode::encode(&wrapped));
+    assert_eq!(
+        code(c.raw("weft_sendTransaction", params(&[&wrapped_hex])).await),
+        weft_rpc::codes::UNKNOWN_CHAIN_ID
+    );
+    let mut batch_params = jsonrpsee::core::params::ArrayParams::new();
+    batch_params.insert(vec![wrapped_hex.clone()]).unwrap();
+    let batch = c.raw("weft_sendTransactions", batch_params).await.unwrap();
+    assert_eq!(
+        batch[0]["error"]["code"],
+        weft_rpc::codes::UNKNOWN_CHAIN_ID,
+        "{batch}"
+    );
+    // Defect: namespace 0 (system) was accepted from clients.
+    let system = weft_types::Transaction::sign(
+        &<weft_types::SigningKey as commonware_cryptography::Signer>::from_seed(77),
+        weft_types::NamespaceId::SYSTEM,
+        0,
+        bytes::Bytes::from_static(b"system"),
+    );
+    let system_hex = weft_types::to_hex(&commonware_codec::Encode::encode(&system));
+    assert_eq!(
+        code(c.raw("weft_sendTransaction", params(&[&system_hex])).await),
+        weft_rpc::codes::SYSTEM_NAMESPACE
     );
 
     // Still healthy.

@@ -90,6 +90,7 @@ pub(crate) async fn run(
             let evicted = {
                 let mut mempool = shared.mempool.lock().expect("mempool lock");
                 let evicted = mempool.on_finalized(block.body.txs());
+                mempool.on_finalized_height(height);
                 shared.metrics.mempool_txs.set(mempool.len() as i64);
                 evicted
             };

@@ -293,16 +293,10 @@ fn admit_pushed(shared: &Shared, peer: &VerifyingKey, txs: Vec<Transaction>) -> 
         warn!(target: "weft::gossip", %peer, "gossip batch with an invalid signature; blocking peer");
         return false;
     }
-    let chain = ChainState(&shared.store);
-    let mut mempool = shared.mempool.lock().expect("mempool lock");
-    let mut admitted = 0u64;
-    for tx in fresh {
-        // Rejections here are races (already finalized, nonce used): not the peer's fault.
-        if mempool.admit(tx.clone(), &chain, false).is_ok() {
-            admitted += 1;
-        }
-    }
-    shared.metrics.mempool_txs.set(mempool.len() as i64);
+    // Rejections here are races (already finalized, nonce used): not the peer's fault.
+    let fresh: Vec<Transaction> = fresh.into_iter().cloned().collect();
+    let (_, admitted) = crate::admit(shared, fresh, false);
+    let admitted = admitted.len() as u64;
     shared.metrics.gossip_admitted.inc_by(admitted);
     debug!(target: "weft::gossip", %peer, admitted, "gossip batch");
     true

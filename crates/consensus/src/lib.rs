@@ -12,6 +12,7 @@
 //! same code runs in production (tokio, authenticated TCP) and under the deterministic
 //! simulator (virtual time, simulated links).
 
+pub mod admit;
 pub mod app;
 mod block;
 mod certificate;
@@ -21,6 +22,7 @@ mod finalizer;
 pub mod gossip;
 mod metrics;
 
+pub use admit::admit;
 pub use app::App;
 pub use block::ConsensusBlock;
 pub use certificate::{verify_finalization, CertificateError, Finality};

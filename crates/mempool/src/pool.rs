@@ -69,6 +69,8 @@ pub struct Mempool {
     dropped: Vec<TxHash>,
     /// The mempool's clock, advanced by [`Mempool::tick`].
     now_ms: u64,
+    /// Height of the last finalized block applied ([`Mempool::on_finalized_height`]).
+    finalized_head: Option<u64>,
     rejected: HashMap<TxHash, String>,
     rejected_order: VecDeque<TxHash>,
     /// Locally admitted transactions not yet gossiped.
@@ -107,6 +109,7 @@ impl Mempool {
             queued_bytes: 0,
             dropped: Vec::new(),
             now_ms: 0,
+            finalized_head: None,
             rejected: HashMap::new(),
             rejected_order: VecDeque::new(),
             outbox: Vec::new(),
@@ -335,6 +338,17 @@ impl Mempool {
             );
             self.dropped.push(hash);
         }
+    }
+
+    /// Records that the finalized block at `height` has been applied ([`Mempool::on_finalized`]).
+    /// Admission facts read from an older head are stale (see `weft_consensus::admit`).
+    pub fn on_finalized_height(&mut self, height: u64) {
+        self.finalized_head = Some(self.finalized_head.map_or(height, |h| h.max(height)));
+    }
+
+    /// Height of the last finalized block applied.
+    pub fn finalized_head(&self) -> Option<u64> {
+        self.finalized_head
     }
 
     /// Transactions dropped by eviction or expiry since the last call.

@@ -47,23 +47,30 @@ impl NodeApi for Api {
                     }
                 }
             }
-            let mut admitted = Vec::new();
-            let out: Vec<Result<TxHash, AdmitError>> = {
-                let chain = ChainState(&shared.store);
-                let mut mempool = shared.mempool.lock().expect("mempool lock");
-                let out = results
-                    .into_iter()
-                    .map(|r| {
-                        let tx = r?;
-                        let hash = tx.hash();
-                        mempool.admit(tx.clone(), &chain, true)?;
-                        admitted.push(tx);
-                        Ok(hash)
+            // Facts are read outside the mempool lock (see `weft_consensus::admit`).
+            let mut slots = Vec::with_capacity(results.len());
+            let mut verified = Vec::new();
+            for r in results {
+                match r {
+                    Ok(tx) => {
+                        slots.push(None);
+                        verified.push(tx);
+                    }
+                    Err(e) => slots.push(Some(Err(e))),
+                }
+            }
+            let (admitted_results, admitted) = weft_consensus::admit(&shared, verified, true);
+            let mut admitted_results = admitted_results.into_iter();
+            let out: Vec<Result<TxHash, AdmitError>> = slots
+                .into_iter()
+                .map(|slot| {
+                    slot.unwrap_or_else(|| {
+                        admitted_results
+                            .next()
+                            .expect("one result per verified transaction")
                     })
-                    .collect();
-                shared.metrics.mempool_txs.set(mempool.len() as i64);
-                out
-            };
+                })
+                .collect();
             // Acknowledge only what is on disk.
             persister.persist(admitted).await;
             out

@@ -81,8 +81,13 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         .with_storage_directory(cfg.node.data_dir.join("consensus"))
         .with_worker_threads(cfg.node.worker_threads)
         .with_catch_panics(false);
+    let rpc_runtime = weft_rpc::runtime(&cfg.rpc).map_err(|e| NodeError::Rpc {
+        addr: cfg.node.rpc_listen.to_string(),
+        reason: format!("building the RPC runtime failed: {e}"),
+    })?;
+    let rpc_spawner = rpc_runtime.handle().clone();
     let runner = cw_tokio::Runner::new(runtime_cfg);
-    runner.start(|context| async move {
+    let result = runner.start(|context| async move {
         let result: Result<(), NodeError> = async {
         cw_tokio::telemetry::init(
             context.child("telemetry"),
@@ -108,7 +113,16 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         let oracle = started.oracle;
         let _engine = weft_consensus::start(context.child("consensus"), shared.clone(), identity, channels, oracle.clone(), oracle).await;
         let api = Arc::new(Api { shared: shared.clone(), persister: Persister::start(store), validators: keys });
-        let rpc = match weft_rpc::start(cfg.node.rpc_listen, cfg.rpc.clone(), api).await {
+        // RPC runs on its own runtime: its work (submission signature checks, reads) must
+        // never take the consensus runtime's threads.
+        let rpc_listen = cfg.node.rpc_listen;
+        let rpc_cfg = cfg.rpc.clone();
+        let started = rpc_spawner.spawn(async move { weft_rpc::start(rpc_listen, rpc_cfg, api).await });
+        let started = match started.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        };
+        let rpc = match started {
             Ok((addr, handle)) => {
                 info!(target: "weft::node", %addr, "rpc listening");
                 handle
@@ -128,7 +142,10 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
             warn!(target: "weft::node", error = ?e, "tasks did not stop in time");
         }
         result
-    })
+    });
+    // The RPC runtime's tasks end with it; nothing on it holds unacknowledged state.
+    rpc_runtime.shutdown_timeout(STOP_TIMEOUT);
+    result
 }
 
 async fn wait_for_signal() {

@@ -32,5 +32,7 @@ pub const UNKNOWN_CHAIN_ID: i32 = 1013;
 pub const UNSUPPORTED_TX_TYPE: i32 = 1014;
 /// Namespace 0 is the system namespace; clients cannot submit to it.
 pub const SYSTEM_NAMESPACE: i32 = 1015;
+/// Too many heavy reads are in flight (`rpc.read_requests_max`); retry shortly.
+pub const BUSY: i32 = 1016;
 /// The node failed internally (storage); the request may be retried.
 pub const INTERNAL: i32 = 1099;

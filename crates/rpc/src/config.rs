@@ -21,6 +21,14 @@ pub const DEFAULT_FINALITY_SCAN_HEIGHTS_MAX: u64 = 1_024;
 /// Default bound on transactions returned by one namespace range query.
 pub const DEFAULT_NAMESPACE_RANGE_TXS_MAX: usize = 10_000;
 
+/// Default worker threads of the RPC server's own runtime.
+pub const DEFAULT_WORKER_THREADS: usize = 2;
+/// Default bound on heavy reads (blocks, namespace ranges, proofs, finality) served at once;
+/// further ones are refused with `BUSY` rather than queued.
+pub const DEFAULT_READ_REQUESTS_MAX: usize = 8;
+/// Default bound on subscription backfill reads in flight at once (they wait their turn).
+pub const DEFAULT_SUBSCRIPTION_READS_MAX: usize = 4;
+
 /// RPC configuration (`[rpc]` in the node's TOML).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -46,8 +54,16 @@ pub struct Config {
     /// Chain id answered by `eth_chainId` and used by `eth_getTransactionCount` (a validator
     /// serves many chains; this is the one an unmodified wallet pointed at it talks to).
     pub eth_chain_id: Option<u64>,
-    /// Chain ids `eth_sendRawTransaction` accepts; empty accepts any (non-zero) chain id.
+    /// Chain ids Ethereum transactions may name, on every submission path; empty accepts
+    /// any (non-zero) chain id.
     pub eth_chain_ids: Vec<u64>,
+    /// Worker threads of the RPC server's own runtime: RPC work (signature checks of
+    /// submissions, reads) never runs on the consensus runtime.
+    pub worker_threads: usize,
+    /// Most heavy reads served at once; a read beyond it is refused with `BUSY` (1016).
+    pub read_requests_max: usize,
+    /// Most subscription backfill reads in flight at once.
+    pub subscription_reads_max: usize,
 }
 
 impl Default for Config {
@@ -64,6 +80,9 @@ impl Default for Config {
             finality_scan_heights_max: DEFAULT_FINALITY_SCAN_HEIGHTS_MAX,
             eth_chain_id: None,
             eth_chain_ids: Vec::new(),
+            worker_threads: DEFAULT_WORKER_THREADS,
+            read_requests_max: DEFAULT_READ_REQUESTS_MAX,
+            subscription_reads_max: DEFAULT_SUBSCRIPTION_READS_MAX,
         }
     }
 }
@@ -89,8 +108,11 @@ impl Config {
             || self.submit_batch_txs_max == 0
             || self.namespace_range_heights_max == 0
             || self.namespace_range_txs_max == 0
+            || self.worker_threads == 0
+            || self.read_requests_max == 0
+            || self.subscription_reads_max == 0
         {
-            return Err("rpc.connections_max, submit_batch_txs_max, namespace_range_heights_max and namespace_range_txs_max must be > 0".into());
+            return Err("rpc.connections_max, submit_batch_txs_max, namespace_range_heights_max, namespace_range_txs_max, worker_threads, read_requests_max and subscription_reads_max must be > 0".into());
         }
         Ok(())
     }

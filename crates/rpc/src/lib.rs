@@ -16,7 +16,10 @@
 //! - Ethereum ingress: `eth_sendRawTransaction`, `eth_chainId`, `net_version`,
 //!   `eth_getTransactionCount` (see [`eth`](crate::eth) in the source).
 //!
-//! HTTP and WebSocket share one port.
+//! HTTP and WebSocket share one port. The server runs on its own runtime ([`runtime`],
+//! `rpc.worker_threads`), never on the consensus runtime; heavy reads are bounded by
+//! `rpc.read_requests_max` (refused with `BUSY` beyond it) and subscription backfills by
+//! `rpc.subscription_reads_max`; namespace reads decode only that namespace's bytes.
 //!
 //! Every error has a stable code (see [`codes`]) and a message naming the field or limit.
 
@@ -29,8 +32,9 @@ pub mod types;
 pub use config::{
     Config, DEFAULT_CONNECTIONS_MAX, DEFAULT_FINALITY_SCAN_HEIGHTS_MAX,
     DEFAULT_NAMESPACE_RANGE_BYTES_MAX, DEFAULT_NAMESPACE_RANGE_HEIGHTS_MAX,
-    DEFAULT_NAMESPACE_RANGE_TXS_MAX, DEFAULT_REQUEST_BODY_BYTES_MAX,
+    DEFAULT_NAMESPACE_RANGE_TXS_MAX, DEFAULT_READ_REQUESTS_MAX, DEFAULT_REQUEST_BODY_BYTES_MAX,
     DEFAULT_RESPONSE_BODY_BYTES_MAX, DEFAULT_SUBMIT_BATCH_TXS_MAX,
-    DEFAULT_SUBSCRIPTIONS_PER_CONNECTION_MAX,
+    DEFAULT_SUBSCRIPTIONS_PER_CONNECTION_MAX, DEFAULT_SUBSCRIPTION_READS_MAX,
+    DEFAULT_WORKER_THREADS,
 };
-pub use server::{start, NodeApi};
+pub use server::{runtime, start, NodeApi};

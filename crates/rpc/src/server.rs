@@ -37,6 +37,38 @@ pub trait NodeApi: Send + Sync + 'static {
 pub(crate) struct State {
     pub(crate) node: Arc<dyn NodeApi>,
     pub(crate) cfg: Config,
+    /// Heavy reads in flight (`rpc.read_requests_max`).
+    reads: tokio::sync::Semaphore,
+    /// Subscription backfill reads in flight (`rpc.subscription_reads_max`).
+    subscription_reads: tokio::sync::Semaphore,
+}
+
+/// A permit for one heavy read, or `BUSY`: reads beyond the bound are refused, not queued,
+/// so a read flood can hold at most `read_requests_max` threads' worth of work.
+fn read_permit(state: &State) -> Result<tokio::sync::SemaphorePermit<'_>, ErrorObjectOwned> {
+    try_permit(&state.reads, state.cfg.read_requests_max)
+}
+
+fn try_permit(
+    reads: &tokio::sync::Semaphore,
+    max: usize,
+) -> Result<tokio::sync::SemaphorePermit<'_>, ErrorObjectOwned> {
+    reads.try_acquire().map_err(|_| {
+        err(
+            codes::BUSY,
+            format!("busy: rpc.read_requests_max = {max} heavy reads are in flight; retry shortly"),
+        )
+    })
+}
+
+/// Builds the RPC server's own multi-threaded runtime (`rpc.worker_threads`), apart from the
+/// consensus runtime, so RPC work cannot starve consensus of its threads.
+pub fn runtime(cfg: &Config) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.worker_threads)
+        .thread_name("weft-rpc")
+        .enable_all()
+        .build()
 }
 
 /// Submits one transaction (or reports why it could not be decoded): its hash, or its
@@ -199,24 +231,17 @@ fn block_json(
 }
 
 /// A namespace's transactions in a block, with their positions in block order.
-fn namespace_txs(block: &Block, namespace: u64) -> Vec<NamespaceTxJson> {
-    let mut offset = 0u32;
-    for ns in &block.body.namespaces {
-        if ns.namespace.0 == namespace {
-            return ns
-                .txs
-                .iter()
-                .enumerate()
-                .map(|(i, tx)| NamespaceTxJson {
-                    height: block.height(),
-                    index: offset + i as u32,
-                    tx: tx_json(tx),
-                })
-                .collect();
-        }
-        offset += ns.txs.len() as u32;
-    }
-    Vec::new()
+fn chunk_json(chunk: &weft_storage::NamespaceChunk) -> Vec<NamespaceTxJson> {
+    chunk
+        .txs
+        .iter()
+        .enumerate()
+        .map(|(i, tx)| NamespaceTxJson {
+            height: chunk.height,
+            index: chunk.first_index + i as u32,
+            tx: tx_json(tx),
+        })
+        .collect()
 }
 
 fn parse_hash(s: &str) -> Result<TxHash, ErrorObjectOwned> {
@@ -282,34 +307,22 @@ fn namespace_range(
         out.to = from.saturating_sub(1);
         return Ok(out);
     }
-    let heights = store
-        .namespace_heights(NamespaceId(namespace), from, clamped_to, span as usize)
+    let chunks = store
+        .namespace_txs(NamespaceId(namespace), from, clamped_to, span as usize)
         .map_err(internal)?;
     let mut bytes = 0usize;
-    for height in heights {
-        let block = store
-            .block(height)
-            .map_err(internal)?
-            .ok_or_else(|| internal("indexed block missing"))?;
-        let txs = namespace_txs(&block, namespace);
-        let txs_bytes: usize = block
-            .body
-            .namespaces
-            .iter()
-            .filter(|n| n.namespace.0 == namespace)
-            .flat_map(|n| n.txs.iter())
-            .map(EncodeSize::encode_size)
-            .sum();
-        let over = out.transactions.len() + txs.len() > cfg.namespace_range_txs_max
+    for chunk in chunks {
+        let txs_bytes: usize = chunk.txs.iter().map(EncodeSize::encode_size).sum();
+        let over = out.transactions.len() + chunk.txs.len() > cfg.namespace_range_txs_max
             || bytes + txs_bytes > cfg.namespace_range_bytes_max;
         if over && !out.transactions.is_empty() {
             // Stop at a block boundary; the client resumes from `next_from`.
-            out.next_from = Some(height);
-            out.to = height - 1;
+            out.next_from = Some(chunk.height);
+            out.to = chunk.height - 1;
             return Ok(out);
         }
         bytes += txs_bytes;
-        out.transactions.extend(txs);
+        out.transactions.extend(chunk_json(&chunk));
     }
     Ok(out)
 }
@@ -386,21 +399,29 @@ async fn stream_namespace(state: Arc<State>, sink: SubscriptionSink, namespace: 
         while let Some(head) = store.head_height().filter(|h| cursor <= *h) {
             // Bounded chunks keep one subscriber from holding a long read.
             let upto = head.min(cursor.saturating_add(state.cfg.namespace_range_heights_max - 1));
-            let Ok(heights) =
-                store.namespace_heights(NamespaceId(namespace), cursor, upto, usize::MAX)
-            else {
-                return;
+            let chunks = {
+                // Backfill reads wait their turn, so subscribers cannot crowd out each other
+                // or the request path.
+                let Ok(_permit) = state.subscription_reads.acquire().await else {
+                    return;
+                };
+                let Ok(chunks) =
+                    store.namespace_txs(NamespaceId(namespace), cursor, upto, usize::MAX)
+                else {
+                    return;
+                };
+                chunks
             };
-            for height in heights {
-                let Ok(Some(block)) = store.block(height) else {
+            for chunk in chunks {
+                let Ok(Some(header)) = store.header(chunk.height) else {
                     return;
                 };
                 let note = NamespaceBlockJson {
                     namespace,
-                    height,
-                    block_hash: block.digest().to_string(),
-                    finalized_at_ms: store.finalized_at_ms(height).ok().flatten(),
-                    transactions: namespace_txs(&block, namespace),
+                    height: chunk.height,
+                    block_hash: header.digest().to_string(),
+                    finalized_at_ms: store.finalized_at_ms(chunk.height).ok().flatten(),
+                    transactions: chunk_json(&chunk),
                 };
                 let Ok(msg) = serde_json::value::to_raw_value(&note) else {
                     return;
@@ -468,6 +489,7 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
     })?;
     module.register_method("weft_getBlockByHeight", |params, state, _| {
         let (height, full): (u64, Option<bool>) = params.parse()?;
+        let _permit = read_permit(state)?;
         let store = state.node.store();
         let Some(block) = store.block(height).map_err(internal)? else {
             return Ok::<Option<BlockJson>, ErrorObjectOwned>(None);
@@ -488,6 +510,7 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
     })?;
     module.register_method("weft_getBlockByHash", |params, state, _| {
         let (hash, full): (String, Option<bool>) = params.parse()?;
+        let _permit = read_permit(state)?;
         let digest = weft_types::from_hex_fixed::<32>(&hash)
             .map_err(|e| err(codes::INVALID_PARAMS, format!("hash: {e}")))?;
         let store = state.node.store();
@@ -519,10 +542,12 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
     })?;
     module.register_method("weft_getFinality", |params, state, _| {
         let (height,): (u64,) = params.parse()?;
+        let _permit = read_permit(state)?;
         finality(state, height)
     })?;
     module.register_method("weft_getNamespaceProof", |params, state, _| {
         let (namespace, height): (u64, u64) = params.parse()?;
+        let _permit = read_permit(state)?;
         namespace_proof(state, namespace, height)
     })?;
     module.register_subscription(
@@ -555,10 +580,12 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
     })?;
     module.register_method("weft_getNamespaceTransactions", |params, state, _| {
         let (namespace, from, to): (u64, u64, u64) = params.parse()?;
+        let _permit = read_permit(state)?;
         namespace_range(state, namespace, from, to)
     })?;
     module.register_method("weft_encodedBlock", |params, state, _| {
         let (height,): (u64,) = params.parse()?;
+        let _permit = read_permit(state)?;
         Ok::<Option<String>, ErrorObjectOwned>(
             state
                 .node
@@ -586,6 +613,46 @@ pub async fn start(
         .build();
     let server = Server::builder().set_config(server_cfg).build(addr).await?;
     let bound = server.local_addr()?;
-    let module = build_module(State { node, cfg }).map_err(std::io::Error::other)?;
+    let state = State {
+        node,
+        reads: tokio::sync::Semaphore::new(cfg.read_requests_max),
+        subscription_reads: tokio::sync::Semaphore::new(cfg.subscription_reads_max),
+        cfg,
+    };
+    let module = build_module(state).map_err(std::io::Error::other)?;
     Ok((bound, server.start(module)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_beyond_the_bound_are_refused_busy_not_queued() {
+        let reads = tokio::sync::Semaphore::new(2);
+        let a = try_permit(&reads, 2).unwrap();
+        let _b = try_permit(&reads, 2).unwrap();
+        let refused = try_permit(&reads, 2).unwrap_err();
+        assert_eq!(refused.code(), codes::BUSY);
+        assert!(refused.message().contains("read_requests_max = 2"));
+        drop(a);
+        let _c = try_permit(&reads, 2).unwrap();
+    }
+
+    #[test]
+    fn ingress_errors_have_their_codes_in_the_one_table() {
+        let cfg = Config {
+            eth_chain_ids: vec![1],
+            ..Config::default()
+        };
+        // An earlier error passes through untouched (the chain rule is tested end to end).
+        let e = ingress(&cfg, Err(AdmitError::SystemNamespace)).unwrap_err();
+        assert_eq!(e, AdmitError::SystemNamespace);
+        assert_eq!(admit_error(&e).code, codes::SYSTEM_NAMESPACE);
+        let e = AdmitError::ChainNotServed {
+            chain: 5,
+            allowed: vec![1],
+        };
+        assert_eq!(admit_error(&e).code, codes::UNKNOWN_CHAIN_ID);
+    }
 }

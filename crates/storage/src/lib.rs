@@ -20,4 +20,4 @@ mod error;
 mod store;
 
 pub use error::StorageError;
-pub use store::{Store, TxLocation};
+pub use store::{AdmissionFacts, NamespaceChunk, Store, TxLocation};

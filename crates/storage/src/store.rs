@@ -2,7 +2,7 @@
 
 use crate::StorageError;
 use commonware_codec::Encode;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use weft_types::{Block, BlockDigest, Digest, Header, Limits, NamespaceId, Transaction, TxHash};
@@ -12,9 +12,35 @@ const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("certific
 const FINALIZED_AT: TableDefinition<u64, u64> = TableDefinition::new("finalized_at_ms");
 const DIGESTS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("digest_to_height");
 const TXS: TableDefinition<&[u8; 32], (u64, u32)> = TableDefinition::new("tx_index");
-const NAMESPACES: TableDefinition<(u64, u64), u32> = TableDefinition::new("namespace_index");
+/// (namespace, height) -> (count, first index in block order, byte start, byte end) of the
+/// namespace's transaction list inside the stored block: a namespace read decodes only its
+/// own bytes. (The v1 table held only the count; v2 is rebuilt from blocks on open.)
+const NAMESPACES: TableDefinition<(u64, u64), (u32, u32, u32, u32)> =
+    TableDefinition::new("namespace_index_v2");
 const NONCES: TableDefinition<&[u8; 32], u64> = TableDefinition::new("sender_nonce");
 const PENDING: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("pending");
+
+/// Finalized-chain facts read ahead of admission, so no mempool lock is held across disk I/O.
+#[derive(Clone, Debug, Default)]
+pub struct AdmissionFacts {
+    /// The store head when the facts were read; the facts are at least this fresh.
+    pub head: Option<u64>,
+    /// Finalized height of each hash asked for that is finalized.
+    pub finalized: std::collections::HashMap<TxHash, u64>,
+    /// Finalized nonce of each sender asked for that has one.
+    pub nonces: std::collections::HashMap<[u8; 32], u64>,
+}
+
+/// One namespace's transactions in one finalized block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespaceChunk {
+    /// Block height.
+    pub height: u64,
+    /// Block-order index of the first transaction.
+    pub first_index: u32,
+    /// The namespace's transactions, in block order.
+    pub txs: Vec<Transaction>,
+}
 
 /// Sentinel for "no block stored yet" in the cached head.
 const NO_HEAD: u64 = u64::MAX;
@@ -62,12 +88,45 @@ impl Store {
             last.unwrap_or(NO_HEAD)
         };
         let initial = (head != NO_HEAD).then_some(head);
-        Ok(Self {
+        let store = Self {
             db,
             limits,
             head: AtomicU64::new(head),
             head_watch: tokio::sync::watch::Sender::new(initial),
-        })
+        };
+        store.rebuild_namespace_index()?;
+        Ok(store)
+    }
+
+    /// Builds the namespace index from the stored blocks if it is empty while blocks exist
+    /// (a store written before the index had byte spans).
+    fn rebuild_namespace_index(&self) -> Result<(), StorageError> {
+        let Some(head) = self.head_height() else {
+            return Ok(());
+        };
+        {
+            let txn = self.db.begin_read()?;
+            if !txn.open_table(NAMESPACES)?.is_empty()? {
+                return Ok(());
+            }
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut namespaces = txn.open_table(NAMESPACES)?;
+            for height in 0..=head {
+                let Some(block) = self.block(height)? else {
+                    continue;
+                };
+                for span in block.namespace_spans() {
+                    namespaces.insert(
+                        (span.namespace.0, height),
+                        (span.count, span.first_index, span.start, span.end),
+                    )?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// The wire limits blocks were stored under.
@@ -146,8 +205,11 @@ impl Store {
                 pending.remove(tx.hash().as_bytes())?;
             }
             let mut namespaces = txn.open_table(NAMESPACES)?;
-            for ns in &block.body.namespaces {
-                namespaces.insert((ns.namespace.0, height), ns.txs.len() as u32)?;
+            for span in block.namespace_spans() {
+                namespaces.insert(
+                    (span.namespace.0, height),
+                    (span.count, span.first_index, span.start, span.end),
+                )?;
             }
         }
         txn.commit()?;
@@ -168,7 +230,8 @@ impl Store {
         let Some(bytes) = blocks.get(height)? else {
             return Ok(None);
         };
-        Block::decode_untrusted(bytes.value(), &self.limits)
+        // Our own bytes, checked before they were written: no need to rehash the body.
+        Block::decode_stored(bytes.value(), &self.limits)
             .map(Some)
             .map_err(|e| StorageError::Corrupt {
                 what: "block",
@@ -262,6 +325,78 @@ impl Store {
             out.push(key.value().1);
         }
         Ok(out)
+    }
+
+    /// `namespace`'s transactions in `[from, to]`, one chunk per block that has any, at most
+    /// `max` chunks. Decodes only the namespace's own bytes of each block.
+    pub fn namespace_txs(
+        &self,
+        namespace: NamespaceId,
+        from: u64,
+        to: u64,
+        max: usize,
+    ) -> Result<Vec<NamespaceChunk>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_table(NAMESPACES)?;
+        let blocks = txn.open_table(BLOCKS)?;
+        let mut out = Vec::new();
+        for entry in index
+            .range((namespace.0, from)..=(namespace.0, to))?
+            .take(max)
+        {
+            let (key, value) = entry?;
+            let height = key.value().1;
+            let (_, first_index, start, end) = value.value();
+            let corrupt = |reason: String| StorageError::Corrupt {
+                what: "namespace index",
+                key: format!("({}, {height})", namespace.0),
+                reason,
+            };
+            let bytes = blocks
+                .get(height)?
+                .ok_or_else(|| corrupt("indexed block missing".into()))?;
+            let span = bytes
+                .value()
+                .get(start as usize..end as usize)
+                .ok_or_else(|| corrupt("span outside the block".into()))?;
+            let txs = Block::decode_namespace_span(span, &self.limits)
+                .map_err(|e| corrupt(e.to_string()))?;
+            out.push(NamespaceChunk {
+                height,
+                first_index,
+                txs,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Facts admission needs, read in one transaction: the finalized height of each of
+    /// `hashes` and the finalized nonce of each of `senders`, with the head they are at
+    /// least as fresh as (read first).
+    pub fn admission_facts(
+        &self,
+        hashes: &[TxHash],
+        senders: &[[u8; 32]],
+    ) -> Result<AdmissionFacts, StorageError> {
+        let head = self.head_height();
+        let txn = self.db.begin_read()?;
+        let txs = txn.open_table(TXS)?;
+        let nonces = txn.open_table(NONCES)?;
+        let mut facts = AdmissionFacts {
+            head,
+            ..Default::default()
+        };
+        for h in hashes {
+            if let Some(v) = txs.get(h.as_bytes())? {
+                facts.finalized.insert(*h, v.value().0);
+            }
+        }
+        for s in senders {
+            if let Some(v) = nonces.get(s)? {
+                facts.nonces.insert(*s, v.value());
+            }
+        }
+        Ok(facts)
     }
 
     /// Durably records acknowledged-but-unfinalized transactions (one fsync for the batch).

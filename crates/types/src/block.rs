@@ -260,6 +260,21 @@ impl Body {
     }
 }
 
+/// Where one namespace's transaction list lies in an encoded block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NamespaceSpan {
+    /// The namespace.
+    pub namespace: NamespaceId,
+    /// Its transactions.
+    pub count: u32,
+    /// Block-order index of its first transaction.
+    pub first_index: u32,
+    /// Byte offset of its encoded list (length prefix included).
+    pub start: u32,
+    /// Byte offset just past its list.
+    pub end: u32,
+}
+
 /// A full block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
@@ -358,6 +373,79 @@ impl Block {
                 reason: e.to_string(),
             }
         })
+    }
+
+    /// Decodes a block this node stored itself after checking it (its own database): the
+    /// limits are enforced but the body-to-header commitments are not recomputed. Never use it
+    /// for bytes from the network; [`Block::decode_untrusted`] binds the body to the header.
+    pub fn decode_stored(bytes: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+        let mut buf = commonware_codec::Copying(bytes);
+        let block = Self::read_unbound(&mut buf, limits).map_err(|e| DecodeError::Malformed {
+            what: "block",
+            reason: e.to_string(),
+        })?;
+        if bytes::Buf::has_remaining(&buf) {
+            return Err(DecodeError::Malformed {
+                what: "block",
+                reason: "trailing bytes".into(),
+            });
+        }
+        Ok(block)
+    }
+
+    /// Where each namespace's transaction list lies in this block's encoding: (namespace,
+    /// count, index of its first transaction in block order, byte range of the encoded list).
+    /// Lets a store read one namespace's transactions without decoding the rest.
+    pub fn namespace_spans(&self) -> Vec<NamespaceSpan> {
+        let items: usize = self.body.namespaces.iter().map(|n| n.encode_size()).sum();
+        let mut pos = HEADER_BYTES + (self.body.namespaces.encode_size() - items);
+        let mut first_index = 0u32;
+        self.body
+            .namespaces
+            .iter()
+            .map(|ns| {
+                let start = pos + NamespaceId::SIZE;
+                let end = start + ns.txs.encode_size();
+                pos = end;
+                let span = NamespaceSpan {
+                    namespace: ns.namespace,
+                    count: ns.txs.len() as u32,
+                    first_index,
+                    start: start as u32,
+                    end: end as u32,
+                };
+                first_index += ns.txs.len() as u32;
+                span
+            })
+            .collect()
+    }
+
+    /// Decodes one namespace's transaction list from a span of an encoded block.
+    pub fn decode_namespace_span(
+        bytes: &[u8],
+        limits: &Limits,
+    ) -> Result<Vec<Transaction>, DecodeError> {
+        Vec::<Transaction>::decode_cfg(
+            commonware_codec::Copying(bytes),
+            &((1..=limits.block_txs_max).into(), *limits),
+        )
+        .map_err(|e| DecodeError::Malformed {
+            what: "namespace transactions",
+            reason: e.to_string(),
+        })
+    }
+
+    fn read_unbound(buf: &mut impl commonware_codec::Buf, limits: &Limits) -> Result<Self, Error> {
+        let start = buf.remaining();
+        let header = Header::read(buf)?;
+        let body = Body::read_cfg(buf, limits)?;
+        if start - buf.remaining() > limits.block_bytes_max {
+            return Err(Error::Invalid(
+                "block",
+                "encoding larger than block_bytes_max",
+            ));
+        }
+        Ok(Self::new(header, body))
     }
 
     /// Checks that the header's roots and counts match the body, and the body's structure.
@@ -531,19 +619,10 @@ impl EncodeSize for Block {
 impl Read for Block {
     type Cfg = Limits;
     fn read_cfg(buf: &mut impl commonware_codec::Buf, limits: &Limits) -> Result<Self, Error> {
-        let start = buf.remaining();
-        let header = Header::read(buf)?;
-        let body = Body::read_cfg(buf, limits)?;
-        if start - buf.remaining() > limits.block_bytes_max {
-            return Err(Error::Invalid(
-                "block",
-                "encoding larger than block_bytes_max",
-            ));
-        }
+        let block = Self::read_unbound(buf, limits)?;
         // Bind the body to the id: the digest covers only the header, so a body decoded from
-        // anywhere (a broadcast, a backfill answer, our own store) is accepted only if it is
-        // the one the header commits to. Nothing downstream can then hold a forged body.
-        let block = Self::new(header, body);
+        // the wire (a broadcast, a backfill answer) is accepted only if it is the one the
+        // header commits to. Nothing downstream can then hold a forged body.
         block
             .check_commitments()
             .map_err(|_| Error::Invalid("block", "body does not match the header's commitments"))?;
@@ -661,6 +740,27 @@ mod tests {
             block.check_commitments().unwrap_err(),
             BlockError::NamespacesNotAscending { .. }
         ));
+    }
+
+    #[test]
+    fn namespace_spans_decode_to_the_namespace_lists() {
+        let block = sample_block();
+        let bytes = block.encode();
+        let spans = block.namespace_spans();
+        assert_eq!(spans.len(), 2);
+        for (span, ns) in spans.iter().zip(&block.body.namespaces) {
+            let txs = Block::decode_namespace_span(
+                &bytes[span.start as usize..span.end as usize],
+                &Limits::default(),
+            )
+            .unwrap();
+            assert_eq!(txs, ns.txs);
+        }
+        assert_eq!((spans[1].first_index, spans[1].count), (1, 2));
+        assert_eq!(
+            Block::decode_stored(&bytes, &Limits::default()).unwrap(),
+            block
+        );
     }
 
     #[test]

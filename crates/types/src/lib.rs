@@ -15,7 +15,8 @@ mod proof;
 mod tx;
 
 pub use block::{
-    Block, BlockDigest, Body, Bundle, EncryptedItem, Header, NamespaceTxs, HEADER_BYTES,
+    Block, BlockDigest, Body, Bundle, EncryptedItem, Header, NamespaceSpan, NamespaceTxs,
+    HEADER_BYTES,
 };
 pub use config::{
     Limits, DEFAULT_BLOCK_BYTES_MAX, DEFAULT_BLOCK_TXS_MAX, DEFAULT_GOSSIP_BATCH_TXS_MAX,

@@ -1,0 +1,76 @@
+//! Admission without holding the mempool lock across disk I/O.
+//!
+//! Admission needs finalized facts (is this hash finalized, what is the sender's finalized
+//! nonce) that live in the store. Reading them under the mempool lock would make every
+//! proposal, verification and gossip receipt wait on redb reads for the submissions in
+//! flight. Instead the facts are read first, with the store head they are at least as fresh
+//! as, and applied under the lock only if the mempool has not yet seen a later finalized
+//! block ([`Mempool::finalized_head`]). Facts older than that are read again; after
+//! [`ADMIT_RETRIES_MAX`] races the last attempt reads under the lock, which is always right.
+
+use crate::{ChainState, Shared};
+use weft_mempool::{AdmitError, ChainView, Mempool};
+use weft_storage::AdmissionFacts;
+use weft_types::{Transaction, TxHash};
+
+/// Times facts are re-read after finalization overtook them before reading under the lock.
+pub const ADMIT_RETRIES_MAX: usize = 8;
+
+struct Facts<'a>(&'a AdmissionFacts);
+
+impl ChainView for Facts<'_> {
+    fn finalized_nonce(&self, sender: &[u8; 32]) -> Option<u64> {
+        self.0.nonces.get(sender).copied()
+    }
+    fn finalized_height(&self, hash: &TxHash) -> Option<u64> {
+        self.0.finalized.get(hash).copied()
+    }
+}
+
+/// Admits already-verified transactions (`local`: from this node's clients, to be gossiped).
+/// Returns one result per transaction, in order, and the admitted transactions.
+pub fn admit(
+    shared: &Shared,
+    txs: Vec<Transaction>,
+    local: bool,
+) -> (Vec<Result<TxHash, AdmitError>>, Vec<Transaction>) {
+    let hashes: Vec<TxHash> = txs.iter().map(|t| t.hash()).collect();
+    let mut senders: Vec<[u8; 32]> = txs.iter().map(|t| *t.sender()).collect();
+    senders.sort_unstable();
+    senders.dedup();
+    for _ in 0..ADMIT_RETRIES_MAX {
+        let facts = shared
+            .store
+            .admission_facts(&hashes, &senders)
+            .expect("store read failed");
+        let mut mempool = shared.mempool.lock().expect("mempool lock");
+        // Facts must include every block the mempool has applied.
+        if facts.head < mempool.finalized_head() {
+            continue;
+        }
+        return apply(&mut mempool, &Facts(&facts), txs, local, shared);
+    }
+    let mut mempool = shared.mempool.lock().expect("mempool lock");
+    apply(&mut mempool, &ChainState(&shared.store), txs, local, shared)
+}
+
+fn apply(
+    mempool: &mut Mempool,
+    chain: &impl ChainView,
+    txs: Vec<Transaction>,
+    local: bool,
+    shared: &Shared,
+) -> (Vec<Result<TxHash, AdmitError>>, Vec<Transaction>) {
+    let mut admitted = Vec::new();
+    let results = txs
+        .into_iter()
+        .map(|tx| {
+            let hash = tx.hash();
+            mempool.admit(tx.clone(), chain, local)?;
+            admitted.push(tx);
+            Ok(hash)
+        })
+        .collect();
+    shared.metrics.mempool_txs.set(mempool.len() as i64);
+    (results, admitted)
+}
