@@ -61,6 +61,60 @@ pub struct Args {
     /// Seconds to wait for stragglers after the last submission.
     #[arg(long, default_value_t = 60)]
     pub drain_secs: u64,
+    /// Read-flood clients hammering validator 0 during the run: half loop on
+    /// `weft_getNamespaceTransactions(--read-namespace, 0, --read-heights - 1)`, half
+    /// subscribe to that namespace from height 0 (0 = no read load).
+    #[arg(long, default_value_t = 0)]
+    pub read_clients: usize,
+    /// Namespace the read flood reads.
+    #[arg(long, default_value_t = 99)]
+    pub read_namespace: u64,
+    /// Heights each range read spans (from 0).
+    #[arg(long, default_value_t = 1_000)]
+    pub read_heights: u64,
+}
+
+/// Counts of what the read flood got.
+#[derive(Default)]
+struct ReadCounts {
+    ranges_served: u64,
+    ranges_busy: u64,
+    ranges_failed: u64,
+    subscription_blocks: u64,
+}
+
+/// Starts the read flood against `client`; returns the tasks and their counters.
+fn start_read_flood(
+    client: &Client,
+    args: &Args,
+) -> (Vec<tokio::task::JoinHandle<()>>, Arc<Mutex<ReadCounts>>) {
+    let counts = Arc::new(Mutex::new(ReadCounts::default()));
+    let mut tasks = Vec::new();
+    for i in 0..args.read_clients {
+        let (client, counts) = (client.clone(), counts.clone());
+        let (ns, to) = (args.read_namespace, args.read_heights.saturating_sub(1));
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                loop {
+                    let r = client.namespace_transactions(ns, 0, to).await;
+                    let mut c = counts.lock().expect("lock");
+                    match r {
+                        Ok(_) => c.ranges_served += 1,
+                        Err(e) if e.code() == Some(weft_rpc::codes::BUSY) => c.ranges_busy += 1,
+                        Err(_) => c.ranges_failed += 1,
+                    }
+                }
+            } else {
+                loop {
+                    let mut stream = client.subscribe_namespace(ns, 0);
+                    while stream.next().await.is_ok() {
+                        counts.lock().expect("lock").subscription_blocks += 1;
+                    }
+                }
+            }
+        }));
+    }
+    (tasks, counts)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -153,6 +207,7 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
             }
         })
     };
+    let (flood, read_counts) = start_read_flood(&clients[0], &args);
     let rejected = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
     let started = Instant::now();
     let per_batch = (args.rate > 0).then(|| {
@@ -295,6 +350,23 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
+    for task in &flood {
+        task.abort();
+    }
+    if args.read_clients > 0 {
+        let c = read_counts.lock().expect("lock");
+        println!(
+            "  read flood ({} clients, namespace {}, heights 0..{}): {} range reads served ({:.0}/s), {} busy, {} failed; {} subscription blocks",
+            args.read_clients,
+            args.read_namespace,
+            args.read_heights,
+            c.ranges_served,
+            c.ranges_served as f64 / final_secs,
+            c.ranges_busy,
+            c.ranges_failed,
+            c.subscription_blocks
+        );
+    }
     // Give the subscriber a moment to receive the last blocks.
     tokio::time::sleep(Duration::from_millis(500)).await;
     subscriber.abort();
