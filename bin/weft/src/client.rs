@@ -212,6 +212,9 @@ pub fn ns(cmd: NsCommand) -> Result<()> {
                     let g = weft_node::Genesis::load(&path)?;
                     Some((
                         g.validator_keys().map_err(|e| anyhow::anyhow!(e))?,
+                        weft_types::ChainId::of_genesis(
+                            &g.block().map_err(|e| anyhow::anyhow!(e))?,
+                        ),
                         g.limits,
                     ))
                 }
@@ -224,9 +227,9 @@ pub fn ns(cmd: NsCommand) -> Result<()> {
                         b = stream.next() => b?,
                         _ = tokio::signal::ctrl_c() => return Ok(()),
                     };
-                    if let Some((validators, limits)) = &trust {
+                    if let Some((validators, chain, limits)) = &trust {
                         let verified = client
-                            .verified_namespace(namespace, block.height, validators, limits)
+                            .verified_namespace(namespace, block.height, validators, chain, limits)
                             .await?
                             .context("block vanished while verifying")?;
                         if verified.transactions.len() != block.transactions.len() {

@@ -177,8 +177,9 @@ async fn every_method_subscriptions_and_verified_proofs() {
     assert_eq!(joined.len(), expected_total);
 
     // Proofs verified offline, for a present and an absent namespace.
+    let chain = c.chain_id().await.unwrap();
     let verified = c
-        .verified_namespace(1, height, &validators, &limits)
+        .verified_namespace(1, height, &validators, &chain, &limits)
         .await
         .unwrap()
         .unwrap();
@@ -188,7 +189,7 @@ async fn every_method_subscriptions_and_verified_proofs() {
         .iter()
         .any(|t| t.hash().to_string() == alice_hashes[0]));
     let absent = c
-        .verified_namespace(999, height, &validators, &limits)
+        .verified_namespace(999, height, &validators, &chain, &limits)
         .await
         .unwrap()
         .unwrap();
@@ -197,7 +198,7 @@ async fn every_method_subscriptions_and_verified_proofs() {
     // Tampered proofs are refused.
     let proof = c.namespace_proof(1, height).await.unwrap().unwrap();
     let finality = c.finality(height).await.unwrap().unwrap();
-    verify_namespace_proof(&proof, &finality, &validators, &limits).unwrap();
+    verify_namespace_proof(&proof, &finality, &validators, &chain, &limits).unwrap();
     // (a) a changed transaction
     let NamespaceProof::Present {
         leaf_count,
@@ -220,13 +221,13 @@ async fn every_method_subscriptions_and_verified_proofs() {
         .encode(),
     );
     assert!(matches!(
-        verify_namespace_proof(&forged, &finality, &validators, &limits),
+        verify_namespace_proof(&forged, &finality, &validators, &chain, &limits),
         Err(VerifyError::Proof(_))
     ));
     // (b) the wrong namespace
     let mut wrong_ns = proof.clone();
     wrong_ns.namespace = 2;
-    assert!(verify_namespace_proof(&wrong_ns, &finality, &validators, &limits).is_err());
+    assert!(verify_namespace_proof(&wrong_ns, &finality, &validators, &chain, &limits).is_err());
     // (c) the wrong root: another block's header
     let other = c.block(height - 1, false).await.unwrap().unwrap();
     let mut wrong_root = proof.clone();
@@ -241,7 +242,7 @@ async fn every_method_subscriptions_and_verified_proofs() {
     );
     assert_ne!(other.header.hash, proof.block_hash);
     assert!(matches!(
-        verify_namespace_proof(&wrong_root, &finality, &validators, &limits),
+        verify_namespace_proof(&wrong_root, &finality, &validators, &chain, &limits),
         Err(VerifyError::Header(_))
     ));
     // (d) a certificate checked against keys that are not the validators
@@ -249,17 +250,26 @@ async fn every_method_subscriptions_and_verified_proofs() {
         .map(|i| commonware_cryptography::Signer::public_key(&key(7_000 + i)))
         .collect();
     assert!(matches!(
-        verify_namespace_proof(&proof, &finality, &strangers, &limits),
+        verify_namespace_proof(&proof, &finality, &strangers, &chain, &limits),
         Err(VerifyError::Certificate(
             weft_consensus::CertificateError::BadSignatures
         ))
     ));
-    // (e) a truncated certificate
+    // (e) a certificate of this network checked as another network's: signatures are bound
+    // to the chain, so the same validator keys do not carry it over.
+    let elsewhere = weft_types::ChainId(weft_types::sha256(&[b"another network"]));
+    assert!(matches!(
+        verify_namespace_proof(&proof, &finality, &validators, &elsewhere, &limits),
+        Err(VerifyError::Certificate(
+            weft_consensus::CertificateError::BadSignatures
+        ))
+    ));
+    // (f) a truncated certificate
     let mut truncated = finality.clone();
     truncated
         .certificate
         .truncate(truncated.certificate.len() - 10);
-    assert!(verify_namespace_proof(&proof, &truncated, &validators, &limits).is_err());
+    assert!(verify_namespace_proof(&proof, &truncated, &validators, &chain, &limits).is_err());
 
     // Bad input over the API: too many subscriptions on one connection, an oversized body.
     let ws = c.connect_ws().await.unwrap();

@@ -120,6 +120,19 @@ impl Client {
         Ok(self.http.request("weft_validators", rpc_params![]).await?)
     }
 
+    /// The chain id the node says it serves (its genesis block digest). To trust nothing,
+    /// compute it from the genesis file instead (`ChainId::of_genesis`).
+    pub async fn chain_id(&self) -> Result<weft_types::ChainId, ClientError> {
+        let hex: String = self.http.request("weft_chainId", rpc_params![]).await?;
+        let bytes = weft_types::from_hex_fixed::<32>(&hex).map_err(|reason| {
+            ClientError::Verify(crate::VerifyError::Malformed {
+                what: "chain id",
+                reason,
+            })
+        })?;
+        Ok(weft_types::ChainId(bytes.into()))
+    }
+
     /// Finality proof of the block at `height`.
     pub async fn finality(&self, height: u64) -> Result<Option<FinalityJson>, ClientError> {
         Ok(self
@@ -156,13 +169,14 @@ impl Client {
             .await?)
     }
 
-    /// Fetches and verifies a namespace's transactions at `height` against `validators`,
-    /// trusting nothing the node says.
+    /// Fetches and verifies a namespace's transactions at `height` against `validators` of
+    /// `chain`, trusting nothing the node says.
     pub async fn verified_namespace(
         &self,
         namespace: u64,
         height: u64,
         validators: &[VerifyingKey],
+        chain: &weft_types::ChainId,
         limits: &Limits,
     ) -> Result<Option<VerifiedNamespace>, ClientError> {
         let Some(proof) = self.namespace_proof(namespace, height).await? else {
@@ -172,7 +186,7 @@ impl Client {
             return Ok(None);
         };
         Ok(Some(verify::verify_namespace_proof(
-            &proof, &finality, validators, limits,
+            &proof, &finality, validators, chain, limits,
         )?))
     }
 

@@ -4,7 +4,7 @@ use crate::VerifyError;
 use commonware_codec::{Decode as _, DecodeExt as _};
 use weft_rpc::types::{FinalityJson, NamespaceProofJson};
 use weft_types::{
-    BlockDigest, Header, Limits, NamespaceId, NamespaceProof, Transaction, VerifyingKey,
+    BlockDigest, ChainId, Header, Limits, NamespaceId, NamespaceProof, Transaction, VerifyingKey,
 };
 
 fn unhex(what: &'static str, s: &str) -> Result<Vec<u8>, VerifyError> {
@@ -20,17 +20,19 @@ fn digest(what: &'static str, s: &str) -> Result<BlockDigest, VerifyError> {
     Ok(BlockDigest(bytes.into()))
 }
 
-/// Checks that the block `finality.block_hash` is final under `validators`: the certificate
+/// Checks that the block `finality.block_hash` is final under `validators` on `chain`: the certificate
 /// is signed by a quorum of them, and the served headers link the certified block down to it.
 /// Returns the verified block hash.
 pub fn verify_finality(
     finality: &FinalityJson,
     validators: &[VerifyingKey],
+    chain: &ChainId,
 ) -> Result<BlockDigest, VerifyError> {
     let block = digest("block_hash", &finality.block_hash)?;
     let certified = weft_consensus::verify_finalization(
         &unhex("certificate", &finality.certificate)?,
         validators,
+        chain,
     )?;
     if finality.headers.len() as u64 != finality.certified_height.saturating_sub(finality.height) {
         return Err(VerifyError::Chain {
@@ -86,6 +88,7 @@ pub fn verify_namespace_proof(
     proof: &NamespaceProofJson,
     finality: &FinalityJson,
     validators: &[VerifyingKey],
+    chain: &ChainId,
     limits: &Limits,
 ) -> Result<VerifiedNamespace, VerifyError> {
     let header =
@@ -105,7 +108,7 @@ pub fn verify_namespace_proof(
             "finality proof is for another block".into(),
         ));
     }
-    verify_finality(finality, validators)?;
+    verify_finality(finality, validators, chain)?;
     let decoded =
         NamespaceProof::decode_cfg(unhex("proof", &proof.proof)?, limits).map_err(|e| {
             VerifyError::Malformed {

@@ -5,14 +5,13 @@
 //! trusting the node that served it; the block's header then follows from the certified
 //! digest, and its ancestors from the header hash chain.
 
-use crate::CONSENSUS_NAMESPACE;
 use commonware_codec::{Copying, Decode as _};
 use commonware_consensus::simplex::{scheme::ed25519, types::Finalization};
 use commonware_cryptography::certificate::Verifier as _;
 use commonware_utils::ordered::Set;
 use rand_core::SeedableRng as _;
 use thiserror::Error;
-use weft_types::{sha256, BlockDigest, Digest, VerifyingKey};
+use weft_types::{sha256, BlockDigest, ChainId, Digest, VerifyingKey};
 
 /// What a valid certificate proves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,10 +38,12 @@ pub enum CertificateError {
     BadSignatures,
 }
 
-/// Verifies an encoded finalization certificate against `validators`.
+/// Verifies an encoded finalization certificate of `chain` against `validators`. A
+/// certificate of another chain never verifies, even with the same validator keys.
 pub fn verify_finalization(
     bytes: &[u8],
     validators: &[VerifyingKey],
+    chain: &ChainId,
 ) -> Result<Finality, CertificateError> {
     if validators.is_empty() {
         return Err(CertificateError::ValidatorSet("no validators".into()));
@@ -51,7 +52,7 @@ pub fn verify_finalization(
         .to_vec()
         .try_into()
         .map_err(|_| CertificateError::ValidatorSet("a key is listed twice".into()))?;
-    let scheme = ed25519::Scheme::verifier(CONSENSUS_NAMESPACE, set);
+    let scheme = ed25519::Scheme::verifier(&crate::consensus_namespace(chain), set);
     let finalization = Finalization::<ed25519::Scheme, Digest>::decode_cfg(
         Copying(bytes),
         &scheme.certificate_codec_config(),

@@ -1,6 +1,6 @@
 //! Assembles one validator's consensus stack: marshal, simplex, finalizer and gossip.
 
-use crate::{finalizer, gossip, App, ConsensusBlock, Shared, CONSENSUS_NAMESPACE};
+use crate::{finalizer, gossip, App, ConsensusBlock, Shared};
 use commonware_broadcast::buffered;
 use commonware_consensus::{
     marshal::{
@@ -113,8 +113,9 @@ where
     B: Blocker<PublicKey = VerifyingKey> + Clone,
 {
     let me = commonware_cryptography::Signer::public_key(&identity.signer);
+    let chain = weft_types::ChainId::of_genesis(&identity.genesis);
     let scheme = ed25519::Scheme::signer(
-        CONSENSUS_NAMESPACE,
+        &crate::consensus_namespace(&chain),
         identity.validators.clone(),
         identity.signer.clone(),
     )

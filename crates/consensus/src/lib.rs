@@ -41,8 +41,15 @@ use weft_mempool::{ChainView, Mempool};
 use weft_storage::Store;
 use weft_types::{Limits, TxHash};
 
-/// Domain separator of consensus signatures; part of every vote a validator signs.
+/// Base of the consensus signing domain; part of every vote a validator signs, bound to the
+/// chain by [`consensus_namespace`].
 pub const CONSENSUS_NAMESPACE: &[u8] = b"weft/consensus/v1";
+
+/// The consensus signing domain of `chain`: votes and certificates of one network never
+/// verify on another, even with the same validator keys.
+pub fn consensus_namespace(chain: &weft_types::ChainId) -> Vec<u8> {
+    chain.domain(CONSENSUS_NAMESPACE)
+}
 
 /// State shared by consensus, gossip and the RPC server of one validator.
 pub struct Shared {

@@ -27,7 +27,7 @@ use std::{
 use tempfile::TempDir;
 use weft_consensus::{
     ChainState, Channels, Identity, Shared, CHANNELS, CHANNEL_BACKFILL, CHANNEL_BLOCKS,
-    CHANNEL_VOTES, CONSENSUS_NAMESPACE,
+    CHANNEL_VOTES,
 };
 use weft_mempool::Mempool;
 use weft_storage::{Store, TxLocation};
@@ -274,7 +274,7 @@ impl Testnet {
             .await
             .expect("register");
         let scheme = simplex_ed25519::Scheme::signer(
-            CONSENSUS_NAMESPACE,
+            &weft_consensus::consensus_namespace(&weft_types::ChainId::of_genesis(&self.genesis)),
             self.validators.clone(),
             self.keys[i].clone(),
         )
@@ -590,6 +590,35 @@ fn summary(context: &Context, what: &str, nodes: &BTreeMap<usize, Arc<Shared>>) 
     eprintln!("{what}: virtual time {elapsed:?}, heads {heads:?}, finalized txs {txs:?}");
 }
 
+/// Every stored certificate verifies under this network's chain id and under no other: votes
+/// are signed in a domain that names the chain.
+fn assert_certificates_are_bound_to_the_chain(node: &Shared, net: &Testnet) {
+    let chain = weft_types::ChainId::of_genesis(&net.genesis);
+    let other = weft_types::ChainId(weft_types::sha256(&[b"another network"]));
+    let validators: Vec<VerifyingKey> = (0..N).map(|i| net.pk(i)).collect();
+    let mut checked = 0;
+    for h in 1..=head(node) {
+        let cert = node
+            .store
+            .certificate(h)
+            .expect("store read")
+            .unwrap_or_default();
+        if cert.is_empty() {
+            continue;
+        }
+        let finality = weft_consensus::verify_finalization(&cert, &validators, &chain)
+            .unwrap_or_else(|e| panic!("certificate {h}: {e}"));
+        assert_eq!(finality.block.0, node.store.digest_at(h).unwrap().unwrap());
+        assert_eq!(
+            weft_consensus::verify_finalization(&cert, &validators, &other),
+            Err(weft_consensus::CertificateError::BadSignatures),
+            "a certificate verified under another chain id"
+        );
+        checked += 1;
+    }
+    assert!(checked > 0, "no certificate to check");
+}
+
 /// Asserts that no validator blocked a peer (honest runs only).
 async fn assert_nobody_blocked(oracle: &Oracle) {
     let blocked = oracle.blocked().await.expect("oracle");
@@ -645,6 +674,7 @@ fn run_all_online(seed: u64) -> Outcome {
         assert!(min_head >= 1);
         assert_same_locations(&nodes, &hashes);
         assert_nobody_blocked(&oracle).await;
+        assert_certificates_are_bound_to_the_chain(&nodes[&0], net);
 
         Outcome {
             auditor: context.auditor().state(),

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use std::{net::SocketAddr, time::Duration};
 use weft_types::{SigningKey, VerifyingKey};
 
-/// Domain separator of the p2p handshake: only peers of the same network can connect.
+/// Base of the p2p handshake domain; bound to the chain (`ChainId::domain`) so only peers
+/// of the same network can connect.
 pub const P2P_NAMESPACE: &[u8] = b"weft/p2p/v1";
 
 /// Default per-peer, per-channel message rate.
@@ -106,7 +107,8 @@ pub struct Started<E: Spawner + Clock + Metrics> {
 }
 
 /// Starts the network: listens on `listen`, dials `peers` (validator key -> advertised
-/// address) and accepts only them.
+/// address) and accepts only them, in the handshake domain `namespace` (the chain's).
+#[allow(clippy::too_many_arguments)] // each is a distinct, required part of the network
 pub fn start<E>(
     context: E,
     cfg: &Config,
@@ -115,6 +117,7 @@ pub fn start<E>(
     peers: Vec<(VerifyingKey, SocketAddr)>,
     max_message_size: u32,
     channels: &[u64],
+    namespace: &[u8],
 ) -> Result<Started<E>, String>
 where
     E: Spawner + Clock + Metrics + CryptoRng + RNetwork + Resolver,
@@ -136,7 +139,7 @@ where
     };
     let mut p2p_cfg = preset(
         handshake,
-        P2P_NAMESPACE,
+        namespace,
         listen,
         peer_count,
         max_message_size,

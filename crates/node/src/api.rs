@@ -13,6 +13,7 @@ pub(crate) struct Api {
     pub shared: Arc<Shared>,
     pub persister: Persister,
     pub validators: Vec<weft_types::VerifyingKey>,
+    pub chain: weft_types::ChainId,
 }
 
 impl NodeApi for Api {
@@ -96,6 +97,10 @@ impl NodeApi for Api {
 
     fn validators(&self) -> Vec<weft_types::VerifyingKey> {
         self.validators.clone()
+    }
+
+    fn chain_id(&self) -> weft_types::ChainId {
+        self.chain
     }
 
     fn store(&self) -> &Store {

@@ -33,6 +33,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
     let genesis_block = genesis
         .block()
         .map_err(|e| NodeError::config(&cfg.node.genesis_file, e))?;
+    let chain = weft_types::ChainId::of_genesis(&genesis_block);
     std::fs::create_dir_all(&cfg.node.data_dir)
         .map_err(|e| NodeError::io(&cfg.node.data_dir, e))?;
     let store = Arc::new(Store::open(
@@ -96,7 +97,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
             None,
         );
         info!(target: "weft::node", validator = %me, restored, dropped = stale.len(), "starting");
-        let started = match weft_network::start(context.child("network"), &cfg.network, key.clone(), cfg.node.p2p_listen, peers, max_message, &CHANNELS) {
+        let started = match weft_network::start(context.child("network"), &cfg.network, key.clone(), cfg.node.p2p_listen, peers, max_message, &CHANNELS, &chain.domain(weft_network::P2P_NAMESPACE)) {
             Ok(s) => s,
             Err(e) => {
                 error!(target: "weft::node", error = %e, "network failed to start");
@@ -112,7 +113,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         let channels = Channels::from_pairs(started.channels);
         let oracle = started.oracle;
         let _engine = weft_consensus::start(context.child("consensus"), shared.clone(), identity, channels, oracle.clone(), oracle).await;
-        let api = Arc::new(Api { shared: shared.clone(), persister: Persister::start(store), validators: keys });
+        let api = Arc::new(Api { shared: shared.clone(), persister: Persister::start(store), validators: keys, chain });
         // RPC runs on its own runtime: its work (submission signature checks, reads) must
         // never take the consensus runtime's threads.
         let rpc_listen = cfg.node.rpc_listen;

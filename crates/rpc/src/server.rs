@@ -32,6 +32,8 @@ pub trait NodeApi: Send + Sync + 'static {
     fn store(&self) -> &Store;
     /// The validator set (genesis order).
     fn validators(&self) -> Vec<weft_types::VerifyingKey>;
+    /// The chain this node serves.
+    fn chain_id(&self) -> weft_types::ChainId;
 }
 
 pub(crate) struct State {
@@ -539,6 +541,9 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
                 })
                 .collect(),
         )
+    })?;
+    module.register_method("weft_chainId", |_params, state, _| {
+        Ok::<String, ErrorObjectOwned>(state.node.chain_id().to_string())
     })?;
     module.register_method("weft_getFinality", |params, state, _| {
         let (height,): (u64,) = params.parse()?;

@@ -33,6 +33,30 @@ pub use tx::{
 /// The 32-byte SHA-256 digest used for every commitment in Weft.
 pub type Digest = commonware_cryptography::sha256::Digest;
 
+/// A network's identity: the digest of its genesis block (which commits to the genesis
+/// file). Every signing domain names it, so nothing signed for one network (a vote, a
+/// certificate, a p2p handshake) is valid on another.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ChainId(pub Digest);
+
+impl ChainId {
+    /// The chain whose genesis block is `genesis`.
+    pub fn of_genesis(genesis: &Block) -> Self {
+        Self(genesis.digest().0)
+    }
+
+    /// `base` bound to this chain: `base@0x<chain id hex>`.
+    pub fn domain(&self, base: &[u8]) -> Vec<u8> {
+        [base, b"@", to_hex(self.0.as_ref()).as_bytes()].concat()
+    }
+}
+
+impl std::fmt::Display for ChainId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&to_hex(self.0.as_ref()))
+    }
+}
+
 /// Hashes the concatenation of `parts` with SHA-256.
 pub fn sha256(parts: &[&[u8]]) -> Digest {
     use commonware_cryptography::Hasher as _;
