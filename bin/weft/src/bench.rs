@@ -159,7 +159,8 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
-    eprintln!("signing {} transactions...", args.txs);
+    let chain = Client::new(&urls[0])?.chain_id().await?;
+    eprintln!("signing {} transactions for chain {chain}...", args.txs);
     let keys: Vec<_> = (0..args.senders)
         .map(|_| weft_node::generate_key())
         .collect();
@@ -175,6 +176,7 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
         let nonce = (i / args.senders) as u64; // fresh keys: nonces from 0
         let tx = Transaction::sign(
             key,
+            &chain,
             NamespaceId(1 + (i as u64 % args.namespaces)),
             nonce,
             payload.clone(),

@@ -129,8 +129,14 @@ pub fn tx(cmd: TxCommand) -> Result<()> {
                         client.next_nonce(&sender).await?.next
                     }
                 };
-                let tx =
-                    Transaction::sign(&key, NamespaceId(namespace), nonce, Bytes::from(payload));
+                let chain = client.chain_id().await?;
+                let tx = Transaction::sign(
+                    &key,
+                    &chain,
+                    NamespaceId(namespace),
+                    nonce,
+                    Bytes::from(payload),
+                );
                 let hash = client
                     .send_transaction(&weft_types::to_hex(&tx.encode()))
                     .await

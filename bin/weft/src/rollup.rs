@@ -211,8 +211,10 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                 // The Weft transaction is signed by the same key; its Weft nonce is separate.
                 let client = Client::new(&rpc)?;
                 let weft_nonce = client.next_nonce(&from).await?.next;
+                let chain = client.chain_id().await?;
                 let tx = Transaction::sign(
                     &key,
+                    &chain,
                     NamespaceId(namespace),
                     weft_nonce,
                     Bytes::from(payload),

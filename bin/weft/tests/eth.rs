@@ -188,8 +188,10 @@ async fn ethereum_transactions_reach_their_chain_namespace() {
         "{batch}"
     );
     // Defect: namespace 0 (system) was accepted from clients.
+    let chain = chain();
     let system = weft_types::Transaction::sign(
         &<weft_types::SigningKey as commonware_cryptography::Signer>::from_seed(77),
+        &chain,
         weft_types::NamespaceId::SYSTEM,
         0,
         bytes::Bytes::from_static(b"system"),

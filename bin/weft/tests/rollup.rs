@@ -41,7 +41,13 @@ async fn two_rollup_instances_agree_on_executed_transfers() {
     for (from, to, amount, nonce) in transfers {
         let payload = Transfer::sign(from, pk(to), amount, nonce).encode();
         let weft_nonce = weft_nonces.entry(pk(from)).or_insert(0u64);
-        let tx = Transaction::sign(from, NamespaceId(NS), *weft_nonce, Bytes::from(payload));
+        let tx = Transaction::sign(
+            from,
+            &chain(),
+            NamespaceId(NS),
+            *weft_nonce,
+            Bytes::from(payload),
+        );
         *weft_nonce += 1;
         // Each sender submits to one validator, in order.
         let to_validator = if pk(from) == pk(&alice) { 1 } else { 3 };

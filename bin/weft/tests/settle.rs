@@ -130,6 +130,7 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
             let payload = Transfer::sign(&alice, pk(&bob), n + 1, n as u32).encode();
             hex_of(&Transaction::sign(
                 &alice,
+                &chain(),
                 NamespaceId(NS),
                 n,
                 Bytes::from(payload),

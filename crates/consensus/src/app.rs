@@ -245,7 +245,7 @@ impl App {
                 }
             }
         }
-        let flags = Transaction::verify_signatures(&unverified);
+        let flags = Transaction::verify_signatures(&unverified, &self.shared.chain);
         if let Some(i) = flags.iter().position(|ok| !ok) {
             return Err(BlockError::BadSignature {
                 tx: unverified[i].hash(),
@@ -415,6 +415,15 @@ mod tests {
         SigningKey::from_seed(seed)
     }
 
+    fn genesis() -> Block {
+        Block::genesis(Digest::from([1u8; 32]), key(0).public_key(), 1_000)
+    }
+
+    /// The fixture's chain: its genesis block's digest.
+    fn f_chain() -> weft_types::ChainId {
+        weft_types::ChainId::of_genesis(&genesis())
+    }
+
     struct Fixture {
         app: App,
         parent: Block,
@@ -426,12 +435,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path().join("s.redb"), limits).unwrap());
         let leader = key(0).public_key();
-        let parent = Block::genesis(Digest::from([1u8; 32]), leader.clone(), 1_000);
+        let parent = genesis();
         store.commit_finalized(&parent, b"", 0).unwrap();
         let shared = Arc::new(Shared {
             mempool: Mutex::new(Mempool::new(Default::default(), limits)),
             store,
             limits,
+            chain: f_chain(),
             consensus: Config::default(),
             metrics: Metrics::default(),
             registered: Default::default(),
@@ -454,6 +464,7 @@ mod tests {
             .map(|i| {
                 Transaction::sign(
                     &key(10 + i % 3),
+                    &f_chain(),
                     NamespaceId(1 + i % 2),
                     i / 3,
                     Bytes::from(vec![i as u8; 8]),
@@ -618,7 +629,13 @@ mod tests {
             "{stale}"
         );
         // A gap: nonce 1 without nonce 0.
-        let skip = Transaction::sign(&key(20), NamespaceId(1), 1, Bytes::from_static(b"gap"));
+        let skip = Transaction::sign(
+            &key(20),
+            &f_chain(),
+            NamespaceId(1),
+            1,
+            Bytes::from_static(b"gap"),
+        );
         let body = Body {
             namespaces: vec![NamespaceTxs {
                 namespace: NamespaceId(1),
@@ -660,7 +677,15 @@ mod tests {
         let f = fixture(limits);
         let spammer = key(40);
         let mut all: Vec<Transaction> = (0..10u64)
-            .map(|n| Transaction::sign(&spammer, NamespaceId(100 + n), n, Bytes::from_static(b"s")))
+            .map(|n| {
+                Transaction::sign(
+                    &spammer,
+                    &f_chain(),
+                    NamespaceId(100 + n),
+                    n,
+                    Bytes::from_static(b"s"),
+                )
+            })
             .collect();
         all.extend(txs(6));
         let block = propose(&f, &all);
@@ -682,8 +707,20 @@ mod tests {
         let f = fixture(Limits::default());
         let sender = key(50);
         let (t0, t1) = (
-            Transaction::sign(&sender, NamespaceId(1), 0, Bytes::from_static(b"a")),
-            Transaction::sign(&sender, NamespaceId(1), 1, Bytes::from_static(b"b")),
+            Transaction::sign(
+                &sender,
+                &f_chain(),
+                NamespaceId(1),
+                0,
+                Bytes::from_static(b"a"),
+            ),
+            Transaction::sign(
+                &sender,
+                &f_chain(),
+                NamespaceId(1),
+                1,
+                Bytes::from_static(b"b"),
+            ),
         );
         let honest = propose(&f, &[t0.clone(), t1.clone()]);
         check(&f, &honest).unwrap();

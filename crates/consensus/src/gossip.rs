@@ -288,7 +288,7 @@ fn admit_pushed(shared: &Shared, peer: &VerifyingKey, txs: Vec<Transaction>) -> 
         warn!(target: "weft::gossip", %peer, "gossiped transaction above the size limits; blocking peer");
         return false;
     }
-    let flags = Transaction::verify_signatures(&fresh);
+    let flags = Transaction::verify_signatures(&fresh, &shared.chain);
     if flags.iter().any(|ok| !ok) {
         warn!(target: "weft::gossip", %peer, "gossip batch with an invalid signature; blocking peer");
         return false;
@@ -310,12 +310,17 @@ pub fn encode_txs(txs: &[Transaction]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_chain() -> weft_types::ChainId {
+        weft_types::ChainId(weft_types::sha256(&[b"unit tests"]))
+    }
     use commonware_cryptography::Signer as _;
     use weft_types::{NamespaceId, SigningKey};
 
     fn tx(n: u64) -> Transaction {
         Transaction::sign(
             &SigningKey::from_seed(1),
+            &test_chain(),
             NamespaceId(1),
             n,
             Bytes::from_static(b"x"),

@@ -59,6 +59,8 @@ pub struct Shared {
     pub store: Arc<Store>,
     /// Wire limits (from genesis).
     pub limits: Limits,
+    /// The chain this validator runs: every transaction signature is checked in its domain.
+    pub chain: weft_types::ChainId,
     /// Consensus configuration.
     pub consensus: Config,
     /// Metrics.

@@ -15,7 +15,7 @@ use weft_consensus::{gossip, ChainState, Shared, CHANNEL_TXS};
 use weft_mempool::{Mempool, Status};
 use weft_storage::Store;
 use weft_types::{
-    Block, Digest, Limits, NamespaceId, SigningKey, Transaction, TxHash, VerifyingKey,
+    Block, ChainId, Digest, Limits, NamespaceId, SigningKey, Transaction, TxHash, VerifyingKey,
 };
 
 const PEERS: usize = 3;
@@ -26,6 +26,15 @@ type Oracle = simulated::Oracle<VerifyingKey, Context>;
 
 fn seed() -> u64 {
     std::env::var("WEFT_SIM_SEED").map_or(11, |s| s.parse().expect("WEFT_SIM_SEED must be a u64"))
+}
+
+/// The one genesis every peer of the test shares.
+fn genesis() -> Block {
+    Block::genesis(
+        Digest::from([3u8; 32]),
+        SigningKey::from_seed(0).public_key(),
+        0,
+    )
 }
 
 struct Node {
@@ -42,12 +51,13 @@ async fn start(
 ) -> Node {
     let limits = Limits::default();
     let store = Store::open(store, limits).expect("open store");
-    let genesis = Block::genesis(Digest::from([3u8; 32]), key.public_key(), 0);
+    let genesis = genesis();
     store.commit_finalized(&genesis, b"", 0).expect("genesis");
     let shared = Arc::new(Shared {
         mempool: Mutex::new(Mempool::new(Default::default(), limits)),
         store: Arc::new(store),
         limits,
+        chain: ChainId::of_genesis(&genesis),
         consensus: Default::default(),
         metrics: Default::default(),
         registered: Default::default(),
@@ -141,6 +151,7 @@ fn late_and_restarted_peers_end_with_every_pending_transaction() {
                     for n in 0..50u64 {
                         let tx = Transaction::sign(
                             &key,
+                            &ChainId::of_genesis(&genesis()),
                             NamespaceId(1 + s % 2),
                             n,
                             Bytes::from(vec![s as u8; 16]),

@@ -86,6 +86,15 @@ fn runtime_config(seed: u64) -> deterministic::Config {
 // The network under test (fixed for a whole test, across restarts)
 // ---------------------------------------------------------------------------------------------
 
+/// The genesis block of every simulated network (so clients know the chain they sign for).
+fn sim_genesis() -> Block {
+    Block::genesis(
+        weft_types::sha256(&[b"weft simulation genesis"]),
+        SigningKey::from_seed(0).public_key(),
+        0,
+    )
+}
+
 /// Keys, genesis and on-disk store locations of one simulated network.
 struct Testnet {
     keys: Vec<SigningKey>,
@@ -101,11 +110,7 @@ impl Testnet {
         let keys: Vec<SigningKey> = (0..N as u64).map(SigningKey::from_seed).collect();
         let validators =
             Set::try_from(keys.iter().map(|k| k.public_key()).collect::<Vec<_>>()).unwrap();
-        let genesis = Block::genesis(
-            weft_types::sha256(&[b"weft simulation genesis"]),
-            validators[0].clone(),
-            0,
-        );
+        let genesis = sim_genesis();
         Self {
             keys,
             validators,
@@ -242,6 +247,7 @@ impl Testnet {
             mempool: Mutex::new(Mempool::new(Default::default(), self.limits)),
             store: Arc::new(store),
             limits: self.limits,
+            chain: weft_types::ChainId::of_genesis(&self.genesis),
             consensus: Self::consensus_config(),
             metrics: Default::default(),
             registered: Default::default(),
@@ -384,6 +390,7 @@ impl<C: commonware_p2p::CheckedSender> commonware_p2p::CheckedSender for Forging
 /// Transaction senders. Each sender submits all of its transactions to one validator, so
 /// every mempool receives a sender's nonces in order (simulated links are FIFO).
 struct Clients {
+    chain: weft_types::ChainId,
     keys: Vec<SigningKey>,
     nonces: Vec<u64>,
 }
@@ -392,6 +399,7 @@ impl Clients {
     /// `count` senders, keyed from `first_seed` on (distinct from validator keys).
     fn new(first_seed: u64, count: usize) -> Self {
         Self {
+            chain: weft_types::ChainId::of_genesis(&sim_genesis()),
             keys: (0..count as u64)
                 .map(|s| SigningKey::from_seed(first_seed + s))
                 .collect(),
@@ -405,6 +413,7 @@ impl Clients {
         self.nonces[s] += 1;
         Transaction::sign(
             &self.keys[s],
+            &self.chain,
             NamespaceId(1 + (s % 3) as u64),
             nonce,
             Bytes::from(format!("sender {s} nonce {nonce}")),

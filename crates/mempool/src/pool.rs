@@ -596,6 +596,10 @@ impl Mempool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_chain() -> weft_types::ChainId {
+        weft_types::ChainId(weft_types::sha256(&[b"unit tests"]))
+    }
     use bytes::Bytes;
     use commonware_math::algebra::Random as _;
     use rand_core::SeedableRng as _;
@@ -628,6 +632,7 @@ mod tests {
     fn tx(k: &SigningKey, nonce: u64) -> Transaction {
         Transaction::sign(
             k,
+            &test_chain(),
             NamespaceId(1),
             nonce,
             Bytes::from(nonce.to_be_bytes().to_vec()),
@@ -655,7 +660,13 @@ mod tests {
             pool.admit(t1.clone(), &chain, true),
             Err(AdmitError::Duplicate { hash: t1.hash() })
         );
-        let same_nonce = Transaction::sign(&a, NamespaceId(2), 1, Bytes::from_static(b"other"));
+        let same_nonce = Transaction::sign(
+            &a,
+            &test_chain(),
+            NamespaceId(2),
+            1,
+            Bytes::from_static(b"other"),
+        );
         assert!(matches!(
             pool.admit(same_nonce, &chain, true),
             Err(AdmitError::NonceInUse { nonce: 1, .. })
@@ -749,7 +760,13 @@ mod tests {
         pool.admit(conflicting.clone(), &chain, false).unwrap();
         pool.admit(next.clone(), &chain, false).unwrap();
         // Another validator ordered a different transaction of `a` with nonce 0.
-        let included = Transaction::sign(&a, NamespaceId(3), 0, Bytes::from_static(b"elsewhere"));
+        let included = Transaction::sign(
+            &a,
+            &test_chain(),
+            NamespaceId(3),
+            0,
+            Bytes::from_static(b"elsewhere"),
+        );
         let other = tx(&b, 0);
         pool.admit(other.clone(), &chain, false).unwrap();
         let evicted = pool.on_finalized([&included, &other].into_iter());
@@ -786,7 +803,13 @@ mod tests {
         let chain = Chain::default();
         let (spammer, honest) = (key(1), key(2));
         for n in 0..10u64 {
-            let t = Transaction::sign(&spammer, NamespaceId(100 + n), n, Bytes::from_static(b"x"));
+            let t = Transaction::sign(
+                &spammer,
+                &test_chain(),
+                NamespaceId(100 + n),
+                n,
+                Bytes::from_static(b"x"),
+            );
             pool.admit(t, &chain, true).unwrap();
         }
         for n in 0..3u64 {

@@ -37,7 +37,7 @@ impl NodeApi for Api {
                 .collect();
             let candidates: Vec<&Transaction> =
                 results.iter().filter_map(|r| r.as_ref().ok()).collect();
-            let flags = Transaction::verify_signatures(&candidates);
+            let flags = Transaction::verify_signatures(&candidates, &shared.chain);
             let mut flags = flags.into_iter();
             for r in results.iter_mut() {
                 if let Ok(tx) = r {

@@ -62,6 +62,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         mempool: std::sync::Mutex::new(mempool),
         store: store.clone(),
         limits,
+        chain,
         consensus: cfg.consensus.clone(),
         metrics: Default::default(),
         registered: Default::default(),

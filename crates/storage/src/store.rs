@@ -459,6 +459,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_chain() -> weft_types::ChainId {
+        weft_types::ChainId(weft_types::sha256(&[b"unit tests"]))
+    }
     use bytes::Bytes;
     use commonware_math::algebra::Random as _;
     use rand_core::SeedableRng as _;
@@ -488,8 +492,20 @@ mod tests {
         let path = dir.path().join("store.redb");
         let alice = key(1);
         let genesis = Block::genesis(Digest::from([7u8; 32]), key(0).public_key(), 0);
-        let tx1 = Transaction::sign(&alice, NamespaceId(5), 1, Bytes::from_static(b"x"));
-        let tx2 = Transaction::sign(&alice, NamespaceId(9), 2, Bytes::from_static(b"y"));
+        let tx1 = Transaction::sign(
+            &alice,
+            &test_chain(),
+            NamespaceId(5),
+            1,
+            Bytes::from_static(b"x"),
+        );
+        let tx2 = Transaction::sign(
+            &alice,
+            &test_chain(),
+            NamespaceId(9),
+            2,
+            Bytes::from_static(b"y"),
+        );
         let b1 = child(&genesis, vec![tx1.clone(), tx2.clone()]);
         {
             let store = Store::open(&path, Limits::default()).unwrap();

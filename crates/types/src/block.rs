@@ -633,6 +633,8 @@ impl Read for Block {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::test_chain;
     use crate::SigningKey;
     use commonware_cryptography::Signer as _;
     use commonware_math::algebra::Random as _;
@@ -650,6 +652,7 @@ mod tests {
                     namespace: NamespaceId(1),
                     txs: vec![Transaction::sign(
                         &k,
+                        &test_chain(),
                         NamespaceId(1),
                         0,
                         Bytes::from_static(b"a"),
@@ -658,8 +661,20 @@ mod tests {
                 NamespaceTxs {
                     namespace: NamespaceId(5),
                     txs: vec![
-                        Transaction::sign(&k, NamespaceId(5), 1, Bytes::from_static(b"b")),
-                        Transaction::sign(&k, NamespaceId(5), 2, Bytes::from_static(b"c")),
+                        Transaction::sign(
+                            &k,
+                            &test_chain(),
+                            NamespaceId(5),
+                            1,
+                            Bytes::from_static(b"b"),
+                        ),
+                        Transaction::sign(
+                            &k,
+                            &test_chain(),
+                            NamespaceId(5),
+                            2,
+                            Bytes::from_static(b"c"),
+                        ),
                     ],
                 },
             ],

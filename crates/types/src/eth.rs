@@ -171,6 +171,8 @@ pub mod testing {
 mod tests {
     use super::testing::{address, signed, Kind};
     use super::*;
+    #[allow(unused_imports)]
+    use crate::test_chain;
     use crate::{Limits, NamespaceId, Transaction, TxError};
     use bytes::Bytes;
     use commonware_codec::Encode as _;
@@ -188,11 +190,14 @@ mod tests {
             assert_eq!(*tx.sender(), sender_id(1337, &address(3)));
             assert_eq!(tx.hash().as_bytes(), &keccak(&raw), "the Ethereum hash");
             assert_eq!(tx.payload().as_ref(), raw.as_slice());
-            tx.check(&Limits::default()).unwrap();
+            tx.check(&Limits::default(), &test_chain()).unwrap();
             // Through Weft's wire format and back: still checks, lazily.
             let back = Transaction::decode_untrusted(&tx.encode(), &Limits::default()).unwrap();
             assert_eq!(back, tx);
-            assert_eq!(Transaction::verify_signatures(&[&back]), vec![true]);
+            assert_eq!(
+                Transaction::verify_signatures(&[&back], &test_chain()),
+                vec![true]
+            );
         }
     }
 
@@ -243,9 +248,12 @@ mod tests {
         let mut bytes = real.encode().to_vec();
         bytes[1 + 8 + 32 + 7] ^= 1; // last byte of the claimed nonce
         let lie = Transaction::decode_untrusted(&bytes, &Limits::default()).unwrap();
-        assert_eq!(lie.check(&Limits::default()), Err(TxError::EthMismatch));
         assert_eq!(
-            Transaction::verify_signatures(&[&real, &lie]),
+            lie.check(&Limits::default(), &test_chain()),
+            Err(TxError::EthMismatch)
+        );
+        assert_eq!(
+            Transaction::verify_signatures(&[&real, &lie], &test_chain()),
             vec![true, false]
         );
     }

@@ -51,6 +51,12 @@ impl ChainId {
     }
 }
 
+/// A chain for this crate's unit tests.
+#[cfg(test)]
+pub(crate) fn test_chain() -> ChainId {
+    ChainId(sha256(&[b"weft-types unit tests"]))
+}
+
 impl std::fmt::Display for ChainId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&to_hex(self.0.as_ref()))

@@ -375,6 +375,8 @@ impl Read for NamespaceProof {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::test_chain;
     use crate::{Block, SigningKey};
     use bytes::Bytes;
     use commonware_codec::Decode as _;
@@ -385,6 +387,7 @@ mod tests {
         let txs = [3u64, 3, 7, 9, 9, 9, 20].iter().enumerate().map(|(i, ns)| {
             Transaction::sign(
                 &k,
+                &test_chain(),
                 NamespaceId(*ns),
                 i as u64,
                 Bytes::from(vec![i as u8; 4]),
@@ -437,6 +440,7 @@ mod tests {
         };
         txs[1] = Transaction::sign(
             &SigningKey::from_seed(2),
+            &test_chain(),
             NamespaceId(9),
             99,
             Bytes::from_static(b"evil"),

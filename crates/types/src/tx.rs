@@ -13,7 +13,7 @@
 //! signature cannot be mutated into a second transaction with the same content); the Ethereum
 //! hash is keccak-256 of the raw Ethereum transaction, as wallets compute it.
 
-use crate::{eth, sha256, DecodeError, Digest, Limits, NamespaceId, TxError};
+use crate::{eth, sha256, ChainId, DecodeError, Digest, Limits, NamespaceId, TxError};
 use bytes::{Buf as _, BufMut, Bytes};
 use commonware_codec::{
     Decode, DecodeExt as _, EncodeSize, Error, FixedSize, Read, ReadExt, Write,
@@ -27,7 +27,8 @@ pub type SigningKey = ed25519::PrivateKey;
 /// An ed25519 public key.
 pub type VerifyingKey = ed25519::PublicKey;
 
-/// Domain separator for transaction signatures.
+/// Base of the transaction signing domain, bound to the chain (`ChainId::domain`): a
+/// transaction signed for one network is not valid on another.
 pub const TX_SIGNING_NAMESPACE: &[u8] = b"weft/tx/v1";
 
 /// Bytes of a transaction that are not payload: kind, fixed fields, signature and the widest
@@ -134,12 +135,18 @@ fn unsigned_hash(namespace: NamespaceId, sender: &[u8; 32], nonce: u64, payload:
 }
 
 impl Transaction {
-    /// Builds and signs a native transaction.
-    pub fn sign(key: &SigningKey, namespace: NamespaceId, nonce: u64, payload: Bytes) -> Self {
+    /// Builds and signs a native transaction for `chain`.
+    pub fn sign(
+        key: &SigningKey,
+        chain: &ChainId,
+        namespace: NamespaceId,
+        nonce: u64,
+        payload: Bytes,
+    ) -> Self {
         let public = key.public_key();
         let sender: [u8; 32] = public.as_ref().try_into().expect("ed25519 key is 32 bytes");
         let hash = unsigned_hash(namespace, &sender, nonce, &payload);
-        let signature = key.sign(TX_SIGNING_NAMESPACE, hash.as_bytes());
+        let signature = key.sign(&chain.domain(TX_SIGNING_NAMESPACE), hash.as_bytes());
         let tx = Self::assemble(
             Auth::Ed25519(signature),
             namespace,
@@ -291,18 +298,19 @@ impl Transaction {
         Ok(tx)
     }
 
-    /// Stateless checks: size and authentication.
-    pub fn check(&self, limits: &Limits) -> Result<(), TxError> {
+    /// Stateless checks on `chain`: size and authentication.
+    pub fn check(&self, limits: &Limits, chain: &ChainId) -> Result<(), TxError> {
         self.check_size(limits)?;
-        self.check_auth()
+        self.check_auth(chain)
     }
 
-    /// Authentication only (cached).
-    fn check_auth(&self) -> Result<(), TxError> {
+    /// Authentication only (Ethereum checks cached).
+    fn check_auth(&self, chain: &ChainId) -> Result<(), TxError> {
         match &self.auth {
             Auth::Ed25519(signature) => {
                 let key = self.sender_key().ok_or(TxError::BadSender)?;
-                if key.verify(TX_SIGNING_NAMESPACE, self.hash.as_bytes(), signature) {
+                let domain = chain.domain(TX_SIGNING_NAMESPACE);
+                if key.verify(&domain, self.hash.as_bytes(), signature) {
                     Ok(())
                 } else {
                     Err(TxError::BadSignature {
@@ -347,8 +355,10 @@ impl Transaction {
     /// one) and fall back to individual checks only when the batch fails, to find the culprits.
     /// The batch coefficients are derived from the batch's own contents so the result is a
     /// deterministic function of the input (needed under the deterministic simulator).
-    /// Ethereum transactions are checked one by one (signer recovery).
-    pub fn verify_signatures(txs: &[&Transaction]) -> Vec<bool> {
+    /// Ethereum transactions are checked one by one (signer recovery); their chain binding is
+    /// EIP-155's chain id (the namespace), not the Weft chain.
+    pub fn verify_signatures(txs: &[&Transaction], chain: &ChainId) -> Vec<bool> {
+        let domain = chain.domain(TX_SIGNING_NAMESPACE);
         let mut flags = vec![false; txs.len()];
         let mut keyed: Vec<(usize, &Transaction, &VerifyingKey, &ed25519::Signature)> = Vec::new();
         for (i, tx) in txs.iter().enumerate() {
@@ -358,7 +368,7 @@ impl Transaction {
                         keyed.push((i, tx, key, signature));
                     }
                 }
-                Auth::Ethereum => flags[i] = tx.check_auth().is_ok(),
+                Auth::Ethereum => flags[i] = tx.check_auth(chain).is_ok(),
             }
         }
         if keyed.is_empty() {
@@ -375,7 +385,7 @@ impl Transaction {
             &mut rng,
             &keyed,
             |_, (_, tx, key, signature)| BatchEntry {
-                namespace: TX_SIGNING_NAMESPACE,
+                namespace: &domain,
                 message: tx.hash.as_bytes(),
                 public_key: key,
                 signature,
@@ -383,7 +393,7 @@ impl Transaction {
             &commonware_parallel::Sequential,
         );
         for (i, tx, key, signature) in keyed {
-            flags[i] = ok || key.verify(TX_SIGNING_NAMESPACE, tx.hash.as_bytes(), signature);
+            flags[i] = ok || key.verify(&domain, tx.hash.as_bytes(), signature);
         }
         flags
     }
@@ -448,6 +458,8 @@ impl Read for Transaction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::test_chain;
     use commonware_codec::Encode;
     use commonware_math::algebra::Random as _;
 
@@ -457,18 +469,30 @@ mod tests {
 
     #[test]
     fn roundtrip_and_verify() {
-        let tx = Transaction::sign(&key(1), NamespaceId(7), 3, Bytes::from_static(b"hello"));
+        let tx = Transaction::sign(
+            &key(1),
+            &test_chain(),
+            NamespaceId(7),
+            3,
+            Bytes::from_static(b"hello"),
+        );
         let bytes = tx.encode();
         assert_eq!(bytes.len(), tx.encode_size());
         let back = Transaction::decode_untrusted(&bytes, &Limits::default()).unwrap();
         assert_eq!(back, tx);
         assert_eq!(back.hash(), tx.hash());
-        back.check(&Limits::default()).unwrap();
+        back.check(&Limits::default(), &test_chain()).unwrap();
     }
 
     #[test]
     fn tampered_payload_fails_signature() {
-        let tx = Transaction::sign(&key(1), NamespaceId(7), 3, Bytes::from_static(b"hello"));
+        let tx = Transaction::sign(
+            &key(1),
+            &test_chain(),
+            NamespaceId(7),
+            3,
+            Bytes::from_static(b"hello"),
+        );
         let forged = Transaction::from_parts(
             tx.namespace(),
             *tx.sender(),
@@ -477,10 +501,10 @@ mod tests {
             tx.signature().unwrap().clone(),
         );
         assert!(matches!(
-            forged.check(&Limits::default()),
+            forged.check(&Limits::default(), &test_chain()),
             Err(TxError::BadSignature { .. })
         ));
-        let flags = Transaction::verify_signatures(&[&tx, &forged, &tx]);
+        let flags = Transaction::verify_signatures(&[&tx, &forged, &tx], &test_chain());
         assert_eq!(flags, vec![true, false, true]);
     }
 
@@ -491,7 +515,13 @@ mod tests {
             tx_bytes_max: 4 + TX_OVERHEAD_BYTES,
             ..Limits::default()
         };
-        let tx = Transaction::sign(&key(2), NamespaceId(1), 0, Bytes::from_static(b"12345"));
+        let tx = Transaction::sign(
+            &key(2),
+            &test_chain(),
+            NamespaceId(1),
+            0,
+            Bytes::from_static(b"12345"),
+        );
         let bytes = tx.encode();
         let err = Transaction::decode_untrusted(
             &bytes,
@@ -508,7 +538,13 @@ mod tests {
 
     #[test]
     fn truncated_and_garbage_bytes_never_panic() {
-        let tx = Transaction::sign(&key(3), NamespaceId(1), 0, Bytes::from_static(b"abc"));
+        let tx = Transaction::sign(
+            &key(3),
+            &test_chain(),
+            NamespaceId(1),
+            0,
+            Bytes::from_static(b"abc"),
+        );
         let bytes = tx.encode();
         for cut in 0..bytes.len() {
             assert!(Transaction::decode_untrusted(&bytes[..cut], &Limits::default()).is_err());
@@ -521,7 +557,13 @@ mod tests {
     #[test]
     fn invalid_sender_key_is_caught_at_verification() {
         use commonware_codec::DecodeExt as _;
-        let good = Transaction::sign(&key(4), NamespaceId(1), 0, Bytes::from_static(b"p"));
+        let good = Transaction::sign(
+            &key(4),
+            &test_chain(),
+            NamespaceId(1),
+            0,
+            Bytes::from_static(b"p"),
+        );
         // Bytes that are not a curve point: the transaction decodes (keys are checked lazily)
         // but never verifies. About half of all y coordinates have no point; find one.
         let not_a_point = (2u8..=255)
@@ -537,10 +579,36 @@ mod tests {
         );
         let back = Transaction::decode_untrusted(&bad.encode(), &Limits::default()).unwrap();
         assert!(back.sender_key().is_none());
-        assert_eq!(back.check(&Limits::default()), Err(TxError::BadSender));
         assert_eq!(
-            Transaction::verify_signatures(&[&good, &back, &good]),
+            back.check(&Limits::default(), &test_chain()),
+            Err(TxError::BadSender)
+        );
+        assert_eq!(
+            Transaction::verify_signatures(&[&good, &back, &good], &test_chain()),
             vec![true, false, true]
+        );
+    }
+
+    /// Defect: the transaction signing domain was a fixed string, so a transaction signed for
+    /// one Weft network was valid on every other. It now names the chain.
+    #[test]
+    fn a_signature_for_one_chain_does_not_verify_on_another() {
+        let tx = Transaction::sign(
+            &key(8),
+            &test_chain(),
+            NamespaceId(7),
+            0,
+            Bytes::from_static(b"pay"),
+        );
+        tx.check(&Limits::default(), &test_chain()).unwrap();
+        let elsewhere = ChainId(sha256(&[b"another network"]));
+        assert!(matches!(
+            tx.check(&Limits::default(), &elsewhere),
+            Err(TxError::BadSignature { .. })
+        ));
+        assert_eq!(
+            Transaction::verify_signatures(&[&tx, &tx], &elsewhere),
+            vec![false, false]
         );
     }
 }

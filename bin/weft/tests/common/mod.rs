@@ -15,6 +15,13 @@ use weft_types::{NamespaceId, SigningKey, Transaction};
 pub const VALIDATORS: usize = 4;
 /// First port of this test process's network (each test binary runs in its own process).
 static BASE_PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+/// This test process's network's chain id (from its genesis file).
+static CHAIN: std::sync::OnceLock<weft_types::ChainId> = std::sync::OnceLock::new();
+
+/// The chain every transaction of this test process is signed for.
+pub fn chain() -> weft_types::ChainId {
+    *CHAIN.get().expect("Net::create sets the chain")
+}
 const WAIT: Duration = Duration::from_secs(120);
 
 pub fn weft() -> &'static str {
@@ -55,6 +62,12 @@ impl Net {
             .status()
             .expect("run weft genesis");
         assert!(status.success(), "weft genesis failed");
+        let genesis = weft_node::Genesis::load(&dir.join("genesis.toml")).expect("genesis");
+        CHAIN
+            .set(weft_types::ChainId::of_genesis(
+                &genesis.block().expect("genesis block"),
+            ))
+            .expect("one network per test process");
         let mut net = Self {
             node_args: node_args.iter().map(|a| a.to_string()).collect(),
             dir: dir.to_path_buf(),
@@ -152,7 +165,13 @@ pub fn key(seed: u64) -> SigningKey {
 }
 
 pub fn tx(k: &SigningKey, ns: u64, nonce: u64, payload: &[u8]) -> Transaction {
-    Transaction::sign(k, NamespaceId(ns), nonce, Bytes::copy_from_slice(payload))
+    Transaction::sign(
+        k,
+        &chain(),
+        NamespaceId(ns),
+        nonce,
+        Bytes::copy_from_slice(payload),
+    )
 }
 
 pub fn hex_of(tx: &Transaction) -> String {
