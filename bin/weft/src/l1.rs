@@ -64,10 +64,19 @@ pub fn run(cmd: L1Command) -> Result<()> {
             } => {
                 tracing_subscriber::fmt().with_target(true).init();
                 std::fs::create_dir_all(&data_dir)?;
+                let weft_client = weft_client::Client::new(&weft_rpc)?;
+                let chain = weft_client
+                    .chain_id()
+                    .await
+                    .context("asking the Weft validator for its chain id")?;
                 let mut programs: BTreeMap<u64, Arc<dyn Program>> = BTreeMap::new();
-                programs.insert(token_namespace, Arc::new(TokenProgram));
+                let domain = weft_rollup_token::TransferDomain {
+                    chain,
+                    rollup: weft_types::NamespaceId(token_namespace),
+                };
+                programs.insert(token_namespace, Arc::new(TokenProgram { domain }));
                 let weft = Arc::new(WeftRpcData::new(
-                    weft_client::Client::new(&weft_rpc)?,
+                    weft_client,
                     tokio::runtime::Handle::current(),
                 ));
                 let l1 = EmbeddedL1::open(

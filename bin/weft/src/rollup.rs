@@ -132,6 +132,11 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                     None => service::Genesis::default(),
                 };
                 let state = genesis.state().map_err(anyhow::Error::msg)?;
+                // Transfers are signed for this rollup on this Weft chain.
+                let chain = weft_client::Client::new(&rpc)?
+                    .chain_id()
+                    .await
+                    .context("asking the Weft validator for its chain id")?;
                 let genesis_root = weft_rollup_token::word_to_u64(&state.root());
                 let (rollup, pipeline) = match data_dir {
                     Some(dir) => {
@@ -150,7 +155,7 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                         let batches = BatchStore::open(dir.join("batches.redb"))
                             .map_err(anyhow::Error::msg)?;
                         let planned = batches.planned().map_err(anyhow::Error::msg)?;
-                        let rollup = Rollup::with_batcher(namespace, state, cfg, planned);
+                        let rollup = Rollup::with_batcher(chain, namespace, state, cfg, planned);
                         let coordinator =
                             weft_prover::Coordinator::open(dir.join("tasks.redb"), prover_cfg)?;
                         let l1 = l1
@@ -162,7 +167,7 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                             Pipeline::new(rollup.clone(), batches, coordinator, genesis_root, l1);
                         (rollup, Some(pipeline))
                     }
-                    None => (Rollup::new(namespace, state), None),
+                    None => (Rollup::new(chain, namespace, state), None),
                 };
                 let (addr, _server) =
                     service::serve(rollup.clone(), listen, pipeline.clone()).await?;
@@ -207,11 +212,15 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                             .nonce
                     }
                 };
-                let payload = Transfer::sign(&key, to, amount, nonce).encode();
                 // The Weft transaction is signed by the same key; its Weft nonce is separate.
                 let client = Client::new(&rpc)?;
                 let weft_nonce = client.next_nonce(&from).await?.next;
                 let chain = client.chain_id().await?;
+                let domain = weft_rollup_token::TransferDomain {
+                    chain,
+                    rollup: NamespaceId(namespace),
+                };
+                let payload = Transfer::sign(&key, &domain, to, amount, nonce).encode();
                 let tx = Transaction::sign(
                     &key,
                     &chain,

@@ -13,6 +13,13 @@ use weft_types::{NamespaceId, SigningKey, Transaction};
 
 const NS: u64 = 7;
 
+fn domain() -> weft_rollup_token::TransferDomain {
+    weft_rollup_token::TransferDomain {
+        chain: chain(),
+        rollup: NamespaceId(NS),
+    }
+}
+
 fn pk(k: &SigningKey) -> [u8; 32] {
     k.public_key().as_ref().try_into().unwrap()
 }
@@ -24,7 +31,10 @@ async fn two_rollup_instances_agree_on_executed_transfers() {
     wait_all_started().await;
     let (alice, bob, carol) = (key(700), key(701), key(702));
     let genesis = || TokenState::genesis(&[(pk(&alice), 1_000), (pk(&bob), 10)]);
-    let rollups = [Rollup::new(NS, genesis()), Rollup::new(NS, genesis())];
+    let rollups = [
+        Rollup::new(chain(), NS, genesis()),
+        Rollup::new(chain(), NS, genesis()),
+    ];
     for (r, v) in rollups.iter().zip([0usize, 2]) {
         tokio::spawn(weft_rollup::service::follow(r.clone(), client(v)));
     }
@@ -39,7 +49,7 @@ async fn two_rollup_instances_agree_on_executed_transfers() {
     let mut weft_nonces = std::collections::HashMap::new();
     let mut hashes = Vec::new();
     for (from, to, amount, nonce) in transfers {
-        let payload = Transfer::sign(from, pk(to), amount, nonce).encode();
+        let payload = Transfer::sign(from, &domain(), pk(to), amount, nonce).encode();
         let weft_nonce = weft_nonces.entry(pk(from)).or_insert(0u64);
         let tx = Transaction::sign(
             from,

@@ -127,7 +127,17 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
     // 64 transfers alice -> bob, amounts 1..=64, submitted at once.
     let txs: Vec<String> = (0..TRANSFERS)
         .map(|n| {
-            let payload = Transfer::sign(&alice, pk(&bob), n + 1, n as u32).encode();
+            let payload = Transfer::sign(
+                &alice,
+                &weft_rollup_token::TransferDomain {
+                    chain: chain(),
+                    rollup: NamespaceId(NS),
+                },
+                pk(&bob),
+                n + 1,
+                n as u32,
+            )
+            .encode();
             hex_of(&Transaction::sign(
                 &alice,
                 &chain(),

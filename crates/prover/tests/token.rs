@@ -24,6 +24,13 @@ struct Batch {
     post_root: Word,
 }
 
+fn domain() -> weft_rollup_token::TransferDomain {
+    weft_rollup_token::TransferDomain {
+        chain: weft_types::ChainId(weft_types::sha256(&[b"prover tests"])),
+        rollup: weft_types::NamespaceId(7),
+    }
+}
+
 /// Alice and Bob with balances, then: valid transfers, a transfer to a new account, and
 /// skipped ones (overdraft, wrong nonce, unknown sender, recipient overflow).
 fn batch() -> Batch {
@@ -34,17 +41,17 @@ fn batch() -> Batch {
         (pk(&whale), u64::MAX - 10),
     ]);
     let transfers = [
-        Transfer::sign(&alice, pk(&bob), 100, 0),
-        Transfer::sign(&bob, pk(&carol), (1u64 << 32) + 50, 0), // borrows across limbs
-        Transfer::sign(&alice, pk(&bob), 5_000, 1),             // overdraft: skipped
-        Transfer::sign(&alice, pk(&bob), 1, 3),                 // skipped nonce: skipped
-        Transfer::sign(&stranger, pk(&bob), 1, 0),              // unknown sender: skipped
-        Transfer::sign(&alice, pk(&whale), 11, 1),              // overflow: skipped
-        Transfer::sign(&alice, pk(&whale), 10, 1),              // exactly fills: applied
+        Transfer::sign(&alice, &domain(), pk(&bob), 100, 0),
+        Transfer::sign(&bob, &domain(), pk(&carol), (1u64 << 32) + 50, 0), // borrows across limbs
+        Transfer::sign(&alice, &domain(), pk(&bob), 5_000, 1),             // overdraft: skipped
+        Transfer::sign(&alice, &domain(), pk(&bob), 1, 3),                 // skipped nonce: skipped
+        Transfer::sign(&stranger, &domain(), pk(&bob), 1, 0), // unknown sender: skipped
+        Transfer::sign(&alice, &domain(), pk(&whale), 11, 1), // overflow: skipped
+        Transfer::sign(&alice, &domain(), pk(&whale), 10, 1), // exactly fills: applied
     ];
     let records: Vec<Record> = transfers
         .iter()
-        .map(|t| Record::from_transfer(t).unwrap())
+        .map(|t| Record::from_transfer(t, &domain()).unwrap())
         .collect();
     let (witness, outcomes) = Witness::build(header(0), &mut state, &records);
     Batch {

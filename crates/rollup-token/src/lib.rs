@@ -20,7 +20,9 @@ mod transfer;
 
 pub use smt::{merge, word_from_u64, word_to_u64, SparseMerkleTree, Word, DEPTH, EMPTY_LEAF};
 pub use state::{Account, Address, Record, Skip, Step, TokenState};
-pub use transfer::{Transfer, TransferError, TRANSFER_BYTES, TRANSFER_SIGNING_NAMESPACE};
+pub use transfer::{
+    Transfer, TransferDomain, TransferError, TRANSFER_BYTES, TRANSFER_SIGNING_NAMESPACE,
+};
 
 /// The field element type of the state tree.
 pub type Felt = winter_math::fields::f64::BaseElement;

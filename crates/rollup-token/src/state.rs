@@ -22,7 +22,7 @@
 //! 9. then: sender balance -= amount, sender nonce += 1 (first leaf update), recipient
 //!    balance += amount, creating its account if new (second leaf update).
 
-use crate::{smt::SparseMerkleTree, Felt, Transfer, Word, DEPTH};
+use crate::{smt::SparseMerkleTree, Felt, Transfer, TransferDomain, Word, DEPTH};
 use std::collections::BTreeMap;
 use thiserror::Error;
 use winter_crypto::{hashers::Rp64_256, Hasher as _};
@@ -132,14 +132,14 @@ pub struct Record {
 }
 
 impl Record {
-    /// Applies rules 1–3 to a payload.
-    pub fn from_payload(payload: &[u8]) -> Result<Self, Skip> {
-        Self::from_transfer(&Transfer::decode(payload)?)
+    /// Applies rules 1–3 to a payload of the rollup `domain` names.
+    pub fn from_payload(payload: &[u8], domain: &TransferDomain) -> Result<Self, Skip> {
+        Self::from_transfer(&Transfer::decode(payload)?, domain)
     }
 
-    /// Applies rules 2–3 to a transfer.
-    pub fn from_transfer(transfer: &Transfer) -> Result<Self, Skip> {
-        if !transfer.signature_valid() {
+    /// Applies rules 2–3 to a transfer of the rollup `domain` names.
+    pub fn from_transfer(transfer: &Transfer, domain: &TransferDomain) -> Result<Self, Skip> {
+        if !transfer.signature_valid(domain) {
             return Err(Skip::BadSignature);
         }
         let (from, to) = (Address::of(&transfer.from), Address::of(&transfer.to));
@@ -223,13 +223,13 @@ impl TokenState {
     }
 
     /// Executes one payload (all rules).
-    pub fn apply_payload(&mut self, payload: &[u8]) -> Result<(), Skip> {
-        self.apply_record(&Record::from_payload(payload)?)
+    pub fn apply_payload(&mut self, payload: &[u8], domain: &TransferDomain) -> Result<(), Skip> {
+        self.apply_record(&Record::from_payload(payload, domain)?)
     }
 
     /// Executes one transfer (all rules).
-    pub fn apply(&mut self, transfer: &Transfer) -> Result<(), Skip> {
-        self.apply_record(&Record::from_transfer(transfer)?)
+    pub fn apply(&mut self, transfer: &Transfer, domain: &TransferDomain) -> Result<(), Skip> {
+        self.apply_record(&Record::from_transfer(transfer, domain)?)
     }
 
     /// Executes one record (rules 4–9).
@@ -326,6 +326,22 @@ impl TokenState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn domain() -> TransferDomain {
+        TransferDomain {
+            chain: weft_types::ChainId(weft_types::sha256(&[b"token unit tests"])),
+            rollup: weft_types::NamespaceId(7),
+        }
+    }
+
+    trait ApplyT {
+        fn apply_t(&mut self, t: &Transfer) -> Result<(), Skip>;
+    }
+    impl ApplyT for TokenState {
+        fn apply_t(&mut self, t: &Transfer) -> Result<(), Skip> {
+            self.apply(t, &domain())
+        }
+    }
     use commonware_cryptography::Signer as _;
     use weft_types::SigningKey;
     use winter_math::FieldElement as _;
@@ -350,8 +366,11 @@ mod tests {
         .enumerate()
         {
             let nonce = state.account(&pk(from)).unwrap().nonce;
-            let record =
-                Record::from_transfer(&Transfer::sign(from, pk(to), amount, nonce)).unwrap();
+            let record = Record::from_transfer(
+                &Transfer::sign(from, &domain(), pk(to), amount, nonce),
+                &domain(),
+            )
+            .unwrap();
             let root = state.root();
             let (step, outcome) = state.step(&record);
             outcome.unwrap_or_else(|e| panic!("transfer {i}: {e}"));
@@ -407,29 +426,29 @@ mod tests {
         let (alice, bob, stranger) = (key(1), key(2), key(9));
         let mut state = TokenState::genesis(&[(pk(&alice), 100), (pk(&bob), u64::MAX - 5)]);
         let root = state.root();
-        let mut forged = Transfer::sign(&alice, pk(&bob), 1, 0);
+        let mut forged = Transfer::sign(&alice, &domain(), pk(&bob), 1, 0);
         forged.amount = 2;
         let cases = [
-            (state.apply_payload(&[1, 2, 3]), "malformed"),
-            (state.apply(&forged), "bad signature"),
+            (state.apply_payload(&[1, 2, 3], &domain()), "malformed"),
+            (state.apply_t(&forged), "bad signature"),
             (
-                state.apply(&Transfer::sign(&stranger, pk(&bob), 1, 0)),
+                state.apply_t(&Transfer::sign(&stranger, &domain(), pk(&bob), 1, 0)),
                 "unknown sender",
             ),
             (
-                state.apply(&Transfer::sign(&alice, pk(&bob), 1, 1)),
+                state.apply_t(&Transfer::sign(&alice, &domain(), pk(&bob), 1, 1)),
                 "wrong nonce",
             ),
             (
-                state.apply(&Transfer::sign(&alice, pk(&alice), 1, 0)),
+                state.apply_t(&Transfer::sign(&alice, &domain(), pk(&alice), 1, 0)),
                 "self transfer",
             ),
             (
-                state.apply(&Transfer::sign(&alice, pk(&bob), 101, 0)),
+                state.apply_t(&Transfer::sign(&alice, &domain(), pk(&bob), 101, 0)),
                 "overdraft",
             ),
             (
-                state.apply(&Transfer::sign(&alice, pk(&bob), 6, 0)),
+                state.apply_t(&Transfer::sign(&alice, &domain(), pk(&bob), 6, 0)),
                 "overflow",
             ),
         ];
@@ -459,7 +478,7 @@ mod tests {
         }
         assert_eq!(state.root(), root, "skipped transfers change nothing");
         state
-            .apply(&Transfer::sign(&alice, pk(&bob), 5, 0))
+            .apply_t(&Transfer::sign(&alice, &domain(), pk(&bob), 5, 0))
             .unwrap();
         assert_eq!(state.account(&pk(&bob)).unwrap().balance, u64::MAX);
     }
@@ -468,21 +487,44 @@ mod tests {
     fn execution_is_deterministic_and_the_encoding_roundtrips() {
         let (alice, bob) = (key(1), key(2));
         let payloads: Vec<Vec<u8>> = (0..20)
-            .map(|n| Transfer::sign(&alice, pk(&bob), n + 1, n as u32).encode())
+            .map(|n| Transfer::sign(&alice, &domain(), pk(&bob), n + 1, n as u32).encode())
             .collect();
         let run = || {
             let mut s = TokenState::genesis(&[(pk(&alice), 1_000)]);
             let outcomes: Vec<bool> = payloads
                 .iter()
-                .map(|p| s.apply_payload(p).is_ok())
+                .map(|p| s.apply_payload(p, &domain()).is_ok())
                 .collect();
             (s.root(), outcomes)
         };
         let (root, outcomes) = run();
         assert_eq!(run(), (root, outcomes.clone()));
         assert!(outcomes.iter().all(|ok| *ok));
-        let t = Transfer::sign(&alice, pk(&bob), 7, 3);
+        let t = Transfer::sign(&alice, &domain(), pk(&bob), 7, 3);
         assert_eq!(Transfer::decode(&t.encode()).unwrap(), t);
         assert_eq!(t.encode().len(), crate::TRANSFER_BYTES);
+    }
+
+    /// Defect: transfers were signed under a fixed domain, so one signed for this rollup was
+    /// valid on any other token rollup and on any Weft network. Now both are named.
+    #[test]
+    fn a_transfer_for_one_rollup_or_chain_is_skipped_elsewhere() {
+        let (alice, bob) = (key(1), key(2));
+        let t = Transfer::sign(&alice, &domain(), pk(&bob), 5, 0);
+        assert!(t.signature_valid(&domain()));
+        let other_rollup = TransferDomain {
+            rollup: weft_types::NamespaceId(8),
+            ..domain()
+        };
+        let other_chain = TransferDomain {
+            chain: weft_types::ChainId(weft_types::sha256(&[b"another network"])),
+            ..domain()
+        };
+        for elsewhere in [other_rollup, other_chain] {
+            assert_eq!(
+                Record::from_transfer(&t, &elsewhere),
+                Err(Skip::BadSignature)
+            );
+        }
     }
 }

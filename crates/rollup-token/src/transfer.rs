@@ -1,18 +1,41 @@
 //! The transfer payload.
 //!
 //! Fixed 140-byte encoding: `from (32) | to (32) | amount u64 | nonce u32 | signature (64)`,
-//! big-endian; the ed25519 signature covers the first 76 bytes under
-//! [`TRANSFER_SIGNING_NAMESPACE`].
+//! big-endian; the ed25519 signature covers the first 76 bytes in the transfer's
+//! [`TransferDomain`]: `weft/token/transfer/v1/<rollup namespace>@<Weft chain id>`, so a
+//! transfer signed for one rollup or one Weft network is not valid on another.
 
 use commonware_codec::DecodeExt as _;
 use commonware_cryptography::{ed25519, Signer as _, Verifier as _};
 use thiserror::Error;
-use weft_types::SigningKey;
+use weft_types::{ChainId, NamespaceId, SigningKey};
 
 /// Encoded size of a transfer.
 pub const TRANSFER_BYTES: usize = 32 + 32 + 8 + 4 + 64;
-/// Domain separator of transfer signatures.
+/// Base of the transfer signing domain (see [`TransferDomain`]).
 pub const TRANSFER_SIGNING_NAMESPACE: &[u8] = b"weft/token/transfer/v1";
+
+/// Where a transfer is valid: one rollup (its namespace) on one Weft chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransferDomain {
+    /// The Weft chain the rollup's data is ordered on.
+    pub chain: ChainId,
+    /// The rollup's namespace.
+    pub rollup: NamespaceId,
+}
+
+impl TransferDomain {
+    /// The signing domain's bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        let base = [
+            TRANSFER_SIGNING_NAMESPACE,
+            b"/",
+            self.rollup.0.to_string().as_bytes(),
+        ]
+        .concat();
+        self.chain.domain(&base)
+    }
+}
 
 /// A signed transfer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,8 +66,14 @@ pub enum TransferError {
 }
 
 impl Transfer {
-    /// Signs a transfer.
-    pub fn sign(key: &SigningKey, to: [u8; 32], amount: u64, nonce: u32) -> Self {
+    /// Signs a transfer valid in `domain` only.
+    pub fn sign(
+        key: &SigningKey,
+        domain: &TransferDomain,
+        to: [u8; 32],
+        amount: u64,
+        nonce: u32,
+    ) -> Self {
         let from: [u8; 32] = key.public_key().as_ref().try_into().expect("32-byte key");
         let mut t = Self {
             from,
@@ -53,7 +82,7 @@ impl Transfer {
             nonce,
             signature: [0; 64],
         };
-        let sig = key.sign(TRANSFER_SIGNING_NAMESPACE, &t.signed_bytes());
+        let sig = key.sign(&domain.bytes(), &t.signed_bytes());
         t.signature = sig.as_ref().try_into().expect("64-byte signature");
         t
     }
@@ -92,14 +121,14 @@ impl Transfer {
         })
     }
 
-    /// Whether the signature is the sender's over this transfer.
-    pub fn signature_valid(&self) -> bool {
+    /// Whether the signature is the sender's over this transfer, in `domain`.
+    pub fn signature_valid(&self, domain: &TransferDomain) -> bool {
         let Ok(key) = ed25519::PublicKey::decode(self.from.to_vec()) else {
             return false;
         };
         let Ok(sig) = ed25519::Signature::decode(self.signature.to_vec()) else {
             return false;
         };
-        key.verify(TRANSFER_SIGNING_NAMESPACE, &self.signed_bytes(), &sig)
+        key.verify(&domain.bytes(), &self.signed_bytes(), &sig)
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::{net::SocketAddr, sync::Arc};
 use tracing::info;
 use weft_prover::token::{self, PublicInputs};
-use weft_rollup_token::{commitment, word_from_u64, word_to_u64, Record};
+use weft_rollup_token::{commitment, word_from_u64, word_to_u64, Record, TransferDomain};
 use weft_settlement::{
     BatchHeader, Cursor, DataError, EmbeddedL1, InboxMessage, Program, Receipt, RollupStatus, Root,
     SettledBatch, Submission, WeftData, L1,
@@ -28,9 +28,12 @@ pub const WEFT_RANGE_HEIGHTS_MAX: u64 = 256;
 pub const L1_REQUEST_BYTES_MAX: u32 = 8 << 20;
 
 /// The token rollup's settlement program: derives the records from the Weft payloads
-/// (stateless rules 1–3, including the signature checks the proof does not cover) and
-/// verifies the batch STARK.
-pub struct TokenProgram;
+/// (stateless rules 1–3, including the signature checks the proof does not cover, in the
+/// rollup's transfer domain) and verifies the batch STARK.
+pub struct TokenProgram {
+    /// The rollup's transfer domain (its namespace on its Weft chain).
+    pub domain: TransferDomain,
+}
 
 impl Program for TokenProgram {
     fn id(&self) -> &str {
@@ -40,7 +43,7 @@ impl Program for TokenProgram {
     fn commitment(&self, header: &BatchHeader, payloads: &[Vec<u8>]) -> Result<Root, String> {
         let records: Vec<Record> = payloads
             .iter()
-            .filter_map(|p| Record::from_payload(p).ok())
+            .filter_map(|p| Record::from_payload(p, &self.domain).ok())
             .collect();
         Ok(word_to_u64(&commitment::commitment(
             &header_digest(header),

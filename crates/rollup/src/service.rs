@@ -18,7 +18,8 @@ use std::{
     sync::{Arc, Mutex},
 };
 use tracing::{info, warn};
-use weft_rollup_token::{Record, Skip, TokenState, Word};
+use weft_rollup_token::{Record, Skip, TokenState, TransferDomain, Word};
+use weft_types::{ChainId, NamespaceId};
 
 /// Default namespace of the token rollup.
 pub const DEFAULT_TOKEN_NAMESPACE: u64 = 7;
@@ -110,6 +111,8 @@ pub fn root_hex(root: &Word) -> String {
 /// The service's state.
 pub struct Rollup {
     namespace: u64,
+    /// Where its transfers are valid: this rollup on this Weft chain.
+    domain: TransferDomain,
     inner: Mutex<Inner>,
 }
 
@@ -125,10 +128,14 @@ struct Inner {
 }
 
 impl Rollup {
-    /// A rollup at genesis.
-    pub fn new(namespace: u64, state: TokenState) -> Arc<Self> {
+    /// A rollup at genesis, on `namespace` of the Weft chain `chain`.
+    pub fn new(chain: ChainId, namespace: u64, state: TokenState) -> Arc<Self> {
         Arc::new(Self {
             namespace,
+            domain: TransferDomain {
+                chain,
+                rollup: NamespaceId(namespace),
+            },
             inner: Mutex::new(Inner {
                 state,
                 next_height: 0,
@@ -143,13 +150,14 @@ impl Rollup {
 
     /// A rollup at genesis that also cuts batches (replaying the persisted cuts `planned`).
     pub fn with_batcher(
+        chain: ChainId,
         namespace: u64,
         state: TokenState,
         cfg: batcher::Config,
         planned: std::collections::BTreeMap<u64, weft_settlement::Cursor>,
     ) -> Arc<Self> {
         let root = state.root();
-        let rollup = Self::new(namespace, state);
+        let rollup = Self::new(chain, namespace, state);
         rollup.inner.lock().expect("rollup lock").batcher =
             Some(Batcher::new(cfg, namespace, root, planned));
         rollup
@@ -194,7 +202,7 @@ impl Rollup {
                     inner.cuts.push(cut);
                 }
             }
-            let (outcome, step) = match Record::from_payload(&payload) {
+            let (outcome, step) = match Record::from_payload(&payload, &self.domain) {
                 // Witnesses are only collected when batches are cut.
                 Ok(record) if inner.batcher.is_some() => {
                     let (step, outcome) = inner.state.step(&record);
