@@ -1,0 +1,248 @@
+//! A seed sweep of whole-network simulations. Each seed draws a network of 4 to 10
+//! validators, up to `f = (n - 1) / 3` Byzantine ones (conflicting voter, body forger, or
+//! offline), lossy and jittery links, an optional partition of one honest validator that later
+//! heals, and a client load; then checks that:
+//! - no two honest validators finalize different blocks (digest and body) at any height;
+//! - every acknowledged transaction ends finalized, at the same place everywhere;
+//! - the network progresses after healing;
+//! - only Byzantine validators get blocked.
+//!
+//! `WEFT_SIM_SEEDS` seeds from `WEFT_SIM_FIRST_SEED` (defaults 16 and 0, sized for CI). A
+//! failure prints the seed, the drawn plan and a one-line replay command. For a large sweep:
+//! `WEFT_SIM_SEEDS=10000 cargo test --release -p weft-consensus --test sweep -- --nocapture`.
+
+mod support;
+
+use commonware_p2p::simulated::Link;
+use commonware_runtime::{deterministic, Clock as _, Runner as _};
+use commonware_utils::Probability;
+use rand::{seq::SliceRandom as _, RngExt as _, SeedableRng as _};
+use std::{collections::BTreeMap, panic::AssertUnwindSafe, time::Duration};
+use support::*;
+
+/// A Byzantine (or faulty) role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Adversary {
+    /// Signs a conflicting notarize and finalize next to every vote it sees.
+    Conflicter,
+    /// Runs consensus but forges the bodies of the blocks it broadcasts and serves.
+    BodyForger,
+    /// Never comes up (a crashed validator).
+    Offline,
+}
+
+/// One honest validator cut off from everyone for a while.
+#[derive(Clone, Copy, Debug)]
+struct Partition {
+    victim: usize,
+    for_ms: u64,
+}
+
+/// Everything a seed decides.
+#[derive(Clone, Debug)]
+struct Plan {
+    n: usize,
+    adversaries: Vec<(usize, Adversary)>,
+    latency_ms: u64,
+    jitter_ms: u64,
+    delivery_per_mille: u64,
+    partition: Option<Partition>,
+    senders: usize,
+    rounds: usize,
+}
+
+impl Plan {
+    fn draw(seed: u64) -> Self {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+        let n = rng.random_range(4..=10);
+        let f = (n - 1) / 3;
+        let byzantine = rng.random_range(0..=f);
+        let mut ids: Vec<usize> = (0..n).collect();
+        ids.shuffle(&mut rng);
+        let kinds = [
+            Adversary::Conflicter,
+            Adversary::BodyForger,
+            Adversary::Offline,
+        ];
+        let adversaries: Vec<(usize, Adversary)> = ids[..byzantine]
+            .iter()
+            .map(|i| (*i, kinds[rng.random_range(0..kinds.len())]))
+            .collect();
+        let partition = rng.random_bool(0.4).then(|| Partition {
+            victim: ids[byzantine],
+            for_ms: rng.random_range(500..4_000),
+        });
+        Self {
+            n,
+            adversaries,
+            latency_ms: rng.random_range(5..60),
+            jitter_ms: rng.random_range(0..15),
+            delivery_per_mille: rng.random_range(950..=1_000),
+            partition,
+            senders: rng.random_range(2..6),
+            rounds: rng.random_range(4..10),
+        }
+    }
+
+    fn adversary(&self, i: usize) -> Option<Adversary> {
+        self.adversaries
+            .iter()
+            .find(|(j, _)| *j == i)
+            .map(|(_, k)| *k)
+    }
+
+    fn link(&self) -> impl Fn(usize, usize) -> Link + '_ {
+        move |_, _| Link {
+            latency: Duration::from_millis(self.latency_ms),
+            jitter: Duration::from_millis(self.jitter_ms),
+            success_rate: Probability::new(self.delivery_per_mille, 1_000)
+                .expect("a rate in [0, 1]"),
+        }
+    }
+}
+
+/// Runs one seed; panics (with the reason) on a violation.
+fn run(seed: u64) {
+    let plan = Plan::draw(seed);
+    let net = &Testnet::with_validators(plan.n);
+    let plan = &plan;
+    deterministic::Runner::new(runtime_config(seed)).start(|context| async move {
+        let oracle = net.start_network(&context).await;
+        for i in 0..plan.n {
+            for j in i + 1..plan.n {
+                net.connect_with(&oracle, i, j, plan.link()).await;
+            }
+        }
+        let honest: Vec<usize> = (0..plan.n)
+            .filter(|i| plan.adversary(*i).is_none())
+            .collect();
+        let nodes = net.start_honest(&context, &oracle, honest.clone()).await;
+        for (i, kind) in &plan.adversaries {
+            match kind {
+                Adversary::Conflicter => net.start_conflicter(&context, &oracle, *i).await,
+                Adversary::BodyForger => {
+                    net.start_body_forger(&context, &oracle, *i, true, true)
+                        .await;
+                }
+                Adversary::Offline => {}
+            }
+        }
+        let mut clients = Clients::new(1_000_000 + seed * 16, plan.senders);
+        let half = plan.rounds / 2;
+        let gap = Duration::from_millis(100);
+        let mut hashes = submit_rounds(&context, &nodes, &honest, &mut clients, half, gap).await;
+        match plan.partition {
+            Some(p) => {
+                for j in (0..plan.n).filter(|j| *j != p.victim) {
+                    net.disconnect(&oracle, p.victim, j).await;
+                }
+                let others: Vec<usize> =
+                    honest.iter().copied().filter(|i| *i != p.victim).collect();
+                hashes.extend(
+                    submit_rounds(
+                        &context,
+                        &nodes,
+                        &others,
+                        &mut clients,
+                        plan.rounds - half,
+                        gap,
+                    )
+                    .await,
+                );
+                context.sleep(Duration::from_millis(p.for_ms)).await;
+                for j in (0..plan.n).filter(|j| *j != p.victim) {
+                    net.connect_with(&oracle, p.victim, j, plan.link()).await;
+                }
+            }
+            None => hashes.extend(
+                submit_rounds(
+                    &context,
+                    &nodes,
+                    &honest,
+                    &mut clients,
+                    plan.rounds - half,
+                    gap,
+                )
+                .await,
+            ),
+        }
+        wait_until(
+            &context,
+            &nodes,
+            Duration::from_secs(120),
+            "every acknowledged transaction finalized at every honest validator",
+            |n| all_finalized(n, &hashes),
+        )
+        .await;
+        // Progress after healing: one more round is finalized everywhere, above the old heads.
+        let before = nodes.values().map(|n| head(n)).max().expect("honest nodes");
+        let last = submit_rounds(&context, &nodes, &honest, &mut clients, 1, gap).await;
+        wait_until(
+            &context,
+            &nodes,
+            Duration::from_secs(60),
+            "progress after healing",
+            |n| all_finalized(n, &last) && head(n) > before,
+        )
+        .await;
+        assert_agreement(&nodes, &net.genesis);
+        assert_same_locations(&nodes, &[hashes, last].concat());
+        let byzantine: Vec<_> = plan.adversaries.iter().map(|(i, _)| net.pk(*i)).collect();
+        for (by, whom) in oracle.blocked().await.expect("oracle") {
+            assert!(
+                byzantine.contains(&whom),
+                "an honest validator was blocked by {by:?}"
+            );
+        }
+    });
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).map_or(default, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a u64, got {v:?}"))
+    })
+}
+
+#[test]
+fn seed_sweep() {
+    let first = env_u64("WEFT_SIM_FIRST_SEED", 0);
+    let count = env_u64("WEFT_SIM_SEEDS", 16);
+    let started = std::time::Instant::now();
+    let mut failures = Vec::new();
+    // What the seeds drew (so a sweep shows it exercised the adversaries it claims).
+    let mut drawn: BTreeMap<String, u64> = BTreeMap::new();
+    for seed in first..first + count {
+        let plan = Plan::draw(seed);
+        *drawn.entry(format!("n={}", plan.n)).or_default() += 1;
+        for (_, kind) in &plan.adversaries {
+            *drawn.entry(format!("{kind:?}")).or_default() += 1;
+        }
+        if plan.partition.is_some() {
+            *drawn.entry("partition".into()).or_default() += 1;
+        }
+        if plan.delivery_per_mille < 1_000 {
+            *drawn.entry("lossy".into()).or_default() += 1;
+        }
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run(seed)));
+        if let Err(payload) = outcome {
+            let reason = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "non-string panic".into());
+            eprintln!(
+                "VIOLATION seed={seed} plan={:?}: {reason}\n  replay: WEFT_SIM_FIRST_SEED={seed} WEFT_SIM_SEEDS=1 cargo test -p weft-consensus --test sweep -- --nocapture",
+                Plan::draw(seed)
+            );
+            failures.push(seed);
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "sweep: {count} seeds from {first} in {secs:.1} s ({:.0} seeds/hour), {} violations; drew {drawn:?}",
+        count as f64 / secs.max(1e-9) * 3_600.0,
+        failures.len()
+    );
+    assert!(failures.is_empty(), "violations at seeds {failures:?}");
+}
