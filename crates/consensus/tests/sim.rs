@@ -11,6 +11,7 @@
 
 mod support;
 
+use commonware_cryptography::Signer as _;
 use commonware_runtime::{deterministic, Clock as _, Runner as _};
 use std::sync::atomic::Ordering;
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -528,6 +529,86 @@ fn body_forging_peer_cannot_poison_backfill() {
                 summary(&context, "forging backfill", &nodes);
                 assert_agreement(&nodes, &net.genesis);
                 assert_only_blocked(&oracle, &net.pk(forger)).await;
+            });
+        },
+    );
+}
+
+/// Defect: one sender whose consecutive nonces span more namespaces than a block may hold
+/// made every honest leader propose a block with a nonce gap, which every verifier rejected:
+/// the chain halted for good. Here that sender sends its transactions to every validator
+/// (as on the devnet), cycling over twelve namespaces with `namespaces_per_block_max = 8`; the
+/// chain keeps finalizing, and
+/// both the honest senders' and the spammer's transactions end finalized, in nonce order.
+#[test]
+fn a_sender_spanning_too_many_namespaces_cannot_halt_the_chain() {
+    with_seed(
+        "a_sender_spanning_too_many_namespaces_cannot_halt_the_chain",
+        seed_or(8),
+        |seed| {
+            let mut net = Testnet::new();
+            net.limits.namespaces_per_block_max = 8;
+            let net = &net;
+            deterministic::Runner::new(runtime_config(seed)).start(|context| async move {
+                let oracle = net.start_network(&context).await;
+                net.connect_all(&oracle).await;
+                let nodes = net.start_honest(&context, &oracle, 0..N).await;
+                let spammer = weft_types::SigningKey::from_seed(8_888);
+                let chain = weft_types::ChainId::of_genesis(&net.genesis);
+                let spam: Vec<weft_types::Transaction> = (0..40u64)
+                    .map(|n| {
+                        weft_types::Transaction::sign(
+                            &spammer,
+                            &chain,
+                            // Twelve namespaces, cycled: a later nonce returns to an
+                            // earlier namespace after the ones that did not fit.
+                            weft_types::NamespaceId(100 + n % 12),
+                            n,
+                            bytes::Bytes::from(format!("spam {n}")),
+                        )
+                    })
+                    .collect();
+                let spam_hashes: Vec<TxHash> = spam.iter().map(|t| t.hash()).collect();
+                for node in nodes.values() {
+                    for tx in &spam {
+                        submit(node, tx.clone());
+                    }
+                }
+                let mut clients = Clients::new(8_000, 3);
+                let honest = submit_rounds(
+                    &context,
+                    &nodes,
+                    &[0, 1, 2, 3],
+                    &mut clients,
+                    5,
+                    Duration::from_millis(100),
+                )
+                .await;
+                wait_until(
+                    &context,
+                    &nodes,
+                    Duration::from_secs(60),
+                    "honest and spam transactions finalized",
+                    |n| all_finalized(n, &honest) && all_finalized(n, &spam_hashes),
+                )
+                .await;
+                assert_agreement(&nodes, &net.genesis);
+                assert_same_locations(&nodes, &[honest, spam_hashes.clone()].concat());
+                // The spammer's chain was cut across blocks, never with a gap.
+                let heights: Vec<u64> = spam_hashes
+                    .iter()
+                    .map(|h| nodes[&0].store.tx_location(h).unwrap().unwrap().height)
+                    .collect();
+                assert!(heights.windows(2).all(|w| w[0] <= w[1]), "{heights:?}");
+                assert!(
+                    heights.first() < heights.last(),
+                    "all spam fit one block: {heights:?}"
+                );
+                let rejected: u64 = nodes
+                    .values()
+                    .map(|n| n.metrics.proposals_rejected.get())
+                    .sum();
+                assert_eq!(rejected, 0, "honest proposals were rejected");
             });
         },
     );

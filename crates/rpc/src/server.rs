@@ -618,14 +618,23 @@ pub async fn start(
         .build();
     let server = Server::builder().set_config(server_cfg).build(addr).await?;
     let bound = server.local_addr()?;
+    let methods = methods(cfg, node).map_err(std::io::Error::other)?;
+    Ok((bound, server.start(methods)))
+}
+
+/// Every method the server serves, over `node`: what [`start`] serves, and what tests and
+/// fuzzers call in process (`Methods::raw_json_request`).
+pub fn methods(
+    cfg: Config,
+    node: Arc<dyn NodeApi>,
+) -> Result<jsonrpsee::Methods, jsonrpsee::core::RegisterMethodError> {
     let state = State {
         node,
         reads: tokio::sync::Semaphore::new(cfg.read_requests_max),
         subscription_reads: tokio::sync::Semaphore::new(cfg.subscription_reads_max),
         cfg,
     };
-    let module = build_module(state).map_err(std::io::Error::other)?;
-    Ok((bound, server.start(module)))
+    Ok(build_module(state)?.into())
 }
 
 #[cfg(test)]
