@@ -613,3 +613,80 @@ fn a_sender_spanning_too_many_namespaces_cannot_halt_the_chain() {
         },
     );
 }
+
+/// Defect: nonces far ahead were admitted and held for good, so keys sending only gapped
+/// nonces could fill every validator's mempool and keep honest senders out. Here 50 keys
+/// flood every validator with nonces 1..=40 (nonce 0 never comes) into mempools of 2,000
+/// transactions; the flood takes at most the queued bounds, and honest senders' transactions
+/// are all admitted (`submit` asserts it) and finalized.
+#[test]
+fn nonce_gap_flood_cannot_crowd_out_honest_senders() {
+    with_seed(
+        "nonce_gap_flood_cannot_crowd_out_honest_senders",
+        seed_or(9),
+        |seed| {
+            let mut net = Testnet::new();
+            net.mempool = weft_mempool::Config {
+                txs_max: 2_000,
+                sender_txs_max: 100,
+                queued_txs_max: 500,
+                queued_sender_txs_max: 16,
+                ..Default::default()
+            };
+            let net = &net;
+            deterministic::Runner::new(runtime_config(seed)).start(|context| async move {
+                let oracle = net.start_network(&context).await;
+                net.connect_all(&oracle).await;
+                let nodes = net.start_honest(&context, &oracle, 0..N).await;
+                let chain = weft_types::ChainId::of_genesis(&net.genesis);
+                let mut flood_accepted = 0;
+                for k in 0..50u64 {
+                    let attacker = weft_types::SigningKey::from_seed(50_000 + k);
+                    for nonce in 1..=40u64 {
+                        let tx = weft_types::Transaction::sign(
+                            &attacker,
+                            &chain,
+                            weft_types::NamespaceId(1),
+                            nonce,
+                            bytes::Bytes::from(vec![7u8; 512]),
+                        );
+                        for node in nodes.values() {
+                            let state = weft_consensus::ChainState(&node.store);
+                            let mut mempool = node.mempool.lock().unwrap();
+                            if mempool.admit(tx.clone(), &state, true).is_ok() {
+                                flood_accepted += 1;
+                            }
+                        }
+                    }
+                }
+                // 500 queued per validator at most, out of 2,000 offered to each.
+                assert!(
+                    flood_accepted <= 4 * 500,
+                    "{flood_accepted} flood transactions held"
+                );
+                let mut clients = Clients::new(9_000, 8);
+                let honest = submit_rounds(
+                    &context,
+                    &nodes,
+                    &[0, 1, 2, 3],
+                    &mut clients,
+                    200,
+                    Duration::from_millis(20),
+                )
+                .await;
+                wait_until(
+                    &context,
+                    &nodes,
+                    Duration::from_secs(60),
+                    "every honest transaction finalized",
+                    |n| all_finalized(n, &honest),
+                )
+                .await;
+                for node in nodes.values() {
+                    assert!(node.mempool.lock().unwrap().queued_len() <= 500);
+                }
+                assert_agreement(&nodes, &net.genesis);
+            });
+        },
+    );
+}

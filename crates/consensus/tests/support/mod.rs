@@ -96,6 +96,8 @@ pub struct Testnet {
     pub validators: Set<VerifyingKey>,
     pub genesis: Block,
     pub limits: Limits,
+    /// Every validator's mempool configuration.
+    pub mempool: weft_mempool::Config,
     /// Holds every validator's store; lives as long as the test, so restarts find them.
     pub dir: TempDir,
 }
@@ -118,6 +120,7 @@ impl Testnet {
             validators,
             genesis,
             limits: Limits::default(),
+            mempool: Default::default(),
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
@@ -262,7 +265,7 @@ impl Testnet {
         let control = oracle.control(self.pk(i));
         let store = Store::open(self.store_path(i), self.limits).expect("open store");
         let shared = Arc::new(Shared {
-            mempool: Mutex::new(Mempool::new(Default::default(), self.limits)),
+            mempool: Mutex::new(Mempool::new(self.mempool.clone(), self.limits)),
             store: Arc::new(store),
             limits: self.limits,
             chain: weft_types::ChainId::of_genesis(&self.genesis),
