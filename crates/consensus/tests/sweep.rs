@@ -1,6 +1,6 @@
 //! A seed sweep of whole-network simulations. Each seed draws a network of 4 to 10
-//! validators, up to `f = (n - 1) / 3` Byzantine ones (conflicting voter, body forger, or
-//! offline), lossy and jittery links, an optional partition of one honest validator that later
+//! validators, up to `f = (n - 1) / 3` faulty ones (conflicting voter, body forger, offline, or
+//! an honest validator that crashes and restarts from its store), lossy and jittery links, an optional partition of one honest validator that later
 //! heals, and a client load; then checks that:
 //! - no two honest validators finalize different blocks (digest and body) at any height;
 //! - every acknowledged transaction ends finalized, at the same place everywhere;
@@ -29,6 +29,9 @@ enum Adversary {
     BodyForger,
     /// Never comes up (a crashed validator).
     Offline,
+    /// Honest, but crashes mid-run (no clean shutdown) and restarts from its store and
+    /// journals after a while; checked with the honest ones at the end.
+    CrashRestart,
 }
 
 /// One honest validator cut off from everyone for a while.
@@ -47,6 +50,7 @@ struct Plan {
     jitter_ms: u64,
     delivery_per_mille: u64,
     partition: Option<Partition>,
+    down_ms: u64,
     senders: usize,
     rounds: usize,
 }
@@ -63,6 +67,7 @@ impl Plan {
             Adversary::Conflicter,
             Adversary::BodyForger,
             Adversary::Offline,
+            Adversary::CrashRestart,
         ];
         let adversaries: Vec<(usize, Adversary)> = ids[..byzantine]
             .iter()
@@ -79,6 +84,7 @@ impl Plan {
             jitter_ms: rng.random_range(0..15),
             delivery_per_mille: rng.random_range(950..=1_000),
             partition,
+            down_ms: rng.random_range(200..3_000),
             senders: rng.random_range(2..6),
             rounds: rng.random_range(4..10),
         }
@@ -116,7 +122,8 @@ fn run(seed: u64) {
         let honest: Vec<usize> = (0..plan.n)
             .filter(|i| plan.adversary(*i).is_none())
             .collect();
-        let nodes = net.start_honest(&context, &oracle, honest.clone()).await;
+        let mut nodes = net.start_honest(&context, &oracle, honest.clone()).await;
+        let mut crashing = Vec::new();
         for (i, kind) in &plan.adversaries {
             match kind {
                 Adversary::Conflicter => net.start_conflicter(&context, &oracle, *i).await,
@@ -125,6 +132,9 @@ fn run(seed: u64) {
                         .await;
                 }
                 Adversary::Offline => {}
+                Adversary::CrashRestart => {
+                    crashing.push((*i, net.start_crashable(&context, &oracle, *i).await));
+                }
             }
         }
         let mut clients = Clients::new(1_000_000 + seed * 16, plan.senders);
@@ -166,6 +176,23 @@ fn run(seed: u64) {
                 .await,
             ),
         }
+        // Crash (no clean shutdown) and restart from the same store and journals. Clients
+        // never submit to a crashing validator: the simulator's submissions skip the pending
+        // log a real node writes before acknowledging.
+        let mut lives = Vec::new();
+        for (i, (shared, handle)) in crashing {
+            let finalized_before = head(&shared);
+            handle.abort();
+            drop(shared);
+            context.sleep(Duration::from_millis(plan.down_ms)).await;
+            let (restarted, life) = net.start_crashable(&context, &oracle, i).await;
+            assert!(
+                head(&restarted) >= finalized_before,
+                "validator {i} lost finalized blocks in a crash"
+            );
+            lives.push(life);
+            nodes.insert(i, restarted);
+        }
         wait_until(
             &context,
             &nodes,
@@ -187,7 +214,12 @@ fn run(seed: u64) {
         .await;
         assert_agreement(&nodes, &net.genesis);
         assert_same_locations(&nodes, &[hashes, last].concat());
-        let byzantine: Vec<_> = plan.adversaries.iter().map(|(i, _)| net.pk(*i)).collect();
+        let byzantine: Vec<_> = plan
+            .adversaries
+            .iter()
+            .filter(|(_, k)| *k != Adversary::CrashRestart)
+            .map(|(i, _)| net.pk(*i))
+            .collect();
         for (by, whom) in oracle.blocked().await.expect("oracle") {
             assert!(
                 byzantine.contains(&whom),

@@ -314,6 +314,58 @@ impl Testnet {
     }
 
     /// Starts honest validators `honest` and connects all validators.
+    /// Starts honest validator `i` as one task whose abort crashes it: every task of its
+    /// consensus stack descends from that task, so aborting it stops them all without any
+    /// clean shutdown. Its store and journals stay where they are for a restart.
+    pub async fn start_crashable(
+        &self,
+        context: &Context,
+        oracle: &Oracle,
+        i: usize,
+    ) -> (Arc<Shared>, commonware_runtime::Handle<()>) {
+        use commonware_runtime::Spawner as _;
+        let control = oracle.control(self.pk(i));
+        let mut pairs = Vec::with_capacity(CHANNELS.len());
+        for channel in CHANNELS {
+            pairs.push(control.register(channel, QUOTA).await.expect("register"));
+        }
+        let store = Store::open(self.store_path(i), self.limits).expect("open store");
+        let shared = Arc::new(Shared {
+            mempool: Mutex::new(Mempool::new(self.mempool.clone(), self.limits)),
+            store: Arc::new(store),
+            limits: self.limits,
+            chain: weft_types::ChainId::of_genesis(&self.genesis),
+            consensus: Self::consensus_config(),
+            metrics: Default::default(),
+            registered: Default::default(),
+        });
+        let identity = Identity {
+            signer: self.keys[i].clone(),
+            validators: self.validators.clone(),
+            genesis: self.genesis.clone(),
+            partition_prefix: format!("validator-{i}"),
+        };
+        let manager = oracle.manager();
+        let inner = shared.clone();
+        let handle =
+            context
+                .child("life")
+                .with_attribute("index", i)
+                .spawn(move |ctx| async move {
+                    let _engine = weft_consensus::start(
+                        ctx.child("validator"),
+                        inner,
+                        identity,
+                        Channels::from_pairs(pairs),
+                        manager,
+                        control,
+                    )
+                    .await;
+                    futures::future::pending::<()>().await;
+                });
+        (shared, handle)
+    }
+
     pub async fn start_honest(
         &self,
         context: &Context,
