@@ -184,3 +184,23 @@ fn witnesses_are_decoded_with_bounds() {
         .unwrap_err()
         .contains("canonical"));
 }
+
+/// Found by the `proof` fuzz target: a proof whose trace-length byte says 2^86 rows made
+/// winterfell's decoder overflow (a panic in checked builds) before any of our checks ran.
+#[test]
+fn a_proof_claiming_an_enormous_trace_is_an_error_not_a_panic() {
+    let mut proof = vec![0x56u8; 49];
+    proof.extend_from_slice(&[0; 6]);
+    let inputs = PublicInputs::decode(&[0u8; weft_prover::token::STATEMENT_BYTES]).unwrap();
+    let err = weft_prover::token::verify(&inputs, &proof).unwrap_err();
+    assert!(err.contains("longer than"), "{err}");
+    // Every trace-length byte from 0 to 255 is an error or a verdict, never a panic.
+    for k in 0..=255u8 {
+        let mut p = proof.clone();
+        p[0] = 52;
+        p[1] = 0;
+        p[2] = 0;
+        p[3] = k;
+        assert!(weft_prover::token::verify(&inputs, &p).is_err());
+    }
+}
