@@ -193,7 +193,7 @@ fn a_proof_claiming_an_enormous_trace_is_an_error_not_a_panic() {
     proof.extend_from_slice(&[0; 6]);
     let inputs = PublicInputs::decode(&[0u8; weft_prover::token::STATEMENT_BYTES]).unwrap();
     let err = weft_prover::token::verify(&inputs, &proof).unwrap_err();
-    assert!(err.contains("longer than"), "{err}");
+    assert!(err.contains("not this backend's"), "{err}");
     // Every trace-length byte from 0 to 255 is an error or a verdict, never a panic.
     for k in 0..=255u8 {
         let mut p = proof.clone();
@@ -203,4 +203,20 @@ fn a_proof_claiming_an_enormous_trace_is_an_error_not_a_panic() {
         p[3] = k;
         assert!(weft_prover::token::verify(&inputs, &p).is_err());
     }
+}
+
+/// Found by the `proof` fuzz target after the first fix: an empty auxiliary segment that
+/// asks for random elements tripped an assert in winterfell's `TraceInfo` constructor.
+#[test]
+fn a_proof_header_winterfell_would_assert_on_is_an_error_not_a_panic() {
+    let inputs = PublicInputs::decode(&[0u8; weft_prover::token::STATEMENT_BYTES]).unwrap();
+    // main width 52, aux width 0, 1 aux random element, 2^9 rows, then junk.
+    let mut proof = vec![52u8, 0, 1, 9, 0, 0];
+    proof.extend_from_slice(&[0xab; 64]);
+    assert!(weft_prover::token::verify(&inputs, &proof).is_err());
+    // Options winterfell's constructor asserts on (zero queries) after a valid trace info.
+    let mut bad_options = vec![52u8, 0, 0, 9, 0, 0, 8];
+    bad_options.extend_from_slice(&[1; 8]);
+    bad_options.extend_from_slice(&[0; 64]);
+    assert!(weft_prover::token::verify(&inputs, &bad_options).is_err());
 }
