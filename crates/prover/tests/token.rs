@@ -220,3 +220,17 @@ fn a_proof_header_winterfell_would_assert_on_is_an_error_not_a_panic() {
     bad_options.extend_from_slice(&[0; 64]);
     assert!(weft_prover::token::verify(&inputs, &bad_options).is_err());
 }
+
+/// Found by the `proof` fuzz target after the second fix: a short proof whose query count
+/// claimed 17 GB made winterfell allocate it up front. Counts are now bounded by the bytes
+/// left, so such a proof is refused at once.
+#[test]
+fn a_proof_claiming_more_elements_than_bytes_is_refused_without_allocating_them() {
+    let inputs = PublicInputs::decode(&[0u8; weft_prover::token::STATEMENT_BYTES]).unwrap();
+    let artifact = include_bytes!("fuzz-oom-proof.bin");
+    let n = u16::from_be_bytes([artifact[0], artifact[1]]) as usize;
+    let rest = &artifact[2..];
+    let proof = &rest[n.min(rest.len())..];
+    let err = weft_prover::token::verify(&inputs, proof).unwrap_err();
+    assert!(err.contains("claimed with"), "{err}");
+}

@@ -163,6 +163,77 @@ fn prove_traced(
     Ok((inputs, proof))
 }
 
+/// A byte reader for untrusted proofs. winterfell's decoders size vectors from counts in the
+/// bytes (`read_many` is `Vec::with_capacity(count)`), so a 100-byte proof could ask for a
+/// 17 GB allocation (found by the `proof` fuzz target). Every element of a proof takes at
+/// least one byte, so no count may exceed the bytes left.
+struct BoundedReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BoundedReader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+}
+
+impl winter_utils::ByteReader for BoundedReader<'_> {
+    fn read_u8(&mut self) -> Result<u8, winter_utils::DeserializationError> {
+        let b = self.peek_u8()?;
+        self.pos += 1;
+        Ok(b)
+    }
+    fn peek_u8(&self) -> Result<u8, winter_utils::DeserializationError> {
+        self.bytes
+            .get(self.pos)
+            .copied()
+            .ok_or(winter_utils::DeserializationError::UnexpectedEOF)
+    }
+    fn read_slice(&mut self, len: usize) -> Result<&[u8], winter_utils::DeserializationError> {
+        self.check_eor(len)?;
+        let slice = &self.bytes[self.pos..self.pos + len];
+        self.pos += len;
+        Ok(slice)
+    }
+    fn read_array<const N: usize>(
+        &mut self,
+    ) -> Result<[u8; N], winter_utils::DeserializationError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.read_slice(N)?);
+        Ok(out)
+    }
+    fn check_eor(&self, num_bytes: usize) -> Result<(), winter_utils::DeserializationError> {
+        if self.remaining() >= num_bytes {
+            Ok(())
+        } else {
+            Err(winter_utils::DeserializationError::UnexpectedEOF)
+        }
+    }
+    fn has_more_bytes(&self) -> bool {
+        self.remaining() > 0
+    }
+    fn read_many<D: winter_utils::Deserializable>(
+        &mut self,
+        num_elements: usize,
+    ) -> Result<Vec<D>, winter_utils::DeserializationError> {
+        if num_elements > self.remaining() {
+            return Err(winter_utils::DeserializationError::InvalidValue(format!(
+                "{num_elements} elements claimed with {} bytes left",
+                self.remaining()
+            )));
+        }
+        let mut out = Vec::with_capacity(num_elements);
+        for _ in 0..num_elements {
+            out.push(D::read_from(self)?);
+        }
+        Ok(out)
+    }
+}
+
 /// Checks that `proof` starts with the context an honest proof of this backend has: our
 /// trace width, no auxiliary segment, a trace of 2^k rows with `MIN_TRACE_LENGTH <= 2^k <=
 /// rows_max`, the field modulus and exactly our proof options.
@@ -202,7 +273,11 @@ pub fn verify(inputs: &PublicInputs, proof: &[u8]) -> Result<(), String> {
     // target. Every proof of this backend starts with the same context but for k, so the
     // prefix is compared with the one an honest proof of that length has, before decoding.
     check_context_prefix(proof, rows_max)?;
-    let proof = Proof::from_bytes(proof).map_err(|e| format!("malformed proof: {e}"))?;
+    let proof = {
+        use winter_utils::Deserializable as _;
+        Proof::read_from(&mut BoundedReader::new(proof))
+            .map_err(|e| format!("malformed proof: {e}"))?
+    };
     // The AIR is built from the proof's own trace description: check it first, so a
     // malformed proof is an error, never a panic.
     let info = proof.trace_info();
