@@ -234,3 +234,18 @@ fn a_proof_claiming_more_elements_than_bytes_is_refused_without_allocating_them(
     let err = weft_prover::token::verify(&inputs, proof).unwrap_err();
     assert!(err.contains("claimed with"), "{err}");
 }
+
+/// Found by the `proof` fuzz target after the third fix: a proof opening zero queries hit an
+/// assert in winterfell's verifier.
+#[test]
+fn a_proof_opening_no_queries_is_refused() {
+    let inputs = PublicInputs::decode(&[0u8; weft_prover::token::STATEMENT_BYTES]).unwrap();
+    let artifact = include_bytes!("fuzz-no-queries-proof.bin");
+    let n = u16::from_be_bytes([artifact[0], artifact[1]]) as usize;
+    let rest = &artifact[2..];
+    let statement = &rest[..n.min(rest.len())];
+    let proof = &rest[n.min(rest.len())..];
+    let inputs = PublicInputs::decode(statement).unwrap_or(inputs);
+    let err = weft_prover::token::verify(&inputs, proof).unwrap_err();
+    assert!(err.contains("queries"), "{err}");
+}
