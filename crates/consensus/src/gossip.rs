@@ -19,7 +19,7 @@
 //! 4. a `Want` is served only for hashes we announced in the last two rounds, at most once
 //!    per peer per round, within one message's byte bound.
 
-use crate::{ChainState, Shared};
+use crate::Shared;
 use bytes::{BufMut, Bytes};
 use commonware_codec::{Decode, Encode, EncodeSize, Error as CodecError, Read, ReadExt, Write};
 use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
@@ -29,7 +29,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tracing::{debug, warn};
-use weft_mempool::ChainView as _;
 use weft_types::{Digest, Limits, Transaction, TxHash, VerifyingKey};
 
 /// How often the outbox is flushed.
@@ -234,7 +233,6 @@ pub async fn run_inbound(
                     }
                     ae.answered.insert(peer.clone(), now);
                 }
-                let chain = ChainState(&shared.store);
                 let missing: Vec<TxHash> = {
                     let mempool = shared.mempool.lock().expect("mempool lock");
                     hashes
@@ -242,9 +240,16 @@ pub async fn run_inbound(
                         .filter(|h| mempool.status(h).is_none())
                         .collect()
                 };
+                // One read transaction for the whole announcement, outside the mempool lock.
+                let finalized = shared
+                    .store
+                    .finalized_among(&missing)
+                    .expect("store read failed");
                 let missing: Vec<TxHash> = missing
                     .into_iter()
-                    .filter(|h| chain.finalized_height(h).is_none())
+                    .zip(finalized)
+                    .filter(|(_, f)| !f)
+                    .map(|(h, _)| h)
                     .collect();
                 if !missing.is_empty() {
                     debug!(target: "weft::gossip", %peer, count = missing.len(), "wanting announced transactions");

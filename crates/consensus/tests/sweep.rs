@@ -258,11 +258,7 @@ fn seed_sweep() {
         }
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run(seed)));
         if let Err(payload) = outcome {
-            let reason = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "non-string panic".into());
+            let reason = panic_reason(&*payload);
             eprintln!(
                 "VIOLATION seed={seed} plan={:?}: {reason}\n  replay: WEFT_SIM_FIRST_SEED={seed} WEFT_SIM_SEEDS=1 cargo test -p weft-consensus --test sweep -- --nocapture",
                 Plan::draw(seed)

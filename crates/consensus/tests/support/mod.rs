@@ -54,16 +54,21 @@ pub fn seed_or(default: u64) -> u64 {
     }
 }
 
+/// The message of a caught panic.
+pub fn panic_reason(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "non-string panic".into())
+}
+
 /// Runs `body` and, if it panics, panics again with the test name and seed in the message.
 pub fn with_seed<T>(name: &str, seed: u64, body: impl FnOnce(u64) -> T) -> T {
     match std::panic::catch_unwind(AssertUnwindSafe(|| body(seed))) {
         Ok(out) => out,
         Err(payload) => {
-            let reason = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "non-string panic".into());
+            let reason = panic_reason(&*payload);
             panic!("simulation {name} failed with seed={seed}: {reason}");
         }
     }
@@ -263,22 +268,7 @@ impl Testnet {
         R: commonware_p2p::Receiver<PublicKey = VerifyingKey>,
     {
         let control = oracle.control(self.pk(i));
-        let store = Store::open(self.store_path(i), self.limits).expect("open store");
-        let shared = Arc::new(Shared {
-            mempool: Mutex::new(Mempool::new(self.mempool.clone(), self.limits)),
-            store: Arc::new(store),
-            limits: self.limits,
-            chain: weft_types::ChainId::of_genesis(&self.genesis),
-            consensus: Self::consensus_config(),
-            metrics: Default::default(),
-            registered: Default::default(),
-        });
-        let identity = Identity {
-            signer: self.keys[i].clone(),
-            validators: self.validators.clone(),
-            genesis: self.genesis.clone(),
-            partition_prefix: format!("validator-{i}"),
-        };
+        let (shared, identity) = self.node_state(i);
         weft_consensus::start(
             context.child("validator").with_attribute("index", i),
             shared.clone(),
@@ -314,21 +304,8 @@ impl Testnet {
     }
 
     /// Starts honest validators `honest` and connects all validators.
-    /// Starts honest validator `i` as one task whose abort crashes it: every task of its
-    /// consensus stack descends from that task, so aborting it stops them all without any
-    /// clean shutdown. Its store and journals stay where they are for a restart.
-    pub async fn start_crashable(
-        &self,
-        context: &Context,
-        oracle: &Oracle,
-        i: usize,
-    ) -> (Arc<Shared>, commonware_runtime::Handle<()>) {
-        use commonware_runtime::Spawner as _;
-        let control = oracle.control(self.pk(i));
-        let mut pairs = Vec::with_capacity(CHANNELS.len());
-        for channel in CHANNELS {
-            pairs.push(control.register(channel, QUOTA).await.expect("register"));
-        }
+    /// Validator `i`'s shared state (its store opened at its path) and identity.
+    fn node_state(&self, i: usize) -> (Arc<Shared>, Identity) {
         let store = Store::open(self.store_path(i), self.limits).expect("open store");
         let shared = Arc::new(Shared {
             mempool: Mutex::new(Mempool::new(self.mempool.clone(), self.limits)),
@@ -345,6 +322,25 @@ impl Testnet {
             genesis: self.genesis.clone(),
             partition_prefix: format!("validator-{i}"),
         };
+        (shared, identity)
+    }
+
+    /// Starts honest validator `i` as one task whose abort crashes it: every task of its
+    /// consensus stack descends from that task, so aborting it stops them all without any
+    /// clean shutdown. Its store and journals stay where they are for a restart.
+    pub async fn start_crashable(
+        &self,
+        context: &Context,
+        oracle: &Oracle,
+        i: usize,
+    ) -> (Arc<Shared>, commonware_runtime::Handle<()>) {
+        use commonware_runtime::Spawner as _;
+        let control = oracle.control(self.pk(i));
+        let mut pairs = Vec::with_capacity(CHANNELS.len());
+        for channel in CHANNELS {
+            pairs.push(control.register(channel, QUOTA).await.expect("register"));
+        }
+        let (shared, identity) = self.node_state(i);
         let manager = oracle.manager();
         let inner = shared.clone();
         let handle =
