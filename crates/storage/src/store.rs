@@ -306,27 +306,6 @@ impl Store {
         Ok(nonces.get(sender)?.map(|v| v.value()))
     }
 
-    /// Heights in `[from, to]` holding transactions of `namespace`, at most `max` of them.
-    pub fn namespace_heights(
-        &self,
-        namespace: NamespaceId,
-        from: u64,
-        to: u64,
-        max: usize,
-    ) -> Result<Vec<u64>, StorageError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(NAMESPACES)?;
-        let mut out = Vec::new();
-        for entry in table
-            .range((namespace.0, from)..=(namespace.0, to))?
-            .take(max)
-        {
-            let (key, _) = entry?;
-            out.push(key.value().1);
-        }
-        Ok(out)
-    }
-
     /// `namespace`'s transactions in `[from, to]`, one chunk per block that has any, at most
     /// `max` chunks. Decodes only the namespace's own bytes of each block.
     pub fn namespace_txs(
@@ -550,12 +529,12 @@ mod tests {
         );
         let pk: [u8; 32] = alice.public_key().as_ref().try_into().unwrap();
         assert_eq!(store.sender_nonce(&pk).unwrap(), Some(2));
-        assert_eq!(
-            store.namespace_heights(NamespaceId(9), 0, 10, 10).unwrap(),
-            vec![1]
-        );
+        let nine = store.namespace_txs(NamespaceId(9), 0, 10, 10).unwrap();
+        assert_eq!(nine.len(), 1);
+        assert_eq!((nine[0].height, nine[0].first_index), (1, 1));
+        assert_eq!(nine[0].txs, vec![tx2.clone()]);
         assert!(store
-            .namespace_heights(NamespaceId(7), 0, 10, 10)
+            .namespace_txs(NamespaceId(7), 0, 10, 10)
             .unwrap()
             .is_empty());
         assert!(
