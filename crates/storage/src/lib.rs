@@ -4,7 +4,8 @@
 //! validator holds:
 //! - finalized blocks by height, their finalization certificates, and digest -> height;
 //! - the transaction index: tx hash -> (height, index in block);
-//! - the namespace index: (namespace, height) -> number of the namespace's txs at that height;
+//! - the namespace index: (namespace, height) -> count, first index and byte span of the
+//!   namespace's transactions in that block, so a namespace read decodes only its own bytes;
 //! - the highest finalized nonce of every sender (replay protection);
 //! - the durable pending log: transactions acknowledged to a client but not yet finalized.
 //!
@@ -13,11 +14,17 @@
 //! store is never behind what consensus considers processed. Commits are idempotent by
 //! height: marshal may deliver a block twice after a restart.
 //!
+//! Production opens the store on a file. The simulator opens it on a runtime blob
+//! ([`RuntimeBackend`]), so its storage fault injection (failed and torn writes, failed
+//! syncs, unsynced data lost in a crash) reaches this store as it reaches the journals.
+//!
 //! Consensus' own state (votes, notarizations, marshal's archives) lives in Commonware's
 //! journals, not here.
 
+mod backend;
 mod error;
 mod store;
 
+pub use backend::RuntimeBackend;
 pub use error::StorageError;
 pub use store::{AdmissionFacts, NamespaceChunk, Store, TxLocation};

@@ -1,6 +1,6 @@
 //! The redb-backed store.
 
-use crate::StorageError;
+use crate::{RuntimeBackend, StorageError};
 use commonware_codec::Encode;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::Path;
@@ -42,6 +42,10 @@ pub struct NamespaceChunk {
     pub txs: Vec<Transaction>,
 }
 
+/// redb's page cache for a store on a runtime blob: simulated stores are in memory already,
+/// and a simulation runs up to ten of them in one process.
+const SIMULATED_CACHE_BYTES: usize = 16 << 20;
+
 /// Sentinel for "no block stored yet" in the cached head.
 const NO_HEAD: u64 = u64::MAX;
 
@@ -67,7 +71,33 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: impl AsRef<Path>, limits: Limits) -> Result<Self, StorageError> {
-        let db = Database::create(path.as_ref())?;
+        Self::with_database(Database::create(path.as_ref())?, limits)
+    }
+
+    /// Opens (or creates) the store on a runtime blob of `len` bytes, as the runtime opened
+    /// it: the deterministic simulator's storage, with its fault injection (see
+    /// [`RuntimeBackend`] for when this is sound).
+    pub fn open_on<B: commonware_runtime::Blob>(
+        blob: B,
+        len: u64,
+        limits: Limits,
+    ) -> Result<Self, StorageError> {
+        Self::open_with_backend(RuntimeBackend::new(blob, len), limits)
+    }
+
+    /// Opens (or creates) the store on any redb storage backend (the simulator layers its
+    /// per-validator disk faults over a [`RuntimeBackend`] this way).
+    pub fn open_with_backend(
+        backend: impl redb::StorageBackend,
+        limits: Limits,
+    ) -> Result<Self, StorageError> {
+        let db = redb::Builder::new()
+            .set_cache_size(SIMULATED_CACHE_BYTES)
+            .create_with_backend(backend)?;
+        Self::with_database(db, limits)
+    }
+
+    fn with_database(db: Database, limits: Limits) -> Result<Self, StorageError> {
         // Create every table so readers never see "table does not exist".
         let txn = db.begin_write()?;
         {
