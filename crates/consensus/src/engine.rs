@@ -104,7 +104,7 @@ pub async fn start<E, S, R, P, B>(
     channels: Channels<S, R>,
     peers: P,
     blocker: B,
-) -> Handle<()>
+) -> Running
 where
     E: Spawner + Clock + Metrics + Storage + CryptoRng + Send + Sync + 'static,
     S: Sender<PublicKey = VerifyingKey>,
@@ -161,7 +161,8 @@ where
             strategy: Sequential,
         },
     );
-    broadcast_engine.start(channels.blocks);
+    let mut parts = Vec::with_capacity(PARTS);
+    parts.push(("broadcast", broadcast_engine.start(channels.blocks)));
 
     let finalizations = immutable::Archive::init(
         context.child("finalizations_by_height"),
@@ -213,12 +214,15 @@ where
     .await;
 
     let (finalized, finalized_rx) = finalizer::Finalized::new();
-    actor.start(finalized, buffer, resolver);
+    parts.push(("marshal", actor.start(finalized, buffer, resolver)));
     let marshal_for_finalizer = marshal_mailbox.clone();
     let finalizer_shared = shared.clone();
-    context.child("finalizer").spawn(move |ctx| {
-        finalizer::run(ctx, finalizer_shared, marshal_for_finalizer, finalized_rx)
-    });
+    parts.push((
+        "finalizer",
+        context.child("finalizer").spawn(move |ctx| {
+            finalizer::run(ctx, finalizer_shared, marshal_for_finalizer, finalized_rx)
+        }),
+    ));
 
     let app = App::new(shared.clone());
     let marshaled = Inline::new(context.child("marshaled"), app, marshal_mailbox, epocher);
@@ -254,20 +258,63 @@ where
             forward: ForwardPolicy::Disabled,
         },
     );
-    let handle = engine.start(channels.votes, channels.certificates, channels.resolver);
+    parts.push((
+        "simplex",
+        engine.start(channels.votes, channels.certificates, channels.resolver),
+    ));
 
     let (tx_sender, tx_receiver) = channels.txs;
     let anti_entropy = Arc::new(std::sync::Mutex::new(gossip::AntiEntropy::default()));
     let out_shared = shared.clone();
     let out_sender = tx_sender.clone();
     let out_ae = anti_entropy.clone();
-    context
-        .child("gossip_out")
-        .spawn(move |ctx| gossip::run_outbound(ctx, out_shared, out_ae, out_sender));
-    context.child("gossip_in").spawn(move |ctx| {
-        gossip::run_inbound(ctx, shared, anti_entropy, tx_receiver, tx_sender, blocker)
-    });
-    handle
+    parts.push((
+        "gossip_out",
+        context
+            .child("gossip_out")
+            .spawn(move |ctx| gossip::run_outbound(ctx, out_shared, out_ae, out_sender)),
+    ));
+    parts.push((
+        "gossip_in",
+        context.child("gossip_in").spawn(move |ctx| {
+            gossip::run_inbound(ctx, shared, anti_entropy, tx_receiver, tx_sender, blocker)
+        }),
+    ));
+    Running { parts }
+}
+
+/// Number of critical parts [`start`] runs.
+const PARTS: usize = 6;
+
+/// A started validator's long-running parts. Every one is critical: a validator missing any
+/// of them (its finalizer died on a failed fsync, its marshal on a broken invariant) can no
+/// longer do its job and must stop rather than linger as a zombie that votes but never
+/// persists. The node waits on [`Running::first_stopped`] and exits non-zero when it
+/// returns; the simulator ends the validator's whole task tree the same way.
+pub struct Running {
+    parts: Vec<(&'static str, Handle<()>)>,
+}
+
+/// Which critical part ended first, and how (a caught panic or an abort is an error).
+#[derive(Debug)]
+pub struct Stopped {
+    /// The part's name: broadcast, marshal, finalizer, simplex, gossip_out or gossip_in.
+    pub part: &'static str,
+    /// How its task ended.
+    pub result: Result<(), commonware_runtime::Error>,
+}
+
+impl Running {
+    /// Waits until the first critical part ends. Dropping a [`Running`] leaves the parts
+    /// running (their tasks are supervised by the context they were started from).
+    pub async fn first_stopped(self) -> Stopped {
+        let (names, handles): (Vec<_>, Vec<_>) = self.parts.into_iter().unzip();
+        let (result, index, _) = futures::future::select_all(handles).await;
+        Stopped {
+            part: names[index],
+            result,
+        }
+    }
 }
 
 fn archive_config<C>(

@@ -3,8 +3,9 @@
 //! Every test runs four validators with the real consensus stack ([`weft_consensus::start`]:
 //! simplex, marshal, Weft's block building and verification, the finalizer and transaction
 //! gossip) over Commonware's simulated p2p network, on the deterministic runtime (virtual
-//! time, seeded scheduling). Each validator has its own real [`Store`] in a temporary
-//! directory; consensus journals live in the runtime's simulated storage.
+//! time, seeded scheduling). Each validator's real [`Store`] (redb) and its consensus
+//! journals live in the runtime's simulated storage, so its crashes and storage faults
+//! reach both.
 //!
 //! A failing test reports its seed (`seed=...`). Re-run one seed with
 //! `WEFT_SIM_SEED=<seed> cargo test -p weft-consensus --test sim <name>`.
@@ -200,9 +201,10 @@ fn partitioned_validator_catches_up_after_heal() {
     );
 }
 
-/// The whole network crashes (no clean shutdown) at a seed-dependent virtual time and
-/// restarts from the runtime's checkpoint with the same stores and partitions: every block
-/// finalized before the crash is still there, unchanged, and the chain keeps growing.
+/// The whole network loses power (no clean shutdown, unsynced writes torn) at a
+/// seed-dependent virtual time and restarts from the runtime's checkpoint with the same
+/// stores and partitions: every block finalized before the crash is still there, unchanged,
+/// and the chain keeps growing.
 #[test]
 fn unclean_restart_of_whole_network_keeps_finalized_blocks() {
     with_seed(
@@ -213,9 +215,20 @@ fn unclean_restart_of_whole_network_keeps_finalized_blocks() {
             // Crash somewhere in 0.5-3 s of virtual time after the first blocks are final.
             let crash_after = Duration::from_millis(500 + seed.wrapping_mul(7_919) % 2_500);
 
+            // The crash tears unsynced writes: each byte written since its blob's last sync
+            // survives with probability one half (stores and journals alike).
+            let torn = deterministic::FaultConfig {
+                write_rate: Some(deterministic::WriteConfig {
+                    failure_rate: commonware_utils::probability!(0.0),
+                    retention_rate: commonware_utils::probability!(0.5),
+                    mode: deterministic::PartialWriteMode::Subset,
+                }),
+                ..Default::default()
+            };
             // First life: run, submit, crash.
-            let (before_crash, checkpoint) = deterministic::Runner::new(runtime_config(seed))
-                .start_and_recover(|context| {
+            let cfg = runtime_config(seed).with_storage_fault_config(torn);
+            let (before_crash, checkpoint) =
+                deterministic::Runner::new(cfg).start_and_recover(|context| {
                     let net = &net;
                     async move {
                         let oracle = net.start_network(&context).await;
@@ -686,6 +699,138 @@ fn nonce_gap_flood_cannot_crowd_out_honest_senders() {
                     assert!(node.mempool.lock().unwrap().queued_len() <= 500);
                 }
                 assert_agreement(&nodes, &net.genesis);
+            });
+        },
+    );
+}
+
+/// Validator 3's disk fails mid-run: its next store commit fails (the failed write lands
+/// half its bytes), its finalizer stops, and with it the whole validator, as a node process
+/// exits on a fatal error, instead of voting on while persisting nothing. The other three,
+/// a quorum, keep finalizing. With its disk replaced (same contents, torn write included)
+/// it restarts from its store and journals holding every block it had acknowledged,
+/// catches up, and ends on the same chain with the same bodies.
+#[test]
+fn a_validator_whose_disk_fails_stops_and_restarts_without_loss() {
+    with_seed(
+        "a_validator_whose_disk_fails_stops_and_restarts_without_loss",
+        seed_or(9),
+        |seed| {
+            let net = &Testnet::new();
+            // The victim's finalizer panics on its failed commit; the runtime contains that
+            // panic to the victim's task tree, as the OS contains a process exit.
+            let cfg = runtime_config(seed).with_catch_panics(true);
+            deterministic::Runner::new(cfg).start(|context| async move {
+                let victim = 3;
+                let oracle = net.start_network(&context).await;
+                net.connect_all(&oracle).await;
+                let mut nodes = net.start_honest(&context, &oracle, 0..victim).await;
+                let (node, life) = net.start_crashable(&context, &oracle, victim).await;
+                nodes.insert(victim, node.clone());
+                let others = [0, 1, 2];
+                let mut clients = Clients::new(12_000, 4);
+                let before = submit_rounds(
+                    &context,
+                    &nodes,
+                    &others,
+                    &mut clients,
+                    5,
+                    Duration::from_millis(100),
+                )
+                .await;
+                wait_until(
+                    &context,
+                    &nodes,
+                    Duration::from_secs(30),
+                    "the first transactions finalized everywhere",
+                    |n| all_finalized(n, &before),
+                )
+                .await;
+
+                net.disks[victim].fail();
+                let during = submit_rounds(
+                    &context,
+                    &nodes,
+                    &others,
+                    &mut clients,
+                    5,
+                    Duration::from_millis(100),
+                )
+                .await;
+                let deadline = context.current() + Duration::from_secs(30);
+                while net.stopped.lock().unwrap().is_empty() {
+                    assert!(
+                        context.current() < deadline,
+                        "validator {victim} kept running on a failed disk"
+                    );
+                    context.sleep(POLL).await;
+                }
+                let stops = net.stopped.lock().unwrap().clone();
+                assert_eq!(stops.len(), 1, "only the victim stops: {stops:?}");
+                assert_eq!(stops[0].0, victim);
+                assert!(
+                    stops[0].1.starts_with("finalizer"),
+                    "the finalizer stops first: {stops:?}"
+                );
+                assert!(net.disks[victim].failures.load(Ordering::SeqCst) > 0);
+                life.await
+                    .expect("the victim's life ends with its stopped part");
+                // The highest block the victim acknowledged: its store's head moves only
+                // after a commit returned.
+                let acknowledged = head(&node);
+                nodes.remove(&victim);
+                drop(node);
+                wait_until(
+                    &context,
+                    &nodes,
+                    Duration::from_secs(30),
+                    "the other three finalize without the victim",
+                    |n| all_finalized(n, &during),
+                )
+                .await;
+                let progressed = nodes.values().map(|n| head(n)).min().unwrap();
+
+                net.disks[victim].replace();
+                let (restarted, _life) = net.start_crashable(&context, &oracle, victim).await;
+                let kept = finalized_chain(&restarted);
+                let reference = finalized_chain(&nodes[&0]);
+                assert!(acknowledged >= 1);
+                assert!(
+                    head(&restarted) >= acknowledged,
+                    "the victim lost acknowledged blocks: head {} < {acknowledged}",
+                    head(&restarted)
+                );
+                for (h, digest) in &kept {
+                    assert_eq!(reference.get(h), Some(digest), "victim height {h}");
+                }
+                assert!(all_finalized(&restarted, &before));
+                nodes.insert(victim, restarted);
+                let after = submit_rounds(
+                    &context,
+                    &nodes,
+                    &[0, 1, 2, 3],
+                    &mut clients,
+                    3,
+                    Duration::from_millis(100),
+                )
+                .await;
+                wait_until(
+                    &context,
+                    &nodes,
+                    Duration::from_secs(60),
+                    "the restarted victim catches up and everything is finalized everywhere",
+                    |n| {
+                        all_finalized(n, &during)
+                            && all_finalized(n, &after)
+                            && head(n) > progressed
+                    },
+                )
+                .await;
+                summary(&context, "failing disk", &nodes);
+                assert!(assert_agreement(&nodes, &net.genesis) > progressed);
+                assert_same_locations(&nodes, &[before, during, after].concat());
+                assert_eq!(net.stopped.lock().unwrap().len(), 1, "nobody else stopped");
+                assert_nobody_blocked(&oracle).await;
             });
         },
     );

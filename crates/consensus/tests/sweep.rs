@@ -1,7 +1,9 @@
 //! A seed sweep of whole-network simulations. Each seed draws a network of 4 to 10
 //! validators, up to `f = (n - 1) / 3` faulty ones (conflicting voter, body forger, offline, or
-//! an honest validator that crashes and restarts from its store), lossy and jittery links, an optional partition of one honest validator that later
-//! heals, and a client load; then checks that:
+//! an honest validator that crashes and restarts from its store, or one whose store's disk
+//! fails, which must stop itself and restart once the disk is replaced), lossy and jittery
+//! links, an optional partition of one honest validator that later heals, and a client
+//! load; then checks that:
 //! - no two honest validators finalize different blocks (digest and body) at any height;
 //! - every acknowledged transaction ends finalized, at the same place everywhere;
 //! - the network progresses after healing;
@@ -32,6 +34,10 @@ enum Adversary {
     /// Honest, but crashes mid-run (no clean shutdown) and restarts from its store and
     /// journals after a while; checked with the honest ones at the end.
     CrashRestart,
+    /// Honest, but its store's disk fails mid-run: it must stop itself (a critical part
+    /// stopped) with every acknowledged block intact, and after the disk is replaced it
+    /// restarts and is checked with the honest ones at the end.
+    FailingDisk,
 }
 
 /// One honest validator cut off from everyone for a while.
@@ -68,6 +74,7 @@ impl Plan {
             Adversary::BodyForger,
             Adversary::Offline,
             Adversary::CrashRestart,
+            Adversary::FailingDisk,
         ];
         let adversaries: Vec<(usize, Adversary)> = ids[..byzantine]
             .iter()
@@ -112,7 +119,19 @@ fn run(seed: u64) {
     let plan = Plan::draw(seed);
     let net = &Testnet::with_validators(plan.n);
     let plan = &plan;
-    deterministic::Runner::new(runtime_config(seed)).start(|context| async move {
+    let failing_disks: Vec<usize> = plan
+        .adversaries
+        .iter()
+        .filter(|(_, k)| *k == Adversary::FailingDisk)
+        .map(|(i, _)| *i)
+        .collect();
+    let failing_disks = &failing_disks;
+    // A validator whose disk fails panics in its finalizer; the runtime then contains the
+    // panic to that validator's task tree (as the OS does a process exit), and every honest
+    // validator runs as a life that records any stop, so no other panic goes unseen.
+    let contain = !failing_disks.is_empty();
+    let cfg = runtime_config(seed).with_catch_panics(contain);
+    deterministic::Runner::new(cfg).start(|context| async move {
         let oracle = net.start_network(&context).await;
         for i in 0..plan.n {
             for j in i + 1..plan.n {
@@ -122,8 +141,19 @@ fn run(seed: u64) {
         let honest: Vec<usize> = (0..plan.n)
             .filter(|i| plan.adversary(*i).is_none())
             .collect();
-        let mut nodes = net.start_honest(&context, &oracle, honest.clone()).await;
+        let mut nodes = BTreeMap::new();
+        let mut honest_lives = Vec::new();
+        for i in &honest {
+            if contain {
+                let (node, life) = net.start_crashable(&context, &oracle, *i).await;
+                honest_lives.push(life);
+                nodes.insert(*i, node);
+            } else {
+                nodes.insert(*i, net.start_validator(&context, &oracle, *i).await);
+            }
+        }
         let mut crashing = Vec::new();
+        let mut failing = Vec::new();
         for (i, kind) in &plan.adversaries {
             match kind {
                 Adversary::Conflicter => net.start_conflicter(&context, &oracle, *i).await,
@@ -135,12 +165,18 @@ fn run(seed: u64) {
                 Adversary::CrashRestart => {
                     crashing.push((*i, net.start_crashable(&context, &oracle, *i).await));
                 }
+                Adversary::FailingDisk => {
+                    failing.push((*i, net.start_crashable(&context, &oracle, *i).await));
+                }
             }
         }
         let mut clients = Clients::new(1_000_000 + seed * 16, plan.senders);
         let half = plan.rounds / 2;
         let gap = Duration::from_millis(100);
         let mut hashes = submit_rounds(&context, &nodes, &honest, &mut clients, half, gap).await;
+        for (i, _) in &failing {
+            net.disks[*i].fail();
+        }
         match plan.partition {
             Some(p) => {
                 for j in (0..plan.n).filter(|j| *j != p.victim) {
@@ -193,6 +229,31 @@ fn run(seed: u64) {
             lives.push(life);
             nodes.insert(i, restarted);
         }
+        // A failed disk stops its validator (it keeps finalizing blocks with the others
+        // until its next commit fails); a replaced disk brings it back with what it held.
+        for (i, (shared, life)) in failing {
+            let deadline = context.current() + Duration::from_secs(60);
+            while !net.stopped.lock().unwrap().iter().any(|(j, _)| *j == i) {
+                assert!(
+                    context.current() < deadline,
+                    "validator {i} kept running on a failed disk"
+                );
+                context.sleep(POLL).await;
+            }
+            life.await
+                .expect("the life of a validator with a failed disk ends");
+            let acknowledged = head(&shared);
+            drop(shared);
+            net.disks[i].replace();
+            context.sleep(Duration::from_millis(plan.down_ms)).await;
+            let (restarted, life) = net.start_crashable(&context, &oracle, i).await;
+            assert!(
+                head(&restarted) >= acknowledged,
+                "validator {i} lost acknowledged blocks to a failed disk"
+            );
+            lives.push(life);
+            nodes.insert(i, restarted);
+        }
         wait_until(
             &context,
             &nodes,
@@ -214,10 +275,19 @@ fn run(seed: u64) {
         .await;
         assert_agreement(&nodes, &net.genesis);
         assert_same_locations(&nodes, &[hashes, last].concat());
+        let stops = net.stopped.lock().unwrap().clone();
+        let mut stopped: Vec<usize> = stops.iter().map(|(i, _)| *i).collect();
+        stopped.sort_unstable();
+        let mut expected = failing_disks.clone();
+        expected.sort_unstable();
+        assert_eq!(
+            stopped, expected,
+            "only validators whose disk failed stop, once each: {stops:?}"
+        );
         let byzantine: Vec<_> = plan
             .adversaries
             .iter()
-            .filter(|(_, k)| *k != Adversary::CrashRestart)
+            .filter(|(_, k)| !matches!(k, Adversary::CrashRestart | Adversary::FailingDisk))
             .map(|(i, _)| net.pk(*i))
             .collect();
         for (by, whom) in oracle.blocked().await.expect("oracle") {

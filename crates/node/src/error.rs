@@ -27,6 +27,14 @@ pub enum NodeError {
     /// The network failed to start.
     #[error("network: {0}")]
     Network(String),
+    /// A critical part of the running validator stopped (see `weft_consensus::Running`).
+    #[error("the validator's {part} stopped: {reason}")]
+    Stopped {
+        /// The part: broadcast, marshal, finalizer, simplex, gossip_out or gossip_in.
+        part: &'static str,
+        /// How it ended.
+        reason: String,
+    },
     /// The RPC server failed to start.
     #[error("rpc on {addr}: {reason}")]
     Rpc {

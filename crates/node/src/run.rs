@@ -113,7 +113,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         };
         let channels = Channels::from_pairs(started.channels);
         let oracle = started.oracle;
-        let _engine = weft_consensus::start(context.child("consensus"), shared.clone(), identity, channels, oracle.clone(), oracle).await;
+        let engine = weft_consensus::start(context.child("consensus"), shared.clone(), identity, channels, oracle.clone(), oracle).await;
         let api = Arc::new(Api { shared: shared.clone(), persister: Persister::start(store), validators: keys, chain });
         // RPC runs on its own runtime: its work (submission signature checks, reads) must
         // never take the consensus runtime's threads.
@@ -134,7 +134,20 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
                 return Err(NodeError::Rpc { addr: cfg.node.rpc_listen.to_string(), reason: e.to_string() });
             }
         };
-        wait_for_signal().await;
+        // A critical part that ends (without the panic that would have stopped the process)
+        // leaves a zombie: stop the validator with an error instead.
+        tokio::select! {
+            _ = wait_for_signal() => {}
+            stopped = engine.first_stopped() => {
+                let _ = rpc.stop();
+                let reason = match stopped.result {
+                    Ok(()) => "it returned".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                error!(target: "weft::node", part = stopped.part, %reason, "fatal: a critical part stopped");
+                return Err(NodeError::Stopped { part: stopped.part, reason });
+            }
+        }
         info!(target: "weft::node", "stopping");
         let _ = rpc.stop();
         Ok(())

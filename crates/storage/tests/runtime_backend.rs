@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use commonware_runtime::{deterministic, Runner as _, Storage as _};
 use commonware_utils::probability;
-use weft_storage::{Store, StorageError};
+use weft_storage::{StorageError, Store};
 use weft_types::{Block, Body, ChainId, Digest, Limits, NamespaceId, SigningKey, Transaction};
 
 const PARTITION: &str = "store";
@@ -16,7 +16,11 @@ fn chain() -> ChainId {
 
 fn genesis() -> Block {
     use commonware_cryptography::Signer as _;
-    Block::genesis(Digest::from([3u8; 32]), SigningKey::from_seed(0).public_key(), 0)
+    Block::genesis(
+        Digest::from([3u8; 32]),
+        SigningKey::from_seed(0).public_key(),
+        0,
+    )
 }
 
 /// A child of `parent` carrying one transaction of `nonce` from a fixed sender.
@@ -69,25 +73,30 @@ fn committed_blocks_survive_reopen_and_an_unclean_crash() {
             ..Default::default()
         });
     let blocks_ref = &blocks;
-    let ((), checkpoint) = deterministic::Runner::new(cfg).start_and_recover(|context| async move {
-        {
+    let ((), checkpoint) =
+        deterministic::Runner::new(cfg).start_and_recover(|context| async move {
+            {
+                let store = open(&context).await;
+                for block in &blocks_ref[..3] {
+                    assert!(store.commit_finalized(block, b"cert", 9).unwrap());
+                }
+            }
+            // Reopened on the same blob: everything is there.
             let store = open(&context).await;
-            for block in &blocks_ref[..3] {
+            assert_eq!(store.head_height(), Some(2));
+            assert_eq!(store.block(2).unwrap().as_ref(), Some(&blocks_ref[2]));
+            for block in &blocks_ref[3..] {
                 assert!(store.commit_finalized(block, b"cert", 9).unwrap());
             }
-        }
-        // Reopened on the same blob: everything is there.
-        let store = open(&context).await;
-        assert_eq!(store.head_height(), Some(2));
-        assert_eq!(store.block(2).unwrap().as_ref(), Some(&blocks_ref[2]));
-        for block in &blocks_ref[3..] {
-            assert!(store.commit_finalized(block, b"cert", 9).unwrap());
-        }
-        // The runtime crashes with the store open.
-    });
+            // The runtime crashes with the store open.
+        });
     deterministic::Runner::from(checkpoint).start(|context| async move {
         let store = open(&context).await;
-        assert_eq!(store.head_height(), Some(5), "a crash lost committed blocks");
+        assert_eq!(
+            store.head_height(),
+            Some(5),
+            "a crash lost committed blocks"
+        );
         for block in &blocks {
             assert_eq!(store.block(block.height()).unwrap().as_ref(), Some(block));
         }
@@ -110,7 +119,11 @@ fn the_runtimes_sync_faults_fail_the_commit_and_the_store_reopens_at_its_last_co
                 matches!(failed, Err(StorageError::Database(_))),
                 "a commit whose sync failed was acknowledged: {failed:?}"
             );
-            assert_eq!(store.head_height(), Some(1), "the head moved on a failed commit");
+            assert_eq!(
+                store.head_height(),
+                Some(1),
+                "the head moved on a failed commit"
+            );
         }
         context.storage_fault_config().write().sync_rate = None;
         let store = open(&context).await;

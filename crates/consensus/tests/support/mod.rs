@@ -10,21 +10,19 @@ use commonware_cryptography::{Sha256, Signer as _};
 use commonware_p2p::simulated::{self, Link, Network};
 use commonware_runtime::{deterministic, Clock as _, Quota, Supervisor as _};
 use commonware_utils::{ordered::Set, probability, NZUsize, NZU32};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::{
     collections::BTreeMap,
     panic::AssertUnwindSafe,
-    path::PathBuf,
     sync::{Arc, Mutex},
     time::Duration,
 };
-use tempfile::TempDir;
 use weft_consensus::{
     ChainState, Channels, Identity, Shared, CHANNELS, CHANNEL_BACKFILL, CHANNEL_BLOCKS,
     CHANNEL_VOTES,
 };
 use weft_mempool::Mempool;
-use weft_storage::{Store, TxLocation};
+use weft_storage::{RuntimeBackend, Store, TxLocation};
 use weft_types::{
     Block, Digest, Limits, NamespaceId, SigningKey, Transaction, TxHash, VerifyingKey,
 };
@@ -93,7 +91,7 @@ pub fn sim_genesis() -> Block {
     )
 }
 
-/// Keys, genesis and on-disk store locations of one simulated network.
+/// Keys, genesis and simulated disks of one simulated network.
 pub struct Testnet {
     /// Validators.
     pub n: usize,
@@ -103,8 +101,11 @@ pub struct Testnet {
     pub limits: Limits,
     /// Every validator's mempool configuration.
     pub mempool: weft_mempool::Config,
-    /// Holds every validator's store; lives as long as the test, so restarts find them.
-    pub dir: TempDir,
+    /// Every validator's disk under its Weft store (the store itself lives in the runtime's
+    /// storage, so restarts and checkpoints find it).
+    pub disks: Vec<Arc<Disk>>,
+    /// Validators whose life ended because a critical part stopped: (index, why).
+    pub stopped: Arc<Mutex<Vec<(usize, String)>>>,
 }
 
 impl Testnet {
@@ -126,7 +127,8 @@ impl Testnet {
             genesis,
             limits: Limits::default(),
             mempool: Default::default(),
-            dir: tempfile::tempdir().expect("tempdir"),
+            disks: (0..n).map(|_| Arc::default()).collect(),
+            stopped: Default::default(),
         }
     }
 
@@ -134,9 +136,9 @@ impl Testnet {
         self.keys[i].public_key()
     }
 
-    /// Validator `i`'s store file: unique per validator, stable across restarts.
-    pub fn store_path(&self, i: usize) -> PathBuf {
-        self.dir.path().join(format!("validator-{i}.redb"))
+    /// The runtime storage partition of validator `i`'s Weft store.
+    pub fn store_partition(i: usize) -> String {
+        format!("validator-{i}-store")
     }
 
     pub fn consensus_config() -> weft_consensus::Config {
@@ -268,7 +270,7 @@ impl Testnet {
         R: commonware_p2p::Receiver<PublicKey = VerifyingKey>,
     {
         let control = oracle.control(self.pk(i));
-        let (shared, identity) = self.node_state(i);
+        let (shared, identity) = self.node_state(context, i).await;
         weft_consensus::start(
             context.child("validator").with_attribute("index", i),
             shared.clone(),
@@ -303,10 +305,21 @@ impl Testnet {
         .start(votes);
     }
 
-    /// Starts honest validators `honest` and connects all validators.
-    /// Validator `i`'s shared state (its store opened at its path) and identity.
-    fn node_state(&self, i: usize) -> (Arc<Shared>, Identity) {
-        let store = Store::open(self.store_path(i), self.limits).expect("open store");
+    /// Validator `i`'s shared state (its store opened on its partition of the runtime's
+    /// storage, behind its [`Disk`]) and identity.
+    async fn node_state(&self, context: &Context, i: usize) -> (Arc<Shared>, Identity) {
+        use commonware_runtime::Storage as _;
+        let (blob, len) = context
+            .open(&Self::store_partition(i), b"chain.redb")
+            .await
+            .unwrap_or_else(|e| {
+                panic!("validator {i}: opening its store failed: {e} (is its last life's store still held?)")
+            });
+        let backend = FailingDisk {
+            inner: RuntimeBackend::new(blob, len),
+            disk: self.disks[i].clone(),
+        };
+        let store = Store::open_with_backend(backend, self.limits).expect("open store");
         let shared = Arc::new(Shared {
             mempool: Mutex::new(Mempool::new(self.mempool.clone(), self.limits)),
             store: Arc::new(store),
@@ -327,7 +340,9 @@ impl Testnet {
 
     /// Starts honest validator `i` as one task whose abort crashes it: every task of its
     /// consensus stack descends from that task, so aborting it stops them all without any
-    /// clean shutdown. Its store and journals stay where they are for a restart.
+    /// clean shutdown. Its store and journals stay where they are for a restart. The task
+    /// also ends by itself, as a node process exits, when a critical part of the validator
+    /// stops (a finalizer whose disk failed, say): that is recorded in [`Testnet::stopped`].
     pub async fn start_crashable(
         &self,
         context: &Context,
@@ -340,15 +355,16 @@ impl Testnet {
         for channel in CHANNELS {
             pairs.push(control.register(channel, QUOTA).await.expect("register"));
         }
-        let (shared, identity) = self.node_state(i);
+        let (shared, identity) = self.node_state(context, i).await;
         let manager = oracle.manager();
         let inner = shared.clone();
+        let stops = self.stopped.clone();
         let handle =
             context
                 .child("life")
                 .with_attribute("index", i)
                 .spawn(move |ctx| async move {
-                    let _engine = weft_consensus::start(
+                    let running = weft_consensus::start(
                         ctx.child("validator"),
                         inner,
                         identity,
@@ -357,7 +373,9 @@ impl Testnet {
                         control,
                     )
                     .await;
-                    futures::future::pending::<()>().await;
+                    let stopped = running.first_stopped().await;
+                    let why = format!("{} stopped: {:?}", stopped.part, stopped.result);
+                    stops.lock().expect("stops lock").push((i, why));
                 });
         (shared, handle)
     }
@@ -373,6 +391,70 @@ impl Testnet {
             nodes.insert(i, self.start_validator(context, oracle, i).await);
         }
         nodes
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A failing disk
+// ---------------------------------------------------------------------------------------------
+
+/// One validator's disk under its Weft store. A scenario calls [`Disk::fail`] to make every
+/// later write, resize and sync fail, as a dying disk does; a failed write first lands half
+/// its bytes (a torn write). [`Disk::replace`] gives the validator a working disk again with
+/// what the old one held.
+#[derive(Debug, Default)]
+pub struct Disk {
+    failing: AtomicBool,
+    /// Operations refused since the disk failed.
+    pub failures: AtomicUsize,
+}
+
+impl Disk {
+    pub fn fail(&self) {
+        self.failing.store(true, Ordering::SeqCst);
+    }
+    pub fn replace(&self) {
+        self.failing.store(false, Ordering::SeqCst);
+    }
+    fn check(&self, op: &str) -> std::io::Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            self.failures.fetch_add(1, Ordering::SeqCst);
+            return Err(std::io::Error::other(format!(
+                "simulated disk failure ({op})"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A redb backend whose writes go through a [`Disk`] before they reach the runtime blob.
+#[derive(Debug)]
+pub struct FailingDisk<B> {
+    pub inner: B,
+    pub disk: Arc<Disk>,
+}
+
+impl<B: redb::StorageBackend> redb::StorageBackend for FailingDisk<B> {
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.disk.check("resize")?;
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.disk.check("sync")?;
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        if let Err(e) = self.disk.check("write") {
+            self.inner.write(offset, &data[..data.len() / 2])?;
+            return Err(e);
+        }
+        self.inner.write(offset, data)
     }
 }
 
