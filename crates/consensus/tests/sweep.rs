@@ -1,5 +1,5 @@
 //! A seed sweep of whole-network simulations. Each seed draws a network of 4 to 10
-//! validators, up to `f = (n - 1) / 3` faulty ones (conflicting voter, body forger, offline, or
+//! validators, up to `f = (n - 1) / 3` faulty ones (conflicting voter, nuller, body forger, offline, or
 //! an honest validator that crashes and restarts from its store, or one whose store's disk
 //! fails, which must stop itself and restart once the disk is replaced), lossy and jittery
 //! links, an optional partition of one honest validator that later heals, and a client
@@ -27,6 +27,8 @@ use support::*;
 enum Adversary {
     /// Signs a conflicting notarize and finalize next to every vote it sees.
     Conflicter,
+    /// Answers every notarize it sees with a nullify (Commonware's nuller); never proposes.
+    Nuller,
     /// Runs consensus but forges the bodies of the blocks it broadcasts and serves.
     BodyForger,
     /// Never comes up (a crashed validator).
@@ -71,6 +73,7 @@ impl Plan {
         ids.shuffle(&mut rng);
         let kinds = [
             Adversary::Conflicter,
+            Adversary::Nuller,
             Adversary::BodyForger,
             Adversary::Offline,
             Adversary::CrashRestart,
@@ -157,6 +160,7 @@ fn run(seed: u64) {
         for (i, kind) in &plan.adversaries {
             match kind {
                 Adversary::Conflicter => net.start_conflicter(&context, &oracle, *i).await,
+                Adversary::Nuller => net.start_nuller(&context, &oracle, *i).await,
                 Adversary::BodyForger => {
                     net.start_body_forger(&context, &oracle, *i, true, true)
                         .await;

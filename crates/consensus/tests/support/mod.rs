@@ -5,7 +5,10 @@
 
 use bytes::Bytes;
 use commonware_codec::Encode as _;
-use commonware_consensus::simplex::{mocks::conflicter, scheme::ed25519 as simplex_ed25519};
+use commonware_consensus::simplex::{
+    mocks::{conflicter, nuller},
+    scheme::ed25519 as simplex_ed25519,
+};
 use commonware_cryptography::{Sha256, Signer as _};
 use commonware_p2p::simulated::{self, Link, Network};
 use commonware_runtime::{deterministic, Clock as _, Quota, Supervisor as _};
@@ -301,6 +304,27 @@ impl Testnet {
         conflicter::Conflicter::<_, _, Sha256>::new(
             context.child("byzantine").with_attribute("index", i),
             conflicter::Config { scheme },
+        )
+        .start(votes);
+    }
+
+    /// Starts validator `i` as a Byzantine voter that answers every notarize it sees with a
+    /// nullify for that view (Commonware's nuller); it never proposes or notarizes.
+    pub async fn start_nuller(&self, context: &Context, oracle: &Oracle, i: usize) {
+        let control = oracle.control(self.pk(i));
+        let votes = control
+            .register(CHANNEL_VOTES, QUOTA)
+            .await
+            .expect("register");
+        let scheme = simplex_ed25519::Scheme::signer(
+            &weft_consensus::consensus_namespace(&weft_types::ChainId::of_genesis(&self.genesis)),
+            self.validators.clone(),
+            self.keys[i].clone(),
+        )
+        .expect("validator");
+        nuller::Nuller::<_, _, Sha256>::new(
+            context.child("byzantine").with_attribute("index", i),
+            nuller::Config { scheme },
         )
         .start(votes);
     }

@@ -1,0 +1,355 @@
+//! Pre-confirmation receipts.
+//!
+//! The validator that accepts a transaction signs a [`Receipt`]: a promise that the
+//! transaction is in a finalized block at a height at most `deadline_height`, unless a
+//! different transaction with the same `(sender, nonce)` was finalized first (the sender's
+//! own conflict). A receipt whose promise is broken is slashing evidence against its issuer.
+//!
+//! Encoding (fixed [`RECEIPT_BYTES`], big-endian):
+//! `version (1) | chain (32) | namespace (8) | tx hash (32) | sender (32) | nonce (8) |
+//! issued_height (8) | deadline_height (8) | issuer (32) | signature (64)`.
+//! The issuer signs everything before the signature in the domain
+//! `weft/preconf/v1@<chain>` ([`RECEIPT_SIGNING_NAMESPACE`] bound to the chain), so a receipt
+//! is valid on one network only, and a receipt cannot be confused with any other Weft
+//! signature (transactions, votes and p2p handshakes use other domains).
+//!
+//! Rules a valid receipt meets ([`Receipt::verify`]), numbered as their errors say:
+//! 1. its version is [`RECEIPT_VERSION`];
+//! 2. it names the verifier's chain;
+//! 3. its issuer is in the validator set;
+//! 4. `issued_height < deadline_height <= issued_height + window_max` (the deadline rule);
+//! 5. the issuer's signature verifies.
+
+use crate::{ChainId, Digest, NamespaceId, SigningKey, Transaction, TxHash, VerifyingKey};
+use bytes::{Buf, BufMut};
+use commonware_codec::{EncodeSize, Error, FixedSize, Read, ReadExt, Write};
+use commonware_cryptography::{ed25519, Signer as _, Verifier as _};
+use thiserror::Error as ThisError;
+
+/// Base of the receipt signing domain, bound to the chain (`ChainId::domain`).
+pub const RECEIPT_SIGNING_NAMESPACE: &[u8] = b"weft/preconf/v1";
+/// The receipt format this code writes and accepts.
+pub const RECEIPT_VERSION: u8 = 1;
+/// Bytes of the signed part of a receipt.
+pub const PROMISE_BYTES: usize = 1 + 32 + 8 + 32 + 32 + 8 + 8 + 8 + 32;
+/// Bytes of an encoded receipt.
+pub const RECEIPT_BYTES: usize = PROMISE_BYTES + 64;
+
+/// What the issuer promises (the signed part of a receipt).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Promise {
+    /// Format version ([`RECEIPT_VERSION`]).
+    pub version: u8,
+    /// The network the promise is about.
+    pub chain: ChainId,
+    /// The transaction's namespace.
+    pub namespace: NamespaceId,
+    /// The transaction.
+    pub tx: TxHash,
+    /// The transaction's sender (ed25519 key or Ethereum address, left-padded).
+    pub sender: [u8; 32],
+    /// The transaction's nonce.
+    pub nonce: u64,
+    /// The issuer's finalized head when it signed.
+    pub issued_height: u64,
+    /// The transaction is finalized at a height at most this.
+    pub deadline_height: u64,
+    /// The validator that signed.
+    pub issuer: VerifyingKey,
+}
+
+impl Promise {
+    /// The promise for `tx`, accepted by `issuer` at finalized head `issued_height`, due by
+    /// `deadline_height`.
+    pub fn for_tx(
+        chain: ChainId,
+        tx: &Transaction,
+        issued_height: u64,
+        deadline_height: u64,
+        issuer: VerifyingKey,
+    ) -> Self {
+        Self {
+            version: RECEIPT_VERSION,
+            chain,
+            namespace: tx.namespace(),
+            tx: tx.hash(),
+            sender: *tx.sender(),
+            nonce: tx.nonce(),
+            issued_height,
+            deadline_height,
+            issuer,
+        }
+    }
+
+    /// Signs the promise. The node signs only through its persisting signer, which records
+    /// the receipt durably before releasing it; this is the primitive it uses.
+    pub fn sign(self, key: &SigningKey) -> Receipt {
+        let mut bytes = Vec::with_capacity(PROMISE_BYTES);
+        self.write(&mut bytes);
+        let signature = key.sign(&self.chain.domain(RECEIPT_SIGNING_NAMESPACE), &bytes);
+        Receipt {
+            promise: self,
+            signature,
+        }
+    }
+}
+
+impl Write for Promise {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_u8(self.version);
+        buf.put_slice(self.chain.0.as_ref());
+        buf.put_u64(self.namespace.0);
+        buf.put_slice(self.tx.as_bytes());
+        buf.put_slice(&self.sender);
+        buf.put_u64(self.nonce);
+        buf.put_u64(self.issued_height);
+        buf.put_u64(self.deadline_height);
+        self.issuer.write(buf);
+    }
+}
+
+impl Read for Promise {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        let version = u8::read(buf)?;
+        let chain = ChainId(Digest::read(buf)?);
+        let namespace = NamespaceId(u64::read(buf)?);
+        let tx = TxHash(Digest::read(buf)?);
+        let sender = <[u8; 32]>::read(buf)?;
+        let nonce = u64::read(buf)?;
+        let issued_height = u64::read(buf)?;
+        let deadline_height = u64::read(buf)?;
+        let issuer = VerifyingKey::read(buf)?;
+        Ok(Self {
+            version,
+            chain,
+            namespace,
+            tx,
+            sender,
+            nonce,
+            issued_height,
+            deadline_height,
+            issuer,
+        })
+    }
+}
+
+impl FixedSize for Promise {
+    const SIZE: usize = PROMISE_BYTES;
+}
+
+/// A signed pre-confirmation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// What is promised.
+    pub promise: Promise,
+    /// The issuer's signature over the encoded promise, in the receipt domain.
+    pub signature: ed25519::Signature,
+}
+
+/// Why a receipt is not valid (the numbers are the module's rules).
+#[derive(Debug, ThisError, Clone, PartialEq, Eq)]
+pub enum ReceiptError {
+    /// Rule 1.
+    #[error("rule 1: receipt version {found}, expected {expected}")]
+    Version {
+        /// The receipt's version.
+        found: u8,
+        /// The version this code accepts.
+        expected: u8,
+    },
+    /// Rule 2.
+    #[error("rule 2: receipt is for chain {found}, not {expected}")]
+    WrongChain {
+        /// The receipt's chain.
+        found: String,
+        /// The verifier's chain.
+        expected: String,
+    },
+    /// Rule 3.
+    #[error("rule 3: issuer {issuer} is not a validator")]
+    UnknownIssuer {
+        /// The claimed issuer.
+        issuer: String,
+    },
+    /// Rule 4.
+    #[error(
+        "rule 4: deadline {deadline} is not in ({issued}, {issued} + {window_max}] (the deadline rule)"
+    )]
+    Deadline {
+        /// Issued-at height.
+        issued: u64,
+        /// Deadline height.
+        deadline: u64,
+        /// The network's receipt window, in heights.
+        window_max: u64,
+    },
+    /// Rule 5.
+    #[error("rule 5: the issuer's signature does not verify")]
+    BadSignature,
+}
+
+impl Receipt {
+    /// Checks the receipt's rules (module docs) against the network's chain, validator set
+    /// and receipt window.
+    pub fn verify(
+        &self,
+        chain: &ChainId,
+        validators: &[VerifyingKey],
+        window_max: u64,
+    ) -> Result<(), ReceiptError> {
+        let p = &self.promise;
+        if p.version != RECEIPT_VERSION {
+            return Err(ReceiptError::Version {
+                found: p.version,
+                expected: RECEIPT_VERSION,
+            });
+        }
+        if p.chain != *chain {
+            return Err(ReceiptError::WrongChain {
+                found: p.chain.to_string(),
+                expected: chain.to_string(),
+            });
+        }
+        if !validators.contains(&p.issuer) {
+            return Err(ReceiptError::UnknownIssuer {
+                issuer: crate::to_hex(p.issuer.as_ref()),
+            });
+        }
+        let in_window = p.deadline_height > p.issued_height
+            && p.deadline_height - p.issued_height <= window_max;
+        if !in_window {
+            return Err(ReceiptError::Deadline {
+                issued: p.issued_height,
+                deadline: p.deadline_height,
+                window_max,
+            });
+        }
+        let mut bytes = Vec::with_capacity(PROMISE_BYTES);
+        p.write(&mut bytes);
+        if !p.issuer.verify(
+            &chain.domain(RECEIPT_SIGNING_NAMESPACE),
+            &bytes,
+            &self.signature,
+        ) {
+            return Err(ReceiptError::BadSignature);
+        }
+        Ok(())
+    }
+}
+
+impl Write for Receipt {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.promise.write(buf);
+        self.signature.write(buf);
+    }
+}
+
+impl Read for Receipt {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        let promise = Promise::read(buf)?;
+        let signature = ed25519::Signature::read(buf)?;
+        Ok(Self { promise, signature })
+    }
+}
+
+impl FixedSize for Receipt {
+    const SIZE: usize = RECEIPT_BYTES;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_codec::{DecodeExt as _, Encode as _};
+
+    fn receipt() -> (Receipt, Vec<VerifyingKey>) {
+        let issuer = SigningKey::from_seed(1);
+        let chain = crate::test_chain();
+        let tx = Transaction::sign(
+            &SigningKey::from_seed(2),
+            &chain,
+            NamespaceId(7),
+            3,
+            bytes::Bytes::from_static(b"pay"),
+        );
+        let promise = Promise::for_tx(chain, &tx, 10, 74, issuer.public_key());
+        (promise.sign(&issuer), vec![issuer.public_key()])
+    }
+
+    /// The encoding and signature are fixed: a change to either breaks every receipt (and
+    /// every piece of evidence) already issued, so it must be a new version.
+    #[test]
+    fn golden_vector() {
+        let (r, _) = receipt();
+        let bytes = r.encode();
+        assert_eq!(bytes.len(), RECEIPT_BYTES);
+        assert_eq!(crate::to_hex(&bytes), GOLDEN);
+        assert_eq!(Receipt::decode(bytes).unwrap(), r);
+    }
+
+    const GOLDEN: &str = "0x";
+
+    #[test]
+    fn every_rule_is_enforced() {
+        let (r, validators) = receipt();
+        let chain = crate::test_chain();
+        assert_eq!(r.verify(&chain, &validators, 64), Ok(()));
+
+        let mut v = r.clone();
+        v.promise.version = 2;
+        assert!(matches!(
+            v.verify(&chain, &validators, 64),
+            Err(ReceiptError::Version { found: 2, .. })
+        ));
+        let other = ChainId(crate::sha256(&[b"another network"]));
+        assert!(matches!(
+            r.verify(&other, &validators, 64),
+            Err(ReceiptError::WrongChain { .. })
+        ));
+        assert!(matches!(
+            r.verify(&chain, &[SigningKey::from_seed(9).public_key()], 64),
+            Err(ReceiptError::UnknownIssuer { .. })
+        ));
+        // 74 - 10 = 64 heights: inside a 64-height window, outside a 63-height one.
+        assert!(matches!(
+            r.verify(&chain, &validators, 63),
+            Err(ReceiptError::Deadline { .. })
+        ));
+        // A receipt altered after signing (a later deadline) fails the signature.
+        let mut late = r.clone();
+        late.promise.deadline_height = 70;
+        assert_eq!(
+            late.verify(&chain, &validators, 64),
+            Err(ReceiptError::BadSignature)
+        );
+        // Re-signed by someone else under the real issuer's name.
+        let forged = late.promise.clone().sign(&SigningKey::from_seed(9));
+        assert_eq!(
+            forged.verify(&chain, &validators, 64),
+            Err(ReceiptError::BadSignature)
+        );
+        // A deadline not after the issued height.
+        let zero = Promise {
+            deadline_height: 10,
+            ..r.promise.clone()
+        }
+        .sign(&SigningKey::from_seed(1));
+        assert!(matches!(
+            zero.verify(&chain, &validators, 64),
+            Err(ReceiptError::Deadline { .. })
+        ));
+    }
+
+    #[test]
+    fn truncated_bytes_are_refused() {
+        let (r, _) = receipt();
+        let bytes = r.encode();
+        for cut in [0, 1, PROMISE_BYTES, RECEIPT_BYTES - 1] {
+            assert!(Receipt::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut long = bytes.to_vec();
+        long.push(0);
+        assert!(Receipt::decode(&long[..]).is_err());
+    }
+}
