@@ -53,7 +53,7 @@ impl Genesis {
         if self.validators.is_empty() {
             return Err("genesis has no validators".into());
         }
-        self.limits.validate()?;
+        self.limits.validate_for(self.validators.len())?;
         let keys = self.validator_keys()?;
         let mut sorted = keys.clone();
         sorted.sort();

@@ -26,6 +26,14 @@ pub const DEFAULT_GOSSIP_HASHES_MAX: usize = 4_096;
 /// so a future-stamped parent can never make an honest leader wait past its view.
 pub const DEFAULT_TIMESTAMP_DRIFT_MS_MAX: u64 = 500;
 
+/// Default receipt window, in heights: a pre-confirmation issued at finalized height `h` is
+/// due by `h + window` (see `weft_types::receipt` for the deadline rule and
+/// [`Limits::validate_for`] for its lower bound).
+pub const DEFAULT_PRECONF_WINDOW_HEIGHTS: u64 = 64;
+/// Most heights an issuer's finalized head may trail the highest height it has seen
+/// proposed before it stops issuing receipts (it is catching up, so its head is stale).
+pub const PRECONF_LAG_HEIGHTS_MAX: u64 = 8;
+
 /// Wire-format limits. Part of genesis: all validators must agree on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -46,6 +54,8 @@ pub struct Limits {
     pub gossip_hashes_max: usize,
     /// Most milliseconds a block's timestamp may be ahead of a verifier's clock (rule 3).
     pub timestamp_drift_ms_max: u64,
+    /// Heights from a receipt's issued height to its deadline (receipt rule 4).
+    pub preconf_window_heights: u64,
 }
 
 impl Default for Limits {
@@ -59,6 +69,7 @@ impl Default for Limits {
             gossip_batch_txs_max: DEFAULT_GOSSIP_BATCH_TXS_MAX,
             gossip_hashes_max: DEFAULT_GOSSIP_HASHES_MAX,
             timestamp_drift_ms_max: DEFAULT_TIMESTAMP_DRIFT_MS_MAX,
+            preconf_window_heights: DEFAULT_PRECONF_WINDOW_HEIGHTS,
         }
     }
 }
@@ -92,6 +103,21 @@ impl Limits {
                 "limits.block_txs_max, namespaces_per_block_max, gossip_batch_txs_max and gossip_hashes_max must be > 0"
                     .into(),
             );
+        }
+        Ok(())
+    }
+
+    /// [`Limits::validate`], plus the bounds that depend on the validator count: the receipt
+    /// window must cover the deadline rule's worst case (`weft_types::receipt`):
+    /// `PRECONF_LAG_HEIGHTS_MAX + 2 * validators` heights.
+    pub fn validate_for(&self, validators: usize) -> Result<(), String> {
+        self.validate()?;
+        let floor = PRECONF_LAG_HEIGHTS_MAX + 2 * validators as u64;
+        if self.preconf_window_heights < floor {
+            return Err(format!(
+                "limits.preconf_window_heights ({}) must be >= {floor} for {validators} validators ({PRECONF_LAG_HEIGHTS_MAX} + 2 x validators: an honest issuer's turn to lead, and a retry, within the window)",
+                self.preconf_window_heights
+            ));
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Weft's core types and their wire format.
 //!
 //! Everything a validator, client or rollup exchanges is defined here: namespace ids,
-//! signed transactions, block headers and bodies, and the Merkle commitments that let a
+//! signed transactions, block headers and bodies, pre-confirmation receipts, and the Merkle commitments that let a
 //! rollup verify its namespace's data against a header. Every decoder of untrusted bytes
 //! takes a [`Limits`] and reports which limit was broken.
 
@@ -12,6 +12,7 @@ pub mod eth;
 pub mod merkle;
 mod namespace;
 mod proof;
+pub mod receipt;
 mod tx;
 
 pub use block::{
@@ -21,11 +22,13 @@ pub use block::{
 pub use config::{
     Limits, DEFAULT_BLOCK_BYTES_MAX, DEFAULT_BLOCK_TXS_MAX, DEFAULT_GOSSIP_BATCH_TXS_MAX,
     DEFAULT_GOSSIP_HASHES_MAX, DEFAULT_NAMESPACES_PER_BLOCK_MAX, DEFAULT_PAYLOAD_BYTES_MAX,
-    DEFAULT_TIMESTAMP_DRIFT_MS_MAX, DEFAULT_TX_BYTES_MAX,
+    DEFAULT_PRECONF_WINDOW_HEIGHTS, DEFAULT_TIMESTAMP_DRIFT_MS_MAX, DEFAULT_TX_BYTES_MAX,
+    PRECONF_LAG_HEIGHTS_MAX,
 };
 pub use error::{BlockError, DecodeError, TxError};
 pub use namespace::NamespaceId;
 pub use proof::{LeafParts, LeafPath, NamespaceProof, ProofError, PROOF_DEPTH_MAX};
+pub use receipt::{Promise, Receipt, ReceiptError, RECEIPT_BYTES};
 pub use tx::{
     Auth, SigningKey, Transaction, TxHash, VerifyingKey, TX_OVERHEAD_BYTES, TX_SIGNING_NAMESPACE,
 };

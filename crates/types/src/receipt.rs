@@ -13,6 +13,36 @@
 //! is valid on one network only, and a receipt cannot be confused with any other Weft
 //! signature (transactions, votes and p2p handshakes use other domains).
 //!
+//! # The deadline rule
+//!
+//! An issuer signs at its finalized head `h` and sets `deadline = h + W`, where
+//! `W = limits.preconf_window_heights` is part of genesis and at least
+//! `PRECONF_LAG_HEIGHTS_MAX + 2n` for `n` validators ([`crate::Limits::validate_for`]). An
+//! honest issuer keeps every promise while the network is live, whatever the Byzantine
+//! validators (fewer than `n / 3`) do:
+//! 1. It signs only while its head trails the highest height it has seen proposed by at most
+//!    `PRECONF_LAG_HEIGHTS_MAX` (`L`): the chain's tip is then at most `h + L`.
+//! 2. It signs only for a transaction its mempool holds as ready (every lower nonce of the
+//!    sender finalized or pending), and marks it, with its pending predecessors, as
+//!    promised. Promised transactions are selected before all others, earliest deadline
+//!    first, and the issuer's outstanding promises are bounded so they always fit in one
+//!    block (the liability bound, `mempool.preconf_txs_max` and `preconf_bytes_max`).
+//! 3. Leaders rotate round-robin, so the issuer leads once in every `n` consecutive views,
+//!    and each view adds at most one height. Within `n` views of signing, the issuer
+//!    proposes a block at a height at most `h + L + n` that holds all its promises. While
+//!    the network is live that block is finalized; one more rotation (`+ n`) covers a view
+//!    of the issuer lost to a timeout before the network settles.
+//!
+//! A Byzantine leader can only add its own blocks (one height per view it leads, already
+//! counted in `n`) and leave the transaction out of them; it cannot take the issuer's turn,
+//! and a conflicting transaction with the same `(sender, nonce)` is the sender's conflict,
+//! which the promise exempts and evidence can show. The issuer gossips the transaction before
+//! it releases the receipt, so the other honest leaders hold it too and an issuer that
+//! crashes right after signing (its pending log and receipts are durable, and reloaded on
+//! restart) has it included by them. If no block is finalized in the window the network was
+//! not live: evidence of a broken promise must show finalized headers across the whole
+//! window, so a stall is no fault.
+//!
 //! Rules a valid receipt meets ([`Receipt::verify`]), numbered as their errors say:
 //! 1. its version is [`RECEIPT_VERSION`];
 //! 2. it names the verifier's chain;
@@ -21,8 +51,8 @@
 //! 5. the issuer's signature verifies.
 
 use crate::{ChainId, Digest, NamespaceId, SigningKey, Transaction, TxHash, VerifyingKey};
-use bytes::{Buf, BufMut};
-use commonware_codec::{EncodeSize, Error, FixedSize, Read, ReadExt, Write};
+use bytes::BufMut;
+use commonware_codec::{Error, FixedSize, Read, ReadExt, Write};
 use commonware_cryptography::{ed25519, Signer as _, Verifier as _};
 use thiserror::Error as ThisError;
 
@@ -110,7 +140,7 @@ impl Write for Promise {
 
 impl Read for Promise {
     type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, Error> {
         let version = u8::read(buf)?;
         let chain = ChainId(Digest::read(buf)?);
         let namespace = NamespaceId(u64::read(buf)?);
@@ -247,7 +277,7 @@ impl Write for Receipt {
 
 impl Read for Receipt {
     type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, Error> {
         let promise = Promise::read(buf)?;
         let signature = ed25519::Signature::read(buf)?;
         Ok(Self { promise, signature })
@@ -284,11 +314,22 @@ mod tests {
         let (r, _) = receipt();
         let bytes = r.encode();
         assert_eq!(bytes.len(), RECEIPT_BYTES);
-        assert_eq!(crate::to_hex(&bytes), GOLDEN);
+        assert_eq!(hex::encode(&bytes), GOLDEN.concat());
         assert_eq!(Receipt::decode(bytes).unwrap(), r);
     }
 
-    const GOLDEN: &str = "0x";
+    const GOLDEN: [&str; 10] = [
+    "01", // version
+    "8cbfd0f3421a82e682864b819b158152000ed4863554b1adfb6f045f0204854e", // chain
+    "0000000000000007", // namespace 7
+    "f705512d834e4a9f7e3d19df3d60b0b8358bdfed0d74ac6377554ef31e6eacc2", // tx hash
+    "5925ba86e2189444a6c3b437b25d2ef35daecd1abf82c5fb36060f9fc0af428c", // sender
+    "0000000000000003", // nonce 3
+    "000000000000000a", // issued 10
+    "000000000000004a", // deadline 74
+    "478b8e507e0bb2b18c0f9e0824769e8562d10df9abe2e774896f82b4b4405266", // issuer
+    "4cd8e3d68a7482c024af0d1dcd22e239bb7f68a1ce375ee59a2320e93e666acdfa0de60211085ce0f516552d3da531627ac19d933296f7b9fc99ed30f85c540b", // signature
+    ];
 
     #[test]
     fn every_rule_is_enforced() {
@@ -346,10 +387,13 @@ mod tests {
         let (r, _) = receipt();
         let bytes = r.encode();
         for cut in [0, 1, PROMISE_BYTES, RECEIPT_BYTES - 1] {
-            assert!(Receipt::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                Receipt::decode(bytes::Bytes::copy_from_slice(&bytes[..cut])).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut long = bytes.to_vec();
         long.push(0);
-        assert!(Receipt::decode(&long[..]).is_err());
+        assert!(Receipt::decode(bytes::Bytes::from(long)).is_err());
     }
 }
