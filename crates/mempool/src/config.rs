@@ -17,6 +17,12 @@ pub const DEFAULT_QUEUED_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Default lifetime of a queued transaction, in milliseconds (geth's `lifetime` is 3 h; a
 /// sequencer's senders fill gaps in seconds).
 pub const DEFAULT_QUEUED_LIFETIME_MS: u64 = 600_000;
+/// Default bound on promised (pre-confirmed) transactions outstanding at this validator:
+/// the issuer's liability bound. Together with [`DEFAULT_PRECONF_BYTES_MAX`] it keeps every
+/// outstanding promise inside one block (see `weft_types::receipt`, the deadline rule).
+pub const DEFAULT_PRECONF_TXS_MAX: usize = 4_096;
+/// Default bound on promised bytes outstanding (encoded transactions).
+pub const DEFAULT_PRECONF_BYTES_MAX: usize = 1024 * 1024;
 /// Default number of remembered rejection reasons (for `status` queries).
 pub const DEFAULT_REJECTED_MAX: usize = 100_000;
 
@@ -41,6 +47,11 @@ pub struct Config {
     pub queued_bytes_max: usize,
     /// Milliseconds after which a still-queued transaction is dropped.
     pub queued_lifetime_ms: u64,
+    /// Most promised (pre-confirmed, unexpired, unfinalized) transactions: the issuer stops
+    /// issuing receipts at this bound (the liability bound).
+    pub preconf_txs_max: usize,
+    /// Most promised bytes (encoded transactions).
+    pub preconf_bytes_max: usize,
 }
 
 impl Default for Config {
@@ -54,6 +65,8 @@ impl Default for Config {
             queued_sender_txs_max: DEFAULT_QUEUED_SENDER_TXS_MAX,
             queued_bytes_max: DEFAULT_QUEUED_BYTES_MAX,
             queued_lifetime_ms: DEFAULT_QUEUED_LIFETIME_MS,
+            preconf_txs_max: DEFAULT_PRECONF_TXS_MAX,
+            preconf_bytes_max: DEFAULT_PRECONF_BYTES_MAX,
         }
     }
 }
@@ -68,6 +81,8 @@ impl Config {
             ("mempool.queued_txs_max", self.queued_txs_max),
             ("mempool.queued_sender_txs_max", self.queued_sender_txs_max),
             ("mempool.queued_bytes_max", self.queued_bytes_max),
+            ("mempool.preconf_txs_max", self.preconf_txs_max),
+            ("mempool.preconf_bytes_max", self.preconf_bytes_max),
             (
                 "mempool.queued_lifetime_ms",
                 self.queued_lifetime_ms as usize,
@@ -89,6 +104,23 @@ impl Config {
         }
         if self.queued_sender_txs_max > self.queued_txs_max {
             return Err("mempool.queued_sender_txs_max must be <= mempool.queued_txs_max".into());
+        }
+        Ok(())
+    }
+
+    /// [`Config::validate`], plus the bounds that depend on the network's limits: every
+    /// outstanding promise must fit in one block with room to spare (at most half of
+    /// `block_txs_max` and of `block_bytes_max`), so an honest issuer's own block can always
+    /// carry all of them (the deadline rule in `weft_types::receipt`).
+    pub fn validate_with(&self, limits: &weft_types::Limits) -> Result<(), String> {
+        self.validate()?;
+        if self.preconf_txs_max > limits.block_txs_max / 2
+            || self.preconf_bytes_max > limits.block_bytes_max / 2
+        {
+            return Err(format!(
+                "mempool.preconf_txs_max ({}) and preconf_bytes_max ({}) must be at most half of limits.block_txs_max ({}) and block_bytes_max ({})",
+                self.preconf_txs_max, self.preconf_bytes_max, limits.block_txs_max, limits.block_bytes_max
+            ));
         }
         Ok(())
     }

@@ -63,6 +63,13 @@ pub enum AdmitError {
         /// The chain ids served.
         allowed: Vec<u64>,
     },
+    /// The validator cannot pre-confirm the transaction now, so it does not accept it
+    /// (every accepted submission gets a receipt).
+    #[error("cannot pre-confirm: {reason}")]
+    Preconf {
+        /// Why (the liability bound reached, the node catching up, ...).
+        reason: String,
+    },
     /// The mempool is full.
     #[error("mempool full: {what} would exceed {limit} = {max}")]
     Full {

@@ -27,7 +27,16 @@
 //! Evicted and expired transactions get a recorded reason and are dropped from the pending
 //! log ([`Mempool::take_dropped`]). A queued transaction whose gap fills becomes ready.
 //!
-//! Block building takes transactions in arrival order (FCFS), each sender's in nonce order
+//! Promised transactions (pre-confirmed by this validator's receipt, see
+//! `weft_types::receipt`):
+//! - P1. block building takes them before all others, earliest deadline first;
+//! - P2. a promise covers the sender's pending predecessors too, and all promises together
+//!   stay within `preconf_txs_max` and `preconf_bytes_max` (the liability bound, at most
+//!   half a block: [`Config::validate_with`]), so one block always holds every promise;
+//! - P3. a promise ends when its transaction is finalized or evicted, or its deadline
+//!   passes.
+//!
+//! Otherwise block building takes transactions in arrival order (FCFS), each sender's in nonce order
 //! from its next nonce, skipping any that would leave a gap. When a block is finalized its
 //! transactions leave the mempool, and pending transactions its nonces made stale are evicted
 //! with a recorded reason, so `status` can say why a transaction will never land.
@@ -40,9 +49,9 @@ mod error;
 mod pool;
 
 pub use config::{
-    Config, DEFAULT_BYTES_MAX, DEFAULT_QUEUED_BYTES_MAX, DEFAULT_QUEUED_LIFETIME_MS,
-    DEFAULT_QUEUED_SENDER_TXS_MAX, DEFAULT_QUEUED_TXS_MAX, DEFAULT_REJECTED_MAX,
-    DEFAULT_SENDER_TXS_MAX, DEFAULT_TXS_MAX,
+    Config, DEFAULT_BYTES_MAX, DEFAULT_PRECONF_BYTES_MAX, DEFAULT_PRECONF_TXS_MAX,
+    DEFAULT_QUEUED_BYTES_MAX, DEFAULT_QUEUED_LIFETIME_MS, DEFAULT_QUEUED_SENDER_TXS_MAX,
+    DEFAULT_QUEUED_TXS_MAX, DEFAULT_REJECTED_MAX, DEFAULT_SENDER_TXS_MAX, DEFAULT_TXS_MAX,
 };
 pub use error::AdmitError;
 pub use pool::{ChainView, Mempool, SelectLimits, Status, NAMESPACE_LIST_BYTES};

@@ -45,6 +45,8 @@ struct Entry {
     queued: bool,
     /// When it was admitted (mempool clock, see [`Mempool::tick`]).
     admitted_ms: u64,
+    /// Promised by this validator's receipt: the deadline height.
+    promised: Option<u64>,
 }
 
 /// Pending transactions in arrival order.
@@ -75,6 +77,9 @@ pub struct Mempool {
     rejected_order: VecDeque<TxHash>,
     /// Locally admitted transactions not yet gossiped.
     outbox: Vec<Transaction>,
+    /// Promised transactions by (deadline, arrival): selected before all others (P1).
+    promised: BTreeMap<(u64, u64), TxHash>,
+    promised_bytes: usize,
 }
 
 fn sender_bytes(tx: &Transaction) -> [u8; 32] {
@@ -113,6 +118,8 @@ impl Mempool {
             rejected: HashMap::new(),
             rejected_order: VecDeque::new(),
             outbox: Vec::new(),
+            promised: BTreeMap::new(),
+            promised_bytes: 0,
         }
     }
 
@@ -270,6 +277,7 @@ impl Mempool {
                 bytes,
                 queued,
                 admitted_ms: self.now_ms,
+                promised: None,
             },
         );
         if queued {
@@ -342,8 +350,85 @@ impl Mempool {
 
     /// Records that the finalized block at `height` has been applied ([`Mempool::on_finalized`]).
     /// Admission facts read from an older head are stale (see `weft_consensus::admit`).
+    /// Promises whose deadline is below `height` are over (P3): their transactions stay
+    /// pending as ordinary ones.
     pub fn on_finalized_height(&mut self, height: u64) {
         self.finalized_head = Some(self.finalized_head.map_or(height, |h| h.max(height)));
+        let live = self.promised.split_off(&(height, 0));
+        for hash in std::mem::replace(&mut self.promised, live).into_values() {
+            if let Some(entry) = self.txs.get_mut(&hash) {
+                entry.promised = None;
+                self.promised_bytes -= entry.bytes;
+            }
+        }
+    }
+
+    /// Marks a pending, ready transaction as promised by this validator's receipt, due by
+    /// `deadline`, together with its sender's pending predecessors (P2: a promise is kept
+    /// only if they are included too). Refused when the transaction is not ready or the
+    /// promises would exceed `preconf_txs_max` or `preconf_bytes_max` (the liability bound).
+    pub fn promise(&mut self, hash: &TxHash, deadline: u64) -> Result<(), AdmitError> {
+        let Some(entry) = self.txs.get(hash) else {
+            return Err(AdmitError::Preconf {
+                reason: format!("transaction {hash} is not pending"),
+            });
+        };
+        if entry.queued {
+            return Err(AdmitError::Preconf {
+                reason: format!(
+                    "transaction {hash} is held back: a lower nonce of its sender is missing"
+                ),
+            });
+        }
+        let sender = sender_bytes(&entry.tx);
+        let mut chain = Vec::new();
+        let mut nonce = Some(entry.tx.nonce());
+        while let Some(n) = nonce {
+            let Some(h) = self.by_sender_nonce.get(&(sender, n)) else {
+                break;
+            };
+            let e = &self.txs[h];
+            if e.promised.is_some() {
+                break;
+            }
+            chain.push((*h, e.bytes));
+            nonce = n.checked_sub(1);
+        }
+        let txs = self.promised.len() + chain.len();
+        let bytes = self.promised_bytes + chain.iter().map(|(_, b)| b).sum::<usize>();
+        if txs > self.cfg.preconf_txs_max {
+            return Err(AdmitError::Preconf {
+                reason: format!(
+                    "outstanding promises would exceed mempool.preconf_txs_max = {}",
+                    self.cfg.preconf_txs_max
+                ),
+            });
+        }
+        if bytes > self.cfg.preconf_bytes_max {
+            return Err(AdmitError::Preconf {
+                reason: format!(
+                    "outstanding promises would exceed mempool.preconf_bytes_max = {} bytes",
+                    self.cfg.preconf_bytes_max
+                ),
+            });
+        }
+        for (h, b) in chain {
+            let e = self.txs.get_mut(&h).expect("pending");
+            e.promised = Some(deadline);
+            self.promised.insert((deadline, e.seq), h);
+            self.promised_bytes += b;
+        }
+        Ok(())
+    }
+
+    /// Outstanding promised transactions (see [`Mempool::promise`]).
+    pub fn promised_len(&self) -> usize {
+        self.promised.len()
+    }
+
+    /// The deadline this validator promised for a pending transaction, if any.
+    pub fn promised_deadline(&self, hash: &TxHash) -> Option<u64> {
+        self.txs.get(hash).and_then(|e| e.promised)
     }
 
     /// Height of the last finalized block applied.
@@ -410,7 +495,14 @@ impl Mempool {
         let mut expected: HashMap<[u8; 32], u64> = HashMap::new();
         let mut stopped: HashSet<[u8; 32]> = HashSet::new();
         let mut deferred: HashMap<[u8; 32], BTreeMap<u64, &Entry>> = HashMap::new();
-        for hash in self.queue.values() {
+        // P1: promised transactions first, earliest deadline first; then everything else in
+        // arrival order.
+        let order = self.promised.values().chain(
+            self.queue
+                .values()
+                .filter(|h| self.txs[*h].promised.is_none()),
+        );
+        for hash in order {
             if out.len() >= txs_max {
                 break;
             }
@@ -570,6 +662,10 @@ impl Mempool {
             return;
         };
         self.queue.remove(&entry.seq);
+        if let Some(deadline) = entry.promised {
+            self.promised.remove(&(deadline, entry.seq));
+            self.promised_bytes -= entry.bytes;
+        }
         let sender = sender_bytes(&entry.tx);
         self.by_sender_nonce.remove(&(sender, entry.tx.nonce()));
         if entry.queued {
@@ -951,5 +1047,74 @@ mod tests {
         );
         // Ready transactions never expire.
         assert!(pool.status(&tx(&a, 0).hash()) == Some(Status::Pending));
+    }
+
+    /// P1-P3: promised transactions are selected first (with their predecessors), the
+    /// liability bound refuses promises beyond it, held-back transactions cannot be
+    /// promised, and a promise ends at its deadline or with its transaction.
+    #[test]
+    fn promised_transactions_go_first_within_the_liability_bound() {
+        let (a, b, c) = (key(1), key(2), key(3));
+        let chain = Chain::default();
+        let mut pool = Mempool::new(
+            Config {
+                preconf_txs_max: 3,
+                ..Config::default()
+            },
+            Limits::default(),
+        );
+        let early = [tx(&a, 0), tx(&a, 1)];
+        for t in &early {
+            pool.admit(t.clone(), &chain, false).unwrap();
+        }
+        let (b0, b1) = (tx(&b, 0), tx(&b, 1));
+        pool.admit(b0.clone(), &chain, true).unwrap();
+        pool.admit(b1.clone(), &chain, true).unwrap();
+        // Promising b's nonce 1 promises its pending predecessor too.
+        pool.promise(&b1.hash(), 40).unwrap();
+        assert_eq!(pool.promised_len(), 2);
+        assert_eq!(pool.promised_deadline(&b0.hash()), Some(40));
+        let next = |s: &[u8; 32]| chain.finalized_nonce(s).map_or(0, |n| n + 1);
+        // A two-transaction block holds the promises, not the older arrivals.
+        let picked = pool.select(&HashSet::new(), next, lim(2));
+        assert_eq!(picked, vec![b0.clone(), b1.clone()]);
+        let all = pool.select(&HashSet::new(), next, lim(10));
+        assert_eq!(
+            all,
+            vec![b0.clone(), b1.clone(), early[0].clone(), early[1].clone()]
+        );
+
+        // The bound: one more promise fits, the next does not.
+        pool.promise(&early[0].hash(), 41).unwrap();
+        assert!(matches!(
+            pool.promise(&early[1].hash(), 41),
+            Err(AdmitError::Preconf { reason }) if reason.contains("preconf_txs_max = 3")
+        ));
+        // A held-back transaction cannot be promised.
+        let gap = tx(&c, 3);
+        pool.admit(gap.clone(), &chain, true).unwrap();
+        assert!(matches!(
+            pool.promise(&gap.hash(), 41),
+            Err(AdmitError::Preconf { reason }) if reason.contains("held back")
+        ));
+        // Finalization ends b's promises; a passed deadline ends a's.
+        pool.on_finalized([b0, b1].iter());
+        assert_eq!(pool.promised_len(), 1);
+        pool.on_finalized_height(41);
+        assert_eq!(
+            pool.promised_len(),
+            1,
+            "a deadline of 41 is still live at 41"
+        );
+        pool.on_finalized_height(42);
+        assert_eq!(pool.promised_len(), 0);
+        assert_eq!(pool.promised_deadline(&early[0].hash()), None);
+        assert_eq!(pool.status(&early[0].hash()), Some(Status::Pending));
+        pool.promise(&early[1].hash(), 50).unwrap();
+        assert_eq!(
+            pool.promised_len(),
+            2,
+            "room again, and the predecessor comes along"
+        );
     }
 }
