@@ -74,7 +74,7 @@ async fn every_method_subscriptions_and_verified_proofs() {
     let mut alice_hashes = Vec::new();
     for r in results {
         match r {
-            SubmitResult::Accepted { hash } => alice_hashes.push(hash),
+            SubmitResult::Accepted { hash, .. } => alice_hashes.push(hash),
             SubmitResult::Error { error } => panic!("rejected: {error:?}"),
         }
     }

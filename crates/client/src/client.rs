@@ -55,6 +55,29 @@ impl Client {
             .await?)
     }
 
+    /// Submits one encoded transaction (hex); returns its hash and the validator's signed
+    /// pre-confirmation (check it with [`crate::verify_receipt`]).
+    pub async fn send_transaction_with_receipt(
+        &self,
+        tx_hex: &str,
+    ) -> Result<AcceptedJson, ClientError> {
+        Ok(self
+            .http
+            .request(
+                "weft_sendTransaction",
+                rpc_params![tx_hex, SubmitOptions { receipt: true }],
+            )
+            .await?)
+    }
+
+    /// The pre-confirmation this validator signed for a transaction, if any.
+    pub async fn preconfirmation(&self, hash: &str) -> Result<Option<ReceiptJson>, ClientError> {
+        Ok(self
+            .http
+            .request("weft_getPreconfirmation", rpc_params![hash])
+            .await?)
+    }
+
     /// Submits a batch of encoded transactions (hex); one result per transaction.
     pub async fn send_transactions(
         &self,

@@ -51,4 +51,7 @@ pub enum VerifyError {
     /// The namespace proof does not hold against the header.
     #[error(transparent)]
     Proof(#[from] weft_types::ProofError),
+    /// The receipt breaks one of its rules.
+    #[error(transparent)]
+    Receipt(#[from] weft_types::ReceiptError),
 }

@@ -5,7 +5,8 @@
 //!   any past height; if the connection drops it reconnects from the next height, so the
 //!   stream has no gaps and no duplicates.
 //! - [`verify_finality`] and [`verify_namespace_proof`]: check what a node served against a
-//!   known validator set, without trusting the node.
+//!   known validator set, without trusting the node; [`verify_receipt`] checks a signed
+//!   pre-confirmation the same way.
 
 mod client;
 mod error;
@@ -13,5 +14,5 @@ mod verify;
 
 pub use client::{Client, NamespaceStream};
 pub use error::{ClientError, VerifyError};
-pub use verify::{verify_finality, verify_namespace_proof, VerifiedNamespace};
+pub use verify::{verify_finality, verify_namespace_proof, verify_receipt, VerifiedNamespace};
 pub use weft_rpc::{codes, types};

@@ -123,3 +123,32 @@ pub fn verify_namespace_proof(
         transactions,
     })
 }
+
+/// Checks a receipt a validator served, offline: decodes its signed bytes, checks that the
+/// JSON fields say what the bytes say, and checks the receipt's rules against the network's
+/// chain, validator set and receipt window (`limits.preconf_window_heights` of genesis).
+pub fn verify_receipt(
+    json: &crate::types::ReceiptJson,
+    chain: &weft_types::ChainId,
+    validators: &[weft_types::VerifyingKey],
+    window_heights: u64,
+) -> Result<weft_types::Receipt, VerifyError> {
+    let bytes = weft_types::from_hex_fixed::<{ weft_types::RECEIPT_BYTES }>(&json.encoded)
+        .map_err(|reason| VerifyError::Malformed {
+            what: "receipt",
+            reason,
+        })?;
+    let receipt =
+        weft_types::Receipt::decode_bytes(&bytes).map_err(|e| VerifyError::Malformed {
+            what: "receipt",
+            reason: e.to_string(),
+        })?;
+    if crate::types::ReceiptJson::of(&receipt) != *json {
+        return Err(VerifyError::Malformed {
+            what: "receipt",
+            reason: "its fields differ from its signed bytes".into(),
+        });
+    }
+    receipt.verify(chain, validators, window_heights)?;
+    Ok(receipt)
+}

@@ -34,6 +34,32 @@ pub fn admit(
     txs: Vec<Transaction>,
     local: bool,
 ) -> (Vec<Result<TxHash, AdmitError>>, Vec<Transaction>) {
+    let (results, admitted) = admit_promising(shared, txs, local, None);
+    (
+        results.into_iter().map(|r| r.map(|a| a.hash)).collect(),
+        admitted,
+    )
+}
+
+/// One admitted transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admitted {
+    /// Its hash.
+    pub hash: TxHash,
+    /// Whether it was promised (see [`admit_promising`]); a held-back transaction is not.
+    pub promised: bool,
+}
+
+/// [`admit`], promising each admitted transaction that is ready (includable) by `deadline`
+/// when one is given: a transaction that would take the promises past the liability bound
+/// is refused before it is admitted, so every transaction accepted ready is promised.
+/// Held-back ones (a lower nonce missing) are admitted unpromised.
+pub fn admit_promising(
+    shared: &Shared,
+    txs: Vec<Transaction>,
+    local: bool,
+    deadline: Option<u64>,
+) -> (Vec<Result<Admitted, AdmitError>>, Vec<Transaction>) {
     let hashes: Vec<TxHash> = txs.iter().map(|t| t.hash()).collect();
     let mut senders: Vec<[u8; 32]> = txs.iter().map(|t| *t.sender()).collect();
     senders.sort_unstable();
@@ -48,10 +74,17 @@ pub fn admit(
         if facts.head < mempool.finalized_head() {
             continue;
         }
-        return apply(&mut mempool, &Facts(&facts), txs, local, shared);
+        return apply(&mut mempool, &Facts(&facts), txs, local, deadline, shared);
     }
     let mut mempool = shared.mempool.lock().expect("mempool lock");
-    apply(&mut mempool, &ChainState(&shared.store), txs, local, shared)
+    apply(
+        &mut mempool,
+        &ChainState(&shared.store),
+        txs,
+        local,
+        deadline,
+        shared,
+    )
 }
 
 fn apply(
@@ -59,16 +92,26 @@ fn apply(
     chain: &impl ChainView,
     txs: Vec<Transaction>,
     local: bool,
+    deadline: Option<u64>,
     shared: &Shared,
-) -> (Vec<Result<TxHash, AdmitError>>, Vec<Transaction>) {
+) -> (Vec<Result<Admitted, AdmitError>>, Vec<Transaction>) {
     let mut admitted = Vec::new();
     let results = txs
         .into_iter()
         .map(|tx| {
             let hash = tx.hash();
+            if deadline.is_some() {
+                mempool.promise_room(&tx)?;
+            }
             mempool.admit(tx.clone(), chain, local)?;
             admitted.push(tx);
-            Ok(hash)
+            let promised = match deadline {
+                // Room was checked above, under the same lock: only a held-back
+                // transaction can be refused here, and it stays admitted unpromised.
+                Some(d) => mempool.promise(&hash, d).is_ok(),
+                None => false,
+            };
+            Ok(Admitted { hash, promised })
         })
         .collect();
     shared.metrics.mempool_txs.set(mempool.len() as i64);

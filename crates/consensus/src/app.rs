@@ -359,6 +359,9 @@ where
             runtime.current().epoch_millis(),
         );
         debug!(target: "weft::consensus", height = block.height(), txs = block.header.tx_count, "proposing");
+        self.shared
+            .tip_seen
+            .fetch_max(block.height(), std::sync::atomic::Ordering::Relaxed);
         let digest = block.digest().0;
         Some(Digested::precomputed(ConsensusBlock::new(block), digest))
     }
@@ -387,7 +390,12 @@ where
             &pending,
             runtime.current().epoch_millis(),
         ) {
-            Ok(()) => true,
+            Ok(()) => {
+                self.shared
+                    .tip_seen
+                    .fetch_max(block.height(), std::sync::atomic::Ordering::Relaxed);
+                true
+            }
             Err(reason) => {
                 warn!(target: "weft::consensus", height = block.height(), digest = %block.digest(), proposer = %block.header.proposer, %reason, "rejecting proposal");
                 self.shared.metrics.proposals_rejected.inc();
@@ -445,6 +453,8 @@ mod tests {
             consensus: Config::default(),
             metrics: Metrics::default(),
             registered: Default::default(),
+            tip_seen: Default::default(),
+            gossip_rounds: Default::default(),
         });
         let ctx = Context {
             round: Round::new(Epoch::zero(), View::new(1)),

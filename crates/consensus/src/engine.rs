@@ -264,15 +264,19 @@ where
     ));
 
     let (tx_sender, tx_receiver) = channels.txs;
+    // f + 1 peers hold every locally admitted transaction before its gossip round counts:
+    // at least one of them is honest (capped by the peers there are).
+    let n = identity.validators.len();
+    let spread_min = ((n - 1) / 3 + 1).min(n - 1);
     let anti_entropy = Arc::new(std::sync::Mutex::new(gossip::AntiEntropy::default()));
     let out_shared = shared.clone();
     let out_sender = tx_sender.clone();
     let out_ae = anti_entropy.clone();
     parts.push((
         "gossip_out",
-        context
-            .child("gossip_out")
-            .spawn(move |ctx| gossip::run_outbound(ctx, out_shared, out_ae, out_sender)),
+        context.child("gossip_out").spawn(move |ctx| {
+            gossip::run_outbound(ctx, out_shared, out_ae, out_sender, spread_min)
+        }),
     ));
     parts.push((
         "gossip_in",

@@ -17,7 +17,11 @@
 //! 3. a `Have` is answered at most once per peer per half interval; only hashes we neither
 //!    hold, rejected nor finalized are wanted;
 //! 4. a `Want` is served only for hashes we announced in the last two rounds, at most once
-//!    per peer per round, within one message's byte bound.
+//!    per peer per round, within one message's byte bound;
+//! 5. a push round counts (`Shared::gossip_rounds`) only if each of its batches was handed
+//!    to at least `f + 1` peers; a batch that was not goes back to the outbox. A
+//!    pre-confirmation is released only after two counted rounds, so its transaction is
+//!    with at least one honest peer besides the issuer.
 
 use crate::Shared;
 use bytes::{BufMut, Bytes};
@@ -35,6 +39,8 @@ use weft_types::{Digest, Limits, Transaction, TxHash, VerifyingKey};
 pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(10);
 /// How often pending hashes are announced to every peer.
 pub const ANTI_ENTROPY_INTERVAL: Duration = Duration::from_millis(1_000);
+/// Pause before a push that reached fewer than `f + 1` peers is sent again (rule 5).
+pub const GOSSIP_RETRY: Duration = Duration::from_millis(100);
 
 const TAG_TXS: u8 = 0;
 const TAG_HAVE: u8 = 1;
@@ -143,10 +149,12 @@ pub async fn run_outbound(
     shared: Arc<Shared>,
     anti_entropy: Arc<Mutex<AntiEntropy>>,
     mut sender: impl Sender<PublicKey = VerifyingKey>,
+    spread_min: usize,
 ) {
     // A gossip message must fit the p2p message cap, which admits a full block.
     let bytes_max = shared.limits.block_bytes_max / 2;
     let mut next_announce = clock.current() + ANTI_ENTROPY_INTERVAL;
+    let mut push_after = clock.current();
     loop {
         clock.sleep(GOSSIP_INTERVAL).await;
         // The mempool's clock: queued transactions expire on it.
@@ -162,7 +170,10 @@ pub async fn run_outbound(
                 .drop_pending(&dropped)
                 .expect("dropping expired transactions from the pending log failed");
         }
-        loop {
+        // A round counts (rule 5) only if every batch reached `spread_min` peers; a batch that
+        // did not goes back to the outbox for the next round.
+        let mut spread = clock.current() >= push_after;
+        while spread {
             let batch = shared
                 .mempool
                 .lock()
@@ -171,7 +182,20 @@ pub async fn run_outbound(
             if batch.is_empty() {
                 break;
             }
-            sender.send(Recipients::All, Gossip::Txs(batch).encode(), false);
+            let to = sender.send(Recipients::All, Gossip::Txs(batch.clone()).encode(), false);
+            if to.len() < spread_min {
+                shared
+                    .mempool
+                    .lock()
+                    .expect("mempool lock")
+                    .return_gossip(batch);
+                spread = false;
+                // Resend to the peers that did get it only after a pause, not every round.
+                push_after = clock.current() + GOSSIP_RETRY;
+            }
+        }
+        if spread {
+            shared.gossip_rounds.send_modify(|r| *r += 1);
         }
         if clock.current() >= next_announce {
             next_announce = clock.current() + ANTI_ENTROPY_INTERVAL;

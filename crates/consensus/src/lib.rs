@@ -22,7 +22,7 @@ mod finalizer;
 pub mod gossip;
 mod metrics;
 
-pub use admit::admit;
+pub use admit::{admit, admit_promising, Admitted};
 pub use app::App;
 pub use block::ConsensusBlock;
 pub use certificate::{verify_finalization, CertificateError, Finality};
@@ -67,6 +67,15 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Keeps registered metrics alive.
     pub registered: Mutex<Vec<Box<dyn std::any::Any + Send + Sync>>>,
+    /// Highest block height this validator has proposed or verified as valid: how far the
+    /// chain's tip is known to be. A pre-confirmation issuer whose finalized head trails it
+    /// by more than `PRECONF_LAG_HEIGHTS_MAX` is catching up and must not issue.
+    pub tip_seen: std::sync::atomic::AtomicU64,
+    /// Rounds of transaction gossip sent so far: each round sends everything admitted
+    /// locally before it began. A pre-confirmation issuer admits, reads this, and releases
+    /// its receipts only after two more rounds, so the transaction has left for the other
+    /// validators before anyone holds the receipt (see `weft_types::receipt`).
+    pub gossip_rounds: tokio::sync::watch::Sender<u64>,
 }
 
 /// [`ChainView`] over the store.

@@ -61,6 +61,8 @@ async fn start(
         consensus: Default::default(),
         metrics: Default::default(),
         registered: Default::default(),
+        tip_seen: Default::default(),
+        gossip_rounds: Default::default(),
     });
     let control = oracle.control(key.public_key());
     let (sender, receiver) = control
@@ -71,7 +73,7 @@ async fn start(
     let (s1, a1, sh1) = (sender.clone(), ae.clone(), shared.clone());
     let out = context
         .child("gossip_out")
-        .spawn(move |ctx| gossip::run_outbound(ctx, sh1, a1, s1));
+        .spawn(move |ctx| gossip::run_outbound(ctx, sh1, a1, s1, 1));
     let sh2 = shared.clone();
     let inb = context
         .child("gossip_in")

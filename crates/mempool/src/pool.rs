@@ -380,11 +380,34 @@ impl Mempool {
                 ),
             });
         }
-        let sender = sender_bytes(&entry.tx);
+        let chain = self.unpromised_chain(&sender_bytes(&entry.tx), Some(entry.tx.nonce()));
+        self.check_room(chain.len(), chain.iter().map(|(_, b)| b).sum())?;
+        for (h, b) in chain {
+            let e = self.txs.get_mut(&h).expect("pending");
+            e.promised = Some(deadline);
+            self.promised.insert((deadline, e.seq), h);
+            self.promised_bytes += b;
+        }
+        Ok(())
+    }
+
+    /// Whether promising `tx` once admitted would stay within the liability bound (the
+    /// check [`Mempool::promise`] makes, without admitting anything).
+    pub fn promise_room(&self, tx: &Transaction) -> Result<(), AdmitError> {
+        let chain = self.unpromised_chain(&sender_bytes(tx), tx.nonce().checked_sub(1));
+        self.check_room(
+            chain.len() + 1,
+            chain.iter().map(|(_, b)| b).sum::<usize>() + encoded_len(tx),
+        )
+    }
+
+    /// The sender's pending, unpromised transactions from `from` down to the first gap or
+    /// promised one: what a promise at `from` must cover (P2).
+    fn unpromised_chain(&self, sender: &[u8; 32], from: Option<u64>) -> Vec<(TxHash, usize)> {
         let mut chain = Vec::new();
-        let mut nonce = Some(entry.tx.nonce());
+        let mut nonce = from;
         while let Some(n) = nonce {
-            let Some(h) = self.by_sender_nonce.get(&(sender, n)) else {
+            let Some(h) = self.by_sender_nonce.get(&(*sender, n)) else {
                 break;
             };
             let e = &self.txs[h];
@@ -394,8 +417,12 @@ impl Mempool {
             chain.push((*h, e.bytes));
             nonce = n.checked_sub(1);
         }
-        let txs = self.promised.len() + chain.len();
-        let bytes = self.promised_bytes + chain.iter().map(|(_, b)| b).sum::<usize>();
+        chain
+    }
+
+    fn check_room(&self, more_txs: usize, more_bytes: usize) -> Result<(), AdmitError> {
+        let txs = self.promised.len() + more_txs;
+        let bytes = self.promised_bytes + more_bytes;
         if txs > self.cfg.preconf_txs_max {
             return Err(AdmitError::Preconf {
                 reason: format!(
@@ -411,12 +438,6 @@ impl Mempool {
                     self.cfg.preconf_bytes_max
                 ),
             });
-        }
-        for (h, b) in chain {
-            let e = self.txs.get_mut(&h).expect("pending");
-            e.promised = Some(deadline);
-            self.promised.insert((deadline, e.seq), h);
-            self.promised_bytes += b;
         }
         Ok(())
     }
@@ -655,6 +676,27 @@ impl Mempool {
             n += 1;
         }
         self.outbox.drain(..n).collect()
+    }
+
+    /// Puts a gossip batch that did not reach enough peers back at the front of the outbox
+    /// (those of its transactions still pending), to be sent again.
+    pub fn return_gossip(&mut self, batch: Vec<Transaction>) {
+        let still: Vec<Transaction> = batch
+            .into_iter()
+            .filter(|t| self.txs.contains_key(&t.hash()))
+            .collect();
+        self.outbox.splice(0..0, still);
+    }
+
+    /// Ends this validator's promise for a pending transaction (its receipt was never
+    /// released); a no-op if it was not promised.
+    pub fn unpromise(&mut self, hash: &TxHash) {
+        if let Some(entry) = self.txs.get_mut(hash) {
+            if let Some(deadline) = entry.promised.take() {
+                self.promised.remove(&(deadline, entry.seq));
+                self.promised_bytes -= entry.bytes;
+            }
+        }
     }
 
     fn remove(&mut self, hash: &TxHash) {

@@ -3,27 +3,56 @@
 use crate::persister::Persister;
 use futures::future::BoxFuture;
 use std::sync::Arc;
+use tracing::warn;
 use weft_consensus::{ChainState, Shared};
 use weft_mempool::{AdmitError, Status};
-use weft_rpc::NodeApi;
+use weft_rpc::{Accepted, NodeApi};
 use weft_storage::Store;
-use weft_types::{Transaction, TxHash};
+use weft_types::{Promise, Transaction, TxHash, PRECONF_LAG_HEIGHTS_MAX};
 
 pub(crate) struct Api {
     pub shared: Arc<Shared>,
     pub persister: Persister,
     pub validators: Vec<weft_types::VerifyingKey>,
     pub chain: weft_types::ChainId,
+    /// This validator's key: the issuer named in its receipts.
+    pub me: weft_types::VerifyingKey,
+}
+
+/// How long a submission waits for its transactions to reach `f + 1` peers before it is
+/// accepted without a receipt.
+const RECEIPT_SPREAD_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// When this validator may promise: the issued-at and deadline heights of a receipt signed
+/// now, or why it cannot issue (see the deadline rule in `weft_types::receipt`).
+fn receipt_window(shared: &Shared) -> Result<(u64, u64), AdmitError> {
+    let head = shared.store.head_height().unwrap_or(0);
+    let tip = shared.tip_seen.load(std::sync::atomic::Ordering::Relaxed);
+    if tip > head + PRECONF_LAG_HEIGHTS_MAX {
+        return Err(AdmitError::Preconf {
+            reason: format!(
+                "this validator is catching up (finalized head {head}, chain tip at least {tip}, more than {PRECONF_LAG_HEIGHTS_MAX} behind); submit to another validator"
+            ),
+        });
+    }
+    Ok((head, head + shared.limits.preconf_window_heights))
 }
 
 impl NodeApi for Api {
     fn submit(
         &self,
         txs: Vec<Result<Transaction, AdmitError>>,
-    ) -> BoxFuture<'static, Vec<Result<TxHash, AdmitError>>> {
+    ) -> BoxFuture<'static, Vec<Result<Accepted, AdmitError>>> {
         let shared = self.shared.clone();
         let persister = self.persister.clone();
+        let (chain, me) = (self.chain, self.me.clone());
         Box::pin(async move {
+            // Every transaction accepted ready gets a receipt: a validator that cannot keep
+            // a promise now accepts nothing.
+            let (issued, deadline) = match receipt_window(&shared) {
+                Ok(w) => w,
+                Err(e) => return txs.iter().map(|_| Err(e.clone())).collect(),
+            };
             // Stateless checks first, signatures in one batch, all outside the mempool lock.
             let mut results: Vec<Result<Transaction, AdmitError>> = txs
                 .into_iter()
@@ -60,21 +89,58 @@ impl NodeApi for Api {
                     Err(e) => slots.push(Some(Err(e))),
                 }
             }
-            let (admitted_results, admitted) = weft_consensus::admit(&shared, verified, true);
+            let (mut admitted_results, admitted) =
+                weft_consensus::admit_promising(&shared, verified, true, Some(deadline));
+            // A receipt exists only once its transaction has gone out to f + 1 peers (two
+            // counted gossip rounds, gossip rule 5): an issuer that crashes after signing
+            // leaves it with an honest validator. Not spread in time: accepted, no receipt.
+            if admitted_results
+                .iter()
+                .any(|r| matches!(r, Ok(a) if a.promised))
+            {
+                let round = *shared.gossip_rounds.borrow() + 2;
+                let mut rounds = shared.gossip_rounds.subscribe();
+                let spread =
+                    tokio::time::timeout(RECEIPT_SPREAD_WAIT_MAX, rounds.wait_for(|r| *r >= round))
+                        .await;
+                if !matches!(spread, Ok(Ok(_))) {
+                    warn!(target: "weft::node", "transactions did not reach enough validators in time: accepted without receipts");
+                    let mut mempool = shared.mempool.lock().expect("mempool lock");
+                    for a in admitted_results.iter_mut().flatten() {
+                        mempool.unpromise(&a.hash);
+                        a.promised = false;
+                    }
+                }
+            }
+            let promises: Vec<Promise> = admitted
+                .iter()
+                .zip(admitted_results.iter().filter_map(|r| r.as_ref().ok()))
+                .filter(|(_, a)| a.promised)
+                .map(|(tx, _)| Promise::for_tx(chain, tx, issued, deadline, me.clone()))
+                .collect();
+            // Acknowledge only what is on disk; receipts are signed and stored there too.
+            let receipts = persister.persist(admitted, promises).await;
+            let mut receipts = receipts.into_iter();
             let mut admitted_results = admitted_results.into_iter();
-            let out: Vec<Result<TxHash, AdmitError>> = slots
+            slots
                 .into_iter()
                 .map(|slot| {
                     slot.unwrap_or_else(|| {
-                        admitted_results
+                        let admitted = admitted_results
                             .next()
-                            .expect("one result per verified transaction")
+                            .expect("one result per verified transaction")?;
+                        let receipt = if admitted.promised {
+                            Some(receipts.next().expect("one receipt per promise"))
+                        } else {
+                            None
+                        };
+                        Ok(Accepted {
+                            hash: admitted.hash,
+                            receipt,
+                        })
                     })
                 })
-                .collect();
-            // Acknowledge only what is on disk.
-            persister.persist(admitted).await;
-            out
+                .collect()
         })
     }
 

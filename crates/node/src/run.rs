@@ -19,6 +19,9 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
     cfg.consensus
         .validate_with(&genesis.limits)
         .map_err(|e| NodeError::config(&cfg.node.genesis_file, e))?;
+    cfg.mempool
+        .validate_with(&genesis.limits)
+        .map_err(|e| NodeError::config(&cfg.node.genesis_file, e))?;
     let key = crate::read_key(&cfg.node.key_file)?;
     let me = key.public_key();
     let keys = genesis
@@ -57,6 +60,17 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         }
     }
     store.drop_pending(&stale)?;
+    // Promises outlive restarts: what this validator signed and is still due goes first again.
+    let head = store.head_height().unwrap_or(0);
+    let mut owed = 0usize;
+    for tx in store.pending()? {
+        if let Some(receipt) = store.receipt(&tx.hash())? {
+            let deadline = receipt.promise.deadline_height;
+            if deadline >= head && mempool.promise(&tx.hash(), deadline).is_ok() {
+                owed += 1;
+            }
+        }
+    }
 
     let shared = Arc::new(Shared {
         mempool: std::sync::Mutex::new(mempool),
@@ -66,6 +80,8 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         consensus: cfg.consensus.clone(),
         metrics: Default::default(),
         registered: Default::default(),
+        tip_seen: Default::default(),
+        gossip_rounds: Default::default(),
     });
     let peers: Vec<_> = keys
         .iter()
@@ -97,7 +113,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
             cfg.node.metrics_listen,
             None,
         );
-        info!(target: "weft::node", validator = %me, restored, dropped = stale.len(), "starting");
+        info!(target: "weft::node", validator = %me, restored, owed, dropped = stale.len(), "starting");
         let started = match weft_network::start(context.child("network"), &cfg.network, key.clone(), cfg.node.p2p_listen, peers, max_message, &CHANNELS, &chain.domain(weft_network::P2P_NAMESPACE)) {
             Ok(s) => s,
             Err(e) => {
@@ -106,7 +122,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
             }
         };
         let identity = Identity {
-            signer: key,
+            signer: key.clone(),
             validators,
             genesis: genesis_block,
             partition_prefix,
@@ -114,7 +130,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         let channels = Channels::from_pairs(started.channels);
         let oracle = started.oracle;
         let engine = weft_consensus::start(context.child("consensus"), shared.clone(), identity, channels, oracle.clone(), oracle).await;
-        let api = Arc::new(Api { shared: shared.clone(), persister: Persister::start(store), validators: keys, chain });
+        let api = Arc::new(Api { shared: shared.clone(), persister: Persister::start(store, key), validators: keys, chain, me: me.clone() });
         // RPC runs on its own runtime: its work (submission signature checks, reads) must
         // never take the consensus runtime's threads.
         let rpc_listen = cfg.node.rpc_listen;

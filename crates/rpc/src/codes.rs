@@ -34,5 +34,8 @@ pub const UNSUPPORTED_TX_TYPE: i32 = 1014;
 pub const SYSTEM_NAMESPACE: i32 = 1015;
 /// Too many heavy reads are in flight (`rpc.read_requests_max`); retry shortly.
 pub const BUSY: i32 = 1016;
+/// The validator cannot pre-confirm now (its liability bound is reached, or it is catching
+/// up), so it accepts nothing; submit later or to another validator.
+pub const PRECONF_UNAVAILABLE: i32 = 1017;
 /// The node failed internally (storage); the request may be retried.
 pub const INTERNAL: i32 = 1099;

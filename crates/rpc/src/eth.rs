@@ -45,7 +45,8 @@ pub(crate) fn register(
         |params: Params<'static>, state, _| async move {
             let (raw_hex,): (String,) = params.parse()?;
             let tx = decode(&state, &raw_hex);
-            submit_one(&state, tx).await
+            // Wallets expect the bare hash; the receipt is at `weft_getPreconfirmation`.
+            submit_one(&state, tx).await.map(|a| a.hash.to_string())
         },
     )?;
     module.register_method("eth_chainId", |_params, state, _| {

@@ -14,16 +14,28 @@ use std::sync::Arc;
 use weft_mempool::{AdmitError, Status};
 use weft_storage::Store;
 use weft_types::{
-    eth::EthError, to_hex, Block, DecodeError, Header, NamespaceId, Transaction, TxError, TxHash,
+    eth::EthError, to_hex, Block, DecodeError, Header, NamespaceId, Receipt, Transaction, TxError,
+    TxHash,
 };
+
+/// An accepted submission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// Its hash.
+    pub hash: TxHash,
+    /// The validator's signed pre-confirmation, stored before it was returned; `None` for a
+    /// transaction held back by a missing lower nonce of its sender.
+    pub receipt: Option<Receipt>,
+}
 
 /// What the RPC server needs from a validator.
 pub trait NodeApi: Send + Sync + 'static {
-    /// Checks, admits and durably records transactions; one result per transaction, in order.
+    /// Checks, admits and durably records transactions, pre-confirming each one accepted as
+    /// includable; one result per transaction, in order.
     fn submit(
         &self,
         txs: Vec<Result<Transaction, AdmitError>>,
-    ) -> BoxFuture<'static, Vec<Result<TxHash, AdmitError>>>;
+    ) -> BoxFuture<'static, Vec<Result<Accepted, AdmitError>>>;
     /// Mempool status of a transaction not (yet) finalized.
     fn pending_status(&self, hash: &TxHash) -> Option<Status>;
     /// The sender's next nonce, counting its pending transactions.
@@ -78,11 +90,11 @@ pub fn runtime(cfg: &Config) -> std::io::Result<tokio::runtime::Runtime> {
 pub(crate) async fn submit_one(
     state: &State,
     tx: Result<Transaction, AdmitError>,
-) -> Result<String, ErrorObjectOwned> {
+) -> Result<Accepted, ErrorObjectOwned> {
     let tx = ingress(&state.cfg, tx);
     let mut results = state.node.submit(vec![tx]).await;
     match results.pop().expect("one result per transaction") {
-        Ok(hash) => Ok(hash.to_string()),
+        Ok(accepted) => Ok(accepted),
         Err(e) => {
             let j = admit_error(&e);
             Err(err(j.code, j.message))
@@ -144,6 +156,7 @@ pub fn admit_error(e: &AdmitError) -> ErrorJson {
         AdmitError::Full { .. } => codes::MEMPOOL_FULL,
         AdmitError::SystemNamespace => codes::SYSTEM_NAMESPACE,
         AdmitError::ChainNotServed { .. } => codes::UNKNOWN_CHAIN_ID,
+        AdmitError::Preconf { .. } => codes::PRECONF_UNAVAILABLE,
     };
     ErrorJson {
         code,
@@ -447,14 +460,34 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
     module.register_async_method(
         "weft_sendTransaction",
         |params: Params<'static>, state, _| async move {
-            let (tx_hex,): (String,) = params.parse()?;
-            submit_one(&state, decode_tx_hex(&tx_hex, state.node.store())).await
+            let (tx_hex, opts): (String, Option<SubmitOptions>) = params.parse()?;
+            let accepted = submit_one(&state, decode_tx_hex(&tx_hex, state.node.store())).await?;
+            // Plain form: the hash. With `{"receipt": true}`: the hash and the receipt.
+            Ok::<serde_json::Value, ErrorObjectOwned>(if opts.unwrap_or_default().receipt {
+                serde_json::to_value(AcceptedJson {
+                    hash: accepted.hash.to_string(),
+                    receipt: accepted.receipt.as_ref().map(ReceiptJson::of),
+                })
+                .map_err(internal)?
+            } else {
+                serde_json::Value::String(accepted.hash.to_string())
+            })
         },
     )?;
+    module.register_method("weft_getPreconfirmation", |params, state, _| {
+        let (hash,): (String,) = params.parse()?;
+        let receipt = state
+            .node
+            .store()
+            .receipt(&parse_hash(&hash)?)
+            .map_err(internal)?;
+        Ok::<Option<ReceiptJson>, ErrorObjectOwned>(receipt.as_ref().map(ReceiptJson::of))
+    })?;
     module.register_async_method(
         "weft_sendTransactions",
         |params: Params<'static>, state, _| async move {
-            let (txs,): (Vec<String>,) = params.parse()?;
+            let (txs, opts): (Vec<String>, Option<SubmitOptions>) = params.parse()?;
+            let with_receipts = opts.unwrap_or_default().receipt;
             let max = state.cfg.submit_batch_txs_max;
             if txs.len() > max {
                 return Err(err(
@@ -474,8 +507,10 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
                 results
                     .into_iter()
                     .map(|r| match r {
-                        Ok(hash) => SubmitResult::Accepted {
-                            hash: hash.to_string(),
+                        Ok(accepted) => SubmitResult::Accepted {
+                            hash: accepted.hash.to_string(),
+                            receipt: with_receipts
+                                .then(|| accepted.receipt.as_ref().map(ReceiptJson::of)),
                         },
                         Err(e) => SubmitResult::Error {
                             error: admit_error(&e),

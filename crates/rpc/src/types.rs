@@ -34,6 +34,10 @@ pub enum SubmitResult {
     Accepted {
         /// Transaction hash.
         hash: String,
+        /// The validator's pre-confirmation, when asked for (`{"receipt": true}`). `null`
+        /// for a transaction held back by a missing lower nonce of its sender.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt: Option<Option<ReceiptJson>>,
     },
     /// Rejected.
     Error {
@@ -216,4 +220,71 @@ pub struct NamespaceBlockJson {
     pub finalized_at_ms: Option<u64>,
     /// The namespace's transactions in block order, with their positions in the block.
     pub transactions: Vec<NamespaceTxJson>,
+}
+
+/// Options of `weft_sendTransaction(s)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitOptions {
+    /// Return the validator's signed pre-confirmation with the hash.
+    #[serde(default)]
+    pub receipt: bool,
+}
+
+/// `weft_sendTransaction` with `{"receipt": true}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedJson {
+    /// Transaction hash.
+    pub hash: String,
+    /// The pre-confirmation; `null` for a transaction held back by a missing lower nonce.
+    pub receipt: Option<ReceiptJson>,
+}
+
+/// A signed pre-confirmation (see `weft_types::receipt`): its fields, and `encoded`, the
+/// exact signed bytes, which is what a client verifies and what evidence carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptJson {
+    /// Format version.
+    pub version: u8,
+    /// Chain id (genesis hash).
+    pub chain: String,
+    /// Namespace.
+    pub namespace: u64,
+    /// Transaction hash.
+    pub tx: String,
+    /// Sender.
+    pub sender: String,
+    /// Nonce.
+    pub nonce: u64,
+    /// The issuer's finalized head when it signed.
+    pub issued_height: u64,
+    /// Finalized by this height, or the promise is broken.
+    pub deadline_height: u64,
+    /// The issuing validator.
+    pub issuer: String,
+    /// The issuer's ed25519 signature.
+    pub signature: String,
+    /// Hex of the whole receipt (`RECEIPT_BYTES`).
+    pub encoded: String,
+}
+
+impl ReceiptJson {
+    /// The JSON shape of `r`.
+    pub fn of(r: &weft_types::Receipt) -> Self {
+        use commonware_codec::Encode as _;
+        let p = &r.promise;
+        Self {
+            version: p.version,
+            chain: p.chain.to_string(),
+            namespace: p.namespace.0,
+            tx: p.tx.to_string(),
+            sender: weft_types::to_hex(&p.sender),
+            nonce: p.nonce,
+            issued_height: p.issued_height,
+            deadline_height: p.deadline_height,
+            issuer: weft_types::to_hex(p.issuer.as_ref()),
+            signature: weft_types::to_hex(r.signature.as_ref()),
+            encoded: weft_types::to_hex(&r.encode()),
+        }
+    }
 }

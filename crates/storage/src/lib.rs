@@ -7,7 +7,9 @@
 //! - the namespace index: (namespace, height) -> count, first index and byte span of the
 //!   namespace's transactions in that block, so a namespace read decodes only its own bytes;
 //! - the highest finalized nonce of every sender (replay protection);
-//! - the durable pending log: transactions acknowledged to a client but not yet finalized.
+//! - the durable pending log: transactions acknowledged to a client but not yet finalized;
+//! - the pre-confirmation receipts this validator signed, written with the pending log in
+//!   one transaction before any of them is released.
 //!
 //! A finalized block and all its index entries are written in one transaction, and the
 //! consensus layer acknowledges a block to marshal only after that commit returns, so the

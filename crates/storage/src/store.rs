@@ -5,7 +5,9 @@ use commonware_codec::Encode;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use weft_types::{Block, BlockDigest, Digest, Header, Limits, NamespaceId, Transaction, TxHash};
+use weft_types::{
+    Block, BlockDigest, Digest, Header, Limits, NamespaceId, Receipt, Transaction, TxHash,
+};
 
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("certificates");
@@ -19,6 +21,9 @@ const NAMESPACES: TableDefinition<(u64, u64), (u32, u32, u32, u32)> =
     TableDefinition::new("namespace_index_v2");
 const NONCES: TableDefinition<&[u8; 32], u64> = TableDefinition::new("sender_nonce");
 const PENDING: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("pending");
+/// tx hash -> the pre-confirmation receipt this validator signed for it. Kept after
+/// finalization: it is what the validator promised, and what it answers for.
+const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receipts");
 
 /// Finalized-chain facts read ahead of admission, so no mempool lock is held across disk I/O.
 #[derive(Clone, Debug, Default)]
@@ -109,6 +114,7 @@ impl Store {
             txn.open_table(NAMESPACES)?;
             txn.open_table(NONCES)?;
             txn.open_table(PENDING)?;
+            txn.open_table(RECEIPTS)?;
         }
         txn.commit()?;
         let head = {
@@ -410,7 +416,17 @@ impl Store {
 
     /// Durably records acknowledged-but-unfinalized transactions (one fsync for the batch).
     pub fn persist_pending(&self, txs: &[Transaction]) -> Result<(), StorageError> {
-        if txs.is_empty() {
+        self.persist_pending_with_receipts(txs, &[])
+    }
+
+    /// Durably records acknowledged transactions and the receipts signed for them, in one
+    /// transaction (one fsync): a receipt never leaves the node before both are on disk.
+    pub fn persist_pending_with_receipts(
+        &self,
+        txs: &[Transaction],
+        receipts: &[Receipt],
+    ) -> Result<(), StorageError> {
+        if txs.is_empty() && receipts.is_empty() {
             return Ok(());
         }
         let txn = self.db.begin_write()?;
@@ -419,9 +435,29 @@ impl Store {
             for tx in txs {
                 pending.insert(tx.hash().as_bytes(), tx.encode().as_ref())?;
             }
+            let mut signed = txn.open_table(RECEIPTS)?;
+            for r in receipts {
+                signed.insert(r.promise.tx.as_bytes(), r.encode().as_ref())?;
+            }
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// The receipt this validator signed for `hash`, if any.
+    pub fn receipt(&self, hash: &TxHash) -> Result<Option<Receipt>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(RECEIPTS)?;
+        let Some(v) = table.get(hash.as_bytes())? else {
+            return Ok(None);
+        };
+        Receipt::decode_bytes(v.value())
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt {
+                what: "receipt",
+                key: hash.to_string(),
+                reason: e.to_string(),
+            })
     }
 
     /// Removes transactions from the pending log (e.g. evicted as invalid).

@@ -268,6 +268,25 @@ impl Receipt {
     }
 }
 
+impl Receipt {
+    /// Decodes untrusted bytes: exactly [`RECEIPT_BYTES`] of them.
+    pub fn decode_bytes(bytes: &[u8]) -> Result<Self, crate::DecodeError> {
+        use commonware_codec::Decode as _;
+        if bytes.len() != RECEIPT_BYTES {
+            return Err(crate::DecodeError::Malformed {
+                what: "receipt",
+                reason: format!("{} bytes, expected {RECEIPT_BYTES}", bytes.len()),
+            });
+        }
+        Self::decode_cfg(commonware_codec::Copying(bytes), &()).map_err(|e| {
+            crate::DecodeError::Malformed {
+                what: "receipt",
+                reason: e.to_string(),
+            }
+        })
+    }
+}
+
 impl Write for Receipt {
     fn write(&self, buf: &mut impl BufMut) {
         self.promise.write(buf);
@@ -394,6 +413,11 @@ mod tests {
         }
         let mut long = bytes.to_vec();
         long.push(0);
+        assert!(Receipt::decode_bytes(&long).is_err());
         assert!(Receipt::decode(bytes::Bytes::from(long)).is_err());
+        for cut in [0, PROMISE_BYTES, RECEIPT_BYTES - 1] {
+            assert!(Receipt::decode_bytes(&bytes[..cut]).is_err());
+        }
+        assert_eq!(Receipt::decode_bytes(&bytes).unwrap(), r);
     }
 }

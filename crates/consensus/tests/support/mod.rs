@@ -352,6 +352,8 @@ impl Testnet {
             consensus: Self::consensus_config(),
             metrics: Default::default(),
             registered: Default::default(),
+            tip_seen: Default::default(),
+            gossip_rounds: Default::default(),
         });
         let identity = Identity {
             signer: self.keys[i].clone(),

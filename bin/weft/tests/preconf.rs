@@ -1,0 +1,147 @@
+//! Pre-confirmations against four real validator processes: every validator signs a receipt
+//! for what it accepts, stores it before returning it, serves it again, and the receipt
+//! verifies offline against genesis; a tampered receipt does not. Every promise is kept,
+//! including one whose issuer is SIGKILLed the moment it has signed.
+
+mod common;
+
+use common::*;
+use weft_client::{types::ReceiptJson, verify_receipt, ClientError, VerifyError};
+use weft_types::{ReceiptError, VerifyingKey, DEFAULT_PRECONF_WINDOW_HEIGHTS};
+
+async fn validator_keys() -> Vec<VerifyingKey> {
+    use commonware_codec::DecodeExt as _;
+    client(0)
+        .validators()
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let bytes = weft_types::from_hex_fixed::<32>(&v.public_key).unwrap();
+            VerifyingKey::decode(bytes.to_vec()).unwrap()
+        })
+        .collect()
+}
+
+/// The finalized height of `hash` as validator `i` reports it.
+async fn finalized_height(i: usize, hash: &str) -> Option<u64> {
+    match status(i, hash).await {
+        Some(weft_client::types::TxStatus::Finalized { height, .. }) => Some(height),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_validator_signs_stores_and_keeps_its_promises() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut net = Net::create(dir.path(), 28_000);
+    wait_all_started().await;
+    let chain = client(0).chain_id().await.unwrap();
+    let validators = validator_keys().await;
+    let window = DEFAULT_PRECONF_WINDOW_HEIGHTS;
+    // Warm up until the validators are connected (a receipt needs its transaction spread
+    // to f + 1 peers first): one transaction finalized everywhere.
+    let warmup = submit(0, &key(698), 1, 0, 1).await;
+    wait_until("the warm-up transaction finalized everywhere", || {
+        all_finalized(&[0, 1, 2, 3], &warmup)
+    })
+    .await;
+
+    // One transaction to each validator, each asking for its receipt inline.
+    let mut promised: Vec<(usize, String, ReceiptJson)> = Vec::new();
+    for (i, validator) in validators.iter().enumerate() {
+        let t = tx(&key(700 + i as u64), 1, 0, b"preconfirm me");
+        let accepted = client(i)
+            .send_transaction_with_receipt(&hex_of(&t))
+            .await
+            .expect("accepted");
+        assert_eq!(accepted.hash, t.hash().to_string());
+        let json = accepted
+            .receipt
+            .expect("a ready transaction gets a receipt");
+        let receipt = verify_receipt(&json, &chain, &validators, window).expect("valid receipt");
+        let p = &receipt.promise;
+        assert_eq!(&p.issuer, validator, "validator {i} signs its own receipts");
+        assert_eq!((p.tx, p.nonce, p.namespace.0), (t.hash(), 0, 1));
+        assert_eq!(p.sender, *t.sender());
+        assert_eq!(p.deadline_height, p.issued_height + window);
+        // Stored before it was returned: served again by its issuer, by no one else.
+        let again = client(i).preconfirmation(&accepted.hash).await.unwrap();
+        assert_eq!(again.as_ref(), Some(&json));
+        let elsewhere = client((i + 1) % VALIDATORS)
+            .preconfirmation(&accepted.hash)
+            .await
+            .unwrap();
+        assert_eq!(elsewhere, None);
+        promised.push((i, accepted.hash, json));
+    }
+
+    // Offline verification refuses a receipt whose fields were edited, or whose signed
+    // bytes were (another nonce), or that is checked against another network.
+    let (_, _, honest) = &promised[0];
+    let mut edited = honest.clone();
+    edited.deadline_height += 1;
+    assert!(matches!(
+        verify_receipt(&edited, &chain, &validators, window),
+        Err(VerifyError::Malformed { .. })
+    ));
+    let mut bytes = weft_types::from_hex_fixed::<{ weft_types::RECEIPT_BYTES }>(&honest.encoded)
+        .unwrap()
+        .to_vec();
+    bytes[1 + 32 + 8 + 32 + 32 + 7] ^= 1; // the nonce's last byte
+    let resigned = ReceiptJson::of(&weft_types::Receipt::decode_bytes(&bytes).unwrap());
+    assert!(matches!(
+        verify_receipt(&resigned, &chain, &validators, window),
+        Err(VerifyError::Receipt(ReceiptError::BadSignature))
+    ));
+    let other = weft_types::ChainId(weft_types::sha256(&[b"another network"]));
+    assert!(matches!(
+        verify_receipt(honest, &other, &validators, window),
+        Err(VerifyError::Receipt(ReceiptError::WrongChain { .. }))
+    ));
+
+    // The issuer is SIGKILLed as soon as its receipt is in hand: the transaction had left
+    // for the others before the receipt was released, and they keep the promise.
+    let t = tx(&key(799), 2, 0, b"issuer dies now");
+    let accepted = client(3)
+        .send_transaction_with_receipt(&hex_of(&t))
+        .await
+        .expect("accepted");
+    net.kill(3);
+    let json = accepted.receipt.expect("receipt");
+    verify_receipt(&json, &chain, &validators, window).unwrap();
+    promised.push((3, accepted.hash, json));
+
+    let hashes: Vec<String> = promised.iter().map(|(_, h, _)| h.clone()).collect();
+    wait_until("every promised transaction finalized", || {
+        all_finalized(&[0, 1, 2], &hashes)
+    })
+    .await;
+    for (i, hash, json) in &promised {
+        let height = finalized_height(0, hash).await.unwrap();
+        assert!(
+            height <= json.deadline_height,
+            "validator {i}'s promise for {hash} broken: finalized at {height}, deadline {}",
+            json.deadline_height
+        );
+        eprintln!(
+            "receipt by validator {i}: issued {}, deadline {}, finalized at {height}",
+            json.issued_height, json.deadline_height
+        );
+    }
+
+    // The restarted issuer still has what it signed.
+    net.start(3);
+    wait_until("validator 3 restarted", || async {
+        matches!(client(3).head().await, Ok(Some(_)))
+    })
+    .await;
+    let (_, hash, json) = promised.last().unwrap();
+    assert_eq!(
+        client(3).preconfirmation(hash).await.unwrap().as_ref(),
+        Some(json)
+    );
+    // A malformed hash is a clear parameter error.
+    let bad: Result<Option<ReceiptJson>, ClientError> = client(0).preconfirmation("0x12").await;
+    assert_eq!(call_code(bad), weft_client::codes::INVALID_PARAMS);
+}
