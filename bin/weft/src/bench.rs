@@ -211,6 +211,9 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
     };
     let (flood, read_counts) = start_read_flood(&clients[0], &args);
     let rejected = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
+    // Submit -> acknowledgement (with the signed receipt) per accepted transaction, and how
+    // many acknowledgements carried a receipt.
+    let acks = Arc::new(Mutex::new((Vec::<Duration>::new(), 0usize)));
     let started = Instant::now();
     let per_batch = (args.rate > 0).then(|| {
         Duration::from_secs_f64(args.batch as f64 / args.rate as f64 * concurrency as f64)
@@ -219,7 +222,7 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
     let mut workers = Vec::new();
     for (w, txs) in per_worker.into_iter().enumerate() {
         let client = clients[w % clients.len()].clone();
-        let (submitted, rejected) = (submitted.clone(), rejected.clone());
+        let (submitted, rejected, acks) = (submitted.clone(), rejected.clone(), acks.clone());
         let batch_size = args.batch;
         workers.push(tokio::spawn(async move {
             for batch in txs.chunks(batch_size) {
@@ -232,11 +235,17 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
                         s.insert(hash.clone(), (t0, wall));
                     }
                 }
-                match client.send_transactions(&hexes).await {
+                match client.send_transactions_with_receipts(&hexes).await {
                     Ok(results) => {
+                        let ack = t0.elapsed();
                         let mut s = submitted.lock().expect("lock");
                         let mut r = rejected.lock().expect("lock");
+                        let mut a = acks.lock().expect("lock");
                         for ((hash, _), res) in batch.iter().zip(results) {
+                            if let SubmitResult::Accepted { receipt, .. } = &res {
+                                a.0.push(ack);
+                                a.1 += usize::from(matches!(receipt, Some(Some(_))));
+                            }
                             if let SubmitResult::Error { error } = res {
                                 s.remove(hash);
                                 *r.entry(format!(
@@ -351,6 +360,15 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
         percentile(&latencies, 0.90).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+    let (mut ack_latencies, receipts) = acks.lock().expect("lock").clone();
+    ack_latencies.sort();
+    println!(
+        "  submit-to-receipt latency (acknowledged with a signed pre-confirmation: {receipts} of {}): p50 {:.0} ms  p90 {:.0} ms  p99 {:.0} ms",
+        ack_latencies.len(),
+        percentile(&ack_latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&ack_latencies, 0.90).as_secs_f64() * 1e3,
+        percentile(&ack_latencies, 0.99).as_secs_f64() * 1e3,
     );
     for task in &flood {
         task.abort();

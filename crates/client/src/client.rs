@@ -70,6 +70,20 @@ impl Client {
             .await?)
     }
 
+    /// [`Client::send_transactions`], each accepted result carrying its receipt.
+    pub async fn send_transactions_with_receipts(
+        &self,
+        txs: &[String],
+    ) -> Result<Vec<SubmitResult>, ClientError> {
+        Ok(self
+            .http
+            .request(
+                "weft_sendTransactions",
+                rpc_params![txs, SubmitOptions { receipt: true }],
+            )
+            .await?)
+    }
+
     /// The pre-confirmation this validator signed for a transaction, if any.
     pub async fn preconfirmation(&self, hash: &str) -> Result<Option<ReceiptJson>, ClientError> {
         Ok(self

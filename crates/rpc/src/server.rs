@@ -460,7 +460,9 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
     module.register_async_method(
         "weft_sendTransaction",
         |params: Params<'static>, state, _| async move {
-            let (tx_hex, opts): (String, Option<SubmitOptions>) = params.parse()?;
+            let mut seq = params.sequence();
+            let tx_hex: String = seq.next()?;
+            let opts: Option<SubmitOptions> = seq.optional_next()?;
             let accepted = submit_one(&state, decode_tx_hex(&tx_hex, state.node.store())).await?;
             // Plain form: the hash. With `{"receipt": true}`: the hash and the receipt.
             Ok::<serde_json::Value, ErrorObjectOwned>(if opts.unwrap_or_default().receipt {
@@ -486,7 +488,9 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
     module.register_async_method(
         "weft_sendTransactions",
         |params: Params<'static>, state, _| async move {
-            let (txs, opts): (Vec<String>, Option<SubmitOptions>) = params.parse()?;
+            let mut seq = params.sequence();
+            let txs: Vec<String> = seq.next()?;
+            let opts: Option<SubmitOptions> = seq.optional_next()?;
             let with_receipts = opts.unwrap_or_default().receipt;
             let max = state.cfg.submit_batch_txs_max;
             if txs.len() > max {
