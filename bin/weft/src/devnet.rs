@@ -292,13 +292,14 @@ impl Drop for Validators {
     }
 }
 
-/// Waits until every RPC URL answers `weft_chainHead` with a block.
+/// Waits until every RPC URL answers `weft_chainHead` with a block above genesis: consensus
+/// is running, so the validator can pre-confirm (it has seen a recent proposal).
 pub async fn wait_ready(urls: &[String], timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     for url in urls {
         let client = weft_client::Client::new(url)?;
         loop {
-            if let Ok(Some(_)) = client.head().await {
+            if matches!(client.head().await, Ok(Some(h)) if h.height >= 1) {
                 break;
             }
             if Instant::now() > deadline {

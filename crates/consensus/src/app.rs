@@ -360,8 +360,7 @@ where
         );
         debug!(target: "weft::consensus", height = block.height(), txs = block.header.tx_count, "proposing");
         self.shared
-            .tip_seen
-            .fetch_max(block.height(), std::sync::atomic::Ordering::Relaxed);
+            .saw_tip(block.height(), runtime.current().epoch_millis());
         let digest = block.digest().0;
         Some(Digested::precomputed(ConsensusBlock::new(block), digest))
     }
@@ -392,8 +391,7 @@ where
         ) {
             Ok(()) => {
                 self.shared
-                    .tip_seen
-                    .fetch_max(block.height(), std::sync::atomic::Ordering::Relaxed);
+                    .saw_tip(block.height(), runtime.current().epoch_millis());
                 true
             }
             Err(reason) => {
@@ -454,6 +452,7 @@ mod tests {
             metrics: Metrics::default(),
             registered: Default::default(),
             tip_seen: Default::default(),
+            tip_seen_at_ms: Default::default(),
             gossip_rounds: Default::default(),
         });
         let ctx = Context {

@@ -71,11 +71,24 @@ pub struct Shared {
     /// chain's tip is known to be. A pre-confirmation issuer whose finalized head trails it
     /// by more than `PRECONF_LAG_HEIGHTS_MAX` is catching up and must not issue.
     pub tip_seen: std::sync::atomic::AtomicU64,
+    /// When (ms since the epoch, on the runtime's clock) `tip_seen` last advanced or was
+    /// confirmed: a validator that has not seen a proposal lately (just restarted, or cut
+    /// off) cannot tell how far the chain is, and must not issue.
+    pub tip_seen_at_ms: std::sync::atomic::AtomicU64,
     /// Rounds of transaction gossip sent so far: each round sends everything admitted
     /// locally before it began. A pre-confirmation issuer admits, reads this, and releases
     /// its receipts only after two more rounds, so the transaction has left for the other
     /// validators before anyone holds the receipt (see `weft_types::receipt`).
     pub gossip_rounds: tokio::sync::watch::Sender<u64>,
+}
+
+impl Shared {
+    /// Records a block at `height` proposed or verified at `now_ms`.
+    pub fn saw_tip(&self, height: u64, now_ms: u64) {
+        use std::sync::atomic::Ordering;
+        self.tip_seen.fetch_max(height, Ordering::Relaxed);
+        self.tip_seen_at_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
 }
 
 /// [`ChainView`] over the store.

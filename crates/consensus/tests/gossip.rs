@@ -62,6 +62,7 @@ async fn start(
         metrics: Default::default(),
         registered: Default::default(),
         tip_seen: Default::default(),
+        tip_seen_at_ms: Default::default(),
         gossip_rounds: Default::default(),
     });
     let control = oracle.control(key.public_key());

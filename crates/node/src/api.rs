@@ -23,11 +23,26 @@ pub(crate) struct Api {
 /// accepted without a receipt.
 const RECEIPT_SPREAD_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Most milliseconds since this validator last saw a proposal for it to still issue: its
+/// view of the chain's tip must be current (consensus proposes every block interval, and
+/// view changes take a leader timeout, both well under this).
+const PRECONF_TIP_AGE_MS_MAX: u64 = 5_000;
+
 /// When this validator may promise: the issued-at and deadline heights of a receipt signed
 /// now, or why it cannot issue (see the deadline rule in `weft_types::receipt`).
-fn receipt_window(shared: &Shared) -> Result<(u64, u64), AdmitError> {
+fn receipt_window(shared: &Shared, now_ms: u64) -> Result<(u64, u64), AdmitError> {
     let head = shared.store.head_height().unwrap_or(0);
     let tip = shared.tip_seen.load(std::sync::atomic::Ordering::Relaxed);
+    let seen_at = shared
+        .tip_seen_at_ms
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if now_ms.saturating_sub(seen_at) > PRECONF_TIP_AGE_MS_MAX {
+        return Err(AdmitError::Preconf {
+            reason: format!(
+                "this validator has seen no proposal for more than {PRECONF_TIP_AGE_MS_MAX} ms (starting, or cut off), so it cannot tell the chain's height; submit to another validator"
+            ),
+        });
+    }
     if tip > head + PRECONF_LAG_HEIGHTS_MAX {
         return Err(AdmitError::Preconf {
             reason: format!(
@@ -49,7 +64,10 @@ impl NodeApi for Api {
         Box::pin(async move {
             // Every transaction accepted ready gets a receipt: a validator that cannot keep
             // a promise now accepts nothing.
-            let (issued, deadline) = match receipt_window(&shared) {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let (issued, deadline) = match receipt_window(&shared, now_ms) {
                 Ok(w) => w,
                 Err(e) => return txs.iter().map(|_| Err(e.clone())).collect(),
             };
@@ -171,5 +189,52 @@ impl NodeApi for Api {
 
     fn store(&self) -> &Store {
         &self.shared.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use weft_types::Limits;
+
+    /// The deadline rule's first condition: no receipt from a validator that has seen no
+    /// proposal lately (just restarted: its view of the tip is stale) or whose head trails
+    /// the tip it saw by more than `PRECONF_LAG_HEIGHTS_MAX`.
+    #[test]
+    fn a_stale_or_lagging_validator_does_not_issue() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits::default();
+        let store = Arc::new(Store::open(dir.path().join("s.redb"), limits).unwrap());
+        let shared = Shared {
+            mempool: Mutex::new(weft_mempool::Mempool::new(Default::default(), limits)),
+            store,
+            limits,
+            chain: weft_types::ChainId(weft_types::sha256(&[b"node api tests"])),
+            consensus: Default::default(),
+            metrics: Default::default(),
+            registered: Default::default(),
+            tip_seen: Default::default(),
+            tip_seen_at_ms: Default::default(),
+            gossip_rounds: Default::default(),
+        };
+        let refused = |r: Result<(u64, u64), AdmitError>, what: &str| {
+            assert!(
+                matches!(&r, Err(AdmitError::Preconf { reason }) if reason.contains(what)),
+                "{r:?}"
+            );
+        };
+        refused(receipt_window(&shared, 100_000), "seen no proposal");
+        shared.saw_tip(PRECONF_LAG_HEIGHTS_MAX, 100_000);
+        let window = limits.preconf_window_heights;
+        assert_eq!(receipt_window(&shared, 100_000), Ok((0, window)));
+        // Stale: nothing seen for longer than the bound.
+        refused(
+            receipt_window(&shared, 100_001 + PRECONF_TIP_AGE_MS_MAX),
+            "seen no proposal",
+        );
+        // Lagging: the tip it saw is more than the bound above its finalized head.
+        shared.saw_tip(PRECONF_LAG_HEIGHTS_MAX + 1, 200_000);
+        refused(receipt_window(&shared, 200_000), "catching up");
     }
 }

@@ -81,6 +81,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         metrics: Default::default(),
         registered: Default::default(),
         tip_seen: Default::default(),
+        tip_seen_at_ms: Default::default(),
         gossip_rounds: Default::default(),
     });
     let peers: Vec<_> = keys

@@ -21,7 +21,9 @@
 //! honest issuer keeps every promise while the network is live, whatever the Byzantine
 //! validators (fewer than `n / 3`) do:
 //! 1. It signs only while its head trails the highest height it has seen proposed by at most
-//!    `PRECONF_LAG_HEIGHTS_MAX` (`L`): the chain's tip is then at most `h + L`.
+//!    `PRECONF_LAG_HEIGHTS_MAX` (`L`), and only if it saw a proposal in the last few
+//!    seconds (a restarted or cut-off validator's view of the tip is stale): the chain's tip
+//!    is then at most `h + L`.
 //! 2. It signs only for a transaction its mempool holds as ready (every lower nonce of the
 //!    sender finalized or pending), and marks it, with its pending predecessors, as
 //!    promised. Promised transactions are selected before all others, earliest deadline

@@ -145,11 +145,12 @@ where
     }
 }
 
-/// Waits until every validator has finalized genesis and answers RPC.
+/// Waits until every validator answers RPC and has finalized a block above genesis
+/// (consensus runs, so each can pre-confirm what it accepts).
 pub async fn wait_all_started() {
     wait_until("every validator to start", || async {
         for i in 0..VALIDATORS {
-            if !matches!(client(i).head().await, Ok(Some(_))) {
+            if !matches!(client(i).head().await, Ok(Some(h)) if h.height >= 1) {
                 return false;
             }
         }

@@ -353,6 +353,7 @@ impl Testnet {
             metrics: Default::default(),
             registered: Default::default(),
             tip_seen: Default::default(),
+            tip_seen_at_ms: Default::default(),
             gossip_rounds: Default::default(),
         });
         let identity = Identity {
