@@ -120,7 +120,7 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
             s("--batch-interval-ms"),
             s("1000"),
             s("--prover-timeout-ms"),
-            s("4000"),
+            s("10000"),
         ],
     );
 
@@ -147,10 +147,16 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
             ))
         })
         .collect();
-    client(0)
+    let results = client(0)
         .send_transactions(&txs)
         .await
         .expect("accepted by Weft");
+    for r in &results {
+        assert!(
+            matches!(r, weft_client::types::SubmitResult::Accepted { .. }),
+            "a transfer was refused: {r:?}"
+        );
+    }
 
     // A prover takes a task and is killed while proving it.
     procs.spawn(
