@@ -408,11 +408,10 @@ mod tests {
     //! Rules 2-8 on hand-made proposals: each broken rule is named in the rejection.
 
     use super::*;
-    use crate::{Config, Metrics};
+    use crate::Config;
     use bytes::Bytes;
     use commonware_consensus::types::{Epoch, Round, View};
     use commonware_cryptography::Signer as _;
-    use std::sync::Mutex;
     use weft_mempool::Mempool;
     use weft_storage::Store;
     use weft_types::{merkle, Header, Limits, NamespaceId, NamespaceTxs, SigningKey};
@@ -443,18 +442,13 @@ mod tests {
         let leader = key(0).public_key();
         let parent = genesis();
         store.commit_finalized(&parent, b"", 0).unwrap();
-        let shared = Arc::new(Shared {
-            mempool: Mutex::new(Mempool::new(Default::default(), limits)),
+        let shared = Arc::new(Shared::new(
+            Mempool::new(Default::default(), limits),
             store,
             limits,
-            chain: f_chain(),
-            consensus: Config::default(),
-            metrics: Metrics::default(),
-            registered: Default::default(),
-            tip_seen: Default::default(),
-            tip_seen_at_ms: Default::default(),
-            gossip_rounds: Default::default(),
-        });
+            f_chain(),
+            Config::default(),
+        ));
         let ctx = Context {
             round: Round::new(Epoch::zero(), View::new(1)),
             leader,

@@ -182,13 +182,15 @@ pub async fn run_outbound(
             if batch.is_empty() {
                 break;
             }
-            let to = sender.send(Recipients::All, Gossip::Txs(batch.clone()).encode(), false);
+            // Hashes are cached: keeping them is cheaper than a copy of the batch.
+            let hashes: Vec<TxHash> = batch.iter().map(|t| t.hash()).collect();
+            let to = sender.send(Recipients::All, Gossip::Txs(batch).encode(), false);
             if to.len() < spread_min {
                 shared
                     .mempool
                     .lock()
                     .expect("mempool lock")
-                    .return_gossip(batch);
+                    .return_gossip(&hashes);
                 spread = false;
                 // Resend to the peers that did get it only after a pause, not every round.
                 push_after = clock.current() + GOSSIP_RETRY;

@@ -83,6 +83,28 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// A validator's shared state, with nothing seen and nothing gossiped yet.
+    pub fn new(
+        mempool: Mempool,
+        store: Arc<Store>,
+        limits: Limits,
+        chain: weft_types::ChainId,
+        consensus: Config,
+    ) -> Self {
+        Self {
+            mempool: Mutex::new(mempool),
+            store,
+            limits,
+            chain,
+            consensus,
+            metrics: Default::default(),
+            registered: Default::default(),
+            tip_seen: Default::default(),
+            tip_seen_at_ms: Default::default(),
+            gossip_rounds: Default::default(),
+        }
+    }
+
     /// Records a block at `height` proposed or verified at `now_ms`.
     pub fn saw_tip(&self, height: u64, now_ms: u64) {
         use std::sync::atomic::Ordering;

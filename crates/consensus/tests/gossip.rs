@@ -53,18 +53,13 @@ async fn start(
     let store = Store::open(store, limits).expect("open store");
     let genesis = genesis();
     store.commit_finalized(&genesis, b"", 0).expect("genesis");
-    let shared = Arc::new(Shared {
-        mempool: Mutex::new(Mempool::new(Default::default(), limits)),
-        store: Arc::new(store),
+    let shared = Arc::new(Shared::new(
+        Mempool::new(Default::default(), limits),
+        Arc::new(store),
         limits,
-        chain: ChainId::of_genesis(&genesis),
-        consensus: Default::default(),
-        metrics: Default::default(),
-        registered: Default::default(),
-        tip_seen: Default::default(),
-        tip_seen_at_ms: Default::default(),
-        gossip_rounds: Default::default(),
-    });
+        ChainId::of_genesis(&genesis),
+        Default::default(),
+    ));
     let control = oracle.control(key.public_key());
     let (sender, receiver) = control
         .register(CHANNEL_TXS, QUOTA)

@@ -757,14 +757,8 @@ fn a_validator_whose_disk_fails_stops_and_restarts_without_loss() {
                     Duration::from_millis(100),
                 )
                 .await;
-                let deadline = context.current() + Duration::from_secs(30);
-                while net.stopped.lock().unwrap().is_empty() {
-                    assert!(
-                        context.current() < deadline,
-                        "validator {victim} kept running on a failed disk"
-                    );
-                    context.sleep(POLL).await;
-                }
+                net.wait_stopped(&context, victim, Duration::from_secs(30))
+                    .await;
                 let stops = net.stopped.lock().unwrap().clone();
                 assert_eq!(stops.len(), 1, "only the victim stops: {stops:?}");
                 assert_eq!(stops[0].0, victim);

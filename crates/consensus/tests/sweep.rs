@@ -236,14 +236,7 @@ fn run(seed: u64) {
         // A failed disk stops its validator (it keeps finalizing blocks with the others
         // until its next commit fails); a replaced disk brings it back with what it held.
         for (i, (shared, life)) in failing {
-            let deadline = context.current() + Duration::from_secs(60);
-            while !net.stopped.lock().unwrap().iter().any(|(j, _)| *j == i) {
-                assert!(
-                    context.current() < deadline,
-                    "validator {i} kept running on a failed disk"
-                );
-                context.sleep(POLL).await;
-            }
+            net.wait_stopped(&context, i, Duration::from_secs(60)).await;
             life.await
                 .expect("the life of a validator with a failed disk ends");
             let acknowledged = head(&shared);

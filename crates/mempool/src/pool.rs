@@ -680,10 +680,10 @@ impl Mempool {
 
     /// Puts a gossip batch that did not reach enough peers back at the front of the outbox
     /// (those of its transactions still pending), to be sent again.
-    pub fn return_gossip(&mut self, batch: Vec<Transaction>) {
+    pub fn return_gossip(&mut self, batch: &[TxHash]) {
         let still: Vec<Transaction> = batch
-            .into_iter()
-            .filter(|t| self.txs.contains_key(&t.hash()))
+            .iter()
+            .filter_map(|h| self.txs.get(h).map(|e| e.tx.clone()))
             .collect();
         self.outbox.splice(0..0, still);
     }
@@ -1158,5 +1158,29 @@ mod tests {
             2,
             "room again, and the predecessor comes along"
         );
+    }
+
+    /// Gossip rule 5's retry: a batch that did not reach enough peers goes back to the front
+    /// of the outbox, minus what left the pool meanwhile.
+    #[test]
+    fn a_returned_gossip_batch_is_sent_again_first() {
+        let a = key(1);
+        let chain = Chain::default();
+        let mut pool = Mempool::new(Config::default(), Limits::default());
+        let txs: Vec<Transaction> = (0..3).map(|n| tx(&a, n)).collect();
+        for t in &txs[..2] {
+            pool.admit(t.clone(), &chain, true).unwrap();
+        }
+        let first = pool.take_gossip_batch(usize::MAX);
+        assert_eq!(first, txs[..2].to_vec());
+        pool.admit(txs[2].clone(), &chain, true).unwrap();
+        pool.on_finalized([txs[0].clone()].iter());
+        let hashes: Vec<TxHash> = first.iter().map(|t| t.hash()).collect();
+        pool.return_gossip(&hashes);
+        assert_eq!(
+            pool.take_gossip_batch(usize::MAX),
+            vec![txs[1].clone(), txs[2].clone()]
+        );
+        assert!(pool.take_gossip_batch(usize::MAX).is_empty());
     }
 }

@@ -195,7 +195,6 @@ impl NodeApi for Api {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
     use weft_types::Limits;
 
     /// The deadline rule's first condition: no receipt from a validator that has seen no
@@ -206,18 +205,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let limits = Limits::default();
         let store = Arc::new(Store::open(dir.path().join("s.redb"), limits).unwrap());
-        let shared = Shared {
-            mempool: Mutex::new(weft_mempool::Mempool::new(Default::default(), limits)),
+        let shared = Shared::new(
+            weft_mempool::Mempool::new(Default::default(), limits),
             store,
             limits,
-            chain: weft_types::ChainId(weft_types::sha256(&[b"node api tests"])),
-            consensus: Default::default(),
-            metrics: Default::default(),
-            registered: Default::default(),
-            tip_seen: Default::default(),
-            tip_seen_at_ms: Default::default(),
-            gossip_rounds: Default::default(),
-        };
+            weft_types::ChainId(weft_types::sha256(&[b"node api tests"])),
+            Default::default(),
+        );
         let refused = |r: Result<(u64, u64), AdmitError>, what: &str| {
             assert!(
                 matches!(&r, Err(AdmitError::Preconf { reason }) if reason.contains(what)),

@@ -72,18 +72,13 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         }
     }
 
-    let shared = Arc::new(Shared {
-        mempool: std::sync::Mutex::new(mempool),
-        store: store.clone(),
+    let shared = Arc::new(Shared::new(
+        mempool,
+        store.clone(),
         limits,
         chain,
-        consensus: cfg.consensus.clone(),
-        metrics: Default::default(),
-        registered: Default::default(),
-        tip_seen: Default::default(),
-        tip_seen_at_ms: Default::default(),
-        gossip_rounds: Default::default(),
-    });
+        cfg.consensus.clone(),
+    ));
     let peers: Vec<_> = keys
         .iter()
         .cloned()

@@ -286,12 +286,34 @@ impl Testnet {
         shared
     }
 
-    /// Starts validator `i` as a Byzantine voter: it signs a conflicting notarize and finalize
-    /// (for a random payload) next to every vote it sees. It never proposes a block.
-    pub async fn start_conflicter(&self, context: &Context, oracle: &Oracle, i: usize) {
-        let control = oracle.control(self.pk(i));
-        // Only votes: messages on the other channels are dropped at its end.
-        let votes = control
+    /// Waits (virtual time, at most `within`) until validator `i`'s life has stopped by
+    /// itself ([`Testnet::stopped`]); panics if it is still running after that.
+    pub async fn wait_stopped(&self, context: &Context, i: usize, within: Duration) {
+        let deadline = context.current() + within;
+        while !self.stopped.lock().unwrap().iter().any(|(j, _)| *j == i) {
+            assert!(
+                context.current() < deadline,
+                "validator {i} kept running on a failed disk"
+            );
+            context.sleep(POLL).await;
+        }
+    }
+
+    /// Validator `i`'s vote channel and signing scheme, for a Byzantine voter (Commonware's
+    /// vote-only mocks): messages on the other channels are dropped at its end.
+    async fn voter(
+        &self,
+        oracle: &Oracle,
+        i: usize,
+    ) -> (
+        (
+            impl commonware_p2p::Sender<PublicKey = VerifyingKey>,
+            impl commonware_p2p::Receiver<PublicKey = VerifyingKey>,
+        ),
+        simplex_ed25519::Scheme,
+    ) {
+        let votes = oracle
+            .control(self.pk(i))
             .register(CHANNEL_VOTES, QUOTA)
             .await
             .expect("register");
@@ -301,6 +323,13 @@ impl Testnet {
             self.keys[i].clone(),
         )
         .expect("validator");
+        (votes, scheme)
+    }
+
+    /// Starts validator `i` as a Byzantine voter: it signs a conflicting notarize and finalize
+    /// (for a random payload) next to every vote it sees. It never proposes a block.
+    pub async fn start_conflicter(&self, context: &Context, oracle: &Oracle, i: usize) {
+        let (votes, scheme) = self.voter(oracle, i).await;
         conflicter::Conflicter::<_, _, Sha256>::new(
             context.child("byzantine").with_attribute("index", i),
             conflicter::Config { scheme },
@@ -311,17 +340,7 @@ impl Testnet {
     /// Starts validator `i` as a Byzantine voter that answers every notarize it sees with a
     /// nullify for that view (Commonware's nuller); it never proposes or notarizes.
     pub async fn start_nuller(&self, context: &Context, oracle: &Oracle, i: usize) {
-        let control = oracle.control(self.pk(i));
-        let votes = control
-            .register(CHANNEL_VOTES, QUOTA)
-            .await
-            .expect("register");
-        let scheme = simplex_ed25519::Scheme::signer(
-            &weft_consensus::consensus_namespace(&weft_types::ChainId::of_genesis(&self.genesis)),
-            self.validators.clone(),
-            self.keys[i].clone(),
-        )
-        .expect("validator");
+        let (votes, scheme) = self.voter(oracle, i).await;
         nuller::Nuller::<_, _, Sha256>::new(
             context.child("byzantine").with_attribute("index", i),
             nuller::Config { scheme },
@@ -344,18 +363,13 @@ impl Testnet {
             disk: self.disks[i].clone(),
         };
         let store = Store::open_with_backend(backend, self.limits).expect("open store");
-        let shared = Arc::new(Shared {
-            mempool: Mutex::new(Mempool::new(self.mempool.clone(), self.limits)),
-            store: Arc::new(store),
-            limits: self.limits,
-            chain: weft_types::ChainId::of_genesis(&self.genesis),
-            consensus: Self::consensus_config(),
-            metrics: Default::default(),
-            registered: Default::default(),
-            tip_seen: Default::default(),
-            tip_seen_at_ms: Default::default(),
-            gossip_rounds: Default::default(),
-        });
+        let shared = Arc::new(Shared::new(
+            Mempool::new(self.mempool.clone(), self.limits),
+            Arc::new(store),
+            self.limits,
+            weft_types::ChainId::of_genesis(&self.genesis),
+            Self::consensus_config(),
+        ));
         let identity = Identity {
             signer: self.keys[i].clone(),
             validators: self.validators.clone(),
