@@ -213,7 +213,8 @@ where
     )
     .await;
 
-    let (finalized, finalized_rx) = finalizer::Finalized::new();
+    let (finalized, finalized_rx) =
+        finalizer::Finalized::new(shared.clone(), context.child("tip_clock"));
     parts.push(("marshal", actor.start(finalized, buffer, resolver)));
     let marshal_for_finalizer = marshal_mailbox.clone();
     let finalizer_shared = shared.clone();

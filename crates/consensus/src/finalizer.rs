@@ -27,15 +27,29 @@ use tracing::{debug, warn};
 pub(crate) struct Finalized {
     // Unbounded is safe: marshal dispatches at most `max_pending_acks` unacknowledged blocks.
     sender: mpsc::UnboundedSender<(Digested<ConsensusBlock>, Exact)>,
+    shared: Arc<Shared>,
+    /// Milliseconds since the epoch on the runtime's clock.
+    now_ms: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
 
 impl Finalized {
-    pub(crate) fn new() -> (
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        clock: impl Clock,
+    ) -> (
         Self,
         mpsc::UnboundedReceiver<(Digested<ConsensusBlock>, Exact)>,
     ) {
         let (sender, receiver) = mpsc::unbounded();
-        (Self { sender }, receiver)
+        let now_ms = Arc::new(move || clock.current().epoch_millis());
+        (
+            Self {
+                sender,
+                shared,
+                now_ms,
+            },
+            receiver,
+        )
     }
 }
 
@@ -49,7 +63,13 @@ impl Reporter for Finalized {
                 }
                 Feedback::Ok
             }
-            Update::Tip(..) => Feedback::Ok,
+            // The network's finalized tip, from certificates, ahead of the blocks themselves:
+            // a validator that restarted or fell behind learns how far behind it is here,
+            // and stops issuing pre-confirmations until it has caught up.
+            Update::Tip(_, height, _) => {
+                self.shared.saw_tip(height.get(), (self.now_ms)());
+                Feedback::Ok
+            }
         }
     }
 }

@@ -67,8 +67,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Keeps registered metrics alive.
     pub registered: Mutex<Vec<Box<dyn std::any::Any + Send + Sync>>>,
-    /// Highest block height this validator has proposed or verified as valid: how far the
-    /// chain's tip is known to be. A pre-confirmation issuer whose finalized head trails it
+    /// Highest block height this validator has proposed or verified as valid, or seen
+    /// finalized by a certificate (marshal's tip): how far the chain's tip is known to be. A pre-confirmation issuer whose finalized head trails it
     /// by more than `PRECONF_LAG_HEIGHTS_MAX` is catching up and must not issue.
     pub tip_seen: std::sync::atomic::AtomicU64,
     /// When (ms since the epoch, on the runtime's clock) `tip_seen` last advanced or was
