@@ -48,7 +48,8 @@ pub struct Header {
     pub proposer: VerifyingKey,
     /// Merkle root over per-namespace leaves, sorted by namespace.
     pub namespace_table_root: Digest,
-    /// Merkle root over the block's sorted transaction hashes (for non-inclusion proofs).
+    /// Merkle root over the block's nonce slots sorted by `(sender, nonce)` ([`Slot`]): proves
+    /// a transaction's inclusion, or that no transaction holds its `(sender, nonce)`.
     pub inclusion_root: Digest,
     /// Merkle root over bundle entries.
     pub bundles_root: Digest,
@@ -106,6 +107,66 @@ impl Read for Header {
             state_root: Digest::read(buf)?,
             l1_inbox_index: u64::read(buf)?,
             tx_count: u32::read(buf)?,
+        })
+    }
+}
+
+/// A transaction's nonce slot: its `(sender, nonce)` and the transaction holding it. Leaves
+/// of a header's `inclusion_root`, sorted by `(sender, nonce)`. A valid block holds each
+/// `(sender, nonce)` at most once (nonces are consecutive per sender), so adjacent leaves
+/// bracketing a slot prove no transaction holds it: neither a promised transaction nor a
+/// conflicting one with the same nonce (`crate::evidence`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Slot {
+    /// The sender (ed25519 key or Ethereum address, left-padded).
+    pub sender: [u8; 32],
+    /// The sender's nonce.
+    pub nonce: u64,
+    /// The transaction in the slot.
+    pub tx: TxHash,
+}
+
+/// Encoded size of a [`Slot`], in bytes.
+pub const SLOT_BYTES: usize = 32 + 8 + 32;
+
+impl Slot {
+    /// The slot `tx` takes.
+    pub fn of(tx: &Transaction) -> Self {
+        Self {
+            sender: *tx.sender(),
+            nonce: tx.nonce(),
+            tx: tx.hash(),
+        }
+    }
+
+    /// Its leaf in the inclusion tree.
+    pub fn leaf(&self) -> Digest {
+        merkle::leaf_hash(&[&self.sender, &self.nonce.to_be_bytes(), self.tx.as_bytes()])
+    }
+
+    /// The `(sender, nonce)` key the tree is sorted by.
+    pub fn key(&self) -> ([u8; 32], u64) {
+        (self.sender, self.nonce)
+    }
+}
+
+impl Write for Slot {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_slice(&self.sender);
+        buf.put_u64(self.nonce);
+        buf.put_slice(self.tx.as_bytes());
+    }
+}
+impl FixedSize for Slot {
+    const SIZE: usize = SLOT_BYTES;
+}
+impl Read for Slot {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            sender: <[u8; 32]>::read(buf)?,
+            nonce: u64::read(buf)?,
+            tx: TxHash(Digest::read(buf)?),
         })
     }
 }
@@ -201,14 +262,17 @@ impl Body {
         self.namespaces.iter().map(NamespaceTxs::leaf).collect()
     }
 
-    /// Root over the sorted transaction hashes.
+    /// The block's nonce slots, sorted: one per transaction (see [`Slot`]).
+    pub fn slots(&self) -> Vec<Slot> {
+        let mut slots: Vec<Slot> = self.txs().map(Slot::of).collect();
+        slots.sort_unstable();
+        slots
+    }
+
+    /// Root over the sorted nonce slots ([`Body::slots`]): proves that a transaction, or
+    /// any transaction with its `(sender, nonce)`, is or is not in the block.
     pub fn inclusion_root(&self) -> Digest {
-        let mut hashes: Vec<TxHash> = self.txs().map(|t| t.hash()).collect();
-        hashes.sort_unstable();
-        let leaves: Vec<Digest> = hashes
-            .iter()
-            .map(|h| merkle::leaf_hash(&[h.as_bytes()]))
-            .collect();
+        let leaves: Vec<Digest> = self.slots().iter().map(Slot::leaf).collect();
         merkle::root(&leaves)
     }
 

@@ -33,6 +33,9 @@ pub const DEFAULT_PRECONF_WINDOW_HEIGHTS: u64 = 64;
 /// Most heights an issuer's finalized head may trail the highest height it has seen
 /// proposed before it stops issuing receipts (it is catching up, so its head is stale).
 pub const PRECONF_LAG_HEIGHTS_MAX: u64 = 8;
+/// Largest receipt window genesis may set, in heights: it bounds what evidence of a broken
+/// promise carries (a header and a slot proof per height, `weft_types::evidence`).
+pub const PRECONF_WINDOW_HEIGHTS_MAX: u64 = 1024;
 
 /// Wire-format limits. Part of genesis: all validators must agree on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +122,36 @@ impl Limits {
                 self.preconf_window_heights
             ));
         }
+        if self.preconf_window_heights > PRECONF_WINDOW_HEIGHTS_MAX {
+            return Err(format!(
+                "limits.preconf_window_heights ({}) must be <= {PRECONF_WINDOW_HEIGHTS_MAX} (it bounds the size of broken-promise evidence)",
+                self.preconf_window_heights
+            ));
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_receipt_window_is_bounded_both_ways() {
+        let limits = |w| Limits {
+            preconf_window_heights: w,
+            ..Limits::default()
+        };
+        assert_eq!(
+            limits(DEFAULT_PRECONF_WINDOW_HEIGHTS).validate_for(4),
+            Ok(())
+        );
+        // 8 + 2 x 4 = 16 heights for four validators.
+        assert_eq!(limits(16).validate_for(4), Ok(()));
+        assert!(limits(15).validate_for(4).unwrap_err().contains(">= 16"));
+        assert!(limits(PRECONF_WINDOW_HEIGHTS_MAX + 1)
+            .validate_for(4)
+            .unwrap_err()
+            .contains("<= 1024"));
     }
 }

@@ -1,7 +1,8 @@
 //! Weft's core types and their wire format.
 //!
 //! Everything a validator, client or rollup exchanges is defined here: namespace ids,
-//! signed transactions, block headers and bodies, pre-confirmation receipts, and the Merkle commitments that let a
+//! signed transactions, block headers and bodies, pre-confirmation receipts and the evidence
+//! that one was broken, and the Merkle commitments that let a
 //! rollup verify its namespace's data against a header. Every decoder of untrusted bytes
 //! takes a [`Limits`] and reports which limit was broken.
 
@@ -9,6 +10,7 @@ mod block;
 mod config;
 mod error;
 pub mod eth;
+pub mod evidence;
 pub mod merkle;
 mod namespace;
 mod proof;
@@ -16,16 +18,17 @@ pub mod receipt;
 mod tx;
 
 pub use block::{
-    Block, BlockDigest, Body, Bundle, EncryptedItem, Header, NamespaceSpan, NamespaceTxs,
-    HEADER_BYTES,
+    Block, BlockDigest, Body, Bundle, EncryptedItem, Header, NamespaceSpan, NamespaceTxs, Slot,
+    HEADER_BYTES, SLOT_BYTES,
 };
 pub use config::{
     Limits, DEFAULT_BLOCK_BYTES_MAX, DEFAULT_BLOCK_TXS_MAX, DEFAULT_GOSSIP_BATCH_TXS_MAX,
     DEFAULT_GOSSIP_HASHES_MAX, DEFAULT_NAMESPACES_PER_BLOCK_MAX, DEFAULT_PAYLOAD_BYTES_MAX,
     DEFAULT_PRECONF_WINDOW_HEIGHTS, DEFAULT_TIMESTAMP_DRIFT_MS_MAX, DEFAULT_TX_BYTES_MAX,
-    PRECONF_LAG_HEIGHTS_MAX,
+    PRECONF_LAG_HEIGHTS_MAX, PRECONF_WINDOW_HEIGHTS_MAX,
 };
 pub use error::{BlockError, DecodeError, TxError};
+pub use evidence::{BrokenPreconfirmation, EvidenceError, SlotLeaf, SlotProof, Verdict};
 pub use namespace::NamespaceId;
 pub use proof::{LeafParts, LeafPath, NamespaceProof, ProofError, PROOF_DEPTH_MAX};
 pub use receipt::{Promise, Receipt, ReceiptError, RECEIPT_BYTES};
