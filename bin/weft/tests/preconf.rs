@@ -1,13 +1,21 @@
 //! Pre-confirmations against four real validator processes: every validator signs a receipt
 //! for what it accepts, stores it before returning it, serves it again, and the receipt
 //! verifies offline against genesis; a tampered receipt does not. Every promise is kept,
-//! including one whose issuer is SIGKILLed the moment it has signed.
+//! including one whose issuer is SIGKILLed the moment it has signed. A Byzantine issuer that
+//! signs and withholds is caught: the chain yields evidence that verifies offline, while a
+//! kept promise's, or one voided by the sender's own conflict, does not.
 
 mod common;
 
 use common::*;
-use weft_client::{types::ReceiptJson, verify_receipt, ClientError, VerifyError};
-use weft_types::{ReceiptError, VerifyingKey, DEFAULT_PRECONF_WINDOW_HEIGHTS};
+use commonware_cryptography::Signer as _;
+use weft_client::{
+    judge_preconfirmation, types::ReceiptJson, verify_broken_preconfirmation, verify_receipt,
+    ClientError, VerifyError,
+};
+use weft_types::{
+    EvidenceError, Promise, ReceiptError, Verdict, VerifyingKey, DEFAULT_PRECONF_WINDOW_HEIGHTS,
+};
 
 async fn validator_keys() -> Vec<VerifyingKey> {
     use commonware_codec::DecodeExt as _;
@@ -141,6 +149,119 @@ async fn every_validator_signs_stores_and_keeps_its_promises() {
         client(3).preconfirmation(hash).await.unwrap().as_ref(),
         Some(json)
     );
+    // The chain's answer about a kept promise: kept, at its height, and the evidence for it
+    // does not verify as a broken promise.
+    let limits = weft_types::Limits {
+        preconf_window_heights: window,
+        ..weft_types::Limits::default()
+    };
+    let (_, hash, json) = &promised[0];
+    let answer = client(1)
+        .preconfirmation_evidence(&json.encoded)
+        .await
+        .unwrap();
+    let height = finalized_height(1, hash).await.unwrap();
+    assert_eq!((answer.verdict.as_str(), answer.height), ("kept", height));
+    let evidence = answer.evidence.expect("evidence of a kept promise");
+    assert_eq!(
+        judge_preconfirmation(&evidence, &chain, &validators, &limits),
+        Ok(Verdict::Kept { height })
+    );
+    assert!(matches!(
+        verify_broken_preconfirmation(&evidence, &chain, &validators, &limits),
+        Err(VerifyError::Evidence(EvidenceError::NotBroken(_)))
+    ));
+
+    // A Byzantine issuer: validator 0's operator signs promises out of band and never
+    // delivers the transactions. One is withheld outright; for the other the sender's
+    // different transaction with the same nonce is finalized instead (its own conflict).
+    let byzantine = weft_node::read_key(&net.dir.join("node-0/validator.key")).unwrap();
+    let head = client(1).head().await.unwrap().unwrap().height;
+    let sign = |t: &weft_types::Transaction| {
+        Promise::for_tx(chain, t, head, head + window, byzantine.public_key()).sign(&byzantine)
+    };
+    let withheld = sign(&tx(&key(800), 1, 0, b"withheld by its issuer"));
+    let void = sign(&tx(&key(801), 1, 0, b"promised"));
+    let instead = submit(2, &key(801), 1, 0, 1).await;
+    for r in [&withheld, &void] {
+        verify_receipt(&ReceiptJson::of(r), &chain, &validators, window).expect("a real receipt");
+    }
+    let encoded = |r: &weft_types::Receipt| ReceiptJson::of(r).encoded;
+    let early = client(1)
+        .preconfirmation_evidence(&encoded(&withheld))
+        .await
+        .unwrap();
+    assert_eq!(
+        early.verdict, "pending",
+        "the window is still open: {early:?}"
+    );
+    assert!(early.evidence.is_none());
+    wait_until("the withheld receipt's deadline finalized", || async {
+        let answer = client(1)
+            .preconfirmation_evidence(&encoded(&withheld))
+            .await
+            .unwrap();
+        answer.verdict != "pending"
+    })
+    .await;
+    let broken = client(1)
+        .preconfirmation_evidence(&encoded(&withheld))
+        .await
+        .unwrap();
+    assert_eq!(
+        (broken.verdict.as_str(), broken.height),
+        ("broken", head + window)
+    );
+    let evidence = broken.evidence.expect("evidence of a broken promise");
+    // Offline, against genesis only: the issuer is validator 0.
+    let accused = verify_broken_preconfirmation(&evidence, &chain, &validators, &limits)
+        .expect("the evidence verifies");
+    assert_eq!(accused, withheld);
+    assert_eq!(accused.promise.issuer, validators[0]);
+    eprintln!(
+        "broken-promise evidence: {} bytes for a {window}-height window",
+        evidence.len() / 2 - 1
+    );
+    // Any validator builds the same evidence from its own store.
+    let again = client(2)
+        .preconfirmation_evidence(&encoded(&withheld))
+        .await
+        .unwrap();
+    assert_eq!(again.verdict, "broken");
+    verify_broken_preconfirmation(&again.evidence.unwrap(), &chain, &validators, &limits)
+        .expect("the evidence verifies");
+    // A bit flipped anywhere in a slot proof or header breaks it.
+    let mut bytes = hex::decode(&evidence[2..]).unwrap();
+    let mid = bytes.len() - 40;
+    bytes[mid] ^= 1;
+    assert!(verify_broken_preconfirmation(
+        &format!("0x{}", hex::encode(&bytes)),
+        &chain,
+        &validators,
+        &limits
+    )
+    .is_err());
+    // Evidence checked against another validator set does not verify.
+    let strangers: Vec<VerifyingKey> = (0..4).map(|i| key(900 + i).public_key()).collect();
+    assert!(verify_broken_preconfirmation(&evidence, &chain, &strangers, &limits).is_err());
+
+    // The sender's conflict is no fault of the issuer's.
+    let answer = client(1)
+        .preconfirmation_evidence(&encoded(&void))
+        .await
+        .unwrap();
+    assert_eq!(answer.verdict, "conflict", "{answer:?}");
+    assert_eq!(answer.tx.as_deref(), Some(instead[0].as_str()));
+    assert!(matches!(
+        judge_preconfirmation(&answer.evidence.unwrap(), &chain, &validators, &limits),
+        Ok(Verdict::Conflict { .. })
+    ));
+    // A receipt that is not Weft's own is a parameter error.
+    let mut forged = withheld.clone();
+    forged.promise.nonce += 1;
+    let refused = client(1).preconfirmation_evidence(&encoded(&forged)).await;
+    assert_eq!(call_code(refused), weft_client::codes::INVALID_PARAMS);
+
     // A malformed hash is a clear parameter error.
     let bad: Result<Option<ReceiptJson>, ClientError> = client(0).preconfirmation("0x12").await;
     assert_eq!(call_code(bad), weft_client::codes::INVALID_PARAMS);

@@ -92,6 +92,18 @@ impl Client {
             .await?)
     }
 
+    /// What the finalized chain shows about a receipt's promise (`receipt` is its `encoded`
+    /// hex), with evidence to check offline ([`crate::judge_preconfirmation`]).
+    pub async fn preconfirmation_evidence(
+        &self,
+        receipt: &str,
+    ) -> Result<crate::types::PreconfEvidenceJson, ClientError> {
+        Ok(self
+            .http
+            .request("weft_getPreconfirmationEvidence", rpc_params![receipt])
+            .await?)
+    }
+
     /// Submits a batch of encoded transactions (hex); one result per transaction.
     pub async fn send_transactions(
         &self,

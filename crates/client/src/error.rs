@@ -54,4 +54,7 @@ pub enum VerifyError {
     /// The receipt breaks one of its rules.
     #[error(transparent)]
     Receipt(#[from] weft_types::ReceiptError),
+    /// Broken pre-confirmation evidence breaks one of its rules, or shows no broken promise.
+    #[error(transparent)]
+    Evidence(#[from] weft_types::EvidenceError),
 }

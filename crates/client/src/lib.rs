@@ -6,7 +6,8 @@
 //!   stream has no gaps and no duplicates.
 //! - [`verify_finality`] and [`verify_namespace_proof`]: check what a node served against a
 //!   known validator set, without trusting the node; [`verify_receipt`] checks a signed
-//!   pre-confirmation the same way.
+//!   pre-confirmation the same way, and [`verify_broken_preconfirmation`] checks evidence
+//!   that one was broken (it verifies only if the promise was broken).
 
 mod client;
 mod error;
@@ -14,5 +15,8 @@ mod verify;
 
 pub use client::{Client, NamespaceStream};
 pub use error::{ClientError, VerifyError};
-pub use verify::{verify_finality, verify_namespace_proof, verify_receipt, VerifiedNamespace};
+pub use verify::{
+    judge_preconfirmation, verify_broken_preconfirmation, verify_finality, verify_namespace_proof,
+    verify_receipt, VerifiedNamespace,
+};
 pub use weft_rpc::{codes, types};

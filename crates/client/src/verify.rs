@@ -152,3 +152,86 @@ pub fn verify_receipt(
     receipt.verify(chain, validators, window_heights)?;
     Ok(receipt)
 }
+
+// Decodes evidence hex, bounding the text before decoding it: the receipt window fixes how
+// many headers and slot proofs evidence may hold.
+fn decode_evidence(
+    evidence: &str,
+    limits: &Limits,
+) -> Result<weft_types::BrokenPreconfirmation, VerifyError> {
+    use weft_types::evidence::{EVIDENCE_CERTIFICATE_BYTES_MAX, EVIDENCE_HEADERS_EXTRA_MAX};
+    // A header, and a slot proof of two leaves with full paths, per height.
+    let per_height = weft_types::HEADER_BYTES
+        + 2 * (weft_types::SLOT_BYTES + 8 + (weft_types::PROOF_DEPTH_MAX + 1) * 32);
+    let heights = limits.preconf_window_heights as usize + EVIDENCE_HEADERS_EXTRA_MAX as usize;
+    let max = 1 + weft_types::RECEIPT_BYTES + EVIDENCE_CERTIFICATE_BYTES_MAX + heights * per_height;
+    let hex_str = evidence.strip_prefix("0x").unwrap_or(evidence);
+    if hex_str.len() / 2 > max {
+        return Err(VerifyError::Malformed {
+            what: "evidence",
+            reason: format!(
+                "{} bytes, above the {max} this window allows",
+                hex_str.len() / 2
+            ),
+        });
+    }
+    weft_types::BrokenPreconfirmation::decode_bytes(&unhex("evidence", evidence)?, limits).map_err(
+        |e| VerifyError::Malformed {
+            what: "evidence",
+            reason: e.to_string(),
+        },
+    )
+}
+
+fn judge(
+    evidence: &weft_types::BrokenPreconfirmation,
+    chain: &ChainId,
+    validators: &[VerifyingKey],
+    limits: &Limits,
+) -> Result<weft_types::Verdict, VerifyError> {
+    Ok(evidence.judge(
+        chain,
+        validators,
+        limits.preconf_window_heights,
+        |certificate| {
+            weft_consensus::verify_finalization(certificate, validators, chain)
+                .map(|f| f.block)
+                .map_err(|e| e.to_string())
+        },
+    )?)
+}
+
+/// What evidence from `weft_getPreconfirmationEvidence` (hex of an encoded
+/// `BrokenPreconfirmation`) shows, checked offline against the network's chain, validator
+/// set and genesis limits (its receipt window bounds the decoding): the promise broken,
+/// kept, or voided by the sender's conflict.
+pub fn judge_preconfirmation(
+    evidence: &str,
+    chain: &ChainId,
+    validators: &[VerifyingKey],
+    limits: &Limits,
+) -> Result<weft_types::Verdict, VerifyError> {
+    judge(
+        &decode_evidence(evidence, limits)?,
+        chain,
+        validators,
+        limits,
+    )
+}
+
+/// Checks evidence that a pre-confirmation was broken: `Ok` (with the broken receipt) only if
+/// it shows the promise broken (every height of the window finalized, the slot empty in
+/// each), so its issuer is at fault; a kept promise, the sender's conflict or a stalled
+/// window is an error saying so.
+pub fn verify_broken_preconfirmation(
+    evidence: &str,
+    chain: &ChainId,
+    validators: &[VerifyingKey],
+    limits: &Limits,
+) -> Result<weft_types::Receipt, VerifyError> {
+    let evidence = decode_evidence(evidence, limits)?;
+    match judge(&evidence, chain, validators, limits)? {
+        weft_types::Verdict::Broken => Ok(evidence.receipt),
+        other => Err(weft_types::EvidenceError::NotBroken(other).into()),
+    }
+}

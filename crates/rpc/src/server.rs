@@ -381,6 +381,108 @@ fn finality(state: &State, height: u64) -> Result<Option<FinalityJson>, ErrorObj
     ))
 }
 
+/// What the finalized chain shows about `receipt`'s promise, with the evidence for it
+/// (`weft_types::evidence`). Reads at most the receipt window plus
+/// `EVIDENCE_HEADERS_EXTRA_MAX` blocks (both bounded by genesis), under a read permit.
+fn preconf_evidence(state: &State, receipt: &str) -> Result<PreconfEvidenceJson, ErrorObjectOwned> {
+    use weft_types::evidence::{SlotProof, EVIDENCE_HEADERS_EXTRA_MAX};
+    let store = state.node.store();
+    let limits = store.limits();
+    let bytes = bounded_hex(
+        receipt,
+        "receipt",
+        "RECEIPT_BYTES",
+        weft_types::RECEIPT_BYTES,
+    )
+    .map_err(|e| err(codes::INVALID_PARAMS, e.to_string()))?;
+    let receipt =
+        Receipt::decode_bytes(&bytes).map_err(|e| err(codes::INVALID_PARAMS, e.to_string()))?;
+    receipt
+        .verify(
+            &state.node.chain_id(),
+            &state.node.validators(),
+            limits.preconf_window_heights,
+        )
+        .map_err(|e| err(codes::INVALID_PARAMS, format!("receipt: {e}")))?;
+    let p = &receipt.promise;
+    let head = store.head_height().unwrap_or(0);
+    let pending = |height| PreconfEvidenceJson {
+        verdict: "pending".into(),
+        height,
+        tx: None,
+        evidence: None,
+    };
+    let key = (p.sender, p.nonce);
+    let mut slots = Vec::new();
+    let mut decided: Option<(u64, weft_types::TxHash)> = None;
+    for h in p.issued_height + 1..=p.deadline_height.min(head) {
+        let block = store
+            .block(h)
+            .map_err(internal)?
+            .ok_or_else(|| internal("finalized block missing"))?;
+        let proof = SlotProof::build(&block.body.slots(), key);
+        if let SlotProof::Held(leaf) = &proof {
+            decided = Some((h, leaf.slot.tx));
+        }
+        slots.push(proof);
+        if decided.is_some() {
+            break;
+        }
+    }
+    let last = match decided {
+        Some((h, _)) => h,
+        None if head < p.deadline_height => return Ok(pending(head)),
+        None => p.deadline_height,
+    };
+    // Headers up to the first stored certificate at or above the deciding height.
+    let mut headers = Vec::new();
+    let mut certificate = None;
+    for h in p.issued_height + 1..=head.min(last + EVIDENCE_HEADERS_EXTRA_MAX) {
+        headers.push(
+            store
+                .header(h)
+                .map_err(internal)?
+                .ok_or_else(|| internal("finalized header missing"))?,
+        );
+        if h >= last {
+            if let Some(cert) = store
+                .certificate(h)
+                .map_err(internal)?
+                .filter(|c| !c.is_empty())
+            {
+                certificate = Some(cert);
+                break;
+            }
+        }
+    }
+    let Some(certificate) = certificate else {
+        if head >= last + EVIDENCE_HEADERS_EXTRA_MAX {
+            return Err(err(
+                codes::NOT_FOUND,
+                format!("no finalization certificate within {EVIDENCE_HEADERS_EXTRA_MAX} heights above {last}"),
+            ));
+        }
+        return Ok(pending(head));
+    };
+    let evidence = weft_types::BrokenPreconfirmation {
+        receipt: receipt.clone(),
+        headers,
+        certificate,
+        slots,
+    };
+    let (verdict, tx) = match decided {
+        None => ("broken", None),
+        Some((_, tx)) if tx == p.tx => ("kept", None),
+        Some((_, tx)) => ("conflict", Some(tx.to_string())),
+    };
+    Ok(PreconfEvidenceJson {
+        verdict: verdict.into(),
+        height: last,
+        tx,
+        evidence: Some(to_hex(&evidence.encode())),
+    })
+}
+
 fn namespace_proof(
     state: &State,
     namespace: u64,
@@ -588,6 +690,11 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
         let (height,): (u64,) = params.parse()?;
         let _permit = read_permit(state)?;
         finality(state, height)
+    })?;
+    module.register_method("weft_getPreconfirmationEvidence", |params, state, _| {
+        let (receipt,): (String,) = params.parse()?;
+        let _permit = read_permit(state)?;
+        preconf_evidence(state, &receipt)
     })?;
     module.register_method("weft_getNamespaceProof", |params, state, _| {
         let (namespace, height): (u64, u64) = params.parse()?;

@@ -288,3 +288,24 @@ impl ReceiptJson {
         }
     }
 }
+
+/// What the chain shows about a receipt's promise (`weft_getPreconfirmationEvidence`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreconfEvidenceJson {
+    /// `"broken"` (the slot stayed empty through the deadline: `evidence` is slashing
+    /// evidence against the issuer), `"kept"` (the transaction is finalized at `height`),
+    /// `"conflict"` (another transaction of the sender's with the same nonce, `tx`, was
+    /// finalized at `height`), or `"pending"` (the deadline, or a certificate at or above the
+    /// deciding height, is not finalized yet: `height` is the finalized head).
+    pub verdict: String,
+    /// See `verdict`.
+    pub height: u64,
+    /// The conflicting transaction, for `"conflict"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx: Option<String>,
+    /// Hex of the encoded `weft_types::BrokenPreconfirmation` (finalized headers, a
+    /// certificate and slot proofs) that shows the verdict, for every verdict but `"pending"`.
+    /// Anyone checks it offline with `weft_client::verify_broken_preconfirmation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+}
