@@ -10,8 +10,9 @@ mod common;
 use common::*;
 use commonware_cryptography::Signer as _;
 use weft_client::{
-    judge_preconfirmation, types::ReceiptJson, verify_broken_preconfirmation, verify_receipt,
-    ClientError, VerifyError,
+    judge_preconfirmation,
+    types::{PreconfEventJson, ReceiptJson},
+    verify_broken_preconfirmation, verify_receipt, ClientError, VerifyError,
 };
 use weft_types::{
     EvidenceError, Promise, ReceiptError, Verdict, VerifyingKey, DEFAULT_PRECONF_WINDOW_HEIGHTS,
@@ -262,7 +263,157 @@ async fn every_validator_signs_stores_and_keeps_its_promises() {
     let refused = client(1).preconfirmation_evidence(&encoded(&forged)).await;
     assert_eq!(call_code(refused), weft_client::codes::INVALID_PARAMS);
 
+    preconfirmed_stream_resolves_every_entry(&chain, &validators).await;
+
     // A malformed hash is a clear parameter error.
     let bad: Result<Option<ReceiptJson>, ClientError> = client(0).preconfirmation("0x12").await;
     assert_eq!(call_code(bad), weft_client::codes::INVALID_PARAMS);
+}
+
+/// The next event of a preconfirmed stream (bounded wait).
+async fn next_event(
+    sub: &mut jsonrpsee::core::client::Subscription<PreconfEventJson>,
+) -> PreconfEventJson {
+    tokio::time::timeout(std::time::Duration::from_secs(30), sub.next())
+        .await
+        .expect("an event within 30 s")
+        .expect("the stream is open")
+        .expect("a well-formed event")
+}
+
+/// Reads events until every one of `hashes` is resolved: finalized, or dropped for the
+/// sender's conflict (never left hanging). Returns the outcome per hash.
+async fn resolve(
+    sub: &mut jsonrpsee::core::client::Subscription<PreconfEventJson>,
+    hashes: &[String],
+    seen: &mut Vec<PreconfEventJson>,
+) -> std::collections::HashMap<String, String> {
+    let mut outcome = std::collections::HashMap::new();
+    while hashes.iter().any(|h| !outcome.contains_key(h)) {
+        let event = next_event(sub).await;
+        match &event {
+            PreconfEventJson::Finalized { txs, .. } => {
+                for t in txs {
+                    outcome.insert(t.clone(), "finalized".to_string());
+                }
+            }
+            PreconfEventJson::Dropped { tx, reason, .. } => {
+                outcome.insert(tx.clone(), reason.clone());
+            }
+            PreconfEventJson::Preconfirmed { .. } => {}
+        }
+        seen.push(event);
+    }
+    outcome
+}
+
+/// `weft_subscribePreconfirmed`: a receipt is streamed before the finalization that lists
+/// it; a promise voided by the sender's double-spend is reported dropped, not left as a
+/// phantom; a client that resumes from its last finalized height misses nothing.
+async fn preconfirmed_stream_resolves_every_entry(
+    chain: &weft_types::ChainId,
+    validators: &[VerifyingKey],
+) {
+    let window = DEFAULT_PRECONF_WINDOW_HEIGHTS;
+    let ws = client(1).connect_ws().await.unwrap();
+    let mut sub = weft_client::Client::subscribe_preconfirmed_on(&ws, 5, None)
+        .await
+        .unwrap();
+    let t = tx(&key(810), 5, 0, b"streamed");
+    let accepted = client(1)
+        .send_transaction_with_receipt(&hex_of(&t))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let outcome = resolve(&mut sub, std::slice::from_ref(&accepted.hash), &mut seen).await;
+    assert_eq!(outcome[&accepted.hash], "finalized");
+    let announced = seen.iter().position(|e| {
+        matches!(e, PreconfEventJson::Preconfirmed { receipt, .. } if receipt.tx == accepted.hash)
+    });
+    let announced = announced.expect("the receipt is streamed");
+    let PreconfEventJson::Preconfirmed {
+        receipt,
+        transaction,
+    } = &seen[announced]
+    else {
+        unreachable!()
+    };
+    assert_eq!(Some(&**receipt), accepted.receipt.as_ref());
+    assert_eq!(transaction.hash, accepted.hash);
+    verify_receipt(receipt, chain, validators, window).unwrap();
+
+    // The sender double-spends its nonce: one copy to validator 1, one to validator 2, at
+    // once. Whichever lands, validator 1's promise is resolved: finalized, or dropped for
+    // the conflict. (If copy two reaches validator 1 by gossip first, validator 1 refuses
+    // copy one and promises nothing; a new sender tries again.)
+    let mut seen = Vec::new();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        assert!(
+            attempts <= 5,
+            "validator 1 never promised a copy in 5 attempts"
+        );
+        let sender = key(811 + 100 * attempts);
+        let (a, b) = (
+            tx(&sender, 5, 0, b"copy one"),
+            tx(&sender, 5, 0, b"copy two"),
+        );
+        let (c1, c2) = (client(1), client(2));
+        let (ha, hb) = (hex_of(&a), hex_of(&b));
+        let (ra, _) = tokio::join!(
+            c1.send_transaction_with_receipt(&ha),
+            c2.send_transaction(&hb)
+        );
+        let Some(promised) = ra.ok().filter(|r| r.receipt.is_some()).map(|r| r.hash) else {
+            continue;
+        };
+        let outcome = resolve(&mut sub, std::slice::from_ref(&promised), &mut seen).await;
+        match outcome[&promised].as_str() {
+            "finalized" => eprintln!("double-spent nonce: the promised copy landed"),
+            "conflict" => {
+                // Dropped only because the other copy took the nonce.
+                let other = b.hash().to_string();
+                wait_until("the other copy finalized", || {
+                    all_finalized(&[1], std::slice::from_ref(&other))
+                })
+                .await;
+                eprintln!("double-spent nonce: the other copy landed, the promise was dropped");
+            }
+            other => panic!("the promise ended as {other}"),
+        }
+        break;
+    }
+    let last_finalized = seen
+        .iter()
+        .filter_map(|e| match e {
+            PreconfEventJson::Finalized { height, .. } => Some(*height),
+            _ => None,
+        })
+        .max()
+        .unwrap();
+
+    // Disconnect; a transaction lands meanwhile; resuming from the next height shows it.
+    drop(sub);
+    drop(ws);
+    let t = tx(&key(812), 5, 0, b"while away");
+    let missed = client(1)
+        .send_transaction_with_receipt(&hex_of(&t))
+        .await
+        .unwrap();
+    wait_until("the transaction sent while away finalized", || {
+        all_finalized(&[1], std::slice::from_ref(&missed.hash))
+    })
+    .await;
+    let ws = client(1).connect_ws().await.unwrap();
+    let mut sub = weft_client::Client::subscribe_preconfirmed_on(&ws, 5, Some(last_finalized + 1))
+        .await
+        .unwrap();
+    let outcome = resolve(
+        &mut sub,
+        std::slice::from_ref(&missed.hash),
+        &mut Vec::new(),
+    )
+    .await;
+    assert_eq!(outcome[&missed.hash], "finalized");
 }

@@ -273,6 +273,26 @@ impl Client {
             .await?)
     }
 
+    /// Subscribes on an existing connection to this validator's preconfirmations in a
+    /// namespace: `finalized` events from `from` (default: the next height), then its
+    /// outstanding receipts, then live `preconfirmed`, `finalized` and `dropped` events. To
+    /// resume after a disconnect, pass the last `finalized` height seen plus one: outstanding
+    /// receipts are sent again (key them by transaction hash), and everything finalized
+    /// meanwhile comes as `finalized` events, so nothing is missed.
+    pub async fn subscribe_preconfirmed_on(
+        ws: &WsClient,
+        namespace: u64,
+        from: Option<u64>,
+    ) -> Result<Subscription<crate::types::PreconfEventJson>, ClientError> {
+        Ok(ws
+            .subscribe(
+                "weft_subscribePreconfirmed",
+                rpc_params![namespace, from],
+                "weft_unsubscribePreconfirmed",
+            )
+            .await?)
+    }
+
     /// The namespace's finalized transactions from height `from` onward, one item per block
     /// that has some, in order. Reconnects from the next height after a disconnect.
     pub fn subscribe_namespace(&self, namespace: u64, from: u64) -> NamespaceStream {

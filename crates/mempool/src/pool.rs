@@ -447,6 +447,17 @@ impl Mempool {
         self.promised.len()
     }
 
+    /// This validator's outstanding promised transactions in `namespace`, earliest deadline
+    /// first (at most `preconf_txs_max`: the liability bound).
+    pub fn promised_in(&self, namespace: weft_types::NamespaceId) -> Vec<Transaction> {
+        self.promised
+            .values()
+            .filter_map(|h| self.txs.get(h))
+            .filter(|e| e.tx.namespace() == namespace)
+            .map(|e| e.tx.clone())
+            .collect()
+    }
+
     /// The deadline this validator promised for a pending transaction, if any.
     pub fn promised_deadline(&self, hash: &TxHash) -> Option<u64> {
         self.txs.get(hash).and_then(|e| e.promised)

@@ -8,7 +8,7 @@ use weft_consensus::{ChainState, Shared};
 use weft_mempool::{AdmitError, Status};
 use weft_rpc::{Accepted, NodeApi};
 use weft_storage::Store;
-use weft_types::{Promise, Transaction, TxHash, PRECONF_LAG_HEIGHTS_MAX};
+use weft_types::{Promise, Receipt, Transaction, TxHash, PRECONF_LAG_HEIGHTS_MAX};
 
 pub(crate) struct Api {
     pub shared: Arc<Shared>,
@@ -17,7 +17,13 @@ pub(crate) struct Api {
     pub chain: weft_types::ChainId,
     /// This validator's key: the issuer named in its receipts.
     pub me: weft_types::VerifyingKey,
+    /// Where issued receipts are published for `weft_subscribePreconfirmed`.
+    pub preconfirmed: tokio::sync::broadcast::Sender<weft_rpc::Preconfirmed>,
 }
+
+/// Most receipt batches buffered for preconfirmed streams; a stream that falls further
+/// behind resynchronises from the mempool's outstanding promises.
+pub(crate) const PRECONFIRMED_BATCHES_MAX: usize = 1024;
 
 /// How long a submission waits for its transactions to reach `f + 1` peers before it is
 /// accepted without a receipt.
@@ -60,6 +66,7 @@ impl NodeApi for Api {
     ) -> BoxFuture<'static, Vec<Result<Accepted, AdmitError>>> {
         let shared = self.shared.clone();
         let persister = self.persister.clone();
+        let published = self.preconfirmed.clone();
         let (chain, me) = (self.chain, self.me.clone());
         Box::pin(async move {
             // Every transaction accepted ready gets a receipt: a validator that cannot keep
@@ -137,7 +144,22 @@ impl NodeApi for Api {
                 .map(|(tx, _)| Promise::for_tx(chain, tx, issued, deadline, me.clone()))
                 .collect();
             // Acknowledge only what is on disk; receipts are signed and stored there too.
+            let promised_txs: Vec<Transaction> = admitted
+                .iter()
+                .zip(admitted_results.iter().filter_map(|r| r.as_ref().ok()))
+                .filter(|(_, a)| a.promised)
+                .map(|(tx, _)| tx.clone())
+                .collect();
             let receipts = persister.persist(admitted, promises).await;
+            if !receipts.is_empty() && published.receiver_count() > 0 {
+                // No receiver is fine: nobody streams preconfirmations now.
+                let _ = published.send(Arc::new(
+                    promised_txs
+                        .into_iter()
+                        .zip(receipts.iter().cloned())
+                        .collect(),
+                ));
+            }
             let mut receipts = receipts.into_iter();
             let mut admitted_results = admitted_results.into_iter();
             slots
@@ -189,6 +211,34 @@ impl NodeApi for Api {
 
     fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    fn preconfirmed(&self) -> tokio::sync::broadcast::Receiver<weft_rpc::Preconfirmed> {
+        self.preconfirmed.subscribe()
+    }
+
+    fn outstanding(&self, namespace: weft_types::NamespaceId) -> Vec<(Transaction, Receipt)> {
+        let txs = self
+            .shared
+            .mempool
+            .lock()
+            .expect("mempool lock")
+            .promised_in(namespace);
+        // Promised predecessors of a receipt's transaction may have none of their own.
+        txs.into_iter()
+            .filter_map(|tx| match self.shared.store.receipt(&tx.hash()) {
+                Ok(Some(r)) => Some((tx, r)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn pending_among(&self, hashes: &[TxHash]) -> Vec<bool> {
+        let mempool = self.shared.mempool.lock().expect("mempool lock");
+        hashes
+            .iter()
+            .map(|h| matches!(mempool.status(h), Some(Status::Pending)))
+            .collect()
     }
 }
 

@@ -37,4 +37,4 @@ pub use config::{
     DEFAULT_SUBSCRIPTIONS_PER_CONNECTION_MAX, DEFAULT_SUBSCRIPTION_READS_MAX,
     DEFAULT_WORKER_THREADS,
 };
-pub use server::{methods, runtime, start, Accepted, NodeApi};
+pub use server::{methods, runtime, start, Accepted, NodeApi, Preconfirmed};

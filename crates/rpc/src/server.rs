@@ -28,6 +28,9 @@ pub struct Accepted {
     pub receipt: Option<Receipt>,
 }
 
+/// A batch of receipts just issued, with their transactions.
+pub type Preconfirmed = Arc<Vec<(Transaction, Receipt)>>;
+
 /// What the RPC server needs from a validator.
 pub trait NodeApi: Send + Sync + 'static {
     /// Checks, admits and durably records transactions, pre-confirming each one accepted as
@@ -40,6 +43,13 @@ pub trait NodeApi: Send + Sync + 'static {
     fn pending_status(&self, hash: &TxHash) -> Option<Status>;
     /// The sender's next nonce, counting its pending transactions.
     fn next_nonce(&self, sender: &[u8; 32]) -> u64;
+    /// Receipts this validator issues, with their transactions, each batch published once
+    /// it is on disk (a lagging receiver misses batches and must resynchronise).
+    fn preconfirmed(&self) -> tokio::sync::broadcast::Receiver<Preconfirmed>;
+    /// This validator's outstanding receipts in `namespace`: promised, not yet finalized.
+    fn outstanding(&self, namespace: NamespaceId) -> Vec<(Transaction, Receipt)>;
+    /// Which of `hashes` the mempool holds as pending.
+    fn pending_among(&self, hashes: &[TxHash]) -> Vec<bool>;
     /// The finalized chain.
     fn store(&self) -> &Store;
     /// The validator set (genesis order).
@@ -557,6 +567,159 @@ async fn stream_namespace(state: Arc<State>, sink: SubscriptionSink, namespace: 
     }
 }
 
+/// Most preconfirmed transactions one stream follows to their outcome. Outstanding receipts
+/// are bounded by the issuer's liability bound, far below this; a stream past it is closed
+/// (the client resubscribes and resynchronises).
+pub const PRECONF_STREAM_TRACKED_MAX: usize = 65_536;
+
+/// `weft_subscribePreconfirmed`: finalized events from `from`, then this validator's
+/// outstanding receipts, then live receipts and finalizations. Every transaction this
+/// validator preconfirms appears as `preconfirmed` before the `finalized` event that lists
+/// it, or only in that event if it landed before the stream saw its receipt; a promise that
+/// can no longer be kept is reported `dropped`, so no entry is left hanging.
+async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespace: u64, from: u64) {
+    use std::collections::HashMap;
+    use tokio::sync::broadcast::error::RecvError;
+    let ns = NamespaceId(namespace);
+    let store = state.node.store();
+    // Subscribed before anything is read, so no receipt issued from here on is missed.
+    let mut head_rx = store.subscribe_head();
+    let mut receipts = state.node.preconfirmed();
+    // Preconfirmed, not yet finalized: hash -> (sender, nonce, deadline).
+    let mut tracked: HashMap<TxHash, ([u8; 32], u64, u64)> = HashMap::new();
+    let mut cursor = from;
+    let send = |event: PreconfEventJson| {
+        let sink = &sink;
+        async move {
+            let Ok(msg) = serde_json::value::to_raw_value(&event) else {
+                return false;
+            };
+            // Waits while the client's buffer is full: a slow reader slows only itself.
+            sink.send(msg).await.is_ok()
+        }
+    };
+    // Announces receipts not yet announced, unless their transaction was already streamed
+    // as finalized (below the cursor).
+    macro_rules! announce {
+        ($pairs:expr) => {
+            for (tx, receipt) in $pairs {
+                let hash = tx.hash();
+                if tx.namespace() != ns || tracked.contains_key(&hash) {
+                    continue;
+                }
+                if let Ok(Some(at)) = store.tx_location(&hash) {
+                    if at.height < cursor {
+                        continue;
+                    }
+                }
+                if tracked.len() >= PRECONF_STREAM_TRACKED_MAX {
+                    return;
+                }
+                let p = &receipt.promise;
+                tracked.insert(hash, (p.sender, p.nonce, p.deadline_height));
+                let event = PreconfEventJson::Preconfirmed {
+                    transaction: tx_json(&tx),
+                    receipt: Box::new(ReceiptJson::of(&receipt)),
+                };
+                if !send(event).await {
+                    return;
+                }
+            }
+        };
+    }
+    let mut synced = false;
+    loop {
+        // Finalized heights up to the head, in bounded chunks.
+        while let Some(head) = store.head_height().filter(|h| cursor <= *h) {
+            let upto = head.min(cursor.saturating_add(state.cfg.namespace_range_heights_max - 1));
+            let chunks = {
+                let Ok(_permit) = state.subscription_reads.acquire().await else {
+                    return;
+                };
+                let Ok(chunks) = store.namespace_txs(ns, cursor, upto, usize::MAX) else {
+                    return;
+                };
+                chunks
+            };
+            for chunk in chunks {
+                let Ok(Some(header)) = store.header(chunk.height) else {
+                    return;
+                };
+                let txs: Vec<String> = chunk
+                    .txs
+                    .iter()
+                    .map(|t| {
+                        tracked.remove(&t.hash());
+                        t.hash().to_string()
+                    })
+                    .collect();
+                let event = PreconfEventJson::Finalized {
+                    height: chunk.height,
+                    block_hash: header.digest().to_string(),
+                    txs,
+                };
+                if !send(event).await {
+                    return;
+                }
+            }
+            cursor = upto + 1;
+        }
+        let streamed = cursor.saturating_sub(1);
+        // What can no longer be kept: its nonce taken by another finalized transaction, or
+        // its deadline streamed without it. Only transactions out of the mempool are looked
+        // up (the mempool lets one go only after the store commits the block that finalizes
+        // it or takes its nonce).
+        if !tracked.is_empty() {
+            let hashes: Vec<TxHash> = tracked.keys().copied().collect();
+            let pending = state.node.pending_among(&hashes);
+            for (hash, pending) in hashes.into_iter().zip(pending) {
+                let (sender, nonce, deadline) = tracked[&hash];
+                let conflict = !pending
+                    && match store.tx_location(&hash) {
+                        Ok(Some(_)) => continue, // finalized above the cursor: next round
+                        Ok(None) => store
+                            .sender_nonce(&sender)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|n| n >= nonce),
+                        Err(_) => return,
+                    };
+                let reason = if conflict {
+                    "conflict"
+                } else if streamed >= deadline {
+                    "deadline"
+                } else {
+                    continue;
+                };
+                tracked.remove(&hash);
+                let event = PreconfEventJson::Dropped {
+                    tx: hash.to_string(),
+                    height: streamed,
+                    reason: reason.into(),
+                };
+                if !send(event).await {
+                    return;
+                }
+            }
+        }
+        if !synced {
+            // Outstanding receipts once the backfill is done (and again after a lag).
+            announce!(state.node.outstanding(ns));
+            synced = true;
+            continue;
+        }
+        tokio::select! {
+            changed = head_rx.changed() => if changed.is_err() { return },
+            batch = receipts.recv() => match batch {
+                Ok(batch) => announce!(batch.iter().cloned()),
+                Err(RecvError::Lagged(_)) => synced = false,
+                Err(RecvError::Closed) => return,
+            },
+            _ = sink.closed() => return,
+        }
+    }
+}
+
 fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::RegisterMethodError> {
     let mut module = RpcModule::new(state);
     module.register_async_method(
@@ -716,6 +879,25 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
             };
             let Ok(sink) = pending.accept().await else { return };
             stream_namespace(state, sink, namespace, from.unwrap_or(0)).await;
+        },
+    )?;
+    module.register_subscription(
+        "weft_subscribePreconfirmed",
+        "weft_preconfirmed",
+        "weft_unsubscribePreconfirmed",
+        |params: Params<'static>, pending: PendingSubscriptionSink, state: Arc<State>, _| async move {
+            let parsed: Result<(u64, Option<u64>), _> = params.parse();
+            let (namespace, from) = match parsed {
+                Ok(p) => p,
+                Err(e) => {
+                    pending.reject(e).await;
+                    return;
+                }
+            };
+            let Ok(sink) = pending.accept().await else { return };
+            // From the next height by default: what is already final is history.
+            let from = from.unwrap_or_else(|| state.node.store().head_height().map_or(0, |h| h + 1));
+            stream_preconfirmed(state, sink, namespace, from).await;
         },
     )?;
     crate::eth::register(&mut module)?;

@@ -309,3 +309,38 @@ pub struct PreconfEvidenceJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
 }
+
+/// One event of `weft_subscribePreconfirmed(namespace, from_height?)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PreconfEventJson {
+    /// This validator promised `transaction`: it is in a finalized block by the receipt's
+    /// deadline, or the receipt is slashing evidence.
+    Preconfirmed {
+        /// The transaction, to execute ahead of finality.
+        transaction: TxJson,
+        /// The validator's signed receipt.
+        receipt: Box<ReceiptJson>,
+    },
+    /// The namespace's transactions finalized at `height`, in block order: every one of
+    /// them, preconfirmed or not, so a client that resumes learns what landed meanwhile.
+    Finalized {
+        /// Height.
+        height: u64,
+        /// Block hash.
+        block_hash: String,
+        /// The namespace's transaction hashes in the block, in order.
+        txs: Vec<String>,
+    },
+    /// A preconfirmed transaction that will not be finalized by its deadline: the sender
+    /// finalized another transaction with its nonce (`"conflict"`), or the deadline passed
+    /// (`"deadline"`: the promise is broken; `weft_getPreconfirmationEvidence` proves it).
+    Dropped {
+        /// The transaction.
+        tx: String,
+        /// The finalized head when this was decided.
+        height: u64,
+        /// `"conflict"` or `"deadline"`.
+        reason: String,
+    },
+}
