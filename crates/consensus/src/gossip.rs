@@ -18,10 +18,11 @@
 //!    hold, rejected nor finalized are wanted;
 //! 4. a `Want` is served only for hashes we announced in the last two rounds, at most once
 //!    per peer per round, within one message's byte bound;
-//! 5. a push round counts (`Shared::gossip_rounds`) only if each of its batches was handed
-//!    to at least `f + 1` peers; a batch that was not goes back to the outbox. A
-//!    pre-confirmation is released only after two counted rounds, so its transaction is
-//!    with at least one honest peer besides the issuer.
+//! 5. a push round counts only if each of its batches was handed to at least `f + 1` peers;
+//!    a batch that was not goes back to the outbox. A counted round, which drains the
+//!    outbox, marks everything admitted before it began as spread
+//!    (`Shared::gossip_spread`). A pre-confirmation is released only once its transaction
+//!    is marked, so it is with at least one honest peer besides the issuer.
 
 use crate::Shared;
 use bytes::{BufMut, Bytes};
@@ -156,7 +157,12 @@ pub async fn run_outbound(
     let mut next_announce = clock.current() + ANTI_ENTROPY_INTERVAL;
     let mut push_after = clock.current();
     loop {
-        clock.sleep(GOSSIP_INTERVAL).await;
+        // Every interval, or at once when a submission waits for its receipt.
+        {
+            let sleep = std::pin::pin!(clock.sleep(GOSSIP_INTERVAL));
+            let woken = std::pin::pin!(shared.gossip_wake.notified());
+            futures::future::select(sleep, woken).await;
+        }
         // The mempool's clock: queued transactions expire on it.
         let dropped = {
             let mut mempool = shared.mempool.lock().expect("mempool lock");
@@ -173,6 +179,7 @@ pub async fn run_outbound(
         // A round counts (rule 5) only if every batch reached `spread_min` peers; a batch that
         // did not goes back to the outbox for the next round.
         let mut spread = clock.current() >= push_after;
+        let admitted = shared.mempool.lock().expect("mempool lock").outbox_seq();
         while spread {
             let batch = shared
                 .mempool
@@ -197,7 +204,11 @@ pub async fn run_outbound(
             }
         }
         if spread {
-            shared.gossip_rounds.send_modify(|r| *r += 1);
+            shared.gossip_spread.send_if_modified(|s| {
+                let moved = admitted > *s;
+                *s = (*s).max(admitted);
+                moved
+            });
         }
         if clock.current() >= next_announce {
             next_announce = clock.current() + ANTI_ENTROPY_INTERVAL;

@@ -75,11 +75,15 @@ pub struct Shared {
     /// confirmed: a validator that has not seen a proposal lately (just restarted, or cut
     /// off) cannot tell how far the chain is, and must not issue.
     pub tip_seen_at_ms: std::sync::atomic::AtomicU64,
-    /// Rounds of transaction gossip sent so far: each round sends everything admitted
-    /// locally before it began. A pre-confirmation issuer admits, reads this, and releases
-    /// its receipts only after two more rounds, so the transaction has left for the other
+    /// The mempool's `outbox_seq` up to which every local admission has been handed to at
+    /// least `f + 1` peers (gossip rule 5). A pre-confirmation issuer admits, reads the
+    /// mempool's `outbox_seq`, wakes the gossip loop ([`Shared::gossip_wake`]) and releases
+    /// its receipts only once this reaches it, so the transaction has left for the other
     /// validators before anyone holds the receipt (see `weft_types::receipt`).
-    pub gossip_rounds: tokio::sync::watch::Sender<u64>,
+    pub gossip_spread: tokio::sync::watch::Sender<u64>,
+    /// Wakes the gossip loop before its interval: a submission waiting for its receipt
+    /// should not wait for a timer.
+    pub gossip_wake: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -101,7 +105,8 @@ impl Shared {
             registered: Default::default(),
             tip_seen: Default::default(),
             tip_seen_at_ms: Default::default(),
-            gossip_rounds: Default::default(),
+            gossip_spread: Default::default(),
+            gossip_wake: Default::default(),
         }
     }
 

@@ -77,6 +77,8 @@ pub struct Mempool {
     rejected_order: VecDeque<TxHash>,
     /// Locally admitted transactions not yet gossiped.
     outbox: Vec<Transaction>,
+    /// Local admissions ever put in the outbox (gossip rule 5 counts spread by it).
+    outbox_seq: u64,
     /// Promised transactions by (deadline, arrival): selected before all others (P1).
     promised: BTreeMap<(u64, u64), TxHash>,
     promised_bytes: usize,
@@ -118,6 +120,7 @@ impl Mempool {
             rejected: HashMap::new(),
             rejected_order: VecDeque::new(),
             outbox: Vec::new(),
+            outbox_seq: 0,
             promised: BTreeMap::new(),
             promised_bytes: 0,
         }
@@ -267,6 +270,7 @@ impl Mempool {
         self.rejected.remove(&hash);
         if local {
             self.outbox.push(tx.clone());
+            self.outbox_seq += 1;
         }
         let nonce = tx.nonce();
         self.txs.insert(
@@ -671,6 +675,14 @@ impl Mempool {
                 self.rejected.remove(&old);
             }
         }
+    }
+
+    /// How many local admissions have entered the outbox so far. A transaction leaves the
+    /// outbox only in a batch sent to enough peers (or put back, [`Mempool::return_gossip`]),
+    /// so once the outbox has been drained by sends that all reached enough peers, every
+    /// admission counted here before the draining began has spread.
+    pub fn outbox_seq(&self) -> u64 {
+        self.outbox_seq
     }
 
     /// Takes up to `limits.gossip_batch_txs_max` locally admitted transactions (at most

@@ -116,18 +116,21 @@ impl NodeApi for Api {
             }
             let (mut admitted_results, admitted) =
                 weft_consensus::admit_promising(&shared, verified, true, Some(deadline));
-            // A receipt exists only once its transaction has gone out to f + 1 peers (two
-            // counted gossip rounds, gossip rule 5): an issuer that crashes after signing
-            // leaves it with an honest validator. Not spread in time: accepted, no receipt.
+            // A receipt exists only once its transaction has gone out to f + 1 peers (gossip
+            // rule 5): an issuer that crashes after signing leaves it with an honest
+            // validator. Not spread in time: accepted, no receipt.
             if admitted_results
                 .iter()
                 .any(|r| matches!(r, Ok(a) if a.promised))
             {
-                let round = *shared.gossip_rounds.borrow() + 2;
-                let mut rounds = shared.gossip_rounds.subscribe();
-                let spread =
-                    tokio::time::timeout(RECEIPT_SPREAD_WAIT_MAX, rounds.wait_for(|r| *r >= round))
-                        .await;
+                let admitted = shared.mempool.lock().expect("mempool lock").outbox_seq();
+                let mut spread_rx = shared.gossip_spread.subscribe();
+                shared.gossip_wake.notify_one();
+                let spread = tokio::time::timeout(
+                    RECEIPT_SPREAD_WAIT_MAX,
+                    spread_rx.wait_for(|s| *s >= admitted),
+                )
+                .await;
                 if !matches!(spread, Ok(Ok(_))) {
                     warn!(target: "weft::node", "transactions did not reach enough validators in time: accepted without receipts");
                     let mut mempool = shared.mempool.lock().expect("mempool lock");
