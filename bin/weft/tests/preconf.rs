@@ -12,7 +12,7 @@ use commonware_cryptography::Signer as _;
 use weft_client::{
     judge_preconfirmation,
     types::{PreconfEventJson, ReceiptJson},
-    verify_broken_preconfirmation, verify_receipt, ClientError, VerifyError,
+    verify_broken_preconfirmation, verify_receipt, verify_receipt_for, ClientError, VerifyError,
 };
 use weft_types::{
     EvidenceError, Promise, ReceiptError, Verdict, VerifyingKey, DEFAULT_PRECONF_WINDOW_HEIGHTS,
@@ -68,7 +68,8 @@ async fn every_validator_signs_stores_and_keeps_its_promises() {
         let json = accepted
             .receipt
             .expect("a ready transaction gets a receipt");
-        let receipt = verify_receipt(&json, &chain, &validators, window).expect("valid receipt");
+        let receipt =
+            verify_receipt_for(&json, &t, &chain, &validators, window).expect("valid receipt");
         let p = &receipt.promise;
         assert_eq!(&p.issuer, validator, "validator {i} signs its own receipts");
         assert_eq!((p.tx, p.nonce, p.namespace.0), (t.hash(), 0, 1));
@@ -187,6 +188,19 @@ async fn every_validator_signs_stores_and_keeps_its_promises() {
     for r in [&withheld, &void] {
         verify_receipt(&ReceiptJson::of(r), &chain, &validators, window).expect("a real receipt");
     }
+    // A receipt bound to another (sender, nonce) than its transaction's (a slot the issuer
+    // could fill itself to void the promise) is refused by the submitter on arrival.
+    let t = tx(&key(802), 1, 0, b"mis-bound");
+    let mut misbound = Promise::for_tx(chain, &t, head, head + window, byzantine.public_key());
+    misbound.sender = *key(803).public_key().as_ref().first_chunk::<32>().unwrap();
+    let misbound = ReceiptJson::of(&misbound.sign(&byzantine));
+    assert!(verify_receipt(&misbound, &chain, &validators, window).is_ok());
+    assert!(matches!(
+        verify_receipt_for(&misbound, &t, &chain, &validators, window),
+        Err(VerifyError::Receipt(ReceiptError::NotForTx {
+            field: "sender"
+        }))
+    ));
     let encoded = |r: &weft_types::Receipt| ReceiptJson::of(r).encoded;
     let early = client(1)
         .preconfirmation_evidence(&encoded(&withheld))

@@ -6,7 +6,7 @@
 //!   stream has no gaps and no duplicates.
 //! - [`verify_finality`] and [`verify_namespace_proof`]: check what a node served against a
 //!   known validator set, without trusting the node; [`verify_receipt`] checks a signed
-//!   pre-confirmation the same way, and [`verify_broken_preconfirmation`] checks evidence
+//!   pre-confirmation the same way ([`verify_receipt_for`] also against the transaction sent), and [`verify_broken_preconfirmation`] checks evidence
 //!   that one was broken (it verifies only if the promise was broken).
 
 mod client;
@@ -17,6 +17,6 @@ pub use client::{Client, NamespaceStream};
 pub use error::{ClientError, VerifyError};
 pub use verify::{
     judge_preconfirmation, verify_broken_preconfirmation, verify_finality, verify_namespace_proof,
-    verify_receipt, VerifiedNamespace,
+    verify_receipt, verify_receipt_for, VerifiedNamespace,
 };
 pub use weft_rpc::{codes, types};

@@ -201,6 +201,21 @@ fn judge(
     )?)
 }
 
+/// [`verify_receipt`] for the submitter, who holds the transaction: also checks that the
+/// receipt names this transaction's hash, namespace, sender and nonce (receipt rule 6).
+/// Refuse a receipt that fails it at once: its issuer could void the promise.
+pub fn verify_receipt_for(
+    json: &crate::types::ReceiptJson,
+    tx: &weft_types::Transaction,
+    chain: &ChainId,
+    validators: &[VerifyingKey],
+    window_heights: u64,
+) -> Result<weft_types::Receipt, VerifyError> {
+    let receipt = verify_receipt(json, chain, validators, window_heights)?;
+    receipt.verify_tx(tx)?;
+    Ok(receipt)
+}
+
 /// What evidence from `weft_getPreconfirmationEvidence` (hex of an encoded
 /// `BrokenPreconfirmation`) shows, checked offline against the network's chain, validator
 /// set and genesis limits (its receipt window bounds the decoding): the promise broken,

@@ -447,7 +447,7 @@ fn preconf_evidence(state: &State, receipt: &str) -> Result<PreconfEvidenceJson,
     // Headers up to the first stored certificate at or above the deciding height.
     let mut headers = Vec::new();
     let mut certificate = None;
-    for h in p.issued_height + 1..=head.min(last + EVIDENCE_HEADERS_EXTRA_MAX) {
+    for h in p.issued_height + 1..=head.min(last.saturating_add(EVIDENCE_HEADERS_EXTRA_MAX)) {
         headers.push(
             store
                 .header(h)
@@ -466,7 +466,7 @@ fn preconf_evidence(state: &State, receipt: &str) -> Result<PreconfEvidenceJson,
         }
     }
     let Some(certificate) = certificate else {
-        if head >= last + EVIDENCE_HEADERS_EXTRA_MAX {
+        if head >= last.saturating_add(EVIDENCE_HEADERS_EXTRA_MAX) {
             return Err(err(
                 codes::NOT_FOUND,
                 format!("no finalization certificate within {EVIDENCE_HEADERS_EXTRA_MAX} heights above {last}"),
@@ -587,7 +587,9 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
     let mut receipts = state.node.preconfirmed();
     // Preconfirmed, not yet finalized: hash -> (sender, nonce, deadline).
     let mut tracked: HashMap<TxHash, ([u8; 32], u64, u64)> = HashMap::new();
-    let mut cursor = from;
+    // Never past the next height: heights above the head are not final, and treating them
+    // as streamed would drop promises that are still running.
+    let mut cursor = from.min(store.head_height().map_or(0, |h| h + 1));
     let send = |event: PreconfEventJson| {
         let sink = &sink;
         async move {
@@ -613,6 +615,7 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
                     }
                 }
                 if tracked.len() >= PRECONF_STREAM_TRACKED_MAX {
+                    tracing::warn!(target: "weft::rpc", "preconfirmed stream follows {PRECONF_STREAM_TRACKED_MAX} transactions; closing it");
                     return;
                 }
                 let p = &receipt.promise;
@@ -629,6 +632,7 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
     }
     let mut synced = false;
     loop {
+        let before = cursor;
         // Finalized heights up to the head, in bounded chunks.
         while let Some(head) = store.head_height().filter(|h| cursor <= *h) {
             let upto = head.min(cursor.saturating_add(state.cfg.namespace_range_heights_max - 1));
@@ -665,25 +669,28 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
             cursor = upto + 1;
         }
         let streamed = cursor.saturating_sub(1);
-        // What can no longer be kept: its nonce taken by another finalized transaction, or
-        // its deadline streamed without it. Only transactions out of the mempool are looked
-        // up (the mempool lets one go only after the store commits the block that finalizes
-        // it or takes its nonce).
-        if !tracked.is_empty() {
+        // What can no longer be kept, checked once per advance of the head: its nonce taken
+        // by another finalized transaction, or its deadline streamed without it. The store
+        // decides (the mempool lets a transaction go only after the store commits the block
+        // that finalizes it or takes its nonce, so one still pending and short of its
+        // deadline needs no store read).
+        if cursor > before && !tracked.is_empty() {
             let hashes: Vec<TxHash> = tracked.keys().copied().collect();
             let pending = state.node.pending_among(&hashes);
             for (hash, pending) in hashes.into_iter().zip(pending) {
                 let (sender, nonce, deadline) = tracked[&hash];
-                let conflict = !pending
-                    && match store.tx_location(&hash) {
-                        Ok(Some(_)) => continue, // finalized above the cursor: next round
-                        Ok(None) => store
-                            .sender_nonce(&sender)
-                            .ok()
-                            .flatten()
-                            .is_some_and(|n| n >= nonce),
-                        Err(_) => return,
-                    };
+                if pending && streamed < deadline {
+                    continue;
+                }
+                let conflict = match store.tx_location(&hash) {
+                    Ok(Some(_)) => continue, // finalized above the cursor: next round
+                    Ok(None) => store
+                        .sender_nonce(&sender)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|n| n >= nonce),
+                    Err(_) => return,
+                };
                 let reason = if conflict {
                     "conflict"
                 } else if streamed >= deadline {
@@ -854,10 +861,12 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
         let _permit = read_permit(state)?;
         finality(state, height)
     })?;
-    module.register_method("weft_getPreconfirmationEvidence", |params, state, _| {
+    // Blocking pool: it decodes up to a window of blocks, which must not hold an async
+    // worker of the RPC runtime.
+    module.register_blocking_method("weft_getPreconfirmationEvidence", |params, state, _| {
         let (receipt,): (String,) = params.parse()?;
-        let _permit = read_permit(state)?;
-        preconf_evidence(state, &receipt)
+        let _permit = read_permit(&state)?;
+        preconf_evidence(&state, &receipt)
     })?;
     module.register_method("weft_getNamespaceProof", |params, state, _| {
         let (namespace, height): (u64, u64) = params.parse()?;

@@ -262,7 +262,9 @@ impl Body {
         self.namespaces.iter().map(NamespaceTxs::leaf).collect()
     }
 
-    /// The block's nonce slots, sorted: one per transaction (see [`Slot`]).
+    /// The block's nonce slots, sorted: one per transaction (see [`Slot`]). Only the
+    /// namespaced lists: bundles and the encrypted lane, which would also take nonces, must
+    /// join the slot tree when consensus enables them, or a kept promise could look broken.
     pub fn slots(&self) -> Vec<Slot> {
         let mut slots: Vec<Slot> = self.txs().map(Slot::of).collect();
         slots.sort_unstable();

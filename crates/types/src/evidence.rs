@@ -245,8 +245,19 @@ impl BrokenPreconfirmation {
         self.receipt.verify(chain, validators, window_max)?;
         let p = &self.receipt.promise;
         let (issued, deadline) = (p.issued_height, p.deadline_height);
-        // Rule 2.
-        let headers_max = (deadline - issued).saturating_add(EVIDENCE_HEADERS_EXTRA_MAX);
+        // Rule 2. Heights below stay below `deadline + 1 + EVIDENCE_HEADERS_EXTRA_MAX`, which
+        // must not overflow (a Byzantine issuer may sign any deadline).
+        if deadline
+            .checked_add(EVIDENCE_HEADERS_EXTRA_MAX + 1)
+            .is_none()
+        {
+            return Err(EvidenceError::Headers {
+                index: 0,
+                height: issued + 1,
+                reason: format!("deadline {deadline} is beyond any height"),
+            });
+        }
+        let headers_max = (deadline - issued) + EVIDENCE_HEADERS_EXTRA_MAX;
         if self.headers.is_empty() || self.headers.len() as u64 > headers_max {
             return Err(EvidenceError::Headers {
                 index: 0,
@@ -597,6 +608,28 @@ mod tests {
                 tx: other.hash()
             })
         );
+    }
+
+    /// A Byzantine issuer may sign any heights: arithmetic near the top of the range is an
+    /// error, not an overflow.
+    #[test]
+    fn heights_near_the_end_of_the_range_are_refused_not_overflowed() {
+        let c = chain(12, &[]);
+        let promised = tx(&c.sender, 0, b"withheld");
+        let r = Promise::for_tx(
+            crate::test_chain(),
+            &promised,
+            u64::MAX - 3,
+            u64::MAX - 1,
+            c.issuer.public_key(),
+        )
+        .sign(&c.issuer);
+        let mut e = c.evidence(&c.receipt(&promised, 10), 12);
+        e.receipt = r;
+        assert!(matches!(
+            e.judge(&crate::test_chain(), &c.validators(), WINDOW, certified),
+            Err(EvidenceError::Headers { .. })
+        ));
     }
 
     #[test]

@@ -50,7 +50,11 @@
 //! 2. it names the verifier's chain;
 //! 3. its issuer is in the validator set;
 //! 4. `issued_height < deadline_height <= issued_height + window_max` (the deadline rule);
-//! 5. the issuer's signature verifies.
+//! 5. the issuer's signature verifies;
+//! 6. for the submitter, who holds the transaction: the receipt names the transaction's
+//!    hash, namespace, sender and nonce ([`Receipt::verify_tx`]). A submitter should also
+//!    refuse a receipt whose `issued_height` is ahead of the finalized head it observes by
+//!    more than `PRECONF_LAG_HEIGHTS_MAX`: a far-future window postpones any evidence.
 
 use crate::{ChainId, Digest, NamespaceId, SigningKey, Transaction, TxHash, VerifyingKey};
 use bytes::BufMut;
@@ -219,6 +223,12 @@ pub enum ReceiptError {
     /// Rule 5.
     #[error("rule 5: the issuer's signature does not verify")]
     BadSignature,
+    /// Rule 6.
+    #[error("rule 6: the receipt's {field} is not the transaction's")]
+    NotForTx {
+        /// The field that differs.
+        field: &'static str,
+    },
 }
 
 impl Receipt {
@@ -271,6 +281,26 @@ impl Receipt {
 }
 
 impl Receipt {
+    /// Rule 6, which the submitter checks on the transaction it sent: the receipt names its
+    /// hash, namespace, sender and nonce. A receipt bound to someone else's `(sender, nonce)`
+    /// would let its issuer void the promise by finalizing its own transaction in that slot
+    /// (a "conflict"), so a client must refuse it on arrival.
+    pub fn verify_tx(&self, tx: &Transaction) -> Result<(), ReceiptError> {
+        let p = &self.promise;
+        let field = if p.tx != tx.hash() {
+            "tx hash"
+        } else if p.namespace != tx.namespace() {
+            "namespace"
+        } else if p.sender != *tx.sender() {
+            "sender"
+        } else if p.nonce != tx.nonce() {
+            "nonce"
+        } else {
+            return Ok(());
+        };
+        Err(ReceiptError::NotForTx { field })
+    }
+
     /// Decodes untrusted bytes: exactly [`RECEIPT_BYTES`] of them.
     pub fn decode_bytes(bytes: &[u8]) -> Result<Self, crate::DecodeError> {
         use commonware_codec::Decode as _;
@@ -401,6 +431,51 @@ mod tests {
             zero.verify(&chain, &validators, 64),
             Err(ReceiptError::Deadline { .. })
         ));
+    }
+
+    /// A Byzantine issuer binds the promise to another (sender, nonce) slot, one it can fill
+    /// itself to void the promise: the submitter's check refuses it.
+    #[test]
+    fn a_receipt_bound_to_another_slot_is_refused_by_the_submitter() {
+        let (r, validators) = receipt();
+        let chain = crate::test_chain();
+        let tx = Transaction::sign(
+            &SigningKey::from_seed(2),
+            &chain,
+            NamespaceId(7),
+            3,
+            bytes::Bytes::from_static(b"pay"),
+        );
+        assert_eq!(r.verify_tx(&tx), Ok(()));
+        let issuer = SigningKey::from_seed(1);
+        for (field, promise) in [
+            (
+                "sender",
+                Promise {
+                    sender: [9; 32],
+                    ..r.promise.clone()
+                },
+            ),
+            (
+                "nonce",
+                Promise {
+                    nonce: 4,
+                    ..r.promise.clone()
+                },
+            ),
+            (
+                "namespace",
+                Promise {
+                    namespace: NamespaceId(8),
+                    ..r.promise.clone()
+                },
+            ),
+        ] {
+            let signed = promise.sign(&issuer);
+            // Valid as a signed statement, refused as a receipt for this transaction.
+            assert_eq!(signed.verify(&chain, &validators, 64), Ok(()));
+            assert_eq!(signed.verify_tx(&tx), Err(ReceiptError::NotForTx { field }));
+        }
     }
 
     #[test]
