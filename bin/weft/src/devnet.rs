@@ -96,6 +96,7 @@ fn write_network(
                 rpc_listen,
                 metrics_listen,
                 worker_threads: 2,
+                receipt_retention_heights: weft_storage::DEFAULT_RECEIPT_RETENTION_HEIGHTS,
             },
             mempool: Default::default(),
             consensus: Default::default(),

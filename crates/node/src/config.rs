@@ -33,6 +33,14 @@ pub struct NodeSection {
     /// Runtime worker threads.
     #[serde(default = "default_worker_threads")]
     pub worker_threads: usize,
+    /// Heights a signed receipt is kept (and served) after its deadline; until its deadline
+    /// it is owed and always kept. About 330 bytes per receipt on disk.
+    #[serde(default = "default_receipt_retention_heights")]
+    pub receipt_retention_heights: u64,
+}
+
+fn default_receipt_retention_heights() -> u64 {
+    weft_storage::DEFAULT_RECEIPT_RETENTION_HEIGHTS
 }
 
 fn default_worker_threads() -> usize {

@@ -39,10 +39,10 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
     let chain = weft_types::ChainId::of_genesis(&genesis_block);
     std::fs::create_dir_all(&cfg.node.data_dir)
         .map_err(|e| NodeError::io(&cfg.node.data_dir, e))?;
-    let store = Arc::new(Store::open(
-        cfg.node.data_dir.join("chain.redb"),
-        genesis.limits,
-    )?);
+    let store = Arc::new(
+        Store::open(cfg.node.data_dir.join("chain.redb"), genesis.limits)?
+            .retaining_receipts(cfg.node.receipt_retention_heights),
+    );
     let limits = genesis.limits;
 
     // Refill the mempool with what was acknowledged but not finalized before the last stop.

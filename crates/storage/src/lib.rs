@@ -29,4 +29,6 @@ mod store;
 
 pub use backend::RuntimeBackend;
 pub use error::StorageError;
-pub use store::{AdmissionFacts, NamespaceChunk, Store, TxLocation};
+pub use store::{
+    AdmissionFacts, NamespaceChunk, Store, TxLocation, DEFAULT_RECEIPT_RETENTION_HEIGHTS,
+};

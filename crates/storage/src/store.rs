@@ -22,8 +22,17 @@ const NAMESPACES: TableDefinition<(u64, u64), (u32, u32, u32, u32)> =
 const NONCES: TableDefinition<&[u8; 32], u64> = TableDefinition::new("sender_nonce");
 const PENDING: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("pending");
 /// tx hash -> the pre-confirmation receipt this validator signed for it. Kept after
-/// finalization: it is what the validator promised, and what it answers for.
+/// finalization: it is what the validator promised, and what it answers for; pruned once its
+/// deadline is the retention behind the head.
 const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receipts");
+/// (deadline height, tx hash) of every stored receipt: receipts are pruned in deadline
+/// order once their deadline is `receipt_retention_heights` behind the head.
+const RECEIPT_DEADLINES: TableDefinition<(u64, &[u8; 32]), ()> =
+    TableDefinition::new("receipt_deadlines");
+
+/// Default heights a receipt is kept after its deadline (and so served by
+/// `weft_getPreconfirmation`). Until its deadline a receipt is owed and never pruned.
+pub const DEFAULT_RECEIPT_RETENTION_HEIGHTS: u64 = 100_000;
 
 /// Finalized-chain facts read ahead of admission, so no mempool lock is held across disk I/O.
 #[derive(Clone, Debug, Default)]
@@ -71,6 +80,8 @@ pub struct Store {
     /// Wakes readers (e.g. namespace subscriptions) when a block is committed. A tokio `watch`
     /// is runtime-agnostic: sending needs no runtime.
     head_watch: tokio::sync::watch::Sender<Option<u64>>,
+    /// Heights a receipt is kept past its deadline.
+    receipt_retention_heights: u64,
 }
 
 impl Store {
@@ -115,6 +126,7 @@ impl Store {
             txn.open_table(NONCES)?;
             txn.open_table(PENDING)?;
             txn.open_table(RECEIPTS)?;
+            txn.open_table(RECEIPT_DEADLINES)?;
         }
         txn.commit()?;
         let head = {
@@ -129,9 +141,43 @@ impl Store {
             limits,
             head: AtomicU64::new(head),
             head_watch: tokio::sync::watch::Sender::new(initial),
+            receipt_retention_heights: DEFAULT_RECEIPT_RETENTION_HEIGHTS,
         };
         store.rebuild_namespace_index()?;
+        store.rebuild_receipt_deadlines()?;
         Ok(store)
+    }
+
+    /// Keeps receipts `heights` past their deadline (default
+    /// [`DEFAULT_RECEIPT_RETENTION_HEIGHTS`]); older ones are pruned as blocks commit.
+    pub fn retaining_receipts(mut self, heights: u64) -> Self {
+        self.receipt_retention_heights = heights;
+        self
+    }
+
+    /// Indexes receipts by deadline if the index is empty while receipts exist (a store
+    /// written before receipts were pruned).
+    fn rebuild_receipt_deadlines(&self) -> Result<(), StorageError> {
+        let txn = self.db.begin_write()?;
+        {
+            let receipts = txn.open_table(RECEIPTS)?;
+            let mut deadlines = txn.open_table(RECEIPT_DEADLINES)?;
+            if receipts.is_empty()? || !deadlines.is_empty()? {
+                return Ok(());
+            }
+            for entry in receipts.iter()? {
+                let (k, v) = entry?;
+                let receipt =
+                    Receipt::decode_bytes(v.value()).map_err(|e| StorageError::Corrupt {
+                        what: "receipt",
+                        key: weft_types::to_hex(k.value()),
+                        reason: e.to_string(),
+                    })?;
+                deadlines.insert((receipt.promise.deadline_height, k.value()), ())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// Builds the namespace index from the stored blocks if it is empty while blocks exist
@@ -247,6 +293,7 @@ impl Store {
                     (span.count, span.first_index, span.start, span.end),
                 )?;
             }
+            self.prune_receipts(&txn, height)?;
         }
         txn.commit()?;
         // Invariant: heads only move forward, by one.
@@ -436,11 +483,51 @@ impl Store {
                 pending.insert(tx.hash().as_bytes(), tx.encode().as_ref())?;
             }
             let mut signed = txn.open_table(RECEIPTS)?;
+            let mut deadlines = txn.open_table(RECEIPT_DEADLINES)?;
             for r in receipts {
                 signed.insert(r.promise.tx.as_bytes(), r.encode().as_ref())?;
+                deadlines.insert((r.promise.deadline_height, r.promise.tx.as_bytes()), ())?;
             }
         }
         txn.commit()?;
+        Ok(())
+    }
+
+    /// Drops receipts whose deadline is more than `receipt_retention_heights` below `height`,
+    /// oldest first, at most `2 * block_txs_max` per block: no more receipts are issued per
+    /// block than transactions are finalized, so pruning keeps up, and one commit's work
+    /// stays bounded. A receipt still owed (deadline not passed) is never dropped.
+    fn prune_receipts(
+        &self,
+        txn: &redb::WriteTransaction,
+        height: u64,
+    ) -> Result<(), StorageError> {
+        let Some(below) = height.checked_sub(self.receipt_retention_heights) else {
+            return Ok(());
+        };
+        let mut deadlines = txn.open_table(RECEIPT_DEADLINES)?;
+        let mut receipts = txn.open_table(RECEIPTS)?;
+        let expired: Vec<(u64, [u8; 32])> = deadlines
+            .range(..(below, &[0u8; 32]))?
+            .take(2 * self.limits.block_txs_max)
+            .map(|e| e.map(|(k, _)| (k.value().0, *k.value().1)))
+            .collect::<Result<_, _>>()?;
+        for (deadline, hash) in expired {
+            assert!(
+                deadline < height,
+                "pruning a receipt still owed: deadline {deadline}, head {height}"
+            );
+            deadlines.remove((deadline, &hash))?;
+            // Only the receipt this entry indexes (a re-signed one has its own entry).
+            let indexed = match receipts.get(&hash)? {
+                Some(v) => Receipt::decode_bytes(v.value())
+                    .is_ok_and(|r| r.promise.deadline_height == deadline),
+                None => false,
+            };
+            if indexed {
+                receipts.remove(&hash)?;
+            }
+        }
         Ok(())
     }
 
@@ -528,6 +615,73 @@ mod tests {
             key(0).public_key(),
             Body::from_txs(txs),
         )
+    }
+
+    /// Receipts stay while owed and for the retention after; then they go, oldest deadline
+    /// first, a bounded number per block, and the index survives a reopen.
+    #[test]
+    fn receipts_are_pruned_after_their_retention_in_bounded_steps() {
+        use commonware_cryptography::Signer as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        // Two transactions per block at most: at most four receipts pruned per commit.
+        let limits = Limits {
+            block_txs_max: 2,
+            ..Limits::default()
+        };
+        let issuer = key(9);
+        let receipt = |seed: u64, deadline: u64| {
+            let tx = Transaction::sign(
+                &key(100 + seed),
+                &test_chain(),
+                NamespaceId(5),
+                0,
+                Bytes::from_static(b"r"),
+            );
+            weft_types::Promise::for_tx(test_chain(), &tx, 0, deadline, issuer.public_key())
+                .sign(&issuer)
+        };
+        // Six due at height 2, one due at 20.
+        let early: Vec<Receipt> = (0..6).map(|i| receipt(i, 2)).collect();
+        let late = receipt(6, 20);
+        let mut blocks = vec![Block::genesis(
+            Digest::from([7u8; 32]),
+            key(0).public_key(),
+            0,
+        )];
+        for _ in 0..12 {
+            let next = child(blocks.last().unwrap(), vec![]);
+            blocks.push(next);
+        }
+        let present = |store: &Store| {
+            early
+                .iter()
+                .chain([&late])
+                .filter(|r| store.receipt(&r.promise.tx).unwrap().is_some())
+                .count()
+        };
+        {
+            let store = Store::open(&path, limits).unwrap().retaining_receipts(5);
+            store
+                .persist_pending_with_receipts(&[], &[early.clone(), vec![late.clone()]].concat())
+                .unwrap();
+            for b in &blocks[..=7] {
+                store.commit_finalized(b, b"", 0).unwrap();
+            }
+            // Head 7: 7 - 5 = 2, and a deadline of 2 is not below it yet.
+            assert_eq!(present(&store), 7);
+        }
+        // Reopened (pruning state is all on disk).
+        let store = Store::open(&path, limits).unwrap().retaining_receipts(5);
+        store.commit_finalized(&blocks[8], b"", 0).unwrap();
+        assert_eq!(present(&store), 3, "four pruned at height 8");
+        store.commit_finalized(&blocks[9], b"", 0).unwrap();
+        assert_eq!(present(&store), 1, "the last two early ones at height 9");
+        for b in &blocks[10..] {
+            store.commit_finalized(b, b"", 0).unwrap();
+        }
+        // The late receipt is owed until 20 and kept five heights after.
+        assert_eq!(store.receipt(&late.promise.tx).unwrap(), Some(late));
     }
 
     #[test]
