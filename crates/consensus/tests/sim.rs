@@ -379,6 +379,71 @@ fn byzantine_leader_causes_no_fork() {
     });
 }
 
+/// Validator 0 is Byzantine twins: one copy of it talks only to validators 1 and 2, the other
+/// only to 2 and 3, each running honest Weft in its half, so validator 0 votes for whatever
+/// each half sees and builds a block for each half when it leads. Either half plus its twin
+/// is a quorum of 3 on its own, so only validator 2's single vote per view stands between
+/// the halves and a fork. The honest validators agree on every finalized block and body,
+/// keep finalizing, and validator 2, which hears both twins, catches the conflicting votes.
+#[test]
+fn twins_cannot_fork_the_chain() {
+    with_seed("twins_cannot_fork_the_chain", seed_or(6), |seed| {
+        let net = &Testnet::new();
+        deterministic::Runner::new(runtime_config(seed)).start(|context| async move {
+            let oracle = net.start_network(&context).await;
+            let (twin_a, twin_b) = net
+                .start_twins(&context, &oracle, 0, &[1, 2], &[2, 3])
+                .await;
+            let nodes = net.start_honest(&context, &oracle, 1..N).await;
+            net.connect_all(&oracle).await;
+
+            let mut clients = Clients::new(6_000, 3);
+            let hashes = submit_rounds(
+                &context,
+                &nodes,
+                &[1, 2, 3],
+                &mut clients,
+                10,
+                Duration::from_millis(100),
+            )
+            .await;
+            wait_until(
+                &context,
+                &nodes,
+                Duration::from_secs(60),
+                "honest validators to finalize every transaction",
+                |n| all_finalized(n, &hashes) && head(n) >= 20,
+            )
+            .await;
+            summary(&context, "twins", &nodes);
+            assert_agreement(&nodes, &net.genesis);
+            assert_same_locations(&nodes, &hashes);
+            // What each twin finalized is the honest chain too (they are honest in their half).
+            let mut all = nodes.clone();
+            all.insert(10, twin_a);
+            all.insert(11, twin_b);
+            assert_agreement(&all, &net.genesis);
+
+            // The twins did sign conflicting votes, and were caught: an honest validator
+            // blocked validator 0, and no honest validator blocked another (what the twins
+            // block is their own affair).
+            let byz = net.pk(0);
+            let blocked = oracle.blocked().await.expect("oracle");
+            eprintln!("blocked (by, whom): {} pairs", blocked.len());
+            assert!(
+                blocked.iter().any(|(by, whom)| *by != byz && *whom == byz),
+                "no honest validator caught the twins' conflicting votes"
+            );
+            for (by, whom) in blocked {
+                assert!(
+                    by == byz || whom == byz,
+                    "an honest validator blocked another"
+                );
+            }
+        });
+    });
+}
+
 /// The same seed gives the same execution: identical runtime event hashes and identical
 /// finalized heads.
 #[test]

@@ -31,6 +31,9 @@ enum Adversary {
     Nuller,
     /// Runs consensus but forges the bodies of the blocks it broadcasts and serves.
     BodyForger,
+    /// Two honest copies of the validator with one key, each talking to its own (seeded,
+    /// possibly overlapping) half of the network: it equivocates whenever its halves differ.
+    Twins,
     /// Never comes up (a crashed validator).
     Offline,
     /// Honest, but crashes mid-run (no clean shutdown) and restarts from its store and
@@ -78,6 +81,7 @@ impl Plan {
             Adversary::Offline,
             Adversary::CrashRestart,
             Adversary::FailingDisk,
+            Adversary::Twins,
         ];
         let adversaries: Vec<(usize, Adversary)> = ids[..byzantine]
             .iter()
@@ -163,6 +167,23 @@ fn run(seed: u64) {
                 Adversary::Nuller => net.start_nuller(&context, &oracle, *i).await,
                 Adversary::BodyForger => {
                     net.start_body_forger(&context, &oracle, *i, true, true)
+                        .await;
+                }
+                Adversary::Twins => {
+                    // Each other validator hears one twin, the other, or both.
+                    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed ^ (*i as u64) << 40);
+                    let (mut primary, mut secondary) = (Vec::new(), Vec::new());
+                    for j in (0..plan.n).filter(|j| j != i) {
+                        match rng.random_range(0..3) {
+                            0 => primary.push(j),
+                            1 => secondary.push(j),
+                            _ => {
+                                primary.push(j);
+                                secondary.push(j);
+                            }
+                        }
+                    }
+                    net.start_twins(&context, &oracle, *i, &primary, &secondary)
                         .await;
                 }
                 Adversary::Offline => {}
@@ -287,9 +308,10 @@ fn run(seed: u64) {
             .filter(|(_, k)| !matches!(k, Adversary::CrashRestart | Adversary::FailingDisk))
             .map(|(i, _)| net.pk(*i))
             .collect();
+        // What a Byzantine validator blocks is its own affair (twins block each other's peers).
         for (by, whom) in oracle.blocked().await.expect("oracle") {
             assert!(
-                byzantine.contains(&whom),
+                byzantine.contains(&by) || byzantine.contains(&whom),
                 "an honest validator was blocked by {by:?}"
             );
         }

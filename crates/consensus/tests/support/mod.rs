@@ -351,9 +351,21 @@ impl Testnet {
     /// Validator `i`'s shared state (its store opened on its partition of the runtime's
     /// storage, behind its [`Disk`]) and identity.
     async fn node_state(&self, context: &Context, i: usize) -> (Arc<Shared>, Identity) {
+        self.node_state_named(context, i, &format!("validator-{i}"))
+            .await
+    }
+
+    /// [`Testnet::node_state`] with its own storage partitions (`{name}-store` and journals
+    /// under `name`): a twin is a second validator with the same key and its own disk.
+    async fn node_state_named(
+        &self,
+        context: &Context,
+        i: usize,
+        name: &str,
+    ) -> (Arc<Shared>, Identity) {
         use commonware_runtime::Storage as _;
         let (blob, len) = context
-            .open(&Self::store_partition(i), b"chain.redb")
+            .open(&format!("{name}-store"), b"chain.redb")
             .await
             .unwrap_or_else(|e| {
                 panic!("validator {i}: opening its store failed: {e} (is its last life's store still held?)")
@@ -374,9 +386,92 @@ impl Testnet {
             signer: self.keys[i].clone(),
             validators: self.validators.clone(),
             genesis: self.genesis.clone(),
-            partition_prefix: format!("validator-{i}"),
+            partition_prefix: name.to_string(),
         };
         (shared, identity)
+    }
+
+    /// Starts validator `i` as Byzantine twins (the Twins attack, arXiv 2004.10617): two full
+    /// honest Weft validators with `i`'s key and separate stores, one talking only to the
+    /// validators in `primary`, the other only to those in `secondary` (the halves may
+    /// overlap: a validator in both hears both twins). Each votes, proposes and finalizes as
+    /// an honest node would in its half, so `i` signs for two different blocks whenever its
+    /// halves see different ones (as when it leads: each twin builds its own).
+    pub async fn start_twins(
+        &self,
+        context: &Context,
+        oracle: &Oracle,
+        i: usize,
+        primary: &[usize],
+        secondary: &[usize],
+    ) -> (Arc<Shared>, Arc<Shared>) {
+        use commonware_p2p::simulated::{SplitOrigin, SplitTarget};
+        use commonware_p2p::Recipients;
+        let control = oracle.control(self.pk(i));
+        let keys = |set: &[usize]| -> Arc<Vec<VerifyingKey>> {
+            Arc::new(set.iter().map(|j| self.pk(*j)).collect())
+        };
+        let (primary, secondary) = (keys(primary), keys(secondary));
+        let everyone: Arc<Vec<VerifyingKey>> = Arc::new(
+            self.validators
+                .iter()
+                .filter(|k| **k != self.pk(i))
+                .cloned()
+                .collect(),
+        );
+        let mut halves = (Vec::new(), Vec::new());
+        for channel in CHANNELS {
+            let (sender, receiver) = control.register(channel, QUOTA).await.expect("register");
+            let (p, q, all) = (primary.clone(), secondary.clone(), everyone.clone());
+            // Each twin reaches only its half, whatever it asked for.
+            let (to_primary, to_secondary) = sender.split_with(move |origin, to, _| {
+                let half = if origin == SplitOrigin::Primary {
+                    &p
+                } else {
+                    &q
+                };
+                let chosen: Vec<VerifyingKey> = match to {
+                    Recipients::All => all.iter().filter(|k| half.contains(k)).cloned().collect(),
+                    Recipients::One(k) => half.contains(k).then(|| k.clone()).into_iter().collect(),
+                    Recipients::Some(ks) => {
+                        ks.iter().filter(|k| half.contains(k)).cloned().collect()
+                    }
+                };
+                (!chosen.is_empty()).then_some(Recipients::Some(chosen))
+            });
+            let (p, q) = (primary.clone(), secondary.clone());
+            let (from_primary, from_secondary) = receiver.split_with(
+                context.child("twins").with_attribute("channel", channel),
+                move |(from, _)| match (p.contains(from), q.contains(from)) {
+                    (true, true) => SplitTarget::Both,
+                    (true, false) => SplitTarget::Primary,
+                    (false, true) => SplitTarget::Secondary,
+                    (false, false) => SplitTarget::None,
+                },
+            );
+            halves.0.push((to_primary, from_primary));
+            halves.1.push((to_secondary, from_secondary));
+        }
+        let mut twins = Vec::new();
+        for (twin, pairs) in [("a", halves.0), ("b", halves.1)] {
+            let name = format!("validator-{i}-twin-{twin}");
+            let (shared, identity) = self.node_state_named(context, i, &name).await;
+            weft_consensus::start(
+                context
+                    .child("twin")
+                    .with_attribute("index", i)
+                    .with_attribute("twin", twin),
+                shared.clone(),
+                identity,
+                Channels::from_pairs(pairs),
+                oracle.manager(),
+                oracle.control(self.pk(i)),
+            )
+            .await;
+            twins.push(shared);
+        }
+        let b = twins.pop().expect("two twins");
+        (twins.pop().expect("two twins"), b)
     }
 
     /// Starts honest validator `i` as one task whose abort crashes it: every task of its
