@@ -136,6 +136,10 @@ impl App {
         );
         debug_assert!(block.check_commitments().is_ok());
         debug_assert!(block.encode_size() <= limits.block_bytes_max);
+        #[cfg(feature = "byzantine")]
+        if let Some(m) = self.shared.misbehaviour.get() {
+            return m.apply(block);
+        }
         block
     }
 

@@ -15,6 +15,8 @@
 pub mod admit;
 pub mod app;
 mod block;
+#[cfg(feature = "byzantine")]
+pub mod byzantine;
 mod certificate;
 mod config;
 mod engine;
@@ -84,6 +86,9 @@ pub struct Shared {
     /// Wakes the gossip loop before its interval: a submission waiting for its receipt
     /// should not wait for a timer.
     pub gossip_wake: tokio::sync::Notify,
+    /// A simulated Byzantine leader's rewrite of its own proposals (feature `byzantine`).
+    #[cfg(feature = "byzantine")]
+    pub misbehaviour: std::sync::OnceLock<byzantine::Misbehaviour>,
 }
 
 impl Shared {
@@ -107,6 +112,8 @@ impl Shared {
             tip_seen_at_ms: Default::default(),
             gossip_spread: Default::default(),
             gossip_wake: Default::default(),
+            #[cfg(feature = "byzantine")]
+            misbehaviour: Default::default(),
         }
     }
 

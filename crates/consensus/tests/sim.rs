@@ -894,3 +894,143 @@ fn a_validator_whose_disk_fails_stops_and_restarts_without_loss() {
         },
     );
 }
+
+/// Runs four validators, validator 0 a Byzantine leader doing `misbehaviour`; every sender
+/// submits three consecutive nonces per round to the honest ones. Returns the honest nodes
+/// once every submission is finalized everywhere, after checking agreement (blocks and
+/// bodies) and identical transaction locations.
+fn run_byzantine_leader(
+    name: &str,
+    seed: u64,
+    misbehaviour: weft_consensus::byzantine::Misbehaviour,
+    check: impl FnOnce(&BTreeMap<usize, Arc<Shared>>, &[TxHash], &Testnet) + Send + 'static,
+) {
+    with_seed(name, seed, |seed| {
+        let net = Testnet::new();
+        deterministic::Runner::new(runtime_config(seed)).start(|context| async move {
+            let oracle = net.start_network(&context).await;
+            let byzantine = net.start_validator(&context, &oracle, 0).await;
+            byzantine
+                .misbehaviour
+                .set(misbehaviour)
+                .expect("set once, before it is linked to anyone");
+            let nodes = net.start_honest(&context, &oracle, 1..N).await;
+            net.connect_all(&oracle).await;
+            let mut clients = Clients::new(7_000, 3);
+            let mut hashes = Vec::new();
+            for _ in 0..8 {
+                for s in 0..clients.keys.len() {
+                    for _ in 0..3 {
+                        hashes.push(submit(&nodes[&(1 + s % 3)], clients.next_tx(s)));
+                    }
+                }
+                context.sleep(Duration::from_millis(100)).await;
+            }
+            wait_until(
+                &context,
+                &nodes,
+                Duration::from_secs(60),
+                "honest validators to finalize every transaction",
+                |n| all_finalized(n, &hashes) && head(n) >= 20,
+            )
+            .await;
+            summary(&context, name, &nodes);
+            assert_agreement(&nodes, &net.genesis);
+            assert_same_locations(&nodes, &hashes);
+            check(&nodes, &hashes, &net);
+        });
+    });
+}
+
+/// Proposals the honest validators refused as invalid.
+fn rejected(nodes: &BTreeMap<usize, Arc<Shared>>) -> u64 {
+    nodes
+        .values()
+        .map(|n| n.metrics.proposals_rejected.get())
+        .sum()
+}
+
+/// The finalized blocks validator `i` proposed, as an honest store holds them.
+fn proposed_by(node: &Shared, net: &Testnet, i: usize) -> Vec<weft_types::Block> {
+    (1..=head(node))
+        .filter_map(|h| node.store.block(h).expect("store read"))
+        .filter(|b| b.header.proposer == net.pk(i))
+        .collect()
+}
+
+/// A leader that reverses each sender's nonces within a namespace (resealed, so only rule 8
+/// catches it): its blocks are refused, the others order every sender's transactions, and
+/// every finalized block has each sender's nonces ascending.
+#[test]
+fn a_reordering_leader_gets_no_block_finalized_out_of_order() {
+    use weft_consensus::byzantine::Misbehaviour;
+    run_byzantine_leader(
+        "a_reordering_leader_gets_no_block_finalized_out_of_order",
+        seed_or(7),
+        Misbehaviour::Reorder,
+        |nodes, _, _| {
+            assert!(rejected(nodes) > 0, "no reordered proposal was refused");
+            let node = &nodes[&1];
+            for h in 1..=head(node) {
+                let block = node.store.block(h).unwrap().unwrap();
+                let mut last: std::collections::HashMap<[u8; 32], u64> = Default::default();
+                for tx in block.body.txs() {
+                    if let Some(prev) = last.insert(*tx.sender(), tx.nonce()) {
+                        assert!(tx.nonce() > prev, "height {h}: nonces out of order");
+                    }
+                }
+            }
+        },
+    );
+}
+
+/// A leader that leaves out one sender's transactions: it cannot censor for long, since the
+/// other leaders include them; its own finalized blocks never hold the sender's.
+#[test]
+fn a_censoring_leader_only_delays_its_victim() {
+    use weft_consensus::byzantine::Misbehaviour;
+    let victim = *Clients::new(7_000, 3).keys[0]
+        .public_key()
+        .as_ref()
+        .first_chunk::<32>()
+        .unwrap();
+    run_byzantine_leader(
+        "a_censoring_leader_only_delays_its_victim",
+        seed_or(8),
+        Misbehaviour::Censor([victim].into()),
+        move |nodes, _, net| {
+            // Every transaction, the victim's included, was finalized (checked by the run).
+            let own = proposed_by(&nodes[&1], net, 0);
+            assert!(
+                !own.is_empty(),
+                "the censor's blocks are valid and get finalized"
+            );
+            for b in own {
+                assert!(
+                    b.body.txs().all(|t| *t.sender() != victim),
+                    "the censor included its victim at height {}",
+                    b.height()
+                );
+            }
+        },
+    );
+}
+
+/// A leader that stamps its blocks 2 s ahead (the drift bound is 500 ms): no block of its is
+/// ever finalized, and the chain goes on around its views.
+#[test]
+fn a_future_stamping_leader_gets_no_block_finalized() {
+    use weft_consensus::byzantine::Misbehaviour;
+    run_byzantine_leader(
+        "a_future_stamping_leader_gets_no_block_finalized",
+        seed_or(9),
+        Misbehaviour::FutureStamp(2_000),
+        |nodes, _, net| {
+            assert!(
+                rejected(nodes) > 0,
+                "no future-stamped proposal was refused"
+            );
+            assert_eq!(proposed_by(&nodes[&1], net, 0).len(), 0);
+        },
+    );
+}

@@ -31,6 +31,12 @@ enum Adversary {
     Nuller,
     /// Runs consensus but forges the bodies of the blocks it broadcasts and serves.
     BodyForger,
+    /// Honest consensus, but its proposals put each sender's nonces in reverse order.
+    ReorderingLeader,
+    /// Honest consensus, but its proposals leave out the first client's transactions.
+    CensoringLeader,
+    /// Honest consensus, but its proposals are stamped 2 s ahead of its clock.
+    FutureStampingLeader,
     /// Two honest copies of the validator with one key, each talking to its own (seeded,
     /// possibly overlapping) half of the network: it equivocates whenever its halves differ.
     Twins,
@@ -82,6 +88,9 @@ impl Plan {
             Adversary::CrashRestart,
             Adversary::FailingDisk,
             Adversary::Twins,
+            Adversary::ReorderingLeader,
+            Adversary::CensoringLeader,
+            Adversary::FutureStampingLeader,
         ];
         let adversaries: Vec<(usize, Adversary)> = ids[..byzantine]
             .iter()
@@ -185,6 +194,23 @@ fn run(seed: u64) {
                     }
                     net.start_twins(&context, &oracle, *i, &primary, &secondary)
                         .await;
+                }
+                Adversary::ReorderingLeader
+                | Adversary::CensoringLeader
+                | Adversary::FutureStampingLeader => {
+                    use commonware_cryptography::Signer as _;
+                    use weft_consensus::byzantine::Misbehaviour;
+                    let victim =
+                        Clients::new(1_000_000 + seed * 16, plan.senders).keys[0].public_key();
+                    let m = match kind {
+                        Adversary::ReorderingLeader => Misbehaviour::Reorder,
+                        Adversary::CensoringLeader => Misbehaviour::Censor(
+                            [*victim.as_ref().first_chunk::<32>().expect("32 bytes")].into(),
+                        ),
+                        _ => Misbehaviour::FutureStamp(2_000),
+                    };
+                    let node = net.start_validator(&context, &oracle, *i).await;
+                    node.misbehaviour.set(m).expect("set once");
                 }
                 Adversary::Offline => {}
                 Adversary::CrashRestart => {

@@ -1,0 +1,77 @@
+//! Byzantine leaders for the simulator (feature `byzantine`, never in a node build).
+//!
+//! A validator given a [`Misbehaviour`] runs honest consensus, but the blocks it proposes are
+//! rewritten after it builds them, then resealed so their commitments still match: each is a
+//! well-formed block that a careless verifier would accept. Honest verifiers must reject
+//! what breaks a rule (reordered nonces, a future timestamp) and the network must keep its
+//! liveness around what breaks none (censorship).
+
+use std::collections::HashSet;
+use weft_types::{merkle, Block, Body, Transaction};
+
+/// What a Byzantine leader does to its own proposals.
+#[derive(Clone, Debug)]
+pub enum Misbehaviour {
+    /// Puts each sender's transactions within a namespace in reverse nonce order (against
+    /// rule 8: a front-runner's reordering of a victim's dependent transactions).
+    Reorder,
+    /// Leaves out every transaction of these senders (and so their later nonces).
+    Censor(HashSet<[u8; 32]>),
+    /// Stamps its proposals this many milliseconds ahead of its clock (against rule 3).
+    FutureStamp(u64),
+}
+
+impl Misbehaviour {
+    /// The block a Byzantine leader proposes instead of `honest`.
+    pub fn apply(&self, honest: Block) -> Block {
+        let (mut header, body) = (honest.header, honest.body);
+        let body = match self {
+            Self::Reorder => {
+                let mut body = body;
+                for list in &mut body.namespaces {
+                    reverse_each_senders_run(&mut list.txs);
+                }
+                body
+            }
+            Self::Censor(senders) => Body {
+                namespaces: body
+                    .namespaces
+                    .into_iter()
+                    .map(|mut list| {
+                        list.txs.retain(|t| !senders.contains(t.sender()));
+                        list
+                    })
+                    .filter(|list| !list.txs.is_empty())
+                    .collect(),
+                ..body
+            },
+            Self::FutureStamp(ms) => {
+                header.timestamp_ms = header.timestamp_ms.saturating_add(*ms);
+                body
+            }
+        };
+        header.namespace_table_root = merkle::root(&body.namespace_table());
+        header.inclusion_root = body.inclusion_root();
+        header.tx_count = body.tx_count() as u32;
+        let block = Block::new(header, body);
+        assert!(
+            block.check_commitments().is_ok(),
+            "a resealed block binds its body"
+        );
+        block
+    }
+}
+
+// Reverses, in place, the positions a sender's transactions occupy in one namespace list.
+fn reverse_each_senders_run(txs: &mut [Transaction]) {
+    let mut senders: Vec<[u8; 32]> = txs.iter().map(|t| *t.sender()).collect();
+    senders.dedup();
+    for sender in senders {
+        let at: Vec<usize> = (0..txs.len())
+            .filter(|i| *txs[*i].sender() == sender)
+            .collect();
+        for k in 0..at.len() / 2 {
+            txs.swap(at[k], at[at.len() - 1 - k]);
+        }
+    }
+}
