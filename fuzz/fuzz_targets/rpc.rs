@@ -27,6 +27,8 @@ const METHODS: &[&str] = &[
     "eth_chainId",
     "net_version",
     "eth_getTransactionCount",
+    "weft_getPreconfirmation",
+    "weft_getPreconfirmationEvidence",
 ];
 
 struct Node {
@@ -39,7 +41,7 @@ impl NodeApi for Node {
     fn submit(
         &self,
         txs: Vec<Result<Transaction, AdmitError>>,
-    ) -> BoxFuture<'static, Vec<Result<TxHash, AdmitError>>> {
+    ) -> BoxFuture<'static, Vec<Result<weft_rpc::Accepted, AdmitError>>> {
         let chain_view = weft_consensus::ChainState(&self.store);
         let mut mempool = self.mempool.lock().unwrap();
         let out = txs
@@ -49,7 +51,10 @@ impl NodeApi for Node {
                 tx.check(&self.store.limits().clone(), &self.chain)?;
                 let hash = tx.hash();
                 mempool.admit(tx, &chain_view, true)?;
-                Ok(hash)
+                Ok(weft_rpc::Accepted {
+                    hash,
+                    receipt: None,
+                })
             })
             .collect();
         Box::pin(async move { out })
@@ -63,6 +68,26 @@ impl NodeApi for Node {
     }
     fn store(&self) -> &Store {
         &self.store
+    }
+    fn preconfirmed(&self) -> tokio::sync::broadcast::Receiver<weft_rpc::Preconfirmed> {
+        static CHANNEL: OnceLock<tokio::sync::broadcast::Sender<weft_rpc::Preconfirmed>> =
+            OnceLock::new();
+        CHANNEL
+            .get_or_init(|| tokio::sync::broadcast::channel(16).0)
+            .subscribe()
+    }
+    fn outstanding(
+        &self,
+        _namespace: weft_types::NamespaceId,
+    ) -> Vec<(Transaction, weft_types::Receipt)> {
+        Vec::new()
+    }
+    fn pending_among(&self, hashes: &[TxHash]) -> Vec<bool> {
+        let mempool = self.mempool.lock().unwrap();
+        hashes
+            .iter()
+            .map(|h| matches!(mempool.status(h), Some(Status::Pending)))
+            .collect()
     }
     fn validators(&self) -> Vec<VerifyingKey> {
         Vec::new()

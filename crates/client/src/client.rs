@@ -7,7 +7,7 @@ use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::rpc_params;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use std::time::Duration;
-use weft_rpc::types::*;
+use weft_api::types::*;
 use weft_types::{Limits, VerifyingKey};
 
 /// Request timeout.

@@ -36,7 +36,7 @@ pub enum VerifyError {
     },
     /// The finality certificate is invalid for this validator set.
     #[error(transparent)]
-    Certificate(#[from] weft_consensus::CertificateError),
+    Certificate(#[from] weft_finality::CertificateError),
     /// The header chain from the block to the certified block is broken.
     #[error("header chain broken at height {height}: {reason}")]
     Chain {

@@ -19,4 +19,4 @@ pub use verify::{
     judge_preconfirmation, verify_broken_preconfirmation, verify_finality, verify_namespace_proof,
     verify_receipt, verify_receipt_for, VerifiedNamespace,
 };
-pub use weft_rpc::{codes, types};
+pub use weft_api::{codes, types};

@@ -2,7 +2,7 @@
 
 use crate::VerifyError;
 use commonware_codec::{Decode as _, DecodeExt as _};
-use weft_rpc::types::{FinalityJson, NamespaceProofJson};
+use weft_api::types::{FinalityJson, NamespaceProofJson};
 use weft_types::{
     BlockDigest, ChainId, Header, Limits, NamespaceId, NamespaceProof, Transaction, VerifyingKey,
 };
@@ -29,7 +29,7 @@ pub fn verify_finality(
     chain: &ChainId,
 ) -> Result<BlockDigest, VerifyError> {
     let block = digest("block_hash", &finality.block_hash)?;
-    let certified = weft_consensus::verify_finalization(
+    let certified = weft_finality::verify_finalization(
         &unhex("certificate", &finality.certificate)?,
         validators,
         chain,
@@ -194,7 +194,7 @@ fn judge(
         validators,
         limits.preconf_window_heights,
         |certificate| {
-            weft_consensus::verify_finalization(certificate, validators, chain)
+            weft_finality::verify_finalization(certificate, validators, chain)
                 .map(|f| f.block)
                 .map_err(|e| e.to_string())
         },

@@ -17,7 +17,6 @@ pub mod app;
 mod block;
 #[cfg(feature = "byzantine")]
 pub mod byzantine;
-mod certificate;
 mod config;
 mod engine;
 mod finalizer;
@@ -27,7 +26,6 @@ mod metrics;
 pub use admit::{admit, admit_promising, Admitted};
 pub use app::App;
 pub use block::ConsensusBlock;
-pub use certificate::{verify_finalization, CertificateError, Finality};
 pub use config::{
     Config, DEFAULT_BLOCK_INTERVAL_MS, DEFAULT_BLOCK_TXS_TARGET, DEFAULT_CERTIFICATION_TIMEOUT_MS,
     DEFAULT_LEADER_TIMEOUT_MS, DEFAULT_MAILBOX_SIZE, DEFAULT_TIMEOUT_RETRY_MS,
@@ -37,21 +35,14 @@ pub use engine::{
     CHANNEL_CERTIFICATES, CHANNEL_RESOLVER, CHANNEL_TXS, CHANNEL_VOTES,
 };
 pub use metrics::Metrics;
+pub use weft_finality::{
+    consensus_namespace, verify_finalization, CertificateError, Finality, CONSENSUS_NAMESPACE,
+};
 
 use std::sync::{Arc, Mutex};
 use weft_mempool::{ChainView, Mempool};
 use weft_storage::Store;
 use weft_types::{Limits, TxHash};
-
-/// Base of the consensus signing domain; part of every vote a validator signs, bound to the
-/// chain by [`consensus_namespace`].
-pub const CONSENSUS_NAMESPACE: &[u8] = b"weft/consensus/v1";
-
-/// The consensus signing domain of `chain`: votes and certificates of one network never
-/// verify on another, even with the same validator keys.
-pub fn consensus_namespace(chain: &weft_types::ChainId) -> Vec<u8> {
-    chain.domain(CONSENSUS_NAMESPACE)
-}
 
 /// State shared by consensus, gossip and the RPC server of one validator.
 pub struct Shared {

@@ -23,11 +23,9 @@
 //!
 //! Every error has a stable code (see [`codes`]) and a message naming the field or limit.
 
-pub mod codes;
 mod config;
 mod eth;
 mod server;
-pub mod types;
 
 pub use config::{
     Config, DEFAULT_CONNECTIONS_MAX, DEFAULT_FINALITY_SCAN_HEIGHTS_MAX,
@@ -38,3 +36,4 @@ pub use config::{
     DEFAULT_WORKER_THREADS,
 };
 pub use server::{methods, runtime, start, Accepted, NodeApi, Preconfirmed};
+pub use weft_api::{codes, types};

@@ -1,4 +1,5 @@
-//! Offline verification of finalization certificates.
+//! Offline verification of Weft finalization certificates: the light-client check that
+//! clients, rollups and the L1 run without trusting any node.
 //!
 //! A finalization certificate is a quorum (more than two thirds) of validator signatures over
 //! the finalize vote for one block. Anyone holding the validator set can check it without
@@ -12,6 +13,16 @@ use commonware_utils::ordered::Set;
 use rand_core::SeedableRng as _;
 use thiserror::Error;
 use weft_types::{sha256, BlockDigest, ChainId, Digest, VerifyingKey};
+
+/// Base of the consensus signing domain; part of every vote a validator signs, bound to the
+/// chain by [`consensus_namespace`].
+pub const CONSENSUS_NAMESPACE: &[u8] = b"weft/consensus/v1";
+
+/// The consensus signing domain of `chain`: votes and certificates of one network never
+/// verify on another, even with the same validator keys.
+pub fn consensus_namespace(chain: &ChainId) -> Vec<u8> {
+    chain.domain(CONSENSUS_NAMESPACE)
+}
 
 /// What a valid certificate proves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +63,7 @@ pub fn verify_finalization(
         .to_vec()
         .try_into()
         .map_err(|_| CertificateError::ValidatorSet("a key is listed twice".into()))?;
-    let scheme = ed25519::Scheme::verifier(&crate::consensus_namespace(chain), set);
+    let scheme = ed25519::Scheme::verifier(&consensus_namespace(chain), set);
     let finalization = Finalization::<ed25519::Scheme, Digest>::decode_cfg(
         Copying(bytes),
         &scheme.certificate_codec_config(),
