@@ -137,8 +137,8 @@ impl App {
         debug_assert!(block.check_commitments().is_ok());
         debug_assert!(block.encode_size() <= limits.block_bytes_max);
         #[cfg(feature = "byzantine")]
-        if let Some(m) = self.shared.misbehaviour.get() {
-            return m.apply(block);
+        if let Some(leader) = self.shared.misbehaviour.get() {
+            return leader.propose(block);
         }
         block
     }

@@ -7,7 +7,40 @@
 //! liveness around what breaks none (censorship).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use weft_types::{merkle, Block, Body, Transaction};
+
+/// A Byzantine leader: what it does, and how many of its proposals it actually changed (so
+/// a test can show the attack happened).
+#[derive(Debug)]
+pub struct ByzantineLeader {
+    misbehaviour: Misbehaviour,
+    rewritten: AtomicUsize,
+}
+
+impl ByzantineLeader {
+    /// A leader doing `misbehaviour`.
+    pub fn new(misbehaviour: Misbehaviour) -> Self {
+        Self {
+            misbehaviour,
+            rewritten: AtomicUsize::new(0),
+        }
+    }
+
+    /// The block it proposes instead of `honest`.
+    pub fn propose(&self, honest: Block) -> Block {
+        let block = self.misbehaviour.apply(honest.clone());
+        if block != honest {
+            self.rewritten.fetch_add(1, Ordering::Relaxed);
+        }
+        block
+    }
+
+    /// How many of its proposals differed from the honest ones.
+    pub fn rewritten(&self) -> usize {
+        self.rewritten.load(Ordering::Relaxed)
+    }
+}
 
 /// What a Byzantine leader does to its own proposals.
 #[derive(Clone, Debug)]
@@ -64,7 +97,9 @@ impl Misbehaviour {
 
 // Reverses, in place, the positions a sender's transactions occupy in one namespace list.
 fn reverse_each_senders_run(txs: &mut [Transaction]) {
+    // Each sender once, however its transactions interleave with others'.
     let mut senders: Vec<[u8; 32]> = txs.iter().map(|t| *t.sender()).collect();
+    senders.sort_unstable();
     senders.dedup();
     for sender in senders {
         let at: Vec<usize> = (0..txs.len())

@@ -79,7 +79,7 @@ pub struct Shared {
     pub gossip_wake: tokio::sync::Notify,
     /// A simulated Byzantine leader's rewrite of its own proposals (feature `byzantine`).
     #[cfg(feature = "byzantine")]
-    pub misbehaviour: std::sync::OnceLock<byzantine::Misbehaviour>,
+    pub misbehaviour: std::sync::OnceLock<byzantine::ByzantineLeader>,
 }
 
 impl Shared {

@@ -912,7 +912,9 @@ fn run_byzantine_leader(
             let byzantine = net.start_validator(&context, &oracle, 0).await;
             byzantine
                 .misbehaviour
-                .set(misbehaviour)
+                .set(weft_consensus::byzantine::ByzantineLeader::new(
+                    misbehaviour,
+                ))
                 .expect("set once, before it is linked to anyone");
             let nodes = net.start_honest(&context, &oracle, 1..N).await;
             net.connect_all(&oracle).await;
@@ -937,6 +939,12 @@ fn run_byzantine_leader(
             summary(&context, name, &nodes);
             assert_agreement(&nodes, &net.genesis);
             assert_same_locations(&nodes, &hashes);
+            let rewritten = byzantine.misbehaviour.get().expect("set").rewritten();
+            assert!(
+                rewritten > 0,
+                "the Byzantine leader never changed a proposal"
+            );
+            eprintln!("{name}: {rewritten} proposals rewritten");
             check(&nodes, &hashes, &net);
         });
     });

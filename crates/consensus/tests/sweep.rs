@@ -210,7 +210,9 @@ fn run(seed: u64) {
                         _ => Misbehaviour::FutureStamp(2_000),
                     };
                     let node = net.start_validator(&context, &oracle, *i).await;
-                    node.misbehaviour.set(m).expect("set once");
+                    node.misbehaviour
+                        .set(weft_consensus::byzantine::ByzantineLeader::new(m))
+                        .expect("set once");
                 }
                 Adversary::Offline => {}
                 Adversary::CrashRestart => {

@@ -34,6 +34,18 @@ const RECEIPT_DEADLINES: TableDefinition<(u64, &[u8; 32]), ()> =
 /// `weft_getPreconfirmation`). Until its deadline a receipt is owed and never pruned.
 pub const DEFAULT_RECEIPT_RETENTION_HEIGHTS: u64 = 100_000;
 
+/// The deadline height of an encoded receipt, read in place (`weft_types::receipt`'s fixed
+/// layout), or `None` if the bytes are not a receipt's size.
+fn receipt_deadline(bytes: &[u8]) -> Option<u64> {
+    const AT: usize = weft_types::receipt::DEADLINE_OFFSET;
+    if bytes.len() != weft_types::RECEIPT_BYTES {
+        return None;
+    }
+    Some(u64::from_be_bytes(
+        bytes[AT..AT + 8].try_into().expect("8 bytes"),
+    ))
+}
+
 /// Finalized-chain facts read ahead of admission, so no mempool lock is held across disk I/O.
 #[derive(Clone, Debug, Default)]
 pub struct AdmissionFacts {
@@ -167,13 +179,9 @@ impl Store {
             }
             for entry in receipts.iter()? {
                 let (k, v) = entry?;
-                let receipt =
-                    Receipt::decode_bytes(v.value()).map_err(|e| StorageError::Corrupt {
-                        what: "receipt",
-                        key: weft_types::to_hex(k.value()),
-                        reason: e.to_string(),
-                    })?;
-                deadlines.insert((receipt.promise.deadline_height, k.value()), ())?;
+                // A damaged entry is indexed at deadline 0 (pruned first), never fatal here.
+                let deadline = receipt_deadline(v.value()).unwrap_or(0);
+                deadlines.insert((deadline, k.value()), ())?;
             }
         }
         txn.commit()?;
@@ -518,10 +526,12 @@ impl Store {
                 "pruning a receipt still owed: deadline {deadline}, head {height}"
             );
             deadlines.remove((deadline, &hash))?;
-            // Only the receipt this entry indexes (a re-signed one has its own entry).
+            // Only the receipt this entry indexes (a re-signed one has its own entry). The
+            // deadline is read in place: decoding would check the issuer's key, for up to
+            // tens of thousands of receipts inside one block's commit. Bytes that do not hold
+            // a receipt are dropped too: nothing could serve them.
             let indexed = match receipts.get(&hash)? {
-                Some(v) => Receipt::decode_bytes(v.value())
-                    .is_ok_and(|r| r.promise.deadline_height == deadline),
+                Some(v) => receipt_deadline(v.value()).is_none_or(|d| d == deadline),
                 None => false,
             };
             if indexed {
@@ -680,6 +690,8 @@ mod tests {
         for b in &blocks[10..] {
             store.commit_finalized(b, b"", 0).unwrap();
         }
+        assert_eq!(receipt_deadline(&late.encode()), Some(20));
+        assert_eq!(receipt_deadline(b"not a receipt"), None);
         // The late receipt is owed until 20 and kept five heights after.
         assert_eq!(store.receipt(&late.promise.tx).unwrap(), Some(late));
     }

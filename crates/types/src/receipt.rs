@@ -70,6 +70,9 @@ pub const RECEIPT_VERSION: u8 = 1;
 pub const PROMISE_BYTES: usize = 1 + 32 + 8 + 32 + 32 + 8 + 8 + 8 + 32;
 /// Bytes of an encoded receipt.
 pub const RECEIPT_BYTES: usize = PROMISE_BYTES + 64;
+/// Where `deadline_height` sits in an encoded receipt (for readers that need only it, such
+/// as the store's pruning).
+pub const DEADLINE_OFFSET: usize = 1 + 32 + 8 + 32 + 32 + 8 + 8;
 
 /// What the issuer promises (the signed part of a receipt).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -366,6 +369,8 @@ mod tests {
         let bytes = r.encode();
         assert_eq!(bytes.len(), RECEIPT_BYTES);
         assert_eq!(hex::encode(&bytes), GOLDEN.concat());
+        let at = &bytes[DEADLINE_OFFSET..DEADLINE_OFFSET + 8];
+        assert_eq!(u64::from_be_bytes(at.try_into().unwrap()), 74);
         assert_eq!(Receipt::decode(bytes).unwrap(), r);
     }
 
