@@ -19,10 +19,14 @@ pub const DEFAULT_QUEUED_BYTES_MAX: usize = 16 * 1024 * 1024;
 pub const DEFAULT_QUEUED_LIFETIME_MS: u64 = 600_000;
 /// Default bound on promised (pre-confirmed) transactions outstanding at this validator:
 /// the issuer's liability bound. Together with [`DEFAULT_PRECONF_BYTES_MAX`] it keeps every
-/// outstanding promise inside one block (see `weft_types::receipt`, the deadline rule).
-pub const DEFAULT_PRECONF_TXS_MAX: usize = 4_096;
-/// Default bound on promised bytes outstanding (encoded transactions).
-pub const DEFAULT_PRECONF_BYTES_MAX: usize = 1024 * 1024;
+/// outstanding promise inside one block (see `weft_types::receipt`, the deadline rule). Half
+/// the default block, the most the rule allows: outstanding promises are about the
+/// validator's submission rate times its finality latency, so this bound is also a ceiling
+/// on how fast one validator accepts (4,096 capped a validator near 5,000 tx/s at 1 s).
+pub const DEFAULT_PRECONF_TXS_MAX: usize = 10_000;
+/// Default bound on promised bytes outstanding (encoded transactions): half the default
+/// block.
+pub const DEFAULT_PRECONF_BYTES_MAX: usize = 2 * 1024 * 1024;
 /// Default number of remembered rejection reasons (for `status` queries).
 pub const DEFAULT_REJECTED_MAX: usize = 100_000;
 
