@@ -140,22 +140,25 @@ impl NodeApi for Api {
                     }
                 }
             }
-            let promises: Vec<Promise> = admitted
+            // One pass over what was promised; the transactions are copied for the
+            // preconfirmed streams only while someone streams.
+            let streaming = published.receiver_count() > 0;
+            let mut promises: Vec<Promise> = Vec::new();
+            let mut promised_txs: Vec<Transaction> = Vec::new();
+            for (tx, a) in admitted
                 .iter()
                 .zip(admitted_results.iter().filter_map(|r| r.as_ref().ok()))
-                .filter(|(_, a)| a.promised)
-                .map(|(tx, _)| Promise::for_tx(chain, tx, issued, deadline, me.clone()))
-                .collect();
+            {
+                if a.promised {
+                    promises.push(Promise::for_tx(chain, tx, issued, deadline, me.clone()));
+                    if streaming {
+                        promised_txs.push(tx.clone());
+                    }
+                }
+            }
             // Acknowledge only what is on disk; receipts are signed and stored there too.
-            let promised_txs: Vec<Transaction> = admitted
-                .iter()
-                .zip(admitted_results.iter().filter_map(|r| r.as_ref().ok()))
-                .filter(|(_, a)| a.promised)
-                .map(|(tx, _)| tx.clone())
-                .collect();
             let receipts = persister.persist(admitted, promises).await;
-            if !receipts.is_empty() && published.receiver_count() > 0 {
-                // No receiver is fine: nobody streams preconfirmations now.
+            if streaming && !receipts.is_empty() {
                 let _ = published.send(Arc::new(
                     promised_txs
                         .into_iter()

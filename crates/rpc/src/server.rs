@@ -727,6 +727,26 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
     }
 }
 
+/// Parses `(namespace, from_height?)` and accepts the subscription, or rejects it with the
+/// parse error (both namespace subscriptions take these parameters).
+async fn accept_namespace_subscription(
+    params: Params<'static>,
+    pending: PendingSubscriptionSink,
+) -> Option<(SubscriptionSink, u64, Option<u64>)> {
+    let parsed: Result<(u64, Option<u64>), _> = params.parse();
+    match parsed {
+        Ok((namespace, from)) => pending
+            .accept()
+            .await
+            .ok()
+            .map(|sink| (sink, namespace, from)),
+        Err(e) => {
+            pending.reject(e).await;
+            None
+        }
+    }
+}
+
 fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::RegisterMethodError> {
     let mut module = RpcModule::new(state);
     module.register_async_method(
@@ -878,15 +898,10 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
         "weft_namespace",
         "weft_unsubscribeNamespace",
         |params: Params<'static>, pending: PendingSubscriptionSink, state: Arc<State>, _| async move {
-            let parsed: Result<(u64, Option<u64>), _> = params.parse();
-            let (namespace, from) = match parsed {
-                Ok(p) => p,
-                Err(e) => {
-                    pending.reject(e).await;
-                    return;
-                }
+            let Some((sink, namespace, from)) = accept_namespace_subscription(params, pending).await
+            else {
+                return;
             };
-            let Ok(sink) = pending.accept().await else { return };
             stream_namespace(state, sink, namespace, from.unwrap_or(0)).await;
         },
     )?;
@@ -895,15 +910,10 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
         "weft_preconfirmed",
         "weft_unsubscribePreconfirmed",
         |params: Params<'static>, pending: PendingSubscriptionSink, state: Arc<State>, _| async move {
-            let parsed: Result<(u64, Option<u64>), _> = params.parse();
-            let (namespace, from) = match parsed {
-                Ok(p) => p,
-                Err(e) => {
-                    pending.reject(e).await;
-                    return;
-                }
+            let Some((sink, namespace, from)) = accept_namespace_subscription(params, pending).await
+            else {
+                return;
             };
-            let Ok(sink) = pending.accept().await else { return };
             // From the next height by default: what is already final is history.
             let from = from.unwrap_or_else(|| state.node.store().head_height().map_or(0, |h| h + 1));
             stream_preconfirmed(state, sink, namespace, from).await;
