@@ -6,14 +6,17 @@
 //! 2. `B.epoch`, `B.view` and `B.proposer` equal the round and its leader;
 //! 3. `P.timestamp_ms <= B.timestamp_ms <= now + limits.timestamp_drift_ms_max` (genesis);
 //! 4. `B.state_root` and `B.l1_inbox_index` equal the parent's (staking and the L1 inbox are
-//!    not live yet), and the bundle and encrypted lanes are empty;
+//!    not live yet), and the encrypted lane is empty;
 //! 5. the body respects every wire limit and every header root and count matches the body;
 //! 6. every transaction is within size limits and correctly signed;
 //! 7. no transaction appears twice, in an unfinalized ancestor, or in a finalized block;
 //! 8. each sender's nonces in `B` are exactly its next nonces, consecutive: starting one
 //!    above its highest nonce in the finalized chain and the unfinalized ancestors (0 for a new
 //!    sender), with no gap and no repeat; and within each namespace, a sender's transactions
-//!    appear in nonce order, in block order.
+//!    appear in nonce order, in block order;
+//! 9. every bundle with a leg in `B` has all its legs in `B`, spans two namespaces or more,
+//!    and has not expired (`B.height <= valid_until`); the bundle section lists exactly
+//!    those bundles (rules B1-B4 of `weft_types::bundle`, checked with rule 5 at decode).
 //!
 //! Each broken rule is a [`BlockError`] variant naming its rule ([`BlockError::rule`]).
 //!
@@ -193,9 +196,6 @@ impl App {
             || h.l1_inbox_index != parent.header.l1_inbox_index
         {
             return Err(BlockError::StateChanged);
-        }
-        if !block.body.bundles.is_empty() {
-            return Err(BlockError::LaneNotEnabled { lane: "bundles" });
         }
         if !block.body.encrypted.is_empty() {
             return Err(BlockError::LaneNotEnabled { lane: "encrypted" });

@@ -94,7 +94,7 @@ fn sender_bytes(tx: &Transaction) -> [u8; 32] {
 mod commonware_codec_free {
     /// Encoded length of a transaction without encoding it.
     pub fn encoded_len(tx: &weft_types::Transaction) -> usize {
-        tx.payload().len() + weft_types::TX_OVERHEAD_BYTES
+        tx.encoded_len()
     }
 }
 

@@ -2,15 +2,18 @@
 //!
 //! The header commits to the body through roots, so a header plus its finalization
 //! certificate is enough to verify any one namespace's data (see [`Body::namespace_table`]).
-//! The body has typed room for atomic bundles and the encrypted lane; until those features
-//! land, consensus rejects blocks that use them.
+//! Bundle legs live in their namespaces' lists; the body's bundle section lists each bundle
+//! once (rules B1-B4 in [`crate::bundle`]). The encrypted lane has typed room; until it
+//! lands, consensus rejects blocks that use it.
 
+use crate::bundle::{BundleEntry, BundleId};
 use crate::{
     merkle, sha256, BlockError, DecodeError, Digest, Limits, NamespaceId, Transaction, TxHash,
     VerifyingKey,
 };
 use bytes::{Buf, BufMut, Bytes};
 use commonware_codec::{Decode, Encode, EncodeSize, Error, FixedSize, Read, ReadExt, Write};
+use std::collections::HashMap;
 use std::fmt;
 
 /// Encoded size of a [`Header`], in bytes.
@@ -51,7 +54,7 @@ pub struct Header {
     /// Merkle root over the block's nonce slots sorted by `(sender, nonce)` ([`Slot`]): proves
     /// a transaction's inclusion, or that no transaction holds its `(sender, nonce)`.
     pub inclusion_root: Digest,
-    /// Merkle root over bundle entries.
+    /// Merkle root over the bundle section ([`BundleEntry::leaf`], sorted by bundle id).
     pub bundles_root: Digest,
     /// Merkle root over encrypted-lane entries.
     pub encrypted_root: Digest,
@@ -198,16 +201,6 @@ impl NamespaceTxs {
     }
 }
 
-/// An atomic cross-rollup bundle: all legs are included together or not at all.
-/// Reserved: consensus rejects blocks with bundles until the feature lands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Bundle {
-    /// Bundle id (hash of its legs).
-    pub id: Digest,
-    /// The legs, each a transaction of some namespace.
-    pub legs: Vec<Transaction>,
-}
-
 /// An encrypted-lane item, timelock-encrypted to a target view.
 /// Reserved: consensus rejects blocks with encrypted items until the feature lands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -223,8 +216,9 @@ pub struct EncryptedItem {
 pub struct Body {
     /// Per-namespace lists, strictly ascending by namespace, none empty.
     pub namespaces: Vec<NamespaceTxs>,
-    /// Atomic bundles (reserved).
-    pub bundles: Vec<Bundle>,
+    /// The bundle section: one entry per bundle whose legs the namespaced lists hold,
+    /// sorted by id (rule B4).
+    pub bundles: Vec<BundleEntry>,
     /// Encrypted lane (reserved).
     pub encrypted: Vec<EncryptedItem>,
 }
@@ -238,13 +232,66 @@ impl Body {
         for tx in txs {
             by_ns.entry(tx.namespace()).or_default().push(tx);
         }
-        Self {
+        let mut body = Self {
             namespaces: by_ns
                 .into_iter()
                 .map(|(namespace, txs)| NamespaceTxs { namespace, txs })
                 .collect(),
             ..Self::default()
+        };
+        body.bundles = body.derive_bundles();
+        body
+    }
+
+    /// The bundle section the namespaced lists call for: one entry per bundle with a leg
+    /// here, sorted by id (rule B4). Derived from any one leg: a leg names every leg's hash.
+    pub fn derive_bundles(&self) -> Vec<BundleEntry> {
+        let mut entries: std::collections::BTreeMap<BundleId, BundleEntry> = Default::default();
+        for tx in self.txs() {
+            if let Some(leg) = tx.leg() {
+                entries.entry(leg.bundle()).or_insert_with(|| BundleEntry {
+                    id: leg.bundle(),
+                    valid_until: leg.valid_until,
+                    legs: leg.leg_hashes(),
+                });
+            }
         }
+        entries.into_values().collect()
+    }
+
+    /// Rules B1, B2 and B4 ([`crate::bundle`]): every bundle with a leg here is whole, spans
+    /// two namespaces or more, and the section lists exactly these bundles.
+    pub fn check_bundles(&self) -> Result<(), BlockError> {
+        let mut legs: HashMap<TxHash, NamespaceId> = HashMap::new();
+        for tx in self.txs() {
+            if tx.leg().is_some() {
+                legs.insert(tx.hash(), tx.namespace());
+            }
+        }
+        let derived = self.derive_bundles();
+        for entry in &derived {
+            let mut namespaces = Vec::with_capacity(entry.legs.len());
+            for hash in &entry.legs {
+                match legs.get(hash) {
+                    Some(ns) => namespaces.push(*ns),
+                    None => {
+                        return Err(BlockError::BundleSplit {
+                            bundle: entry.id,
+                            missing: *hash,
+                        })
+                    }
+                }
+            }
+            namespaces.sort_unstable();
+            namespaces.dedup();
+            if namespaces.len() < 2 {
+                return Err(BlockError::BundleOneNamespace { bundle: entry.id });
+            }
+        }
+        if derived != self.bundles {
+            return Err(BlockError::BundleSectionMismatch);
+        }
+        Ok(())
     }
 
     /// Number of namespaced transactions.
@@ -262,9 +309,10 @@ impl Body {
         self.namespaces.iter().map(NamespaceTxs::leaf).collect()
     }
 
-    /// The block's nonce slots, sorted: one per transaction (see [`Slot`]). Only the
-    /// namespaced lists: bundles and the encrypted lane, which would also take nonces, must
-    /// join the slot tree when consensus enables them, or a kept promise could look broken.
+    /// The block's nonce slots, sorted: one per transaction (see [`Slot`]). Bundle legs are
+    /// in the namespaced lists, so they have slots too; the encrypted lane, which would also
+    /// take nonces, must join the slot tree when consensus enables it, or a kept promise
+    /// could look broken.
     pub fn slots(&self) -> Vec<Slot> {
         let mut slots: Vec<Slot> = self.txs().map(Slot::of).collect();
         slots.sort_unstable();
@@ -278,13 +326,9 @@ impl Body {
         merkle::root(&leaves)
     }
 
-    /// Root over bundles.
+    /// Root over the bundle section.
     pub fn bundles_root(&self) -> Digest {
-        let leaves: Vec<Digest> = self
-            .bundles
-            .iter()
-            .map(|b| merkle::leaf_hash(&[b.id.as_ref()]))
-            .collect();
+        let leaves: Vec<Digest> = self.bundles.iter().map(BundleEntry::leaf).collect();
         merkle::root(&leaves)
     }
 
@@ -322,7 +366,7 @@ impl Body {
                 });
             }
         }
-        Ok(())
+        self.check_bundles()
     }
 }
 
@@ -552,6 +596,19 @@ impl Block {
                 return Err(BlockError::RootMismatch { root });
             }
         }
+        // Rule B3: no bundle after its expiry.
+        if let Some(b) = self
+            .body
+            .bundles
+            .iter()
+            .find(|b| b.valid_until < self.header.height)
+        {
+            return Err(BlockError::BundleExpired {
+                bundle: b.id,
+                valid_until: b.valid_until,
+                height: self.header.height,
+            });
+        }
         Ok(())
     }
 }
@@ -579,29 +636,6 @@ impl Read for NamespaceTxs {
                 e => e,
             })?;
         Ok(Self { namespace, txs })
-    }
-}
-
-impl Write for Bundle {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.id.write(buf);
-        self.legs.write(buf);
-    }
-}
-impl EncodeSize for Bundle {
-    fn encode_size(&self) -> usize {
-        Digest::SIZE + self.legs.encode_size()
-    }
-}
-impl Read for Bundle {
-    type Cfg = Limits;
-    fn read_cfg(buf: &mut impl commonware_codec::Buf, limits: &Limits) -> Result<Self, Error> {
-        let id = Digest::read(buf)?;
-        let legs = Vec::<Transaction>::read_cfg(
-            buf,
-            &((1..=limits.namespaces_per_block_max).into(), *limits),
-        )?;
-        Ok(Self { id, legs })
     }
 }
 
@@ -660,7 +694,9 @@ impl Read for Body {
                 "more transactions than block_txs_max",
             ));
         }
-        let bundles = Vec::<Bundle>::read_cfg(buf, &((0..=limits.block_txs_max).into(), *limits))?;
+        // Each bundle has two legs or more among the block's transactions.
+        let bundles =
+            Vec::<BundleEntry>::read_cfg(buf, &((0..=limits.block_txs_max / 2).into(), ()))?;
         let encrypted =
             Vec::<EncryptedItem>::read_cfg(buf, &((0..=limits.block_txs_max).into(), *limits))?;
         Ok(Self {

@@ -116,6 +116,33 @@ pub enum BlockError {
         /// `bundles` or `encrypted`.
         lane: &'static str,
     },
+    /// Rule 9 (B1): a bundle with a leg in the block is missing another.
+    #[error("bundle {bundle} is split: leg {missing} is not in the block")]
+    BundleSplit {
+        /// The bundle.
+        bundle: crate::BundleId,
+        /// A leg that is missing.
+        missing: crate::TxHash,
+    },
+    /// Rule 9 (B2): a bundle's legs are all in one namespace.
+    #[error("bundle {bundle} has legs in one namespace only (a bundle spans two or more)")]
+    BundleOneNamespace {
+        /// The bundle.
+        bundle: crate::BundleId,
+    },
+    /// Rule 9 (B3): a bundle is included after its expiry.
+    #[error("bundle {bundle} is valid until height {valid_until}, included at {height}")]
+    BundleExpired {
+        /// The bundle.
+        bundle: crate::BundleId,
+        /// Its expiry.
+        valid_until: u64,
+        /// The block's height.
+        height: u64,
+    },
+    /// Rule 9 (B4): the bundle section is not the one the legs call for.
+    #[error("the bundle section does not list exactly the bundles whose legs the block holds, sorted by id")]
+    BundleSectionMismatch,
     /// Rule 5: a wire limit is exceeded.
     #[error("block has {value} {what}, above {limit} = {max}")]
     OverLimit {
@@ -240,6 +267,10 @@ impl BlockError {
             BadTx { .. } | BadSignature { .. } => 6,
             DuplicateTx { .. } | AlreadyFinalized { .. } | InAncestor { .. } => 7,
             NonceGap { .. } | NonceOutOfOrder { .. } => 8,
+            BundleSplit { .. }
+            | BundleOneNamespace { .. }
+            | BundleExpired { .. }
+            | BundleSectionMismatch => 9,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! takes a [`Limits`] and reports which limit was broken.
 
 mod block;
+pub mod bundle;
 mod config;
 mod error;
 pub mod eth;
@@ -18,9 +19,10 @@ pub mod receipt;
 mod tx;
 
 pub use block::{
-    Block, BlockDigest, Body, Bundle, EncryptedItem, Header, NamespaceSpan, NamespaceTxs, Slot,
+    Block, BlockDigest, Body, EncryptedItem, Header, NamespaceSpan, NamespaceTxs, Slot,
     HEADER_BYTES, SLOT_BYTES,
 };
+pub use bundle::{BundleEntry, BundleId, Leg, LegSpec, BUNDLE_LEGS_MAX, BUNDLE_LEGS_MIN};
 pub use config::{
     Limits, DEFAULT_BLOCK_BYTES_MAX, DEFAULT_BLOCK_TXS_MAX, DEFAULT_GOSSIP_BATCH_TXS_MAX,
     DEFAULT_GOSSIP_HASHES_MAX, DEFAULT_NAMESPACES_PER_BLOCK_MAX, DEFAULT_PAYLOAD_BYTES_MAX,

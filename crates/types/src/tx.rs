@@ -7,12 +7,17 @@
 //! - **Ethereum**: the payload is a signed Ethereum transaction (EIP-2718), its chain id is
 //!   the namespace and its recovered signer the sender (see [`crate::eth`]).
 //!
-//! Encoding (big-endian), after a kind byte (0 ed25519, 1 Ethereum):
-//! `namespace (8) | sender (32) | nonce (8) | payload_len (varint) | payload`, then for ed25519
-//! the `signature (64)`. The ed25519 hash is SHA-256 over everything but the signature (a
+//! - **Bundle leg** (ed25519): a native transaction that is one leg of an atomic bundle; its
+//!   signed hash commits to the whole bundle (see [`crate::bundle`]).
+//!
+//! Encoding (big-endian), after a kind byte (0 ed25519, 1 Ethereum, 2 bundle leg):
+//! `namespace (8) | sender (32) | nonce (8) | payload_len (varint) | payload`, then for a leg
+//! `valid_until (8) | index (1) | count (1) | content hashes (32 each)`, then for ed25519 and
+//! legs the `signature (64)`. A leg's hash is `SHA-256(2 || bundle id || index)`. The ed25519 hash is SHA-256 over everything but the signature (a
 //! signature cannot be mutated into a second transaction with the same content); the Ethereum
 //! hash is keccak-256 of the raw Ethereum transaction, as wallets compute it.
 
+use crate::bundle::{leg_content_hash, Leg, LegSpec, LEG_EXTRA_BYTES_MAX};
 use crate::{eth, sha256, ChainId, DecodeError, Digest, Limits, NamespaceId, TxError};
 use bytes::{Buf as _, BufMut, Bytes};
 use commonware_codec::{
@@ -31,12 +36,13 @@ pub type VerifyingKey = ed25519::PublicKey;
 /// transaction signed for one network is not valid on another.
 pub const TX_SIGNING_NAMESPACE: &[u8] = b"weft/tx/v1";
 
-/// Bytes of a transaction that are not payload: kind, fixed fields, signature and the widest
-/// length prefix.
-pub const TX_OVERHEAD_BYTES: usize = 1 + 8 + 32 + 8 + 5 + 64;
+/// Most bytes of a transaction that are not payload: kind, fixed fields, signature, the
+/// widest length prefix and the widest bundle-leg fields.
+pub const TX_OVERHEAD_BYTES: usize = 1 + 8 + 32 + 8 + 5 + 64 + LEG_EXTRA_BYTES_MAX;
 
 const KIND_ED25519: u8 = 0;
 const KIND_ETHEREUM: u8 = 1;
+pub(crate) const KIND_LEG: u8 = 2;
 
 /// A transaction's id: SHA-256 of its unsigned encoding (ed25519) or its Ethereum hash.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,6 +92,8 @@ pub struct Transaction {
     sender: [u8; 32],
     nonce: u64,
     payload: Bytes,
+    /// Set for a bundle leg (always ed25519-signed).
+    leg: Option<Box<Leg>>,
     /// Cached: computed once at construction or decode.
     hash: TxHash,
     /// ed25519: the decompressed sender key (`None` if not a curve point).
@@ -116,6 +124,7 @@ impl fmt::Debug for Transaction {
             .field("ethereum", &matches!(self.auth, Auth::Ethereum))
             .field("namespace", &self.namespace)
             .field("nonce", &self.nonce)
+            .field("bundle", &self.leg.as_ref().map(|l| (l.bundle(), l.index)))
             .field("payload_bytes", &self.payload.len())
             .finish()
     }
@@ -159,6 +168,57 @@ impl Transaction {
         tx
     }
 
+    /// Builds and signs every leg of a bundle for `chain`: leg `i` is `legs[i]`, signed by
+    /// its own key. In a real trade each sender signs its own leg ([`Transaction::sign_leg`])
+    /// after agreeing the specs; this is the one-party convenience.
+    pub fn sign_bundle(
+        chain: &ChainId,
+        valid_until: u64,
+        legs: &[(&SigningKey, LegSpec)],
+    ) -> Option<Vec<Self>> {
+        let senders: Vec<[u8; 32]> = legs
+            .iter()
+            .map(|(k, _)| k.public_key().as_ref().try_into().expect("32 bytes"))
+            .collect();
+        let contents: Vec<Digest> = senders
+            .iter()
+            .zip(legs)
+            .map(|(s, (_, spec))| leg_content_hash(spec.namespace, s, spec.nonce, &spec.payload))
+            .collect();
+        legs.iter()
+            .enumerate()
+            .map(|(i, (key, spec))| {
+                let leg = Leg::new(valid_until, i as u8, contents.clone())?;
+                Some(Self::sign_leg(key, chain, spec.clone(), leg))
+            })
+            .collect()
+    }
+
+    /// Signs one leg of a bundle whose fields (`leg`) the senders agreed. The leg's content
+    /// must be `leg.contents[leg.index]`; panics otherwise (a caller bug, not input).
+    pub fn sign_leg(key: &SigningKey, chain: &ChainId, spec: LegSpec, leg: Leg) -> Self {
+        let public = key.public_key();
+        let sender: [u8; 32] = public.as_ref().try_into().expect("ed25519 key is 32 bytes");
+        assert_eq!(
+            leg_content_hash(spec.namespace, &sender, spec.nonce, &spec.payload),
+            leg.contents[leg.index as usize],
+            "the leg's content is not the one its bundle commits to"
+        );
+        let hash = leg.bundle().leg_hash(leg.index);
+        let signature = key.sign(&chain.domain(TX_SIGNING_NAMESPACE), hash.as_bytes());
+        let mut tx = Self::assemble(
+            Auth::Ed25519(signature),
+            spec.namespace,
+            sender,
+            spec.nonce,
+            spec.payload,
+            hash,
+        );
+        tx.leg = Some(Box::new(leg));
+        let _ = tx.sender_key.set(Some(public));
+        tx
+    }
+
     /// Assembles a native transaction from parts without checking the signature.
     pub fn from_parts(
         namespace: NamespaceId,
@@ -192,6 +252,7 @@ impl Transaction {
             sender,
             nonce,
             payload,
+            leg: None,
             hash,
             sender_key: OnceLock::new(),
             eth_checked: OnceLock::new(),
@@ -263,6 +324,14 @@ impl Transaction {
     /// The transaction id.
     pub fn hash(&self) -> TxHash {
         self.hash
+    }
+    /// Encoded size in bytes (without encoding).
+    pub fn encoded_len(&self) -> usize {
+        self.encode_size()
+    }
+    /// The bundle fields, if this transaction is a bundle leg.
+    pub fn leg(&self) -> Option<&Leg> {
+        self.leg.as_deref()
     }
 
     /// Decodes untrusted bytes, enforcing `limits` and naming the one broken.
@@ -401,14 +470,18 @@ impl Transaction {
 
 impl Write for Transaction {
     fn write(&self, buf: &mut impl BufMut) {
-        buf.put_u8(match self.auth {
-            Auth::Ed25519(_) => KIND_ED25519,
-            Auth::Ethereum => KIND_ETHEREUM,
+        buf.put_u8(match (&self.auth, &self.leg) {
+            (Auth::Ed25519(_), None) => KIND_ED25519,
+            (Auth::Ed25519(_), Some(_)) => KIND_LEG,
+            (Auth::Ethereum, _) => KIND_ETHEREUM,
         });
         self.namespace.write(buf);
         buf.put_slice(&self.sender);
         buf.put_u64(self.nonce);
         self.payload.write(buf);
+        if let Some(leg) = &self.leg {
+            leg.write(buf);
+        }
         if let Auth::Ed25519(signature) = &self.auth {
             signature.write(buf);
         }
@@ -421,7 +494,8 @@ impl EncodeSize for Transaction {
             Auth::Ed25519(_) => ed25519::Signature::SIZE,
             Auth::Ethereum => 0,
         };
-        1 + NamespaceId::SIZE + 32 + 8 + self.payload.encode_size() + signature
+        let leg = self.leg.as_ref().map_or(0, |l| l.encoded_len());
+        1 + NamespaceId::SIZE + 32 + 8 + self.payload.encode_size() + leg + signature
     }
 }
 
@@ -432,7 +506,7 @@ impl Read for Transaction {
             return Err(Error::EndOfBuffer);
         }
         let kind = buf.get_u8();
-        if kind != KIND_ED25519 && kind != KIND_ETHEREUM {
+        if kind != KIND_ED25519 && kind != KIND_ETHEREUM && kind != KIND_LEG {
             return Err(Error::InvalidEnum(kind));
         }
         let namespace = NamespaceId::read(buf)?;
@@ -447,6 +521,31 @@ impl Read for Transaction {
             })?;
         if kind == KIND_ETHEREUM {
             return Ok(Self::ethereum_unchecked(namespace, sender, nonce, payload));
+        }
+        if kind == KIND_LEG {
+            let leg = Leg::read(buf)?;
+            // The leg must be the one its bundle commits to, or its hash (over the bundle
+            // id and index) would stand for other content.
+            if leg_content_hash(namespace, &sender, nonce, &payload)
+                != leg.contents[leg.index as usize]
+            {
+                return Err(Error::Invalid(
+                    "transaction",
+                    "bundle leg content does not match its bundle's commitment",
+                ));
+            }
+            let signature = ed25519::Signature::read(buf)?;
+            let hash = leg.bundle().leg_hash(leg.index);
+            let mut tx = Self::assemble(
+                Auth::Ed25519(signature),
+                namespace,
+                sender,
+                nonce,
+                payload,
+                hash,
+            );
+            tx.leg = Some(Box::new(leg));
+            return Ok(tx);
         }
         let signature = ed25519::Signature::read(buf)?;
         Ok(Self::from_parts(
