@@ -123,6 +123,7 @@ impl App {
                 &pending.hashes,
                 |s| self.next_nonce(pending, s),
                 SelectLimits {
+                    height: parent.height() + 1,
                     txs_max: limits.block_txs_max,
                     bytes_max: limits.block_bytes_max.saturating_sub(header_room),
                     namespaces_max: limits.namespaces_per_block_max,

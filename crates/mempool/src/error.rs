@@ -70,6 +70,26 @@ pub enum AdmitError {
         /// Why (the liability bound reached, the node catching up, ...).
         reason: String,
     },
+    /// A bundle leg was submitted alone: legs are admitted only with their bundle.
+    #[error("transaction {hash} is a bundle leg: submit it with its bundle (weft_sendBundle)")]
+    LegAlone {
+        /// The leg.
+        hash: TxHash,
+    },
+    /// The bundle as a whole is malformed (legs missing, out of order, one namespace, ...).
+    #[error("invalid bundle: {reason}")]
+    BadBundle {
+        /// What is wrong.
+        reason: String,
+    },
+    /// One leg of a bundle was refused, so the whole bundle was.
+    #[error("bundle leg {leg} refused: {reason}")]
+    BundleLeg {
+        /// The leg's index.
+        leg: usize,
+        /// Why that leg was refused.
+        reason: Box<AdmitError>,
+    },
     /// The mempool is full.
     #[error("mempool full: {what} would exceed {limit} = {max}")]
     Full {

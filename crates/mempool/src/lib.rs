@@ -54,4 +54,6 @@ pub use config::{
     DEFAULT_QUEUED_TXS_MAX, DEFAULT_REJECTED_MAX, DEFAULT_SENDER_TXS_MAX, DEFAULT_TXS_MAX,
 };
 pub use error::AdmitError;
-pub use pool::{ChainView, Mempool, SelectLimits, Status, NAMESPACE_LIST_BYTES};
+pub use pool::{
+    check_bundle_shape, ChainView, Mempool, SelectLimits, Status, NAMESPACE_LIST_BYTES,
+};

@@ -20,6 +20,8 @@ pub const NAMESPACE_LIST_BYTES: usize = 13;
 /// Block limits a selection must respect.
 #[derive(Clone, Copy, Debug)]
 pub struct SelectLimits {
+    /// Height of the block being built: bundles that expire below it are not taken.
+    pub height: u64,
     /// Most transactions.
     pub txs_max: usize,
     /// Most encoded bytes of transactions and namespace lists.
@@ -82,6 +84,103 @@ pub struct Mempool {
     /// Promised transactions by (deadline, arrival): selected before all others (P1).
     promised: BTreeMap<(u64, u64), TxHash>,
     promised_bytes: usize,
+    /// Pending bundle legs by (valid_until, hash): dropped once the chain passes their
+    /// expiry (rule S2).
+    legs_by_expiry: BTreeMap<(u64, TxHash), ()>,
+}
+
+/// A selection in progress ([`Mempool::select`]).
+struct Selection<'a> {
+    txs_max: usize,
+    bytes_max: usize,
+    namespaces_max: usize,
+    height: u64,
+    out: Vec<Transaction>,
+    bytes: usize,
+    namespaces: HashSet<weft_types::NamespaceId>,
+    /// Each sender's next nonce in this selection.
+    expected: HashMap<[u8; 32], u64>,
+    /// Senders whose chain ended in this block (something did not fit).
+    stopped: HashSet<[u8; 32]>,
+    /// Transactions waiting for a lower nonce of their sender (or, for a leg, its bundle).
+    deferred: HashMap<[u8; 32], BTreeMap<u64, &'a Entry>>,
+}
+
+impl<'a> Selection<'a> {
+    fn defer(&mut self, sender: [u8; 32], e: &'a Entry) {
+        self.deferred
+            .entry(sender)
+            .or_default()
+            .insert(e.tx.nonce(), e);
+    }
+
+    /// Whether every transaction of `group` fits together in what is left of the block.
+    fn fits(&self, group: &[&Entry]) -> bool {
+        let mut opens: HashSet<weft_types::NamespaceId> = HashSet::new();
+        let mut cost = section_bytes(group);
+        for g in group {
+            let ns = g.tx.namespace();
+            cost += g.bytes;
+            if !self.namespaces.contains(&ns) && opens.insert(ns) {
+                cost += NAMESPACE_LIST_BYTES;
+            }
+        }
+        self.out.len() + group.len() <= self.txs_max
+            && self.bytes + cost <= self.bytes_max
+            && self.namespaces.len() + opens.len() <= self.namespaces_max
+    }
+}
+
+/// Bytes a group adds to the body's bundle section: its entry, if it is a bundle.
+fn section_bytes(group: &[&Entry]) -> usize {
+    group
+        .first()
+        .and_then(|g| g.tx.leg())
+        .map_or(0, |l| 32 + 8 + 1 + 32 * l.count())
+}
+
+/// Checks that `legs` are one whole bundle in index order: each a leg, of the same bundle,
+/// leg `i` at index `i`, all of them there, in two namespaces or more (B2). Per-leg
+/// admission rules are checked by [`Mempool::admit_bundle`].
+pub fn check_bundle_shape(legs: &[Transaction]) -> Result<weft_types::BundleId, AdmitError> {
+    let bad = |reason: String| AdmitError::BadBundle { reason };
+    let first = legs
+        .first()
+        .ok_or_else(|| bad("no legs".into()))?
+        .leg()
+        .ok_or_else(|| {
+            bad("leg 0 is not a bundle leg (sign each leg with the bundle's fields)".into())
+        })?;
+    if legs.len() != first.count() {
+        return Err(bad(format!(
+            "the bundle has {} legs but {} were sent",
+            first.count(),
+            legs.len()
+        )));
+    }
+    for (i, tx) in legs.iter().enumerate() {
+        let Some(leg) = tx.leg() else {
+            return Err(bad(format!("leg {i} is not a bundle leg")));
+        };
+        if leg.bundle() != first.bundle() || leg.index as usize != i {
+            return Err(bad(format!(
+                "leg {i} is leg {} of bundle {}, not leg {i} of bundle {}",
+                leg.index,
+                leg.bundle(),
+                first.bundle()
+            )));
+        }
+    }
+    let mut namespaces: Vec<_> = legs.iter().map(|t| t.namespace()).collect();
+    namespaces.sort_unstable();
+    namespaces.dedup();
+    if namespaces.len() < 2 {
+        return Err(bad(format!(
+            "all legs are in namespace {}: a bundle spans two namespaces or more",
+            namespaces[0]
+        )));
+    }
+    Ok(first.bundle())
 }
 
 fn sender_bytes(tx: &Transaction) -> [u8; 32] {
@@ -123,6 +222,7 @@ impl Mempool {
             outbox_seq: 0,
             promised: BTreeMap::new(),
             promised_bytes: 0,
+            legs_by_expiry: BTreeMap::new(),
         }
     }
 
@@ -273,6 +373,9 @@ impl Mempool {
             self.outbox_seq += 1;
         }
         let nonce = tx.nonce();
+        if let Some(leg) = tx.leg() {
+            self.legs_by_expiry.insert((leg.valid_until, hash), ());
+        }
         self.txs.insert(
             hash,
             Entry {
@@ -292,6 +395,96 @@ impl Mempool {
         } else {
             self.ready_end.insert(sender, nonce);
             self.promote(sender);
+        }
+        Ok(())
+    }
+
+    /// After `sender`'s pending transaction at `freed` left out of turn: its run ends there,
+    /// and its pending transactions above it are held back (queued) until the nonce is
+    /// filled again.
+    fn demote(&mut self, sender: [u8; 32], freed: u64) {
+        let Some(end) = self.ready_end.get(&sender).copied() else {
+            return;
+        };
+        if freed >= end {
+            return;
+        }
+        for nonce in freed + 1..end {
+            let Some(hash) = self.by_sender_nonce.get(&(sender, nonce)).copied() else {
+                continue;
+            };
+            let entry = self.txs.get_mut(&hash).expect("indexed entry");
+            if !entry.queued {
+                entry.queued = true;
+                self.queued.insert(entry.seq, hash);
+                self.queued_bytes += entry.bytes;
+                *self.queued_by_sender.entry(sender).or_default() += 1;
+            }
+        }
+        self.ready_end.insert(sender, freed);
+    }
+
+    /// Admits every leg of a bundle, or none (rule S1): the first leg refused undoes the
+    /// legs before it and names itself. The caller has checked the bundle's shape
+    /// ([`check_bundle_shape`]) and every leg's size and signature.
+    pub fn admit_bundle(
+        &mut self,
+        legs: &[Transaction],
+        chain: &impl ChainView,
+        local: bool,
+    ) -> Result<(), AdmitError> {
+        // A sender's legs in nonce order, so the later one is not held back by the earlier.
+        let mut order: Vec<usize> = (0..legs.len()).collect();
+        order.sort_by_key(|&i| (*legs[i].sender(), legs[i].nonce()));
+        let outbox_before = self.outbox.len();
+        let outbox_seq_before = self.outbox_seq;
+        for (done, &i) in order.iter().enumerate() {
+            if let Err(reason) = self.admit(legs[i].clone(), chain, local) {
+                for &j in order[..done].iter().rev() {
+                    self.remove(&legs[j].hash());
+                    self.demote(*legs[j].sender(), legs[j].nonce());
+                }
+                self.outbox.truncate(outbox_before);
+                self.outbox_seq = outbox_seq_before;
+                return Err(AdmitError::BundleLeg {
+                    leg: i,
+                    reason: Box::new(reason),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Promises every leg of an admitted bundle (and each leg's pending predecessors, P2),
+    /// or none: a bundle is kept only if all of it is included.
+    pub fn promise_bundle(&mut self, legs: &[TxHash], deadline: u64) -> Result<(), AdmitError> {
+        let mut chain: Vec<(TxHash, usize)> = Vec::new();
+        let mut seen = HashSet::new();
+        for hash in legs {
+            let Some(entry) = self.txs.get(hash) else {
+                return Err(AdmitError::Preconf {
+                    reason: format!("bundle leg {hash} is not pending"),
+                });
+            };
+            if entry.queued {
+                return Err(AdmitError::Preconf {
+                    reason: format!(
+                        "bundle leg {hash} is held back: a lower nonce of its sender is missing"
+                    ),
+                });
+            }
+            for link in self.unpromised_chain(&sender_bytes(&entry.tx), Some(entry.tx.nonce())) {
+                if seen.insert(link.0) {
+                    chain.push(link);
+                }
+            }
+        }
+        self.check_room(chain.len(), chain.iter().map(|(_, b)| b).sum())?;
+        for (h, b) in chain {
+            let e = self.txs.get_mut(&h).expect("pending");
+            e.promised = Some(deadline);
+            self.promised.insert((deadline, e.seq), h);
+            self.promised_bytes += b;
         }
         Ok(())
     }
@@ -358,6 +551,22 @@ impl Mempool {
     /// pending as ordinary ones.
     pub fn on_finalized_height(&mut self, height: u64) {
         self.finalized_head = Some(self.finalized_head.map_or(height, |h| h.max(height)));
+        // S2: a bundle valid until `height` or before can no longer be included (the next
+        // block is higher): its legs go, and each leg's sender's later nonces are held back
+        // until a transaction fills the freed nonce.
+        let live = self
+            .legs_by_expiry
+            .split_off(&(height + 1, TxHash(weft_types::Digest::from([0u8; 32]))));
+        for (valid_until, hash) in std::mem::replace(&mut self.legs_by_expiry, live).into_keys() {
+            let Some(entry) = self.txs.get(&hash) else {
+                continue;
+            };
+            let (sender, nonce) = (sender_bytes(&entry.tx), entry.tx.nonce());
+            self.remove(&hash);
+            self.demote(sender, nonce);
+            self.record_rejection(hash, format!("expired: the bundle was valid until height {valid_until}, and height {height} is finalized"));
+            self.dropped.push(hash);
+        }
         let live = self.promised.split_off(&(height, 0));
         for hash in std::mem::replace(&mut self.promised, live).into_values() {
             if let Some(entry) = self.txs.get_mut(&hash) {
@@ -515,22 +724,31 @@ impl Mempool {
     /// transactions that does not fit (bytes, or a namespace beyond `namespaces_max`) ends
     /// that sender's chain for this block, so no later nonce is ever taken without it. A
     /// selection therefore never has a nonce gap, whatever the senders sent.
+    ///
+    /// A bundle is one item (rule S1): its legs are taken together, only once every leg is
+    /// pending here and is its sender's next nonce, all of them fit, and the bundle has not
+    /// expired at `limits.height`; otherwise none is, and each leg waits in its sender's
+    /// chain. A selection never splits a bundle.
     pub fn select(
         &self,
         exclude: &HashSet<TxHash>,
         next_nonce: impl Fn(&[u8; 32]) -> u64,
         limits: SelectLimits,
     ) -> Vec<Transaction> {
-        let txs_max = limits.txs_max.min(self.limits.block_txs_max);
-        let namespaces_max = limits
-            .namespaces_max
-            .min(self.limits.namespaces_per_block_max);
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
-        let mut namespaces: HashSet<weft_types::NamespaceId> = HashSet::new();
-        let mut expected: HashMap<[u8; 32], u64> = HashMap::new();
-        let mut stopped: HashSet<[u8; 32]> = HashSet::new();
-        let mut deferred: HashMap<[u8; 32], BTreeMap<u64, &Entry>> = HashMap::new();
+        let mut sel = Selection {
+            txs_max: limits.txs_max.min(self.limits.block_txs_max),
+            bytes_max: limits.bytes_max,
+            namespaces_max: limits
+                .namespaces_max
+                .min(self.limits.namespaces_per_block_max),
+            height: limits.height,
+            out: Vec::new(),
+            bytes: 0,
+            namespaces: HashSet::new(),
+            expected: HashMap::new(),
+            stopped: HashSet::new(),
+            deferred: HashMap::new(),
+        };
         // P1: promised transactions first, earliest deadline first; then everything else in
         // arrival order.
         let order = self.promised.values().chain(
@@ -539,7 +757,7 @@ impl Mempool {
                 .filter(|h| self.txs[*h].promised.is_none()),
         );
         for hash in order {
-            if out.len() >= txs_max {
+            if sel.out.len() >= sel.txs_max {
                 break;
             }
             if exclude.contains(hash) {
@@ -547,42 +765,120 @@ impl Mempool {
             }
             let entry = &self.txs[hash];
             let sender = sender_bytes(&entry.tx);
-            if stopped.contains(&sender) {
+            if sel.stopped.contains(&sender) {
                 continue;
             }
-            let next = expected
+            let next = *sel
+                .expected
                 .entry(sender)
                 .or_insert_with(|| next_nonce(&sender));
-            if entry.tx.nonce() < *next {
+            if entry.tx.nonce() < next {
                 continue; // used up by an ancestor; evicted once that finalizes
             }
-            if entry.tx.nonce() > *next {
-                deferred
-                    .entry(sender)
-                    .or_default()
-                    .insert(entry.tx.nonce(), entry);
+            if entry.tx.nonce() > next {
+                sel.defer(sender, entry);
                 continue;
             }
-            let mut take = Some(entry);
-            while let Some(e) = take {
-                let ns = e.tx.namespace();
-                let opens = !namespaces.contains(&ns);
-                let cost = e.bytes + if opens { NAMESPACE_LIST_BYTES } else { 0 };
-                let fits = out.len() < txs_max
-                    && bytes + cost <= limits.bytes_max
-                    && (!opens || namespaces.len() < namespaces_max);
-                if !fits {
-                    stopped.insert(sender);
-                    break;
+            self.take_chain(&mut sel, entry, exclude, &next_nonce);
+        }
+        sel.out
+    }
+
+    /// Takes `first` (its sender's next nonce) and then, while they fit, the chains it
+    /// unblocks: its sender's deferred successors, and for a bundle every leg's sender's.
+    fn take_chain<'a>(
+        &'a self,
+        sel: &mut Selection<'a>,
+        first: &'a Entry,
+        exclude: &HashSet<TxHash>,
+        next_nonce: &impl Fn(&[u8; 32]) -> u64,
+    ) {
+        let mut work = vec![first];
+        while let Some(e) = work.pop() {
+            let sender = sender_bytes(&e.tx);
+            let Some(group) = self.group_of(sel, e, exclude, next_nonce) else {
+                // A bundle not ready yet: the leg waits in its sender's chain, and is taken
+                // when its last leg becomes ready.
+                sel.defer(sender, e);
+                continue;
+            };
+            if !sel.fits(&group) {
+                for g in &group {
+                    sel.stopped.insert(sender_bytes(&g.tx));
                 }
-                bytes += cost;
-                namespaces.insert(ns);
-                out.push(e.tx.clone());
+                continue;
+            }
+            sel.bytes += section_bytes(&group);
+            for g in &group {
+                let s = sender_bytes(&g.tx);
+                sel.bytes += g.bytes
+                    + if sel.namespaces.insert(g.tx.namespace()) {
+                        NAMESPACE_LIST_BYTES
+                    } else {
+                        0
+                    };
+                sel.out.push(g.tx.clone());
+                let next = sel.expected.get_mut(&s).expect("expected is set");
                 *next += 1;
-                take = deferred.get_mut(&sender).and_then(|d| d.remove(&*next));
+                if let Some(d) = sel.deferred.get_mut(&s) {
+                    d.remove(&g.tx.nonce());
+                }
+            }
+            // Each sender in the group may now continue with its next nonce.
+            let mut senders: Vec<[u8; 32]> = group.iter().map(|g| sender_bytes(&g.tx)).collect();
+            senders.sort_unstable();
+            senders.dedup();
+            for s in senders {
+                let next = sel.expected[&s];
+                if let Some(n) = sel.deferred.get_mut(&s).and_then(|d| d.remove(&next)) {
+                    work.push(n);
+                }
+            }
+            if sel.out.len() >= sel.txs_max {
+                return;
             }
         }
-        out
+    }
+
+    /// What taking `e` takes: `e` alone, or for a bundle leg every leg in `(sender, nonce)`
+    /// order, if each is pending, is its sender's next nonce and the bundle is live (S1).
+    /// `None` when the bundle is not ready.
+    fn group_of<'a>(
+        &'a self,
+        sel: &mut Selection<'a>,
+        e: &'a Entry,
+        exclude: &HashSet<TxHash>,
+        next_nonce: &impl Fn(&[u8; 32]) -> u64,
+    ) -> Option<Vec<&'a Entry>> {
+        let Some(leg) = e.tx.leg() else {
+            return Some(vec![e]);
+        };
+        if leg.valid_until < sel.height {
+            return None;
+        }
+        let mut legs = Vec::with_capacity(leg.count());
+        for hash in leg.leg_hashes() {
+            if exclude.contains(&hash) {
+                return None;
+            }
+            legs.push(self.txs.get(&hash)?);
+        }
+        legs.sort_unstable_by_key(|l| (sender_bytes(&l.tx), l.tx.nonce()));
+        let mut run: HashMap<[u8; 32], u64> = HashMap::new();
+        for l in &legs {
+            let s = sender_bytes(&l.tx);
+            if sel.stopped.contains(&s) {
+                return None;
+            }
+            let next = run
+                .entry(s)
+                .or_insert_with(|| *sel.expected.entry(s).or_insert_with(|| next_nonce(&s)));
+            if l.tx.nonce() != *next {
+                return None;
+            }
+            *next += 1;
+        }
+        Some(legs)
     }
 
     /// Up to `max` pending hashes in arrival order from arrival sequence `cursor`, wrapping to
@@ -648,9 +944,31 @@ impl Mempool {
                 (e.tx.nonce() <= *floor).then(|| (e.tx.hash(), e.tx.nonce(), *floor))
             })
             .collect();
+        let mut dead_bundles = Vec::new();
         for (hash, nonce, floor) in &stale {
+            if let Some(leg) = self.txs.get(hash).and_then(|e| e.tx.leg()) {
+                dead_bundles.push(leg.leg_hashes());
+            }
             self.remove(hash);
             self.record_rejection(*hash, format!("nonce {nonce} was used up by a finalized transaction (sender's finalized nonce is now {floor})"));
+        }
+        // A bundle that lost a leg can never be included: its other legs go too, freeing
+        // their senders' nonces (S2).
+        let mut stale: Vec<TxHash> = stale.into_iter().map(|(h, _, _)| h).collect();
+        for legs in dead_bundles {
+            for hash in legs {
+                let Some(entry) = self.txs.get(&hash) else {
+                    continue;
+                };
+                let (sender, nonce) = (sender_bytes(&entry.tx), entry.tx.nonce());
+                self.remove(&hash);
+                self.demote(sender, nonce);
+                self.record_rejection(
+                    hash,
+                    "dropped: another leg of its bundle can no longer be included".into(),
+                );
+                stale.push(hash);
+            }
         }
         // Finalized nonces may close a sender's gap: its queued transactions become ready.
         for (sender, floor) in &floors {
@@ -659,7 +977,7 @@ impl Mempool {
                 self.promote(*sender);
             }
         }
-        stale.into_iter().map(|(h, _, _)| h).collect()
+        stale
     }
 
     /// Records why a transaction was rejected (bounded; oldest reasons are forgotten).
@@ -727,6 +1045,9 @@ impl Mempool {
             return;
         };
         self.queue.remove(&entry.seq);
+        if let Some(leg) = entry.tx.leg() {
+            self.legs_by_expiry.remove(&(leg.valid_until, *hash));
+        }
         if let Some(deadline) = entry.promised {
             self.promised.remove(&(deadline, entry.seq));
             self.promised_bytes -= entry.bytes;
@@ -785,6 +1106,7 @@ mod tests {
     }
     fn lim(txs_max: usize) -> SelectLimits {
         SelectLimits {
+            height: 1,
             txs_max,
             bytes_max: usize::MAX,
             namespaces_max: usize::MAX,
@@ -995,6 +1317,7 @@ mod tests {
             &HashSet::new(),
             |_| 0,
             SelectLimits {
+                height: 1,
                 txs_max: 100,
                 bytes_max: one * 2,
                 namespaces_max: 100,
@@ -1205,5 +1528,130 @@ mod tests {
             vec![txs[1].clone(), txs[2].clone()]
         );
         assert!(pool.take_gossip_batch(usize::MAX).is_empty());
+    }
+
+    fn bundle(
+        a: &SigningKey,
+        an: u64,
+        b: &SigningKey,
+        bn: u64,
+        valid_until: u64,
+    ) -> Vec<Transaction> {
+        use weft_types::LegSpec;
+        let spec = |ns, nonce| LegSpec {
+            namespace: NamespaceId(ns),
+            nonce,
+            payload: Bytes::from(format!("leg {ns} {nonce}")),
+        };
+        Transaction::sign_bundle(
+            &test_chain(),
+            valid_until,
+            &[(a, spec(8, an)), (b, spec(7, bn))],
+        )
+        .unwrap()
+    }
+
+    fn cfg() -> Config {
+        Config::default()
+    }
+
+    /// S1: a bundle is selected whole once its last leg is ready, even when one leg's
+    /// sender has a predecessor that arrived after the bundle; never one leg alone.
+    #[test]
+    fn a_bundle_is_selected_whole_or_not_at_all() {
+        let chain = Chain::default();
+        let (a, b) = (key(1), key(2));
+        let legs = bundle(&a, 0, &b, 1, 100);
+        let mut pool = Mempool::new(cfg(), Limits::default());
+        pool.admit_bundle(&legs, &chain, true).unwrap();
+        // b's nonce 0 is missing: nothing of the bundle can go.
+        let picked = pool.select(&HashSet::new(), |_| 0, lim(100));
+        assert!(picked.is_empty(), "{picked:?}");
+        // It arrives after the bundle: both legs go, after it, in one selection.
+        let b0 = tx(&b, 0);
+        pool.admit(b0.clone(), &chain, true).unwrap();
+        let picked: Vec<TxHash> = pool
+            .select(&HashSet::new(), |_| 0, lim(100))
+            .iter()
+            .map(|t| t.hash())
+            .collect();
+        assert_eq!(picked.len(), 3);
+        assert!(picked.contains(&legs[0].hash()) && picked.contains(&legs[1].hash()));
+        // A block with room for two transactions takes b's first and not half the bundle.
+        let picked = pool.select(&HashSet::new(), |_| 0, lim(2));
+        assert_eq!(picked, vec![b0]);
+        // A peer that has only one leg (gossip split them) never selects it.
+        let mut peer = Mempool::new(cfg(), Limits::default());
+        peer.admit(legs[0].clone(), &chain, false).unwrap();
+        assert!(peer.select(&HashSet::new(), |_| 0, lim(100)).is_empty());
+    }
+
+    /// S1 and S2: an expired bundle is never selected, and once the chain passes its
+    /// expiry its legs go and their senders' later nonces wait for the freed nonce.
+    #[test]
+    fn an_expired_bundle_is_not_selected_and_is_dropped() {
+        let chain = Chain::default();
+        let (a, b) = (key(1), key(2));
+        let legs = bundle(&a, 0, &b, 0, 5);
+        let mut pool = Mempool::new(cfg(), Limits::default());
+        pool.admit_bundle(&legs, &chain, true).unwrap();
+        let a1 = tx(&a, 1);
+        pool.admit(a1.clone(), &chain, true).unwrap();
+        let at = |height| SelectLimits { height, ..lim(100) };
+        assert_eq!(pool.select(&HashSet::new(), |_| 0, at(5)).len(), 3);
+        assert!(pool.select(&HashSet::new(), |_| 0, at(6)).is_empty());
+        pool.on_finalized_height(5);
+        assert_eq!(pool.len(), 1);
+        assert!(
+            matches!(pool.status(&legs[0].hash()), Some(Status::Rejected(r)) if r.contains("valid until height 5"))
+        );
+        assert_eq!(pool.queued_len(), 1, "a's nonce 1 waits for a new nonce 0");
+        assert!(pool.take_dropped().contains(&legs[1].hash()));
+    }
+
+    /// A bundle with one bad leg is refused whole, naming the leg; nothing of it stays.
+    #[test]
+    fn one_refused_leg_refuses_the_bundle() {
+        let chain = Chain::default();
+        let (a, b) = (key(1), key(2));
+        let mut pool = Mempool::new(cfg(), Limits::default());
+        let taken = tx(&b, 0);
+        pool.admit(taken.clone(), &chain, true).unwrap();
+        let legs = bundle(&a, 0, &b, 0, 100);
+        let err = pool.admit_bundle(&legs, &chain, true).unwrap_err();
+        assert!(
+            matches!(&err, AdmitError::BundleLeg { leg: 1, reason } if matches!(**reason, AdmitError::NonceInUse { .. })),
+            "{err}"
+        );
+        assert_eq!(pool.len(), 1);
+        assert!(pool.status(&legs[0].hash()).is_none());
+        assert_eq!(pool.take_gossip_batch(usize::MAX), vec![taken]);
+        // Shape: a leg alone, legs out of order, one namespace.
+        assert!(check_bundle_shape(&legs[..1]).is_err());
+        assert!(check_bundle_shape(&[legs[1].clone(), legs[0].clone()]).is_err());
+        assert!(check_bundle_shape(&[tx(&a, 0), tx(&b, 0)]).is_err());
+        assert_eq!(
+            check_bundle_shape(&legs).unwrap(),
+            legs[0].leg().unwrap().bundle()
+        );
+    }
+
+    /// When a leg's nonce is used up by another finalized transaction, its bundle is dead:
+    /// the other legs go too and free their senders.
+    #[test]
+    fn a_bundle_that_loses_a_leg_is_dropped_whole() {
+        let mut chain = Chain::default();
+        let (a, b) = (key(1), key(2));
+        let legs = bundle(&a, 0, &b, 0, 100);
+        let mut pool = Mempool::new(cfg(), Limits::default());
+        pool.admit_bundle(&legs, &chain, true).unwrap();
+        let b1 = tx(&b, 1);
+        pool.admit(b1, &chain, true).unwrap();
+        let rival = tx(&a, 0);
+        chain.nonces.insert(*rival.sender(), 0);
+        let dropped = pool.on_finalized([rival].iter());
+        assert!(dropped.contains(&legs[0].hash()) && dropped.contains(&legs[1].hash()));
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.queued_len(), 1, "b's nonce 1 waits for a new nonce 0");
     }
 }

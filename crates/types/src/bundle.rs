@@ -180,8 +180,10 @@ impl Leg {
         for _ in 0..count {
             contents.push(Digest::read(buf)?);
         }
-        Self::new(valid_until, index, contents)
-            .ok_or(Error::Invalid("transaction", "bundle leg index out of range"))
+        Self::new(valid_until, index, contents).ok_or(Error::Invalid(
+            "transaction",
+            "bundle leg index out of range",
+        ))
     }
 }
 
@@ -297,7 +299,10 @@ mod tests {
         Transaction::sign_bundle(
             &test_chain(),
             valid_until,
-            &[(&a, spec(8, 0, b"buy call, sell put")), (&b, spec(7, 3, b"pay premium"))],
+            &[
+                (&a, spec(8, 0, b"buy call, sell put")),
+                (&b, spec(7, 3, b"pay premium")),
+            ],
         )
         .expect("two legs")
     }
@@ -385,14 +390,7 @@ mod tests {
         // Nor with the section emptied to hide the bundle.
         let mut body = block.body.clone();
         body.bundles.clear();
-        let hidden = Block::child(
-            &block_of(vec![], 4),
-            0,
-            1,
-            1,
-            key(9).public_key(),
-            body,
-        );
+        let hidden = Block::child(&block_of(vec![], 4), 0, 1, 1, key(9).public_key(), body);
         assert!(hidden.check_commitments().is_err());
     }
 
