@@ -37,5 +37,11 @@ pub const BUSY: i32 = 1016;
 /// The validator cannot pre-confirm now (its liability bound is reached, or it is catching
 /// up), so it accepts nothing; submit later or to another validator.
 pub const PRECONF_UNAVAILABLE: i32 = 1017;
+/// A bundle leg was sent alone (`weft_sendTransaction`): send it with its bundle.
+pub const LEG_ALONE: i32 = 1018;
+/// The bundle as a whole is malformed: legs missing or out of order, one namespace,
+/// already expired, or `valid_until_height` not the one its legs sign. (A bundle refused for
+/// one leg carries that leg's own code, and its message names the leg.)
+pub const BAD_BUNDLE: i32 = 1019;
 /// The node failed internally (storage); the request may be retried.
 pub const INTERNAL: i32 = 1099;

@@ -240,6 +240,25 @@ pub struct AcceptedJson {
     pub receipt: Option<ReceiptJson>,
 }
 
+/// `weft_sendBundle`'s parameter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleRequest {
+    /// The signed legs, hex, in index order.
+    pub legs: Vec<String>,
+    /// Last height at which the bundle may be included: must be the one every leg signs.
+    pub valid_until_height: u64,
+}
+
+/// `weft_sendBundle`'s answer: the bundle id and, per leg in order, its hash and receipt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleAcceptedJson {
+    /// The bundle id.
+    pub bundle_id: String,
+    /// Each leg, in index order.
+    pub legs: Vec<AcceptedJson>,
+}
+
 /// A signed pre-confirmation (see `weft_types::receipt`): its fields, and `encoded`, the
 /// exact signed bytes, which is what a client verifies and what evidence carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -100,6 +100,11 @@ fn apply(
         .into_iter()
         .map(|tx| {
             let hash = tx.hash();
+            // A client's leg comes only with its bundle ([`admit_bundle`]); peers gossip
+            // legs one by one and the mempool pairs them.
+            if local && tx.leg().is_some() {
+                return Err(AdmitError::LegAlone { hash });
+            }
             if deadline.is_some() {
                 mempool.promise_room(&tx)?;
             }
@@ -116,4 +121,75 @@ fn apply(
         .collect();
     shared.metrics.mempool_txs.set(mempool.len() as i64);
     (results, admitted)
+}
+
+/// Admits a client's whole bundle (its shape, sizes and signatures already checked), or
+/// none of it; with a `deadline`, promises every leg or refuses the bundle before admitting
+/// it. Returns whether it was promised.
+pub fn admit_bundle(
+    shared: &Shared,
+    legs: &[Transaction],
+    deadline: Option<u64>,
+) -> Result<bool, AdmitError> {
+    let hashes: Vec<TxHash> = legs.iter().map(|t| t.hash()).collect();
+    let mut senders: Vec<[u8; 32]> = legs.iter().map(|t| *t.sender()).collect();
+    senders.sort_unstable();
+    senders.dedup();
+    let apply = |mempool: &mut Mempool, chain: &dyn ChainViewDyn| {
+        mempool.admit_bundle(legs, &DynView(chain), true)?;
+        let promised = match deadline {
+            Some(d) => match mempool.promise_bundle(&hashes, d) {
+                Ok(()) => true,
+                // Ready but over the liability bound: refused whole, as a single
+                // transaction would be. Held back (a leg's predecessor missing): admitted
+                // unpromised.
+                Err(e) if !mempool.any_queued(&hashes) => {
+                    for h in &hashes {
+                        mempool.evict_unacknowledged(h);
+                    }
+                    return Err(e);
+                }
+                Err(_) => false,
+            },
+            None => false,
+        };
+        shared.metrics.mempool_txs.set(mempool.len() as i64);
+        Ok(promised)
+    };
+    for _ in 0..ADMIT_RETRIES_MAX {
+        let facts = shared
+            .store
+            .admission_facts(&hashes, &senders)
+            .expect("store read failed");
+        let mut mempool = shared.mempool.lock().expect("mempool lock");
+        if facts.head < mempool.finalized_head() {
+            continue;
+        }
+        return apply(&mut mempool, &Facts(&facts));
+    }
+    let mut mempool = shared.mempool.lock().expect("mempool lock");
+    apply(&mut mempool, &ChainState(&shared.store))
+}
+
+/// Object-safe [`ChainView`], so one closure serves both fact sources.
+trait ChainViewDyn {
+    fn finalized_nonce(&self, sender: &[u8; 32]) -> Option<u64>;
+    fn finalized_height(&self, hash: &TxHash) -> Option<u64>;
+}
+impl<T: ChainView> ChainViewDyn for T {
+    fn finalized_nonce(&self, sender: &[u8; 32]) -> Option<u64> {
+        ChainView::finalized_nonce(self, sender)
+    }
+    fn finalized_height(&self, hash: &TxHash) -> Option<u64> {
+        ChainView::finalized_height(self, hash)
+    }
+}
+struct DynView<'a>(&'a dyn ChainViewDyn);
+impl ChainView for DynView<'_> {
+    fn finalized_nonce(&self, sender: &[u8; 32]) -> Option<u64> {
+        self.0.finalized_nonce(sender)
+    }
+    fn finalized_height(&self, hash: &TxHash) -> Option<u64> {
+        self.0.finalized_height(hash)
+    }
 }

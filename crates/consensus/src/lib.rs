@@ -23,7 +23,7 @@ mod finalizer;
 pub mod gossip;
 mod metrics;
 
-pub use admit::{admit, admit_promising, Admitted};
+pub use admit::{admit, admit_bundle, admit_promising, Admitted};
 pub use app::App;
 pub use block::ConsensusBlock;
 pub use config::{

@@ -489,6 +489,29 @@ impl Mempool {
         Ok(())
     }
 
+    /// Whether any of `hashes` is pending and held back.
+    pub fn any_queued(&self, hashes: &[TxHash]) -> bool {
+        hashes
+            .iter()
+            .any(|h| self.txs.get(h).is_some_and(|e| e.queued))
+    }
+
+    /// Takes back a transaction admitted a moment ago whose submission is then refused
+    /// (nothing acknowledged it): out of the pool and the outbox, its sender's later nonces
+    /// held back again.
+    pub fn evict_unacknowledged(&mut self, hash: &TxHash) {
+        let Some(entry) = self.txs.get(hash) else {
+            return;
+        };
+        let (sender, nonce) = (sender_bytes(&entry.tx), entry.tx.nonce());
+        self.remove(hash);
+        self.demote(sender, nonce);
+        if let Some(i) = self.outbox.iter().position(|t| t.hash() == *hash) {
+            self.outbox.remove(i);
+            self.outbox_seq -= 1;
+        }
+    }
+
     /// Advances the sender's contiguous run over the nonces it holds, promoting queued
     /// transactions that became includable.
     fn promote(&mut self, sender: [u8; 32]) {

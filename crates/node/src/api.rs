@@ -59,7 +59,132 @@ fn receipt_window(shared: &Shared, now_ms: u64) -> Result<(u64, u64), AdmitError
     Ok((head, head + shared.limits.preconf_window_heights))
 }
 
+/// Acknowledges what was just admitted: waits for it to reach `f + 1` peers if anything is
+/// promised (a receipt exists only then, gossip rule 5: an issuer that crashes after signing
+/// leaves the transaction with an honest validator; not spread in time means accepted with
+/// no receipt, and `promised` is cleared), then persists the transactions and signs and
+/// stores the receipts in one group commit, and publishes them to preconfirmed streams.
+/// Returns the receipts, one per `promised` flag still set, in order.
+#[allow(clippy::too_many_arguments)]
+async fn acknowledge(
+    shared: &Shared,
+    persister: &Persister,
+    published: &tokio::sync::broadcast::Sender<weft_rpc::Preconfirmed>,
+    chain: weft_types::ChainId,
+    me: weft_types::VerifyingKey,
+    admitted: Vec<Transaction>,
+    promised: &mut [bool],
+    issued: u64,
+    deadline: u64,
+) -> Vec<Receipt> {
+    if promised.iter().any(|p| *p) {
+        let seq = shared.mempool.lock().expect("mempool lock").outbox_seq();
+        let mut spread_rx = shared.gossip_spread.subscribe();
+        shared.gossip_wake.notify_one();
+        let spread =
+            tokio::time::timeout(RECEIPT_SPREAD_WAIT_MAX, spread_rx.wait_for(|s| *s >= seq))
+                .await;
+        if !matches!(spread, Ok(Ok(_))) {
+            warn!(target: "weft::node", "transactions did not reach enough validators in time: accepted without receipts");
+            let mut mempool = shared.mempool.lock().expect("mempool lock");
+            for (tx, p) in admitted.iter().zip(promised.iter_mut()) {
+                if *p {
+                    mempool.unpromise(&tx.hash());
+                    *p = false;
+                }
+            }
+        }
+    }
+    // One pass over what was promised; the transactions are copied for the preconfirmed
+    // streams only while someone streams.
+    let streaming = published.receiver_count() > 0;
+    let mut promises: Vec<Promise> = Vec::new();
+    let mut promised_txs: Vec<Transaction> = Vec::new();
+    for (tx, p) in admitted.iter().zip(promised.iter()) {
+        if *p {
+            promises.push(Promise::for_tx(chain, tx, issued, deadline, me.clone()));
+            if streaming {
+                promised_txs.push(tx.clone());
+            }
+        }
+    }
+    // Acknowledge only what is on disk; receipts are signed and stored there too.
+    let receipts = persister.persist(admitted, promises).await;
+    if streaming && !receipts.is_empty() {
+        let _ = published.send(Arc::new(
+            promised_txs
+                .into_iter()
+                .zip(receipts.iter().cloned())
+                .collect(),
+        ));
+    }
+    receipts
+}
+
 impl NodeApi for Api {
+    fn submit_bundle(
+        &self,
+        legs: Vec<Transaction>,
+    ) -> BoxFuture<'static, Result<Vec<Accepted>, AdmitError>> {
+        let shared = self.shared.clone();
+        let persister = self.persister.clone();
+        let published = self.preconfirmed.clone();
+        let (chain, me) = (self.chain, self.me.clone());
+        Box::pin(async move {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let (issued, deadline) = receipt_window(&shared, now_ms)?;
+            let bundle = weft_mempool::check_bundle_shape(&legs)?;
+            let valid_until = legs[0].leg().map_or(0, |l| l.valid_until);
+            if valid_until <= issued {
+                return Err(AdmitError::BadBundle {
+                    reason: format!(
+                        "bundle {bundle} is valid until height {valid_until}, and height {issued} is already finalized"
+                    ),
+                });
+            }
+            let leg_error = |leg: usize, e: AdmitError| AdmitError::BundleLeg {
+                leg,
+                reason: Box::new(e),
+            };
+            for (i, tx) in legs.iter().enumerate() {
+                tx.check_size(&shared.limits)
+                    .map_err(|e| leg_error(i, e.into()))?;
+            }
+            let refs: Vec<&Transaction> = legs.iter().collect();
+            let flags = Transaction::verify_signatures(&refs, &shared.chain);
+            if let Some(i) = flags.iter().position(|ok| !ok) {
+                return Err(leg_error(
+                    i,
+                    AdmitError::Invalid(weft_types::TxError::BadSignature {
+                        sender: weft_types::to_hex(legs[i].sender().as_ref()),
+                    }),
+                ));
+            }
+            // A promise is kept only if the bundle can still be included at the deadline;
+            // one that expires sooner is accepted without receipts (its legs could expire
+            // unincluded through no fault of this validator).
+            let promise = (valid_until >= deadline).then_some(deadline);
+            let promised = weft_consensus::admit_bundle(&shared, &legs, promise)?;
+            let mut flags = vec![promised; legs.len()];
+            let hashes: Vec<TxHash> = legs.iter().map(|t| t.hash()).collect();
+            let receipts = acknowledge(
+                &shared, &persister, &published, chain, me, legs, &mut flags, issued, deadline,
+            )
+            .await;
+            let mut receipts = receipts.into_iter();
+            Ok(hashes
+                .into_iter()
+                .zip(flags)
+                .map(|(hash, p)| Accepted {
+                    hash,
+                    receipt: if p { receipts.next() } else { None },
+                })
+                .collect())
+        })
+    }
+
     fn submit(
         &self,
         txs: Vec<Result<Transaction, AdmitError>>,
@@ -116,55 +241,17 @@ impl NodeApi for Api {
             }
             let (mut admitted_results, admitted) =
                 weft_consensus::admit_promising(&shared, verified, true, Some(deadline));
-            // A receipt exists only once its transaction has gone out to f + 1 peers (gossip
-            // rule 5): an issuer that crashes after signing leaves it with an honest
-            // validator. Not spread in time: accepted, no receipt.
-            if admitted_results
+            let mut promised: Vec<bool> = admitted_results
                 .iter()
-                .any(|r| matches!(r, Ok(a) if a.promised))
-            {
-                let admitted = shared.mempool.lock().expect("mempool lock").outbox_seq();
-                let mut spread_rx = shared.gossip_spread.subscribe();
-                shared.gossip_wake.notify_one();
-                let spread = tokio::time::timeout(
-                    RECEIPT_SPREAD_WAIT_MAX,
-                    spread_rx.wait_for(|s| *s >= admitted),
-                )
-                .await;
-                if !matches!(spread, Ok(Ok(_))) {
-                    warn!(target: "weft::node", "transactions did not reach enough validators in time: accepted without receipts");
-                    let mut mempool = shared.mempool.lock().expect("mempool lock");
-                    for a in admitted_results.iter_mut().flatten() {
-                        mempool.unpromise(&a.hash);
-                        a.promised = false;
-                    }
-                }
-            }
-            // One pass over what was promised; the transactions are copied for the
-            // preconfirmed streams only while someone streams.
-            let streaming = published.receiver_count() > 0;
-            let mut promises: Vec<Promise> = Vec::new();
-            let mut promised_txs: Vec<Transaction> = Vec::new();
-            for (tx, a) in admitted
-                .iter()
-                .zip(admitted_results.iter().filter_map(|r| r.as_ref().ok()))
-            {
-                if a.promised {
-                    promises.push(Promise::for_tx(chain, tx, issued, deadline, me.clone()));
-                    if streaming {
-                        promised_txs.push(tx.clone());
-                    }
-                }
-            }
-            // Acknowledge only what is on disk; receipts are signed and stored there too.
-            let receipts = persister.persist(admitted, promises).await;
-            if streaming && !receipts.is_empty() {
-                let _ = published.send(Arc::new(
-                    promised_txs
-                        .into_iter()
-                        .zip(receipts.iter().cloned())
-                        .collect(),
-                ));
+                .filter_map(|r| r.as_ref().ok().map(|a| a.promised))
+                .collect();
+            let receipts = acknowledge(
+                &shared, &persister, &published, chain, me, admitted, &mut promised, issued,
+                deadline,
+            )
+            .await;
+            for (a, p) in admitted_results.iter_mut().flatten().zip(&promised) {
+                a.promised = *p;
             }
             let mut receipts = receipts.into_iter();
             let mut admitted_results = admitted_results.into_iter();

@@ -39,6 +39,12 @@ pub trait NodeApi: Send + Sync + 'static {
         &self,
         txs: Vec<Result<Transaction, AdmitError>>,
     ) -> BoxFuture<'static, Vec<Result<Accepted, AdmitError>>>;
+    /// Checks, admits and durably records a whole bundle (its legs in index order), or
+    /// refuses it whole naming the leg at fault; pre-confirms every leg or none.
+    fn submit_bundle(
+        &self,
+        legs: Vec<Transaction>,
+    ) -> BoxFuture<'static, Result<Vec<Accepted>, AdmitError>>;
     /// Mempool status of a transaction not (yet) finalized.
     fn pending_status(&self, hash: &TxHash) -> Option<Status>;
     /// The sender's next nonce, counting its pending transactions.
@@ -167,6 +173,9 @@ pub fn admit_error(e: &AdmitError) -> ErrorJson {
         AdmitError::SystemNamespace => codes::SYSTEM_NAMESPACE,
         AdmitError::ChainNotServed { .. } => codes::UNKNOWN_CHAIN_ID,
         AdmitError::Preconf { .. } => codes::PRECONF_UNAVAILABLE,
+        AdmitError::LegAlone { .. } => codes::LEG_ALONE,
+        AdmitError::BadBundle { .. } => codes::BAD_BUNDLE,
+        AdmitError::BundleLeg { reason, .. } => admit_error(reason).code,
     };
     ErrorJson {
         code,
@@ -765,6 +774,58 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
                 .map_err(internal)?
             } else {
                 serde_json::Value::String(accepted.hash.to_string())
+            })
+        },
+    )?;
+    module.register_async_method(
+        "weft_sendBundle",
+        |params: Params<'static>, state, _| async move {
+            let (request,): (BundleRequest,) = params.parse()?;
+            let bad = |reason: String| {
+                let e = AdmitError::BadBundle { reason };
+                let j = admit_error(&e);
+                err(j.code, j.message)
+            };
+            if request.legs.len() > weft_types::BUNDLE_LEGS_MAX {
+                return Err(bad(format!(
+                    "{} legs, above BUNDLE_LEGS_MAX = {}",
+                    request.legs.len(),
+                    weft_types::BUNDLE_LEGS_MAX
+                )));
+            }
+            let mut legs = Vec::with_capacity(request.legs.len());
+            for (i, hex) in request.legs.iter().enumerate() {
+                let leg = decode_tx_hex(hex, state.node.store()).map_err(|e| {
+                    let j = admit_error(&e);
+                    err(j.code, format!("bundle leg {i} refused: {}", j.message))
+                })?;
+                if leg.leg().is_some_and(|l| l.valid_until != request.valid_until_height) {
+                    return Err(bad(format!(
+                        "valid_until_height is {} but leg {i} signs {}",
+                        request.valid_until_height,
+                        leg.leg().map_or(0, |l| l.valid_until)
+                    )));
+                }
+                legs.push(leg);
+            }
+            let bundle_id = legs
+                .first()
+                .and_then(|t| t.leg())
+                .map(|l| l.bundle().to_string())
+                .unwrap_or_default();
+            let accepted = state.node.submit_bundle(legs).await.map_err(|e| {
+                let j = admit_error(&e);
+                err(j.code, j.message)
+            })?;
+            Ok::<BundleAcceptedJson, ErrorObjectOwned>(BundleAcceptedJson {
+                bundle_id,
+                legs: accepted
+                    .iter()
+                    .map(|a| AcceptedJson {
+                        hash: a.hash.to_string(),
+                        receipt: a.receipt.as_ref().map(ReceiptJson::of),
+                    })
+                    .collect(),
             })
         },
     )?;
