@@ -70,6 +70,30 @@ impl Client {
             .await?)
     }
 
+    /// Submits a bundle: its signed legs in index order (see
+    /// `weft_types::Transaction::sign_bundle`). Returns the bundle id and each leg's hash
+    /// and receipt; a bundle with one bad leg is refused whole, the error naming the leg.
+    pub async fn send_bundle(
+        &self,
+        legs: &[weft_types::Transaction],
+    ) -> Result<BundleAcceptedJson, ClientError> {
+        use commonware_codec::Encode as _;
+        let request = BundleRequest {
+            legs: legs
+                .iter()
+                .map(|t| weft_types::to_hex(&t.encode()))
+                .collect(),
+            valid_until_height: legs
+                .first()
+                .and_then(|t| t.leg())
+                .map_or(0, |l| l.valid_until),
+        };
+        Ok(self
+            .http
+            .request("weft_sendBundle", rpc_params![request])
+            .await?)
+    }
+
     /// [`Client::send_transactions`], each accepted result carrying its receipt.
     pub async fn send_transactions_with_receipts(
         &self,

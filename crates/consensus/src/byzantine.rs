@@ -52,6 +52,10 @@ pub enum Misbehaviour {
     Censor(HashSet<[u8; 32]>),
     /// Stamps its proposals this many milliseconds ahead of its clock (against rule 3).
     FutureStamp(u64),
+    /// Includes every bundle but its last leg (and that leg's sender's later nonces, so no
+    /// nonce gap gives it away): the split a shared sequencer's atomicity must stop
+    /// (against rule 9).
+    SplitBundle,
 }
 
 impl Misbehaviour {
@@ -82,14 +86,46 @@ impl Misbehaviour {
                 header.timestamp_ms = header.timestamp_ms.saturating_add(*ms);
                 body
             }
+            Self::SplitBundle => {
+                // The last leg of each bundle, and from it on its sender's transactions.
+                let mut cut: std::collections::HashMap<[u8; 32], u64> = Default::default();
+                for tx in body.txs() {
+                    if let Some(leg) = tx.leg() {
+                        if leg.index as usize == leg.count() - 1 {
+                            let at = cut.entry(*tx.sender()).or_insert(tx.nonce());
+                            *at = (*at).min(tx.nonce());
+                        }
+                    }
+                }
+                Body {
+                    namespaces: body
+                        .namespaces
+                        .into_iter()
+                        .map(|mut list| {
+                            list.txs
+                                .retain(|t| cut.get(t.sender()).is_none_or(|n| t.nonce() < *n));
+                            list
+                        })
+                        .filter(|list| !list.txs.is_empty())
+                        .collect(),
+                    // The section as the remaining legs call for it (the same entries).
+                    bundles: body.bundles,
+                    ..Body::default()
+                }
+            }
         };
         header.namespace_table_root = merkle::root(&body.namespace_table());
         header.inclusion_root = body.inclusion_root();
+        header.bundles_root = body.bundles_root();
         header.tx_count = body.tx_count() as u32;
         let block = Block::new(header, body);
         assert!(
-            block.check_commitments().is_ok(),
-            "a resealed block binds its body"
+            !matches!(
+                block.check_commitments(),
+                Err(weft_types::BlockError::RootMismatch { .. }
+                    | weft_types::BlockError::TxCountMismatch { .. })
+            ),
+            "a resealed block's roots bind its body"
         );
         block
     }

@@ -920,12 +920,15 @@ fn run_byzantine_leader(
             net.connect_all(&oracle).await;
             let mut clients = Clients::new(7_000, 3);
             let mut hashes = Vec::new();
-            for _ in 0..8 {
+            for round in 0..8 {
                 for s in 0..clients.keys.len() {
                     for _ in 0..3 {
                         hashes.push(submit(&nodes[&(1 + s % 3)], clients.next_tx(s)));
                     }
                 }
+                // A bundle across senders 1 and 2 (never the censor's victim, sender 0).
+                let legs = clients.next_bundle(1, 2);
+                hashes.extend(submit_bundle(&nodes[&(1 + round % 3)], legs));
                 context.sleep(Duration::from_millis(100)).await;
             }
             wait_until(
@@ -987,6 +990,46 @@ fn a_reordering_leader_gets_no_block_finalized_out_of_order() {
                         assert!(tx.nonce() > prev, "height {h}: nonces out of order");
                     }
                 }
+            }
+        },
+    );
+}
+
+/// A leader that includes bundles with one leg left out (and that sender's later nonces, so
+/// only the bundle rule catches it): no honest validator accepts such a block, every bundle
+/// is finalized whole by the others, and no block the splitter proposed with a bundle is
+/// finalized.
+#[test]
+fn a_bundle_splitting_leader_gets_no_split_finalized() {
+    use weft_consensus::byzantine::Misbehaviour;
+    run_byzantine_leader(
+        "a_bundle_splitting_leader_gets_no_split_finalized",
+        seed_or(10),
+        Misbehaviour::SplitBundle,
+        |nodes, _, net| {
+            for node in nodes.values() {
+                let mut at: std::collections::HashMap<weft_types::BundleId, u64> =
+                    Default::default();
+                for h in 1..=head(node) {
+                    let block = node.store.block(h).unwrap().unwrap();
+                    block
+                        .body
+                        .check_bundles()
+                        .expect("finalized bundles are whole");
+                    for tx in block.body.txs() {
+                        if let Some(leg) = tx.leg() {
+                            assert_eq!(*at.entry(leg.bundle()).or_insert(h), h, "legs apart");
+                        }
+                    }
+                }
+                assert_eq!(at.len(), 8, "every bundle finalized");
+            }
+            for b in proposed_by(&nodes[&1], net, 0) {
+                assert!(
+                    b.body.bundles.is_empty(),
+                    "a block of the splitter with a bundle was finalized at height {}",
+                    b.height()
+                );
             }
         },
     );

@@ -82,8 +82,7 @@ async fn acknowledge(
         let mut spread_rx = shared.gossip_spread.subscribe();
         shared.gossip_wake.notify_one();
         let spread =
-            tokio::time::timeout(RECEIPT_SPREAD_WAIT_MAX, spread_rx.wait_for(|s| *s >= seq))
-                .await;
+            tokio::time::timeout(RECEIPT_SPREAD_WAIT_MAX, spread_rx.wait_for(|s| *s >= seq)).await;
         if !matches!(spread, Ok(Ok(_))) {
             warn!(target: "weft::node", "transactions did not reach enough validators in time: accepted without receipts");
             let mut mempool = shared.mempool.lock().expect("mempool lock");
@@ -246,7 +245,14 @@ impl NodeApi for Api {
                 .filter_map(|r| r.as_ref().ok().map(|a| a.promised))
                 .collect();
             let receipts = acknowledge(
-                &shared, &persister, &published, chain, me, admitted, &mut promised, issued,
+                &shared,
+                &persister,
+                &published,
+                chain,
+                me,
+                admitted,
+                &mut promised,
+                issued,
                 deadline,
             )
             .await;

@@ -799,7 +799,10 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
                     let j = admit_error(&e);
                     err(j.code, format!("bundle leg {i} refused: {}", j.message))
                 })?;
-                if leg.leg().is_some_and(|l| l.valid_until != request.valid_until_height) {
+                if leg
+                    .leg()
+                    .is_some_and(|l| l.valid_until != request.valid_until_height)
+                {
                     return Err(bad(format!(
                         "valid_until_height is {} but leg {i} signs {}",
                         request.valid_until_height,

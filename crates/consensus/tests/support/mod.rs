@@ -708,6 +708,39 @@ impl Clients {
     }
 }
 
+impl Clients {
+    /// A two-leg bundle from senders `a` (namespace 1 + a % 3) and `b` (1 + b % 3), at each
+    /// one's next nonce, valid for a long while.
+    pub fn next_bundle(&mut self, a: usize, b: usize) -> Vec<Transaction> {
+        let spec = |s: usize, nonce: u64| weft_types::LegSpec {
+            namespace: NamespaceId(1 + (s % 3) as u64),
+            nonce,
+            payload: Bytes::from(format!("bundle leg of sender {s} nonce {nonce}")),
+        };
+        let (an, bn) = (self.nonces[a], self.nonces[b]);
+        self.nonces[a] += 1;
+        self.nonces[b] += 1;
+        Transaction::sign_bundle(
+            &self.chain,
+            10_000,
+            &[(&self.keys[a], spec(a, an)), (&self.keys[b], spec(b, bn))],
+        )
+        .expect("two legs")
+    }
+}
+
+/// Submits a bundle to a validator as its RPC would. Returns the legs' hashes.
+pub fn submit_bundle(node: &Shared, legs: Vec<Transaction>) -> Vec<TxHash> {
+    weft_mempool::check_bundle_shape(&legs).expect("a well-formed bundle");
+    let chain = ChainState(&node.store);
+    node.mempool
+        .lock()
+        .expect("mempool lock")
+        .admit_bundle(&legs, &chain, true)
+        .expect("admission of a fresh bundle");
+    legs.iter().map(|t| t.hash()).collect()
+}
+
 /// Submits a transaction to a validator as its RPC would: a local admission (gossiped).
 pub fn submit(node: &Shared, tx: Transaction) -> TxHash {
     let hash = tx.hash();
