@@ -278,6 +278,7 @@ async fn every_validator_signs_stores_and_keeps_its_promises() {
     assert_eq!(call_code(refused), weft_client::codes::INVALID_PARAMS);
 
     preconfirmed_stream_resolves_every_entry(&chain, &validators).await;
+    a_bundle_is_finalized_whole_with_a_receipt_per_leg(&chain, &validators).await;
 
     // A malformed hash is a clear parameter error.
     let bad: Result<Option<ReceiptJson>, ClientError> = client(0).preconfirmation("0x12").await;
@@ -430,4 +431,90 @@ async fn preconfirmed_stream_resolves_every_entry(
     )
     .await;
     assert_eq!(outcome[&missed.hash], "finalized");
+}
+
+/// `weft_sendBundle` end to end: two legs in two namespaces from two senders, one of them
+/// behind a pending predecessor. Every leg gets a receipt that verifies offline, and both
+/// legs are finalized in one block whose bundle section names the bundle. A bundle with one
+/// bad leg is refused whole, naming the leg; a leg sent alone is refused.
+async fn a_bundle_is_finalized_whole_with_a_receipt_per_leg(
+    chain: &weft_types::ChainId,
+    validators: &[VerifyingKey],
+) {
+    use weft_types::{LegSpec, NamespaceId, Transaction};
+    let window = DEFAULT_PRECONF_WINDOW_HEIGHTS;
+    let (buyer, seller) = (key(900), key(901));
+    let head = client(2).head().await.unwrap().map_or(0, |h| h.height);
+    let spec = |ns: u64, nonce: u64, payload: &'static [u8]| LegSpec {
+        namespace: NamespaceId(ns),
+        nonce,
+        payload: bytes::Bytes::from_static(payload),
+    };
+    // The seller's nonce 0 goes first, as a plain transaction; its leg is nonce 1.
+    let before = tx(&seller, 7, 0, b"seller's earlier transfer");
+    client(2).send_transaction(&hex_of(&before)).await.unwrap();
+    let legs = Transaction::sign_bundle(
+        chain,
+        head + window + 100,
+        &[
+            (&buyer, spec(8, 0, b"buy call, sell put, premium <= 12")),
+            (&seller, spec(7, 1, b"pay net premium 12")),
+        ],
+    )
+    .unwrap();
+    let accepted = client(2).send_bundle(&legs).await.expect("bundle accepted");
+    assert_eq!(
+        accepted.bundle_id,
+        legs[0].leg().unwrap().bundle().to_string()
+    );
+    assert_eq!(accepted.legs.len(), 2);
+    for (leg, a) in legs.iter().zip(&accepted.legs) {
+        assert_eq!(a.hash, leg.hash().to_string());
+        let receipt = a.receipt.as_ref().expect("every leg is pre-confirmed");
+        verify_receipt_for(receipt, leg, chain, validators, window).expect("valid leg receipt");
+    }
+    let hashes: Vec<String> = legs.iter().map(|t| t.hash().to_string()).collect();
+    wait_until("both legs finalized everywhere", || {
+        all_finalized(&[0, 1, 2, 3], &hashes)
+    })
+    .await;
+    let h0 = finalized_height(0, &hashes[0]).await.unwrap();
+    assert_eq!(
+        finalized_height(0, &hashes[1]).await,
+        Some(h0),
+        "legs in one block"
+    );
+    let block = client(0).encoded_block(h0).await.unwrap().unwrap();
+    let block = weft_types::Block::decode_untrusted(
+        &hex::decode(block.trim_start_matches("0x")).unwrap(),
+        &weft_types::Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(block.body.bundles.len(), 1);
+    assert_eq!(block.body.bundles[0].id, legs[0].leg().unwrap().bundle());
+
+    // One bad leg (its nonce already used) refuses the whole bundle, naming the leg.
+    let stale = Transaction::sign_bundle(
+        chain,
+        head + window + 100,
+        &[
+            (&key(902), spec(8, 0, b"fresh leg")),
+            (&seller, spec(7, 0, b"reuses a finalized nonce")),
+        ],
+    )
+    .unwrap();
+    let refused = client(1).send_bundle(&stale).await;
+    let message = format!("{:?}", refused);
+    assert_eq!(call_code(refused), weft_client::codes::NONCE_TOO_LOW);
+    assert!(message.contains("bundle leg 1"), "{message}");
+    assert!(
+        !matches!(
+            status(1, &stale[0].hash().to_string()).await,
+            Some(weft_client::types::TxStatus::Pending)
+        ),
+        "nothing of a refused bundle stays pending"
+    );
+    // A leg alone is refused.
+    let alone = client(1).send_transaction(&hex_of(&stale[0])).await;
+    assert_eq!(call_code(alone), weft_client::codes::LEG_ALONE);
 }
