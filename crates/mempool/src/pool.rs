@@ -751,7 +751,8 @@ impl Mempool {
     /// A bundle is one item (rule S1): its legs are taken together, only once every leg is
     /// pending here and is its sender's next nonce, all of them fit, and the bundle has not
     /// expired at `limits.height`; otherwise none is, and each leg waits in its sender's
-    /// chain. A selection never splits a bundle.
+    /// chain. A selection never splits a bundle. A leg's sender takes nothing more in the
+    /// block (block rule B5 puts legs last in each namespace).
     pub fn select(
         &self,
         exclude: &HashSet<TxHash>,
@@ -847,10 +848,16 @@ impl Mempool {
                     d.remove(&g.tx.nonce());
                 }
             }
-            // Each sender in the group may now continue with its next nonce.
+            // Each sender in the group may now continue with its next nonce; a leg's sender
+            // ends its block at the leg (B5 puts legs last in their namespaces, and rule 8
+            // keeps a sender's nonces in order there).
             let mut senders: Vec<[u8; 32]> = group.iter().map(|g| sender_bytes(&g.tx)).collect();
             senders.sort_unstable();
             senders.dedup();
+            if group.len() > 1 || group[0].tx.leg().is_some() {
+                sel.stopped.extend(senders);
+                continue;
+            }
             for s in senders {
                 let next = sel.expected[&s];
                 if let Some(n) = sel.deferred.get_mut(&s).and_then(|d| d.remove(&next)) {
@@ -1621,7 +1628,8 @@ mod tests {
         let a1 = tx(&a, 1);
         pool.admit(a1.clone(), &chain, true).unwrap();
         let at = |height| SelectLimits { height, ..lim(100) };
-        assert_eq!(pool.select(&HashSet::new(), |_| 0, at(5)).len(), 3);
+        // The bundle, and not a's next nonce: a leg's sender ends its block at the leg.
+        assert_eq!(pool.select(&HashSet::new(), |_| 0, at(5)).len(), 2);
         assert!(pool.select(&HashSet::new(), |_| 0, at(6)).is_empty());
         pool.on_finalized_height(5);
         assert_eq!(pool.len(), 1);

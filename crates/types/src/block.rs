@@ -235,7 +235,11 @@ impl Body {
         let mut body = Self {
             namespaces: by_ns
                 .into_iter()
-                .map(|(namespace, txs)| NamespaceTxs { namespace, txs })
+                .map(|(namespace, mut txs)| {
+                    // B5: plain transactions in the order given, then legs by bundle.
+                    txs.sort_by_key(|t| t.leg().map(|l| (l.bundle(), l.index)));
+                    NamespaceTxs { namespace, txs }
+                })
                 .collect(),
             ..Self::default()
         };
@@ -259,9 +263,24 @@ impl Body {
         entries.into_values().collect()
     }
 
-    /// Rules B1, B2 and B4 ([`crate::bundle`]): every bundle with a leg here is whole, spans
-    /// two namespaces or more, and the section lists exactly these bundles.
+    /// Rules B1, B2, B4 and B5 ([`crate::bundle`]): every bundle with a leg here is whole,
+    /// spans two namespaces or more, the section lists exactly these bundles, and in each
+    /// namespace list the legs come last, by bundle id then leg index.
     pub fn check_bundles(&self) -> Result<(), BlockError> {
+        for list in &self.namespaces {
+            let keys: Vec<Option<(BundleId, u8)>> = list
+                .txs
+                .iter()
+                .map(|t| t.leg().map(|l| (l.bundle(), l.index)))
+                .collect();
+            // `None` (plain) sorts first: the keys must be non-decreasing.
+            if let Some(i) = keys.windows(2).position(|w| w[0] > w[1]) {
+                return Err(BlockError::LegsNotLast {
+                    namespace: list.namespace,
+                    tx: list.txs[i + 1].hash(),
+                });
+            }
+        }
         let mut legs: HashMap<TxHash, NamespaceId> = HashMap::new();
         for tx in self.txs() {
             if tx.leg().is_some() {

@@ -17,7 +17,16 @@
 //! - B2. the legs span at least two namespaces;
 //! - B3. the block's height is at most the bundle's `valid_until`;
 //! - B4. the body's bundle section lists exactly the bundles whose legs it holds, sorted by
-//!   id, each with its legs' hashes in index order; `bundles_root` commits to it.
+//!   id, each with its legs' hashes in index order; `bundles_root` commits to it;
+//! - B5. in each namespace list, the legs come after every plain transaction, ordered by
+//!   bundle id then leg index.
+//!
+//! B5 fixes a bundle's *position*: after the block's plain transactions, in bundle-id
+//! order, the same point in every namespace. That is where each rollup evaluates a bundle's
+//! legs (the outcome rule, `weft_rollup_kit`), and since it is the namespace order too, a
+//! rollup's proof covers its transactions in the order it executes them. A leader keeps
+//! rule 8 (a sender's nonces in order within a namespace) by ending a leg's sender's
+//! transactions for the block at its leg (mempool rule S1).
 //!
 //! Legs take nonces like any transaction, so they are leaves of the nonce-slot tree and a
 //! receipt for a leg is judged like any other.
@@ -430,6 +439,44 @@ mod tests {
             block_of(one_ns, 5).check_commitments(),
             Err(crate::BlockError::BundleOneNamespace { .. })
         ));
+    }
+
+    /// B5: legs come last in their namespace list, by bundle id; `Body::from_txs` puts
+    /// them there, and a body that does not is invalid.
+    #[test]
+    fn legs_come_last_in_each_namespace() {
+        let legs = two_legs(50);
+        let plain = Transaction::sign(
+            &key(5),
+            &test_chain(),
+            NamespaceId(8),
+            0,
+            Bytes::from_static(b"p"),
+        );
+        let block = block_of(vec![legs[0].clone(), plain.clone(), legs[1].clone()], 5);
+        let ns8 = &block
+            .body
+            .namespaces
+            .iter()
+            .find(|n| n.namespace == NamespaceId(8))
+            .unwrap()
+            .txs;
+        assert_eq!(ns8, &vec![plain.clone(), legs[0].clone()]);
+        block.check_commitments().unwrap();
+        let mut body = block.body.clone();
+        let list = body
+            .namespaces
+            .iter_mut()
+            .find(|n| n.namespace == NamespaceId(8))
+            .unwrap();
+        list.txs.swap(0, 1);
+        assert_eq!(
+            body.check_bundles(),
+            Err(crate::BlockError::LegsNotLast {
+                namespace: NamespaceId(8),
+                tx: plain.hash()
+            })
+        );
     }
 
     #[test]

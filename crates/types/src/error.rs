@@ -140,6 +140,15 @@ pub enum BlockError {
         /// The block's height.
         height: u64,
     },
+    /// Rule 9 (B5): a namespace list has a plain transaction after a leg, or legs out of
+    /// bundle order.
+    #[error("namespace {namespace}: transaction {tx} breaks the order plain transactions first, then legs by bundle id and leg index")]
+    LegsNotLast {
+        /// The namespace.
+        namespace: crate::NamespaceId,
+        /// The first transaction out of place.
+        tx: crate::TxHash,
+    },
     /// Rule 9 (B4): the bundle section is not the one the legs call for.
     #[error("the bundle section does not list exactly the bundles whose legs the block holds, sorted by id")]
     BundleSectionMismatch,
@@ -270,6 +279,7 @@ impl BlockError {
             BundleSplit { .. }
             | BundleOneNamespace { .. }
             | BundleExpired { .. }
+            | LegsNotLast { .. }
             | BundleSectionMismatch => 9,
         }
     }
