@@ -73,6 +73,22 @@ pub struct TxJson {
     /// ed25519 signature (hex); absent for Ethereum transactions (the payload is signed).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub signature: Option<String>,
+    /// For a bundle leg: its place in its bundle (see `weft_types::bundle`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub leg: Option<LegJson>,
+}
+
+/// A bundle leg's signed bundle fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegJson {
+    /// The bundle id (hex).
+    pub bundle_id: String,
+    /// This leg's index.
+    pub index: u8,
+    /// Last height the bundle may be included at.
+    pub valid_until: u64,
+    /// Every leg's content hash (hex), in index order.
+    pub contents: Vec<String>,
 }
 
 /// A block header as JSON.

@@ -246,6 +246,12 @@ pub fn tx_json(tx: &Transaction) -> TxJson {
         }
         .into(),
         signature: tx.signature().map(|s| to_hex(s.as_ref())),
+        leg: tx.leg().map(|l| LegJson {
+            bundle_id: l.bundle().to_string(),
+            index: l.index,
+            valid_until: l.valid_until,
+            contents: l.contents.iter().map(|c| to_hex(c.as_ref())).collect(),
+        }),
     }
 }
 
