@@ -100,9 +100,15 @@ impl ExecTx {
 }
 
 /// A rollup's state machine over its namespace.
-pub trait Program: Send {
+pub trait Program: Send + 'static {
     /// The namespace it executes.
     fn namespace(&self) -> NamespaceId;
+
+    /// As `Any`, for [`World::get`] (implement as `self`).
+    fn as_any(&self) -> &dyn std::any::Any;
+
+    /// As `Any`, mutably, for [`World::get_mut`] (implement as `self`).
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
 
     /// Called once per finalized block before its transactions (expiries, clocks).
     fn begin_block(&mut self, _height: u64) {}
@@ -186,6 +192,19 @@ impl World {
     /// The program of `namespace`.
     pub fn program(&self, namespace: NamespaceId) -> Option<&dyn Program> {
         self.programs.get(&namespace).map(|p| p.as_ref())
+    }
+
+    /// The program of `namespace` as its concrete type.
+    pub fn get<T: Program>(&self, namespace: NamespaceId) -> Option<&T> {
+        self.programs.get(&namespace)?.as_any().downcast_ref()
+    }
+
+    /// The program of `namespace` as its concrete type, mutably.
+    pub fn get_mut<T: Program>(&mut self, namespace: NamespaceId) -> Option<&mut T> {
+        self.programs
+            .get_mut(&namespace)?
+            .as_any_mut()
+            .downcast_mut()
     }
 
     /// The program of `namespace`, mutably.
@@ -305,6 +324,12 @@ mod tests {
     impl Program for Counter {
         fn namespace(&self) -> NamespaceId {
             self.ns
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+        fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+            self
         }
         fn apply(&mut self, tx: &ExecTx) -> Result<(), String> {
             self.value += parse(&tx.payload)?;

@@ -14,10 +14,12 @@
 //! proof.
 
 pub mod commitment;
+mod program;
 mod smt;
 mod state;
 mod transfer;
 
+pub use program::TokenProgram;
 pub use smt::{merge, word_from_u64, word_to_u64, SparseMerkleTree, Word, DEPTH, EMPTY_LEAF};
 pub use state::{Account, Address, Record, Skip, Step, TokenState};
 pub use transfer::{

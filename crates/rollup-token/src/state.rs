@@ -287,6 +287,22 @@ impl TokenState {
         ))
     }
 
+    /// What the leaf at `index` holds (for undoing a tentative bundle leg).
+    pub fn slot(&self, index: u32) -> Option<Account> {
+        self.accounts.get(&index).copied()
+    }
+
+    /// Puts back what [`TokenState::slot`] returned: the account, or an empty leaf.
+    pub fn restore(&mut self, index: u32, account: Option<Account>) {
+        match account {
+            Some(a) => self.put(index, a),
+            None => {
+                self.tree.set(index, crate::EMPTY_LEAF);
+                self.accounts.remove(&index);
+            }
+        }
+    }
+
     /// The witness of a padding record: it reads leaf 0 for both sides and changes nothing.
     pub fn padding_step(&self) -> Step {
         let (leaf, path) = (self.tree.leaf(0), self.tree.path(0));
