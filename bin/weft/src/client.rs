@@ -8,6 +8,22 @@ use std::path::PathBuf;
 use weft_client::Client;
 use weft_types::{NamespaceId, Transaction};
 
+/// The validator set, as a validator reports it (to verify receipts against).
+pub async fn validator_keys(client: &Client) -> Result<Vec<weft_types::VerifyingKey>> {
+    use commonware_codec::DecodeExt as _;
+    client
+        .validators()
+        .await?
+        .iter()
+        .map(|v| {
+            let bytes =
+                weft_types::from_hex_fixed::<32>(&v.public_key).map_err(anyhow::Error::msg)?;
+            weft_types::VerifyingKey::decode(bytes.to_vec())
+                .map_err(|e| anyhow::anyhow!("validator key: {e}"))
+        })
+        .collect()
+}
+
 /// Default RPC URL: validator 0 of `weft devnet`.
 pub const DEFAULT_RPC: &str = "http://127.0.0.1:9001";
 

@@ -312,25 +312,50 @@ pub async fn wait_ready(urls: &[String], timeout: Duration) -> Result<()> {
     Ok(())
 }
 
-/// Starts the embedded L1, the token rollup (with its batcher and prover coordinator) and
-/// the prover workers beside the validators. The token genesis funds `token/alice.key`.
+/// Starts the embedded L1, the rollup world (the token rollup with its batcher and prover
+/// coordinator, and the options rollup on namespace 8) and the prover workers beside the
+/// validators. The token genesis funds `token/alice.key` and `token/bob.key`; the options
+/// genesis names `token/oracle.key` its oracle and `token/escrow.key`'s account its escrow.
 fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<()> {
     use commonware_cryptography::Signer as _;
     let dir = args.data_dir.join("token");
     std::fs::create_dir_all(&dir)?;
     let alloc = dir.join("alloc.toml");
     let (alice, bob) = (dir.join("alice.key"), dir.join("bob.key"));
+    let (oracle, escrow) = (dir.join("oracle.key"), dir.join("escrow.key"));
+    let options_genesis = dir.join("options.toml");
+    let pk_of = |k: &std::path::Path| -> Result<String> {
+        Ok(weft_types::to_hex(
+            weft_node::read_key(k)?.public_key().as_ref(),
+        ))
+    };
     if !alloc.exists() {
         for k in [&alice, &bob] {
             weft_node::write_key(k, &weft_node::generate_key())?;
         }
-        let pk = weft_types::to_hex(weft_node::read_key(&alice)?.public_key().as_ref());
+        let mut text = String::new();
+        for k in [&alice, &bob] {
+            text += &format!(
+                "[[accounts]]\npublic_key = \"{}\"\nbalance = 1000000000\n",
+                pk_of(k)?
+            );
+        }
+        std::fs::write(&alloc, text)?;
+    }
+    if !options_genesis.exists() {
+        for k in [&oracle, &escrow] {
+            weft_node::write_key(k, &weft_node::generate_key())?;
+        }
         std::fs::write(
-            &alloc,
-            format!("[[accounts]]\npublic_key = \"{pk}\"\nbalance = 1000000000\n"),
+            &options_genesis,
+            format!(
+                "namespace = 8\noracle = \"{}\"\nescrow = \"{}\"\n",
+                pk_of(&oracle)?,
+                pk_of(&escrow)?
+            ),
         )?;
     }
-    let bob_pk = weft_types::to_hex(weft_node::read_key(&bob)?.public_key().as_ref());
+    let bob_pk = pk_of(&bob)?;
     let l1_addr = loopback(args.base_port + 200).to_string();
     let token_addr = loopback(args.base_port + 100).to_string();
     let (l1_url, token_url) = (format!("http://{l1_addr}"), format!("http://{token_addr}"));
@@ -356,6 +381,8 @@ fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<(
         os(weft_rpc),
         os("--alloc"),
         alloc.into_os_string(),
+        os("--options-genesis"),
+        options_genesis.into_os_string(),
         os("--listen"),
         os(&token_addr),
         os("--data-dir"),
@@ -389,6 +416,10 @@ fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<(
         alice.display()
     );
     println!("     weft rollup token balance --token-rpc {token_url} {bob_pk}; weft l1 status --l1 {l1_url}");
+    println!(
+        "options rollup (namespace 8) in the same world; the risk-reversal demo: {}",
+        "docs/bundles.md"
+    );
     Ok(())
 }
 

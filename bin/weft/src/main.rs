@@ -5,6 +5,7 @@ mod client;
 mod devnet;
 mod l1;
 mod rollup;
+mod trade;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
@@ -78,7 +79,12 @@ enum Command {
         #[command(subcommand)]
         command: client::BlockCommand,
     },
-    /// Run and use rollups (the reference token rollup).
+    /// Trade across rollups in one atomic bundle (the options and token rollups).
+    Trade {
+        #[command(subcommand)]
+        command: trade::TradeCommand,
+    },
+    /// Run and use rollups (the reference token and options rollups).
     Rollup {
         #[command(subcommand)]
         command: rollup::RollupCommand,
@@ -162,6 +168,7 @@ fn main() -> Result<()> {
         Command::Ns { command } => client::ns(command),
         Command::Bench(args) => bench::run(args),
         Command::Rollup { command } => rollup::run(command),
+        Command::Trade { command } => trade::trade(command),
         Command::L1 { command } => l1::run(command),
         Command::Prover(args) => l1::prover(args),
     }

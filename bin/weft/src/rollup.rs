@@ -16,10 +16,15 @@ pub const DEFAULT_TOKEN_RPC: &str = "http://127.0.0.1:9100";
 
 #[derive(Subcommand)]
 pub enum RollupCommand {
-    /// The reference token rollup.
+    /// The reference token rollup (and the world it runs in).
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// The options rollup (runs in the token rollup's world: `token run --options-genesis`).
+    Options {
+        #[command(subcommand)]
+        command: crate::trade::OptionsCommand,
     },
 }
 
@@ -37,6 +42,10 @@ pub enum TokenCommand {
         /// Genesis allocation (TOML `[[accounts]] public_key, balance`); empty if omitted.
         #[arg(long)]
         alloc: Option<PathBuf>,
+        /// Also run the options rollup, in one world with the token rollup (TOML: namespace,
+        /// oracle, escrow): bundles across the two then execute on both or on neither.
+        #[arg(long)]
+        options_genesis: Option<PathBuf>,
         /// Address of the rollup's RPC (also the prover coordinator's).
         #[arg(long, default_value = "127.0.0.1:9100")]
         listen: SocketAddr,
@@ -108,7 +117,10 @@ async fn token_call<T: serde::de::DeserializeOwned>(
 }
 
 pub fn run(cmd: RollupCommand) -> Result<()> {
-    let RollupCommand::Token { command } = cmd;
+    let command = match cmd {
+        RollupCommand::Token { command } => command,
+        RollupCommand::Options { command } => return crate::trade::options(command),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -119,6 +131,7 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                 rpc,
                 namespace,
                 alloc,
+                options_genesis,
                 listen,
                 data_dir,
                 l1,
@@ -132,6 +145,11 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                     None => service::Genesis::default(),
                 };
                 let state = genesis.state().map_err(anyhow::Error::msg)?;
+                let options = options_genesis
+                    .as_deref()
+                    .map(service::OptionsGenesis::load)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?;
                 // Transfers are signed for this rollup on this Weft chain.
                 let chain = weft_client::Client::new(&rpc)?
                     .chain_id()
@@ -155,7 +173,14 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                         let batches = BatchStore::open(dir.join("batches.redb"))
                             .map_err(anyhow::Error::msg)?;
                         let planned = batches.planned().map_err(anyhow::Error::msg)?;
-                        let rollup = Rollup::with_batcher(chain, namespace, state, cfg, planned);
+                        let rollup = Rollup::world(
+                            chain,
+                            namespace,
+                            state,
+                            options.as_ref(),
+                            Some((cfg, planned)),
+                        )
+                        .map_err(anyhow::Error::msg)?;
                         let coordinator =
                             weft_prover::Coordinator::open(dir.join("tasks.redb"), prover_cfg)?;
                         let l1 = l1
@@ -167,7 +192,11 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                             Pipeline::new(rollup.clone(), batches, coordinator, genesis_root, l1);
                         (rollup, Some(pipeline))
                     }
-                    None => (Rollup::new(chain, namespace, state), None),
+                    None => (
+                        Rollup::world(chain, namespace, state, options.as_ref(), None)
+                            .map_err(anyhow::Error::msg)?,
+                        None,
+                    ),
                 };
                 let (addr, _server) =
                     service::serve(rollup.clone(), listen, pipeline.clone()).await?;

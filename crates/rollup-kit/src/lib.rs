@@ -165,6 +165,27 @@ pub struct Executed {
     pub outcome: Outcome,
 }
 
+/// Observes execution one transaction at a time, in each namespace's order (a batcher cuts
+/// and collects witnesses here). For a bundle, `before` is called for each of its legs
+/// before any is applied, and `after` for each once the outcome is known.
+pub trait Hooks {
+    /// Before `tx` (the `index`-th of its namespace in the block) is executed by `program`.
+    fn before(&mut self, _height: u64, _index: u32, _tx: &ExecTx, _program: &dyn Program) {}
+    /// After `tx` was executed, with its outcome.
+    fn after(
+        &mut self,
+        _height: u64,
+        _index: u32,
+        _tx: &ExecTx,
+        _outcome: &Outcome,
+        _program: &mut dyn Program,
+    ) {
+    }
+}
+
+/// No hooks.
+impl Hooks for () {}
+
 /// Several programs executed together (see the crate docs for the rules).
 pub struct World {
     programs: BTreeMap<NamespaceId, Box<dyn Program>>,
@@ -220,6 +241,16 @@ impl World {
         height: u64,
         txs: &BTreeMap<NamespaceId, Vec<ExecTx>>,
     ) -> Vec<Executed> {
+        self.apply_block_with(height, txs, &mut ())
+    }
+
+    /// [`World::apply_block`], calling `hooks` around each transaction.
+    pub fn apply_block_with(
+        &mut self,
+        height: u64,
+        txs: &BTreeMap<NamespaceId, Vec<ExecTx>>,
+        hooks: &mut dyn Hooks,
+    ) -> Vec<Executed> {
         for p in self.programs.values_mut() {
             p.begin_block(height);
         }
@@ -234,10 +265,12 @@ impl World {
                     bundles.entry(leg.bundle).or_default().push((i as u32, tx));
                     continue;
                 }
+                hooks.before(height, i as u32, tx, program.as_ref());
                 let outcome = match program.apply(tx) {
                     Ok(()) => Outcome::Applied,
                     Err(reason) => Outcome::Skipped(reason),
                 };
+                hooks.after(height, i as u32, tx, &outcome, program.as_mut());
                 out.push(Executed {
                     namespace: *ns,
                     index: i as u32,
@@ -248,7 +281,17 @@ impl World {
         }
         for (bundle, mut legs) in bundles {
             legs.sort_by_key(|(_, tx)| tx.leg.map(|l| l.index));
+            for (i, tx) in &legs {
+                if let Some(p) = self.programs.get(&tx.namespace) {
+                    hooks.before(height, *i, tx, p.as_ref());
+                }
+            }
             let outcome = self.execute_bundle(bundle, &legs);
+            for (i, tx) in &legs {
+                if let Some(p) = self.programs.get_mut(&tx.namespace) {
+                    hooks.after(height, *i, tx, &outcome, p.as_mut());
+                }
+            }
             for (i, tx) in legs {
                 out.push(Executed {
                     namespace: tx.namespace,

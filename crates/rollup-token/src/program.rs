@@ -43,10 +43,15 @@ impl TokenProgram {
         }
     }
 
-    /// Takes the witnesses of the block just executed, by transaction: the records the
-    /// batch proof covers.
-    pub fn take_witnesses(&mut self) -> BTreeMap<TxHash, (Record, Step)> {
-        std::mem::take(&mut self.block)
+    /// Takes the witness of a transaction just executed, if the batch proof covers it (a
+    /// record: see the module docs).
+    pub fn take_witness(&mut self, tx: &TxHash) -> Option<(Record, Step)> {
+        self.block.remove(tx)
+    }
+
+    /// Drops witnesses nobody took (a rollup not batching this block).
+    pub fn clear_witnesses(&mut self) {
+        self.block.clear();
     }
 }
 

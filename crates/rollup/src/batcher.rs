@@ -75,8 +75,11 @@ pub struct Batch {
     pub commitment: [u64; 4],
     /// Transactions in the range.
     pub txs: u32,
-    /// Of which records (passed the stateless rules).
+    /// Of which records (passed the stateless rules, and for a bundle leg executed).
     pub records: u32,
+    /// Outcome of each bundle with a leg in the range, sorted by bundle (contract rule 5b).
+    #[serde(default)]
+    pub bundle_outcomes: Vec<weft_settlement::BundleOutcome>,
 }
 
 /// A cut: the batch and its witness.
@@ -109,6 +112,8 @@ pub struct Batcher {
     steps: Vec<Step>,
     txs: usize,
     bytes: usize,
+    /// Outcomes of the open batch's bundles.
+    outcomes: BTreeMap<[u8; 32], bool>,
     old_root: Word,
     opened_at_ms: Option<u64>,
     planned: BTreeMap<u64, Cursor>,
@@ -133,6 +138,7 @@ impl Batcher {
             steps: Vec::new(),
             txs: 0,
             bytes: 0,
+            outcomes: BTreeMap::new(),
             old_root: genesis_root,
             opened_at_ms: None,
             planned,
@@ -168,14 +174,18 @@ impl Batcher {
     }
 
     /// Adds the transaction at `at`: its record and witness step if it passed the stateless
-    /// rules.
+    /// rules (and for a bundle leg, executed), and for a leg its bundle's outcome.
     pub fn push(
         &mut self,
         at: Cursor,
         payload_bytes: usize,
         record: Option<(Record, Step)>,
+        bundle: Option<([u8; 32], bool)>,
         now_ms: u64,
     ) {
+        if let Some((id, executed)) = bundle {
+            self.outcomes.insert(id, executed);
+        }
         if let Some((r, s)) = record {
             self.records.push(r);
             self.steps.push(s);
@@ -221,6 +231,10 @@ impl Batcher {
             commitment: word_to_u64(&commitment::commitment(&digest, &records)),
             txs: self.txs as u32,
             records: records.len() as u32,
+            bundle_outcomes: std::mem::take(&mut self.outcomes)
+                .into_iter()
+                .map(|(bundle, executed)| weft_settlement::BundleOutcome { bundle, executed })
+                .collect(),
         };
         let witness =
             Witness::from_steps(digest, self.old_root, &records, steps, state.padding_step());

@@ -89,7 +89,7 @@ impl WeftData for WeftRpcData {
         namespace: u64,
         start: Cursor,
         end: Cursor,
-    ) -> Result<Vec<Vec<u8>>, DataError> {
+    ) -> Result<Vec<weft_settlement::NamespaceItem>, DataError> {
         let unavailable = |e: weft_client::ClientError| DataError::Unavailable(e.to_string());
         self.handle.block_on(async {
             let head = self
@@ -120,7 +120,15 @@ impl WeftData for WeftRpcData {
                     if at >= start && at < end {
                         let payload = hex::decode(tx.tx.payload.trim_start_matches("0x"))
                             .map_err(|e| DataError::Unavailable(format!("payload hex: {e}")))?;
-                        out.push(payload);
+                        let bundle = match &tx.tx.leg {
+                            None => None,
+                            Some(l) => {
+                                Some(weft_types::from_hex_fixed::<32>(&l.bundle_id).map_err(
+                                    |e| DataError::Unavailable(format!("bundle id: {e}")),
+                                )?)
+                            }
+                        };
+                        out.push(weft_settlement::NamespaceItem { payload, bundle });
                     }
                 }
                 from = range.next_from.unwrap_or(range.to + 1);
@@ -143,6 +151,9 @@ pub struct SubmissionJson {
     pub commitment: Root,
     /// Proof (hex).
     pub proof: String,
+    /// Outcome of each bundle with a leg in the batch, sorted by bundle.
+    #[serde(default)]
+    pub bundle_outcomes: Vec<weft_settlement::BundleOutcome>,
 }
 
 fn rpc_err(code: i32, message: impl ToString) -> ErrorObjectOwned {
@@ -173,6 +184,7 @@ pub async fn serve(
             new_root: s.new_root,
             commitment: s.commitment,
             proof,
+            bundle_outcomes: s.bundle_outcomes,
         })
         .map_err(|e| rpc_err(-32000, e))
     })

@@ -262,6 +262,7 @@ impl Pipeline {
                 new_root: batch.new_root,
                 commitment: batch.commitment,
                 proof: hex::encode(&proof),
+                bundle_outcomes: batch.bundle_outcomes.clone(),
             })
             .await?;
         match receipt.outcome {

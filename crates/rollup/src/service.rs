@@ -1,25 +1,32 @@
-//! The token rollup as a running component: follows its namespace on a Weft validator
-//! (WebSocket subscription from height 0, resuming without gaps or duplicates), executes
-//! every payload in order, and serves its state over JSON-RPC:
-//! `token_account(public_key_hex)`, `token_stateRoot()`, `token_status()` and
-//! `token_skipped(from_height)`.
+//! The reference rollups as a running component: a world (`weft_rollup_kit`) of the token
+//! rollup and, when configured, the options rollup, following their namespaces on a Weft
+//! validator (range reads from height 0, block by block in height order), executing them
+//! together under the bundle outcome rule, cutting the token rollup's batches, and serving
+//! state over JSON-RPC: `token_account(public_key_hex)`, `token_stateRoot()`,
+//! `token_status()`, `token_skipped(from_height)`, `options_status()`,
+//! `options_account(public_key_hex)`, `options_quote(maker, kind, strike, expiry)` and
+//! `rollup_bundle(bundle_id)`.
 //!
-//! The state is a deterministic function of the namespace's finalized data and the genesis
-//! allocation, so a restarted service rebuilds it by replaying from height 0.
+//! The state is a deterministic function of the namespaces' finalized data and the genesis,
+//! so a restarted service rebuilds it by replaying from height 0. The caller's clock is
+//! passed in ([`Rollup::apply_block`], [`Rollup::take_cuts`]), never read inside.
 
 use crate::batcher::{self, Batcher, Cut};
 use jsonrpsee::server::{Server, ServerHandle};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
 use jsonrpsee::RpcModule;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::{
     net::SocketAddr,
     path::Path,
     sync::{Arc, Mutex},
 };
 use tracing::{info, warn};
-use weft_rollup_token::{Record, Skip, TokenState, TransferDomain, Word};
-use weft_types::{ChainId, NamespaceId};
+use weft_rollup_kit::{ExecTx, Hooks, Outcome, Program, World};
+use weft_rollup_options::{Kind, OptionsState, Series};
+use weft_rollup_token::{TokenProgram, TokenState, TransferDomain, Word};
+use weft_types::{BundleId, ChainId, NamespaceId};
 
 /// Default namespace of the token rollup.
 pub const DEFAULT_TOKEN_NAMESPACE: u64 = 7;
@@ -108,47 +115,189 @@ pub fn root_hex(root: &Word) -> String {
     weft_types::to_hex(&bytes)
 }
 
-/// The service's state.
+/// Options-rollup genesis as configured (TOML): see `weft_rollup_options::Genesis`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionsGenesis {
+    /// The options rollup's namespace.
+    #[serde(default = "default_options_namespace")]
+    pub namespace: u64,
+    /// The oracle's ed25519 public key (hex).
+    pub oracle: String,
+    /// The token-rollup account deposits are paid to (hex public key).
+    pub escrow: String,
+}
+
+fn default_options_namespace() -> u64 {
+    weft_rollup_options::DEFAULT_OPTIONS_NAMESPACE
+}
+
+impl OptionsGenesis {
+    /// Reads an options genesis file.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn state(&self, token_namespace: u64) -> Result<OptionsState, String> {
+        let key = |what: &str, s: &str| {
+            weft_types::from_hex_fixed::<32>(s).map_err(|e| format!("{what}: {e}"))
+        };
+        Ok(OptionsState::new(weft_rollup_options::Genesis {
+            namespace: NamespaceId(self.namespace),
+            token_namespace: NamespaceId(token_namespace),
+            oracle: key("oracle", &self.oracle)?,
+            escrow: key("escrow", &self.escrow)?,
+        }))
+    }
+}
+
+/// Most bundle outcomes kept for `rollup_bundle`.
+pub const BUNDLE_RECORDS_MAX: usize = 10_000;
+
+/// What became of a bundle, as this rollup node executed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleOutcomeJson {
+    /// The bundle id.
+    pub bundle_id: String,
+    /// Weft height it was finalized at.
+    pub height: u64,
+    /// Whether it executed on every rollup of the world (or reverted on all).
+    pub executed: bool,
+    /// For a reverted bundle: the failing leg and why.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    /// Each rollup's state root after the block (hex), by namespace.
+    pub roots: BTreeMap<u64, String>,
+}
+
+/// `options_account` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptionsAccountJson {
+    /// Collateral not locked.
+    pub free: u64,
+    /// Collateral locked against short positions.
+    pub locked: u64,
+    /// Positions: `(kind, strike, expiry, quantity)`, long > 0.
+    pub positions: Vec<PositionJson>,
+}
+
+/// One position.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PositionJson {
+    /// `call` or `put`.
+    pub kind: String,
+    /// Strike.
+    pub strike: u64,
+    /// Expiry height.
+    pub expiry: u64,
+    /// Net quantity (long > 0, short < 0).
+    pub quantity: i64,
+}
+
+/// `options_status` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptionsStatusJson {
+    /// Namespace.
+    pub namespace: u64,
+    /// Next Weft height to execute.
+    pub next_height: u64,
+    /// State root (hex).
+    pub state_root: String,
+    /// Last oracle price and the height it was posted at.
+    pub price: Option<(u64, u64)>,
+}
+
+/// The service's state: a world of the token rollup and, when configured, the options
+/// rollup, executed together (`weft_rollup_kit`), with the token rollup batched.
 pub struct Rollup {
     namespace: u64,
-    /// Where its transfers are valid: this rollup on this Weft chain.
-    domain: TransferDomain,
+    options: Option<u64>,
     inner: Mutex<Inner>,
 }
 
 struct Inner {
-    state: TokenState,
+    token_ns: NamespaceId,
+    world: World,
     next_height: u64,
     applied: u64,
     skipped: u64,
     skipped_records: std::collections::VecDeque<SkippedJson>,
+    bundles: std::collections::VecDeque<BundleOutcomeJson>,
     batcher: Option<Batcher>,
     /// Cuts not yet handed to the pipeline (bounded by the batcher: one per batch).
     cuts: Vec<Cut>,
 }
 
-impl Rollup {
-    /// A rollup at genesis, on `namespace` of the Weft chain `chain`.
-    pub fn new(chain: ChainId, namespace: u64, state: TokenState) -> Arc<Self> {
-        Arc::new(Self {
-            namespace,
-            domain: TransferDomain {
-                chain,
-                rollup: NamespaceId(namespace),
-            },
-            inner: Mutex::new(Inner {
-                state,
-                next_height: 0,
-                applied: 0,
-                skipped: 0,
-                skipped_records: Default::default(),
-                batcher: None,
-                cuts: Vec::new(),
-            }),
-        })
+/// Drives the token batcher from the world's execution: cuts before a token transaction
+/// (never inside a bundle: its legs are undone together), and pushes each transaction's
+/// record and, for a leg, its bundle's outcome, once known.
+struct Batching<'a> {
+    batcher: &'a mut Batcher,
+    cuts: &'a mut Vec<Cut>,
+    token: NamespaceId,
+    now_ms: u64,
+    last_bundle: Option<BundleId>,
+}
+
+fn token_of(program: &dyn Program) -> &TokenProgram {
+    program
+        .as_any()
+        .downcast_ref()
+        .expect("the token namespace runs the token program")
+}
+
+impl Hooks for Batching<'_> {
+    fn before(&mut self, height: u64, index: u32, tx: &ExecTx, program: &dyn Program) {
+        if tx.namespace != self.token {
+            return;
+        }
+        let bundle = tx.leg.map(|l| l.bundle);
+        if bundle.is_some() && bundle == self.last_bundle {
+            return;
+        }
+        self.last_bundle = bundle;
+        let at = weft_settlement::Cursor::new(height, index);
+        if let Some(cut) = self
+            .batcher
+            .before_tx(at, tx.payload.len(), &token_of(program).state)
+        {
+            self.cuts.push(cut);
+        }
     }
 
-    /// A rollup at genesis that also cuts batches (replaying the persisted cuts `planned`).
+    fn after(
+        &mut self,
+        height: u64,
+        index: u32,
+        tx: &ExecTx,
+        outcome: &Outcome,
+        program: &mut dyn Program,
+    ) {
+        if tx.namespace != self.token {
+            return;
+        }
+        let token: &mut TokenProgram = program
+            .as_any_mut()
+            .downcast_mut()
+            .expect("the token namespace runs the token program");
+        let witness = token.take_witness(&tx.hash);
+        let bundle = tx
+            .leg
+            .map(|l| (l.bundle.0 .0, matches!(outcome, Outcome::Executed(_))));
+        let at = weft_settlement::Cursor::new(height, index);
+        self.batcher
+            .push(at, tx.payload.len(), witness, bundle, self.now_ms);
+    }
+}
+
+impl Rollup {
+    /// A token rollup at genesis, on `namespace` of the Weft chain `chain`, alone.
+    pub fn new(chain: ChainId, namespace: u64, state: TokenState) -> Arc<Self> {
+        Self::world(chain, namespace, state, None, None).expect("a token-only world")
+    }
+
+    /// A token rollup at genesis that also cuts batches (replaying the persisted cuts `planned`).
     pub fn with_batcher(
         chain: ChainId,
         namespace: u64,
@@ -156,76 +305,174 @@ impl Rollup {
         cfg: batcher::Config,
         planned: std::collections::BTreeMap<u64, weft_settlement::Cursor>,
     ) -> Arc<Self> {
-        let root = state.root();
-        let rollup = Self::new(chain, namespace, state);
-        rollup.inner.lock().expect("rollup lock").batcher =
-            Some(Batcher::new(cfg, namespace, root, planned));
-        rollup
+        Self::world(chain, namespace, state, None, Some((cfg, planned))).expect("a token world")
     }
 
-    /// The namespace.
+    /// The token rollup and, with `options`, the options rollup, executed together; with
+    /// `batching`, the token rollup cuts batches.
+    pub fn world(
+        chain: ChainId,
+        namespace: u64,
+        state: TokenState,
+        options: Option<&OptionsGenesis>,
+        batching: Option<(batcher::Config, BTreeMap<u64, weft_settlement::Cursor>)>,
+    ) -> Result<Arc<Self>, String> {
+        let domain = TransferDomain {
+            chain,
+            rollup: NamespaceId(namespace),
+        };
+        let root = state.root();
+        let mut programs: Vec<Box<dyn Program>> = vec![Box::new(TokenProgram::new(
+            state,
+            domain,
+            batching.is_some(),
+        ))];
+        let options_ns = match options {
+            Some(g) => {
+                if g.namespace == namespace {
+                    return Err(format!(
+                        "the options rollup cannot share the token rollup's namespace {namespace}"
+                    ));
+                }
+                programs.push(Box::new(g.state(namespace)?));
+                Some(g.namespace)
+            }
+            None => None,
+        };
+        Ok(Arc::new(Self {
+            namespace,
+            options: options_ns,
+            inner: Mutex::new(Inner {
+                token_ns: NamespaceId(namespace),
+                world: World::new(programs),
+                next_height: 0,
+                applied: 0,
+                skipped: 0,
+                skipped_records: Default::default(),
+                bundles: Default::default(),
+                batcher: batching.map(|(cfg, planned)| Batcher::new(cfg, namespace, root, planned)),
+                cuts: Vec::new(),
+            }),
+        }))
+    }
+
+    /// The token rollup's namespace.
     pub fn namespace(&self) -> u64 {
         self.namespace
     }
 
-    /// The state root.
+    /// Every namespace the world executes.
+    pub fn namespaces(&self) -> Vec<NamespaceId> {
+        self.inner.lock().expect("rollup lock").world.namespaces()
+    }
+
+    /// The next Weft height to execute.
+    pub fn next_height(&self) -> u64 {
+        self.inner.lock().expect("rollup lock").next_height
+    }
+
+    /// The token state root.
     pub fn root(&self) -> Word {
-        self.inner.lock().expect("rollup lock").state.root()
+        let inner = self.inner.lock().expect("rollup lock");
+        inner.token().state.root()
     }
 
     /// Closes the open batch if it is due, and takes every closed batch.
     pub fn take_cuts(&self, now_ms: u64) -> Vec<Cut> {
         let mut guard = self.inner.lock().expect("rollup lock");
         let inner = &mut *guard;
+        let token_ns = NamespaceId(self.namespace);
         if let Some(b) = inner.batcher.as_mut() {
-            if let Some(cut) = b.tick(now_ms, &inner.state) {
+            let token: &TokenProgram = inner.world.get(token_ns).expect("token program");
+            if let Some(cut) = b.tick(now_ms, &token.state) {
                 inner.cuts.push(cut);
             }
         }
         std::mem::take(&mut inner.cuts)
     }
 
-    /// Executes one finalized block's transactions of the namespace.
-    pub fn apply_block(&self, block: &weft_client::types::NamespaceBlockJson) {
+    /// Executes one finalized block's transactions of the world's namespaces (`txs`, each
+    /// namespace's list in block order); `now_ms` is the caller's clock (batch timing).
+    pub fn apply_block(&self, height: u64, txs: &BTreeMap<NamespaceId, Vec<ExecTx>>, now_ms: u64) {
+        let mut guard = self.inner.lock().expect("rollup lock");
+        let inner = &mut *guard;
+        assert!(height >= inner.next_height, "blocks arrive in order, once");
+        let token_ns = NamespaceId(self.namespace);
+        let token_txs = txs.get(&token_ns).map_or(0, |l| l.len() as u32);
+        let executed = match inner.batcher.as_mut() {
+            Some(batcher) => {
+                let mut hooks = Batching {
+                    batcher,
+                    cuts: &mut inner.cuts,
+                    token: token_ns,
+                    now_ms,
+                    last_bundle: None,
+                };
+                let out = inner.world.apply_block_with(height, txs, &mut hooks);
+                if token_txs > 0 {
+                    let token: &TokenProgram = inner.world.get(token_ns).expect("token program");
+                    if let Some(cut) = batcher_after(&mut inner.batcher, height, token_txs, token) {
+                        inner.cuts.push(cut);
+                    }
+                }
+                out
+            }
+            None => {
+                let out = inner.world.apply_block(height, txs);
+                if let Some(t) = inner.world.get_mut::<TokenProgram>(token_ns) {
+                    t.clear_witnesses();
+                }
+                out
+            }
+        };
+        let mut reported: std::collections::BTreeSet<BundleId> = Default::default();
+        for e in &executed {
+            match &e.outcome {
+                Outcome::Applied => inner.applied += 1,
+                Outcome::Skipped(reason) => inner.record_skip(height, &e.hash.to_string(), reason),
+                Outcome::Executed(b) | Outcome::Reverted { bundle: b, .. } => {
+                    if e.namespace == token_ns {
+                        inner.applied += matches!(e.outcome, Outcome::Executed(_)) as u64;
+                    }
+                    if reported.insert(*b) {
+                        let reason = match &e.outcome {
+                            Outcome::Reverted { leg, reason, .. } => {
+                                Some(format!("leg {leg}: {reason}"))
+                            }
+                            _ => None,
+                        };
+                        info!(target: "weft::rollup::bundle", height, bundle = %b, executed = reason.is_none(), reason = reason.as_deref().unwrap_or(""), "bundle");
+                        let roots = inner
+                            .world
+                            .namespaces()
+                            .into_iter()
+                            .map(|ns| {
+                                let root = inner.world.program(ns).expect("own").state_root();
+                                (ns.0, weft_types::to_hex(&root))
+                            })
+                            .collect();
+                        inner.bundles.push_back(BundleOutcomeJson {
+                            bundle_id: b.to_string(),
+                            height,
+                            executed: reason.is_none(),
+                            reason,
+                            roots,
+                        });
+                        while inner.bundles.len() > BUNDLE_RECORDS_MAX {
+                            inner.bundles.pop_front();
+                        }
+                    }
+                }
+            }
+        }
+        inner.next_height = height + 1;
+    }
+
+    /// Records that every height below `next` has been executed (heights with no data for
+    /// the world's namespaces need no execution).
+    pub fn advance_to(&self, next: u64) {
         let mut inner = self.inner.lock().expect("rollup lock");
-        assert!(
-            block.height >= inner.next_height,
-            "blocks arrive in order, once"
-        );
-        let inner = &mut *inner;
-        let now_ms = now_ms();
-        for (j, tx) in block.transactions.iter().enumerate() {
-            let payload = hex::decode(tx.tx.payload.trim_start_matches("0x")).unwrap_or_default();
-            let at = weft_settlement::Cursor::new(block.height, j as u32);
-            if let Some(b) = inner.batcher.as_mut() {
-                if let Some(cut) = b.before_tx(at, payload.len(), &inner.state) {
-                    inner.cuts.push(cut);
-                }
-            }
-            let (outcome, step) = match Record::from_payload(&payload, &self.domain) {
-                // Witnesses are only collected when batches are cut.
-                Ok(record) if inner.batcher.is_some() => {
-                    let (step, outcome) = inner.state.step(&record);
-                    (outcome, Some((record, step)))
-                }
-                Ok(record) => (inner.state.apply_record(&record), None),
-                Err(skip) => (Err(skip), None),
-            };
-            if let Some(b) = inner.batcher.as_mut() {
-                b.push(at, payload.len(), step, now_ms);
-            }
-            match outcome {
-                Ok(()) => inner.applied += 1,
-                Err(reason) => inner.record_skip(block.height, &tx.tx.hash, &reason),
-            }
-        }
-        if let Some(b) = inner.batcher.as_mut() {
-            let count = block.transactions.len() as u32;
-            if let Some(cut) = b.after_block(block.height, count, &inner.state) {
-                inner.cuts.push(cut);
-            }
-        }
-        inner.next_height = block.height + 1;
+        inner.next_height = inner.next_height.max(next);
     }
 
     /// Status.
@@ -234,7 +481,7 @@ impl Rollup {
         StatusJson {
             namespace: self.namespace,
             next_height: inner.next_height,
-            state_root: root_hex(&inner.state.root()),
+            state_root: root_hex(&inner.token().state.root()),
             applied: inner.applied,
             skipped: inner.skipped,
         }
@@ -243,10 +490,14 @@ impl Rollup {
     /// An account.
     pub fn account(&self, public_key: &[u8; 32]) -> Option<AccountJson> {
         let inner = self.inner.lock().expect("rollup lock");
-        inner.state.account(public_key).map(|a| AccountJson {
-            balance: a.balance,
-            nonce: a.nonce,
-        })
+        inner
+            .token()
+            .state
+            .account(public_key)
+            .map(|a| AccountJson {
+                balance: a.balance,
+                nonce: a.nonce,
+            })
     }
 
     /// Skipped transfers at or above `from_height`.
@@ -259,10 +510,101 @@ impl Rollup {
             .cloned()
             .collect()
     }
+
+    /// What became of a bundle, if this node executed it (and still remembers).
+    pub fn bundle(&self, id: &BundleId) -> Option<BundleOutcomeJson> {
+        let id = id.to_string();
+        let inner = self.inner.lock().expect("rollup lock");
+        inner
+            .bundles
+            .iter()
+            .rev()
+            .find(|b| b.bundle_id == id)
+            .cloned()
+    }
+
+    fn with_options<T>(&self, f: impl FnOnce(&OptionsState, u64) -> T) -> Option<T> {
+        let ns = self.options?;
+        let inner = self.inner.lock().expect("rollup lock");
+        let state: &OptionsState = inner.world.get(NamespaceId(ns))?;
+        Some(f(state, inner.next_height))
+    }
+
+    /// The options rollup's status, if it runs here.
+    pub fn options_status(&self) -> Option<OptionsStatusJson> {
+        let ns = self.options?;
+        self.with_options(|o, next| OptionsStatusJson {
+            namespace: ns,
+            next_height: next,
+            state_root: weft_types::to_hex(o.root().as_ref()),
+            price: o.price(),
+        })
+    }
+
+    /// An options account.
+    pub fn options_account(&self, key: &[u8; 32]) -> Option<OptionsAccountJson> {
+        self.with_options(|o, _| {
+            let c = o.collateral(key);
+            OptionsAccountJson {
+                free: c.free,
+                locked: c.locked,
+                positions: o
+                    .positions_of(key)
+                    .into_iter()
+                    .map(|(s, q)| PositionJson {
+                        kind: kind_name(s.kind).into(),
+                        strike: s.strike,
+                        expiry: s.expiry,
+                        quantity: q,
+                    })
+                    .collect(),
+            }
+        })
+    }
+
+    /// A maker's quote on a series: `(bid, ask, size)`.
+    pub fn options_quote(&self, maker: &[u8; 32], series: &Series) -> Option<(u64, u64, u64)> {
+        self.with_options(|o, _| o.quote(series, maker).map(|q| (q.bid, q.ask, q.size)))
+            .flatten()
+    }
+}
+
+/// `call` or `put`.
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Call => "call",
+        Kind::Put => "put",
+    }
+}
+
+/// Parses `call` or `put`.
+pub fn parse_kind(s: &str) -> Result<Kind, String> {
+    match s {
+        "call" => Ok(Kind::Call),
+        "put" => Ok(Kind::Put),
+        other => Err(format!("kind must be call or put, not {other:?}")),
+    }
+}
+
+fn batcher_after(
+    batcher: &mut Option<Batcher>,
+    height: u64,
+    count: u32,
+    token: &TokenProgram,
+) -> Option<Cut> {
+    batcher
+        .as_mut()
+        .and_then(|b| b.after_block(height, count, &token.state))
 }
 
 impl Inner {
-    fn record_skip(&mut self, height: u64, tx_hash: &str, reason: &Skip) {
+    fn token(&self) -> &TokenProgram {
+        self.world
+            .get(self.token_ns)
+            .expect("the token namespace runs the token program")
+    }
+
+    fn record_skip(&mut self, height: u64, tx_hash: &str, reason: &str) {
         warn!(target: "weft::rollup::token", height, tx_hash, %reason, "skipped transfer");
         self.skipped += 1;
         self.skipped_records.push_back(SkippedJson {
@@ -276,16 +618,81 @@ impl Inner {
     }
 }
 
-/// Follows the namespace on `client` until the stream fails for good.
+/// Most heights one follow step reads.
+pub const FOLLOW_HEIGHTS_MAX: u64 = 256;
+/// Pause between follow steps when caught up, in milliseconds.
+pub const FOLLOW_POLL_MS: u64 = 100;
+/// Consecutive failed follow steps before [`follow`] gives up.
+pub const FOLLOW_FAILURES_MAX: u32 = 60;
+
+/// Follows the world's namespaces on `client`, block by block in height order (every
+/// namespace's data of a height is executed together, as the outcome rule needs), until
+/// reading keeps failing.
 pub async fn follow(
     rollup: Arc<Rollup>,
     client: weft_client::Client,
 ) -> Result<(), weft_client::ClientError> {
-    let mut stream = client.subscribe_namespace(rollup.namespace, 0);
+    let mut failures = 0;
     loop {
-        let block = stream.next().await?;
-        rollup.apply_block(&block);
+        match follow_step(&rollup, &client).await {
+            Ok(true) => failures = 0,
+            Ok(false) => {
+                failures = 0;
+                tokio::time::sleep(std::time::Duration::from_millis(FOLLOW_POLL_MS)).await;
+            }
+            Err(e) => {
+                failures += 1;
+                if failures >= FOLLOW_FAILURES_MAX {
+                    return Err(e);
+                }
+                warn!(target: "weft::rollup", %e, "following failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
     }
+}
+
+/// Executes the next finalized heights (at most [`FOLLOW_HEIGHTS_MAX`]); `false` if there
+/// were none.
+async fn follow_step(
+    rollup: &Rollup,
+    client: &weft_client::Client,
+) -> Result<bool, weft_client::ClientError> {
+    let next = rollup.next_height();
+    let Some(head) = client.head().await?.map(|h| h.height) else {
+        return Ok(false);
+    };
+    if head < next {
+        return Ok(false);
+    }
+    let to = head.min(next + FOLLOW_HEIGHTS_MAX - 1);
+    let mut blocks: BTreeMap<u64, BTreeMap<NamespaceId, Vec<ExecTx>>> = BTreeMap::new();
+    for ns in rollup.namespaces() {
+        let mut from = next;
+        while from <= to {
+            let range = client.namespace_transactions(ns.0, from, to).await?;
+            for t in &range.transactions {
+                let tx = ExecTx::from_json(&t.tx).map_err(|reason| {
+                    weft_client::VerifyError::Malformed {
+                        what: "namespace transaction",
+                        reason,
+                    }
+                })?;
+                blocks
+                    .entry(t.height)
+                    .or_default()
+                    .entry(ns)
+                    .or_default()
+                    .push(tx);
+            }
+            from = range.next_from.unwrap_or(range.to + 1);
+        }
+    }
+    for (height, txs) in &blocks {
+        rollup.apply_block(*height, txs, now_ms());
+    }
+    rollup.advance_to(to + 1);
+    Ok(true)
 }
 
 /// Milliseconds since the Unix epoch.
@@ -335,6 +742,39 @@ pub async fn serve(
         .register_method("token_skipped", |p, r, _| {
             let (from,): (Option<u64>,) = p.parse()?;
             Ok::<Vec<SkippedJson>, ErrorObjectOwned>(r.skipped(from.unwrap_or(0)))
+        })
+        .map_err(std::io::Error::other)?;
+    module
+        .register_method("rollup_bundle", |p, r, _| {
+            let (id,): (String,) = p.parse()?;
+            let id = BundleId::from_hex(&id).map_err(|e| err(format!("bundle_id: {e}")))?;
+            Ok::<Option<BundleOutcomeJson>, ErrorObjectOwned>(r.bundle(&id))
+        })
+        .map_err(std::io::Error::other)?;
+    module
+        .register_method("options_status", |_p, r, _| {
+            Ok::<Option<OptionsStatusJson>, ErrorObjectOwned>(r.options_status())
+        })
+        .map_err(std::io::Error::other)?;
+    module
+        .register_method("options_account", |p, r, _| {
+            let (key,): (String,) = p.parse()?;
+            let key = weft_types::from_hex_fixed::<32>(&key)
+                .map_err(|e| err(format!("public_key: {e}")))?;
+            Ok::<Option<OptionsAccountJson>, ErrorObjectOwned>(r.options_account(&key))
+        })
+        .map_err(std::io::Error::other)?;
+    module
+        .register_method("options_quote", |p, r, _| {
+            let (maker, kind, strike, expiry): (String, String, u64, u64) = p.parse()?;
+            let maker =
+                weft_types::from_hex_fixed::<32>(&maker).map_err(|e| err(format!("maker: {e}")))?;
+            let series = Series {
+                kind: parse_kind(&kind).map_err(err)?,
+                strike,
+                expiry,
+            };
+            Ok::<Option<(u64, u64, u64)>, ErrorObjectOwned>(r.options_quote(&maker, &series))
         })
         .map_err(std::io::Error::other)?;
     if let Some(p) = pipeline {

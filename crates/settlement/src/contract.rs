@@ -17,6 +17,12 @@
 //! 5. The batch matches finalized Weft data: the payloads of namespace `r` in
 //!    `[start, end)` are finalized (`NotFinalized`) and the program's commitment to them is
 //!    `commitment` (`CommitmentFailed`, `CommitmentMismatch`).
+//! 5b. Bundles: `bundle_outcomes` lists, sorted and once each, exactly the bundles with a
+//!    leg among those transactions (`BundleOutcomesMismatch`); none contradicts the outcome
+//!    another rollup's settled batch gave the same bundle (`BundleOutcomeConflict`: one
+//!    rollup cannot execute a bundle another reverted). A leg of a reverted bundle is left
+//!    out of the data the commitment is derived from (it changed nothing); a leg of an
+//!    executed one stays in.
 //! 6. The program verifies the proof of `old_root -> new_root` over `commitment`
 //!    (`InvalidProof`).
 //! 7. Then the batch is recorded, the settled root becomes `new_root` and the next start
@@ -24,7 +30,7 @@
 //!    [`EmbeddedL1`](crate::EmbeddedL1)). A refused submission is recorded in its block too,
 //!    but changes no contract state.
 
-use crate::{Config, Cursor, DataError, Program, Reject, Root, Submission, WeftData};
+use crate::{Config, Cursor, DataError, Hash, Program, Reject, Root, Submission, WeftData};
 use serde::{Deserialize, Serialize};
 
 /// A registered rollup's contract storage.
@@ -93,16 +99,22 @@ impl From<Reject> for Refused {
     }
 }
 
-/// Applies rules 1 to 6 to `sub`, given the rollup's state and configured program.
+/// What the contract remembers of a settled bundle: the rollup that settled it first and
+/// whether it executed.
+pub(crate) type SettledOutcome<'a> = &'a dyn Fn(&Hash) -> Option<(u64, bool)>;
+
+/// Applies rules 1 to 6 to `sub`, given the rollup's state and configured program, and the
+/// bundle outcomes other rollups settled.
 pub(crate) fn check(
     cfg: &Config,
     state: Option<&RollupState>,
     program: Option<&dyn Program>,
     weft: &dyn WeftData,
+    settled: SettledOutcome<'_>,
     sub: &Submission,
 ) -> Result<(), Refused> {
     let (state, program) = check_cheap(cfg, state, program, sub)?;
-    check_data(state, program, weft, sub)
+    check_data(state, program, weft, settled, sub)
 }
 
 /// Rules 1 to 4: everything decided from the submission and the contract's state alone.
@@ -181,12 +193,13 @@ fn check_data(
     state: &RollupState,
     program: &dyn Program,
     weft: &dyn WeftData,
+    settled: SettledOutcome<'_>,
     sub: &Submission,
 ) -> Result<(), Refused> {
     let header = &sub.header;
     // Rule 5.
-    let payloads = match weft.namespace_payloads(state.rollup, header.start, header.end) {
-        Ok(payloads) => payloads,
+    let items = match weft.namespace_payloads(state.rollup, header.start, header.end) {
+        Ok(items) => items,
         Err(DataError::NotFinalized { head }) => {
             return Err(Reject::NotFinalized {
                 end: header.end,
@@ -196,6 +209,48 @@ fn check_data(
         }
         Err(e @ DataError::Unavailable(_)) => return Err(Refused::Unavailable(e)),
     };
+    // Rule 5b.
+    let outcomes = &sub.bundle_outcomes;
+    let mismatch = |reason: String| Reject::BundleOutcomesMismatch { reason };
+    if outcomes.windows(2).any(|w| w[0].bundle >= w[1].bundle) {
+        return Err(mismatch("outcomes are not sorted by bundle, once each".into()).into());
+    }
+    let mut legs: Vec<Hash> = items.iter().filter_map(|i| i.bundle).collect();
+    legs.sort_unstable();
+    legs.dedup();
+    let listed: Vec<Hash> = outcomes.iter().map(|o| o.bundle).collect();
+    if legs != listed {
+        return Err(mismatch(format!(
+            "the batch holds legs of {} bundles, the submission gives {} outcomes",
+            legs.len(),
+            listed.len()
+        ))
+        .into());
+    }
+    for o in outcomes {
+        if let Some((rollup, executed)) = settled(&o.bundle) {
+            if rollup != state.rollup && executed != o.executed {
+                return Err(Reject::BundleOutcomeConflict {
+                    bundle: o.bundle,
+                    claimed: o.executed,
+                    rollup,
+                    settled: executed,
+                }
+                .into());
+            }
+        }
+    }
+    let executed = |b: &Hash| {
+        outcomes
+            .binary_search_by(|o| o.bundle.cmp(b))
+            .map(|i| outcomes[i].executed)
+            .unwrap_or(false)
+    };
+    let payloads: Vec<Vec<u8>> = items
+        .into_iter()
+        .filter(|i| i.bundle.as_ref().is_none_or(executed))
+        .map(|i| i.payload)
+        .collect();
     let expected = program
         .commitment(header, &payloads)
         .map_err(|reason| Reject::CommitmentFailed { reason })?;

@@ -25,6 +25,9 @@ const BATCHES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("batche
 const INBOX: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("inbox");
 /// Chain metadata: [`HEAD`] and [`SCHEMA`].
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Bundle id -> (rollup that settled it first, executed as 0/1): rule 5b's memory.
+const BUNDLE_OUTCOMES: TableDefinition<&[u8; 32], (u64, u8)> =
+    TableDefinition::new("bundle_outcomes");
 
 /// Meta key of the latest block number.
 const HEAD: &str = "head";
@@ -138,7 +141,24 @@ impl EmbeddedL1 {
         let txn = self.db.begin_write()?;
         let state = read_rollup(&txn, rollup)?;
         let program = self.programs.get(&rollup).map(|p| p.as_ref());
-        let verdict = contract::check(&self.cfg, state.as_ref(), program, &*self.weft, &sub);
+        // Read up front so a storage error fails the call instead of passing rule 5b.
+        let outcomes = txn.open_table(BUNDLE_OUTCOMES)?;
+        let mut known: BTreeMap<Hash, (u64, bool)> = BTreeMap::new();
+        for o in &sub.bundle_outcomes {
+            if let Some(v) = outcomes.get(&o.bundle)? {
+                known.insert(o.bundle, (v.value().0, v.value().1 == 1));
+            }
+        }
+        let settled = |b: &Hash| known.get(b).copied();
+        let verdict = contract::check(
+            &self.cfg,
+            state.as_ref(),
+            program,
+            &*self.weft,
+            &settled,
+            &sub,
+        );
+        drop(outcomes);
         let pending = pending_block(&txn)?;
         let outcome = match verdict {
             Ok(()) => {
@@ -189,6 +209,14 @@ fn settle(
 ) -> Result<SettledBatch, SettlementError> {
     let index = state.settled_batches;
     state.settle(sub);
+    // Rule 5b: the first rollup to settle a bundle fixes its outcome for the others.
+    let mut outcomes = txn.open_table(BUNDLE_OUTCOMES)?;
+    for o in &sub.bundle_outcomes {
+        if outcomes.get(&o.bundle)?.is_none() {
+            outcomes.insert(&o.bundle, (sub.header.rollup, o.executed as u8))?;
+        }
+    }
+    drop(outcomes);
     let batch = SettledBatch {
         header: sub.header,
         old_root: sub.old_root,

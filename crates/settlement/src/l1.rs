@@ -29,14 +29,15 @@ pub trait Program: Send + Sync {
 /// Finalized Weft data, as the L1 sees it (in production a Weft light client; the embedded
 /// L1 is handed a verified fetch).
 pub trait WeftData: Send + Sync {
-    /// Payloads of `namespace`'s finalized transactions in `[start, end)`, in order.
-    /// `Err(DataError::NotFinalized { head })` if `end` is beyond finalized data.
+    /// `namespace`'s finalized transactions in `[start, end)`, in order: payloads, and
+    /// which are bundle legs. `Err(DataError::NotFinalized { head })` if `end` is beyond
+    /// finalized data.
     fn namespace_payloads(
         &self,
         namespace: u64,
         start: Cursor,
         end: Cursor,
-    ) -> Result<Vec<Vec<u8>>, DataError>;
+    ) -> Result<Vec<crate::NamespaceItem>, DataError>;
 }
 
 /// What settles rollup batches: the embedded L1 now, a real chain's adapter later.

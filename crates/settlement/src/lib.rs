@@ -23,6 +23,6 @@ pub use embedded::EmbeddedL1;
 pub use error::{DataError, SettlementError};
 pub use l1::{Program, WeftData, L1};
 pub use types::{
-    BatchHeader, Cursor, Hash, InboxMessage, L1Block, L1Tx, Outcome, Receipt, Reject, RollupStatus,
-    Root, SettledBatch, Submission, SubmitCall,
+    BatchHeader, BundleOutcome, Cursor, Hash, InboxMessage, L1Block, L1Tx, NamespaceItem, Outcome,
+    Receipt, Reject, RollupStatus, Root, SettledBatch, Submission, SubmitCall,
 };

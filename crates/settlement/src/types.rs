@@ -62,6 +62,24 @@ impl BatchHeader {
     }
 }
 
+/// What became of a bundle whose legs a batch holds (rule 5b of the contract).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BundleOutcome {
+    /// The bundle id.
+    pub bundle: Hash,
+    /// Whether it executed (its legs are records of the batch) or reverted (they are not).
+    pub executed: bool,
+}
+
+/// One finalized transaction of a namespace, as the contract reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespaceItem {
+    /// Its payload.
+    pub payload: Vec<u8>,
+    /// For a bundle leg, its bundle id.
+    pub bundle: Option<Hash>,
+}
+
 /// A batch offered for settlement: the state transition `old_root -> new_root` over the
 /// data bound by `commitment`, and a proof of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +94,9 @@ pub struct Submission {
     pub commitment: Root,
     /// The proof, in the program's format.
     pub proof: Vec<u8>,
+    /// The outcome of every bundle with a leg in the batch, sorted by bundle (rule 5b).
+    #[serde(default)]
+    pub bundle_outcomes: Vec<BundleOutcome>,
 }
 
 /// A batch the settlement contract accepted. Final: never replaced.
@@ -230,6 +251,26 @@ pub enum Reject {
         /// Commitment offered.
         got: Root,
     },
+    /// Rule 5b: a bundle leg in the batch has no outcome in the submission, or an outcome
+    /// names a bundle with no leg in it, or the outcomes are not sorted and unique.
+    #[error("bundle outcomes do not match the batch's legs: {reason}")]
+    BundleOutcomesMismatch {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Rule 5b: the batch's outcome for a bundle contradicts the one another rollup's
+    /// settled batch already gave.
+    #[error("bundle {bundle:?} executed = {claimed} here, but rollup {rollup} settled it as executed = {settled}")]
+    BundleOutcomeConflict {
+        /// The bundle.
+        bundle: Hash,
+        /// This batch's claim.
+        claimed: bool,
+        /// The rollup that settled it first.
+        rollup: u64,
+        /// Its settled outcome.
+        settled: bool,
+    },
     /// Rule 6: the proof does not verify.
     #[error("invalid proof: {reason}")]
     InvalidProof {
@@ -255,6 +296,8 @@ impl Reject {
             Reject::CommitmentFailed { .. } => 11,
             Reject::CommitmentMismatch { .. } => 12,
             Reject::InvalidProof { .. } => 13,
+            Reject::BundleOutcomesMismatch { .. } => 14,
+            Reject::BundleOutcomeConflict { .. } => 15,
         }
     }
 }

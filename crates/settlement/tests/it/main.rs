@@ -4,7 +4,10 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use support::{honest_for, Harness, SumProgram, TestChain, FINALIZED_HEAD, GENESIS, ROLLUP, START};
+use support::{
+    honest_for, honest_with, Harness, SumProgram, TestChain, FINALIZED_HEAD, GENESIS,
+    OTHER_NAMESPACE, ROLLUP, START,
+};
 use weft_settlement::{
     BatchHeader, Config, Cursor, EmbeddedL1, L1Tx, Program, Reject, SettlementError, WeftData, L1,
 };
@@ -538,4 +541,75 @@ fn an_invalid_config_is_refused_at_open() {
     };
     let result = EmbeddedL1::open(dir.path().join("l1.redb"), cfg, programs, weft);
     assert!(matches!(result, Err(SettlementError::Config(_))));
+}
+
+/// Rule 5b: a batch lists the outcome of every bundle it holds a leg of, leaves a reverted
+/// bundle's legs out of its data, and cannot execute a bundle another rollup settled as
+/// reverted (nor the reverse).
+#[test]
+fn bundle_outcomes_cover_the_legs_and_agree_across_rollups() {
+    let h = Harness::new();
+    h.l1.register_rollup(OTHER_NAMESPACE, GENESIS, START)
+        .unwrap();
+    let (b1, b2) = ([1u8; 32], [2u8; 32]);
+    // Block 11: bundle 1 has a leg in each rollup, bundle 2 one in each too.
+    h.chain.finalize(vec![
+        (ROLLUP, vec![11, 1]),
+        (ROLLUP, vec![11, 7, 1]),
+        (OTHER_NAMESPACE, vec![11, 8, 1]),
+        (ROLLUP, vec![11, 7, 2]),
+        (OTHER_NAMESPACE, vec![11, 8, 2]),
+    ]);
+    for (p, b) in [
+        (&[11u8, 7, 1][..], b1),
+        (&[11, 8, 1], b1),
+        (&[11, 7, 2], b2),
+        (&[11, 8, 2], b2),
+    ] {
+        h.chain.mark_leg(p, b);
+    }
+    let header = |rollup| BatchHeader {
+        rollup,
+        batch_index: 0,
+        start: START,
+        end: Cursor::new(12, 0),
+    };
+    // Bundle 1 reverted, bundle 2 executed: the honest ROLLUP batch.
+    let outcome = |b: &[u8; 32]| *b == b2;
+    let honest = honest_with(&h.chain, header(ROLLUP), GENESIS, &outcome);
+    assert_eq!(honest.bundle_outcomes.len(), 2);
+    let mut missing = honest.clone();
+    missing.bundle_outcomes.pop();
+    assert!(matches!(
+        rejected(&h, missing),
+        Reject::BundleOutcomesMismatch { .. }
+    ));
+    let mut unsorted = honest.clone();
+    unsorted.bundle_outcomes.reverse();
+    assert!(matches!(
+        rejected(&h, unsorted),
+        Reject::BundleOutcomesMismatch { .. }
+    ));
+    // Claiming bundle 1 executed with the reverted data's commitment: the leg is counted
+    // back in, and the commitment no longer matches.
+    let mut flipped = honest.clone();
+    flipped.bundle_outcomes[0].executed = true;
+    assert!(matches!(
+        rejected(&h, flipped),
+        Reject::CommitmentMismatch { .. }
+    ));
+    assert!(h.l1.submit(honest).unwrap().settled().is_some());
+    // The other rollup cannot settle bundle 1 as executed, nor bundle 2 as reverted.
+    let liar = honest_with(&h.chain, header(OTHER_NAMESPACE), GENESIS, &|_| true);
+    assert_eq!(
+        rejected(&h, liar),
+        Reject::BundleOutcomeConflict {
+            bundle: b1,
+            claimed: true,
+            rollup: ROLLUP,
+            settled: false
+        }
+    );
+    let other = honest_with(&h.chain, header(OTHER_NAMESPACE), GENESIS, &outcome);
+    assert!(h.l1.submit(other).unwrap().settled().is_some());
 }

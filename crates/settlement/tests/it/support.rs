@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use weft_settlement::{
-    BatchHeader, Config, Cursor, DataError, EmbeddedL1, Program, RollupStatus, Root, Submission,
-    WeftData, L1,
+    BatchHeader, BundleOutcome, Config, Cursor, DataError, EmbeddedL1, Hash, NamespaceItem,
+    Program, RollupStatus, Root, Submission, WeftData, L1,
 };
 
 /// The rollup the harness registers.
@@ -90,6 +90,8 @@ pub type WeftBlock = Vec<(u64, Vec<u8>)>;
 #[derive(Default)]
 pub struct TestChain {
     blocks: RwLock<Vec<WeftBlock>>,
+    /// Payloads that are bundle legs, with their bundle.
+    legs: RwLock<BTreeMap<Vec<u8>, Hash>>,
     unavailable: AtomicBool,
 }
 
@@ -119,6 +121,11 @@ impl TestChain {
         self.blocks.write().unwrap().push(txs);
     }
 
+    /// Marks the transaction with `payload` as a leg of `bundle`.
+    pub fn mark_leg(&self, payload: &[u8], bundle: Hash) {
+        self.legs.write().unwrap().insert(payload.to_vec(), bundle);
+    }
+
     /// Makes every fetch fail as unavailable (or work again).
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
@@ -131,7 +138,7 @@ impl WeftData for TestChain {
         namespace: u64,
         start: Cursor,
         end: Cursor,
-    ) -> Result<Vec<Vec<u8>>, DataError> {
+    ) -> Result<Vec<NamespaceItem>, DataError> {
         if self.unavailable.load(Ordering::SeqCst) {
             return Err(DataError::Unavailable("light client is syncing".into()));
         }
@@ -155,7 +162,10 @@ impl WeftData for TestChain {
                 }
                 let at = Cursor::new(height as u64, index);
                 if at >= start && at < end {
-                    out.push(payload.clone());
+                    out.push(NamespaceItem {
+                        payload: payload.clone(),
+                        bundle: self.legs.read().unwrap().get(payload).copied(),
+                    });
                 }
                 index += 1;
             }
@@ -215,8 +225,7 @@ impl Harness {
 
     pub fn status(&self) -> RollupStatus {
         let all = self.l1.status().unwrap();
-        assert_eq!(all.len(), 1);
-        all.into_iter().next().unwrap()
+        all.into_iter().find(|s| s.rollup == ROLLUP).unwrap()
     }
 
     /// The honest next batch of [`ROLLUP`], up to `end`.
@@ -234,9 +243,35 @@ impl Harness {
 
 /// The honest submission for `header` on `old_root`, against `chain`'s data.
 pub fn honest_for(chain: &TestChain, header: BatchHeader, old_root: Root) -> Submission {
-    let payloads = chain
+    honest_with(chain, header, old_root, &|_| true)
+}
+
+/// [`honest_for`], with each bundle's outcome given by `executed`: a reverted bundle's legs
+/// are left out of the commitment, and every bundle with a leg in the batch is listed.
+pub fn honest_with(
+    chain: &TestChain,
+    header: BatchHeader,
+    old_root: Root,
+    executed: &dyn Fn(&Hash) -> bool,
+) -> Submission {
+    let items = chain
         .namespace_payloads(header.rollup, header.start, header.end)
         .unwrap();
+    let mut bundle_outcomes: Vec<BundleOutcome> = items
+        .iter()
+        .filter_map(|i| i.bundle)
+        .map(|bundle| BundleOutcome {
+            bundle,
+            executed: executed(&bundle),
+        })
+        .collect();
+    bundle_outcomes.sort();
+    bundle_outcomes.dedup();
+    let payloads: Vec<Vec<u8>> = items
+        .into_iter()
+        .filter(|i| i.bundle.as_ref().is_none_or(executed))
+        .map(|i| i.payload)
+        .collect();
     let commitment = SumProgram { id: "" }
         .commitment(&header, &payloads)
         .unwrap();
@@ -247,6 +282,7 @@ pub fn honest_for(chain: &TestChain, header: BatchHeader, old_root: Root) -> Sub
         new_root,
         commitment,
         proof: SumProgram::prove(&old_root, &new_root, &commitment),
+        bundle_outcomes,
     }
 }
 
@@ -258,6 +294,7 @@ fn open(
 ) -> EmbeddedL1 {
     let mut programs: BTreeMap<u64, Arc<dyn Program>> = BTreeMap::new();
     programs.insert(ROLLUP, Arc::new(SumProgram { id: program_id }));
+    programs.insert(OTHER_NAMESPACE, Arc::new(SumProgram { id: program_id }));
     let weft: Arc<dyn WeftData> = chain.clone();
     EmbeddedL1::open(dir.path().join("l1.redb"), cfg.clone(), programs, weft).unwrap()
 }
