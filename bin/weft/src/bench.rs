@@ -15,7 +15,7 @@ use bytes::Bytes;
 use clap::Parser;
 use commonware_codec::Encode as _;
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -72,7 +72,14 @@ pub struct Args {
     /// Heights each range read spans (from 0).
     #[arg(long, default_value_t = 1_000)]
     pub read_heights: u64,
+    /// Share of the transactions sent as legs of 2-leg atomic bundles (`weft_sendBundle`,
+    /// legs in namespaces 1 and 2 from two senders), from 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    pub bundle_share: f64,
 }
+
+/// Most sender pairs the bundle load uses.
+const BUNDLE_PAIRS_MAX: usize = 64;
 
 /// Counts of what the read flood got.
 #[derive(Default)]
@@ -169,8 +176,37 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
     // transactions in nonce order to one validator, as a real client would (a transaction
     // waits in the mempool until its sender's previous nonce is ordered).
     let concurrency = args.concurrency.min(args.senders);
+    if !(0.0..=1.0).contains(&args.bundle_share) {
+        anyhow::bail!("--bundle-share must be within 0..=1");
+    }
+    let bundles = ((args.txs as f64 * args.bundle_share) / 2.0).round() as usize;
+    let plain_txs = args.txs - 2 * bundles;
+    // Bundle load: pair p's keys sign bundle j = p + k * pairs at nonce k each.
+    let pairs = bundles.clamp(usize::from(bundles > 0), BUNDLE_PAIRS_MAX);
+    let pair_keys: Vec<(weft_types::SigningKey, weft_types::SigningKey)> = (0..pairs)
+        .map(|_| (weft_node::generate_key(), weft_node::generate_key()))
+        .collect();
+    let bundle_workers = concurrency.min(pairs);
+    let mut per_bundle_worker: Vec<Vec<Vec<weft_types::Transaction>>> =
+        vec![Vec::new(); bundle_workers];
+    let mut bundle_legs: HashSet<String> = HashSet::new();
+    for j in 0..bundles {
+        let (p, k) = (j % pairs, (j / pairs) as u64);
+        let (a, b) = &pair_keys[p];
+        let spec = |ns: u64| weft_types::LegSpec {
+            namespace: NamespaceId(ns),
+            nonce: k,
+            payload: payload.clone(),
+        };
+        let legs = Transaction::sign_bundle(&chain, u64::MAX, &[(a, spec(1)), (b, spec(2))])
+            .expect("two legs");
+        for l in &legs {
+            bundle_legs.insert(l.hash().to_string());
+        }
+        per_bundle_worker[p % bundle_workers].push(legs);
+    }
     let mut per_worker: Vec<Vec<(String, String)>> = vec![Vec::new(); concurrency];
-    for i in 0..args.txs {
+    for i in 0..plain_txs {
         let sender = i % args.senders;
         let key = &keys[sender];
         let nonce = (i / args.senders) as u64; // fresh keys: nonces from 0
@@ -216,10 +252,59 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
     let acks = Arc::new(Mutex::new((Vec::<Duration>::new(), 0usize)));
     let started = Instant::now();
     let per_batch = (args.rate > 0).then(|| {
-        Duration::from_secs_f64(args.batch as f64 / args.rate as f64 * concurrency as f64)
+        Duration::from_secs_f64(
+            args.batch as f64 / (args.rate as f64 * (1.0 - args.bundle_share)).max(1e-9)
+                * concurrency as f64,
+        )
     });
 
     let mut workers = Vec::new();
+    // Bundle workers: one `weft_sendBundle` per bundle, each pair's bundles in order.
+    let per_bundle = (args.rate > 0 && bundles > 0).then(|| {
+        Duration::from_secs_f64(
+            bundle_workers as f64 / (args.rate as f64 * args.bundle_share / 2.0).max(1e-9),
+        )
+    });
+    for (w, list) in per_bundle_worker.into_iter().enumerate() {
+        let client = clients[w % clients.len()].clone();
+        let (submitted, rejected, acks) = (submitted.clone(), rejected.clone(), acks.clone());
+        workers.push(tokio::spawn(async move {
+            for legs in list {
+                let t0 = Instant::now();
+                let wall = now_ms();
+                {
+                    let mut s = submitted.lock().expect("lock");
+                    for l in &legs {
+                        s.insert(l.hash().to_string(), (t0, wall));
+                    }
+                }
+                match client.send_bundle(&legs).await {
+                    Ok(accepted) => {
+                        let ack = t0.elapsed();
+                        let mut a = acks.lock().expect("lock");
+                        for leg in &accepted.legs {
+                            a.0.push(ack);
+                            a.1 += usize::from(leg.receipt.is_some());
+                        }
+                    }
+                    Err(e) => {
+                        let mut s = submitted.lock().expect("lock");
+                        for l in &legs {
+                            s.remove(&l.hash().to_string());
+                        }
+                        let reason =
+                            format!("bundle: {}", e.to_string().split(':').next().unwrap_or(""));
+                        *rejected.lock().expect("lock").entry(reason).or_default() += legs.len();
+                    }
+                }
+                if let Some(p) = per_bundle {
+                    if let Some(rest) = p.checked_sub(t0.elapsed()) {
+                        tokio::time::sleep(rest).await;
+                    }
+                }
+            }
+        }));
+    }
     for (w, txs) in per_worker.into_iter().enumerate() {
         let client = clients[w % clients.len()].clone();
         let (submitted, rejected, acks) = (submitted.clone(), rejected.clone(), acks.clone());
@@ -281,6 +366,7 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
     // Follow finalized blocks on validator 0.
     let follower = clients[0].clone();
     let mut latencies = Vec::with_capacity(args.txs);
+    let mut leg_latencies = Vec::new();
     let mut next_height = start_height + 1;
     let mut last_final = started;
     let mut submit_done_at: Option<Instant> = None;
@@ -316,6 +402,9 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
                         None => now - t0,
                     };
                     latencies.push(latency);
+                    if bundle_legs.contains(hash) {
+                        leg_latencies.push(latency);
+                    }
                     last_final = now;
                 }
             }
@@ -361,6 +450,15 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
+    if bundles > 0 {
+        leg_latencies.sort();
+        println!(
+            "  bundles: {bundles} of 2 legs ({} legs finalized); leg submit-to-finality p50 {:.0} ms  p99 {:.0} ms",
+            leg_latencies.len(),
+            percentile(&leg_latencies, 0.50).as_secs_f64() * 1e3,
+            percentile(&leg_latencies, 0.99).as_secs_f64() * 1e3,
+        );
+    }
     let (mut ack_latencies, receipts) = acks.lock().expect("lock").clone();
     ack_latencies.sort();
     println!(
