@@ -78,6 +78,12 @@ pub struct Args {
     pub bundle_share: f64,
 }
 
+mod weft_mempool_free {
+    /// The mempool's default bound on a bundle's validity, in heights (the bench stays
+    /// within half of it).
+    pub const BUNDLE_VALID_HEIGHTS: u64 = 1_024;
+}
+
 /// Most sender pairs the bundle load uses.
 const BUNDLE_PAIRS_MAX: usize = 64;
 
@@ -190,6 +196,9 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
     let mut per_bundle_worker: Vec<Vec<Vec<weft_types::Transaction>>> =
         vec![Vec::new(); bundle_workers];
     let mut bundle_legs: HashSet<String> = HashSet::new();
+    // Valid for as long as the mempool allows (mempool.bundle_valid_heights_max).
+    let valid_until = Client::new(&urls[0])?.head().await?.map_or(0, |h| h.height)
+        + weft_mempool_free::BUNDLE_VALID_HEIGHTS / 2;
     for j in 0..bundles {
         let (p, k) = (j % pairs, (j / pairs) as u64);
         let (a, b) = &pair_keys[p];
@@ -198,7 +207,7 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
             nonce: k,
             payload: payload.clone(),
         };
-        let legs = Transaction::sign_bundle(&chain, u64::MAX, &[(a, spec(1)), (b, spec(2))])
+        let legs = Transaction::sign_bundle(&chain, valid_until, &[(a, spec(1)), (b, spec(2))])
             .expect("two legs");
         for l in &legs {
             bundle_legs.insert(l.hash().to_string());

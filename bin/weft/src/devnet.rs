@@ -417,8 +417,9 @@ fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<(
     );
     println!("     weft rollup token balance --token-rpc {token_url} {bob_pk}; weft l1 status --l1 {l1_url}");
     println!(
-        "options rollup (namespace 8) in the same world; the risk-reversal demo: {}",
-        "docs/bundles.md"
+        "options rollup (namespace 8) in the same world (oracle {}, escrow in {}); the risk-reversal demo is in docs/bundles.md",
+        oracle.display(),
+        dir.join("options.toml").display()
     );
     Ok(())
 }

@@ -222,7 +222,7 @@ async fn token_transfer(
         chain,
         rollup: NamespaceId(at.token_namespace),
     };
-    Ok(Transfer::sign(key, &domain, to, amount, nonce).encode())
+    Ok(Transfer::sign_leg(key, &domain, to, amount, nonce).encode())
 }
 
 /// Signs and sends a bundle of `(namespace, payload)` legs, all from `key` at its next Weft
@@ -277,7 +277,11 @@ async fn send_bundle(
                     receipt.promise.deadline_height
                 );
             }
-            None => println!("  leg {leg}: tx {} accepted without a receipt", a.hash),
+            None => println!(
+                "  leg {leg} (namespace {}): tx {} accepted; legs are not pre-confirmed yet (docs/bundles.md)",
+                tx.namespace(),
+                a.hash
+            ),
         }
     }
     let deadline = std::time::Instant::now() + OUTCOME_WAIT_MAX;

@@ -297,7 +297,7 @@ struct Nonces {
 impl Nonces {
     fn transfer(&mut self, from: &SigningKey, to: [u8; 32], amount: u64) -> Vec<u8> {
         let n = self.token.entry(pk(from)).or_insert(0);
-        let t = Transfer::sign(from, &domain(), to, amount, *n);
+        let t = Transfer::sign_leg(from, &domain(), to, amount, *n);
         *n += 1;
         t.encode()
     }

@@ -105,6 +105,8 @@ fn apply(
             if local && tx.leg().is_some() {
                 return Err(AdmitError::LegAlone { hash });
             }
+            // P4: what depends on a bundle leg is accepted without a receipt.
+            let deadline = deadline.filter(|_| !mempool.depends_on_leg(&tx));
             if deadline.is_some() {
                 mempool.promise_room(&tx)?;
             }
@@ -124,37 +126,16 @@ fn apply(
 }
 
 /// Admits a client's whole bundle (its shape, sizes and signatures already checked), or
-/// none of it; with a `deadline`, promises every leg or refuses the bundle before admitting
-/// it. Returns whether it was promised.
-pub fn admit_bundle(
-    shared: &Shared,
-    legs: &[Transaction],
-    deadline: Option<u64>,
-) -> Result<bool, AdmitError> {
+/// none of it. Bundle legs are not pre-confirmed (mempool rule P4).
+pub fn admit_bundle(shared: &Shared, legs: &[Transaction]) -> Result<(), AdmitError> {
     let hashes: Vec<TxHash> = legs.iter().map(|t| t.hash()).collect();
     let mut senders: Vec<[u8; 32]> = legs.iter().map(|t| *t.sender()).collect();
     senders.sort_unstable();
     senders.dedup();
     let apply = |mempool: &mut Mempool, chain: &dyn ChainViewDyn| {
         mempool.admit_bundle(legs, &DynView(chain), true)?;
-        let promised = match deadline {
-            Some(d) => match mempool.promise_bundle(&hashes, d) {
-                Ok(()) => true,
-                // Ready but over the liability bound: refused whole, as a single
-                // transaction would be. Held back (a leg's predecessor missing): admitted
-                // unpromised.
-                Err(e) if !mempool.any_queued(&hashes) => {
-                    for h in &hashes {
-                        mempool.evict_unacknowledged(h);
-                    }
-                    return Err(e);
-                }
-                Err(_) => false,
-            },
-            None => false,
-        };
         shared.metrics.mempool_txs.set(mempool.len() as i64);
-        Ok(promised)
+        Ok(())
     };
     for _ in 0..ADMIT_RETRIES_MAX {
         let facts = shared

@@ -130,14 +130,35 @@ impl App {
                 },
             )
         };
-        let block = Block::child(
-            parent,
-            ctx.round.epoch().get(),
-            ctx.round.view().get(),
-            now_ms.max(parent.header.timestamp_ms),
-            ctx.leader.clone(),
-            Body::from_txs(txs),
-        );
+        let seal = |txs: Vec<Transaction>| {
+            Block::child(
+                parent,
+                ctx.round.epoch().get(),
+                ctx.round.view().get(),
+                now_ms.max(parent.header.timestamp_ms),
+                ctx.leader.clone(),
+                Body::from_txs(txs),
+            )
+        };
+        let with_legs = txs.iter().any(|t| t.leg().is_some());
+        let mut block = seal(txs);
+        // Bundles are the one part of a selection whose validity depends on several senders
+        // at once: check the block as every verifier will, and if a bundle slipped through
+        // that breaks a rule (one gossiped in pieces, say), propose without bundles rather
+        // than a block no one votes for. A leg's sender takes nothing after its leg
+        // (mempool rule S1), so dropping the legs leaves no nonce gap.
+        if with_legs {
+            if let Err(e) = self.check(&block, parent, ctx, pending, now_ms) {
+                warn!(target: "weft::consensus", %e, "built block breaks a rule with its bundles; proposing without them");
+                let plain: Vec<Transaction> = block
+                    .body
+                    .txs()
+                    .filter(|t| t.leg().is_none())
+                    .cloned()
+                    .collect();
+                block = seal(plain);
+            }
+        }
         debug_assert!(block.check_commitments().is_ok());
         debug_assert!(block.encode_size() <= limits.block_bytes_max);
         #[cfg(feature = "byzantine")]

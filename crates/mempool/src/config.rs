@@ -27,6 +27,10 @@ pub const DEFAULT_PRECONF_TXS_MAX: usize = 10_000;
 /// Default bound on promised bytes outstanding (encoded transactions): half the default
 /// block.
 pub const DEFAULT_PRECONF_BYTES_MAX: usize = 2 * 1024 * 1024;
+/// Default bound on how far ahead of the finalized head a bundle's `valid_until` may be, in
+/// heights: a bundle that can never be selected (a leg's predecessor never comes) leaves at
+/// its expiry, so expiry bounds how long it holds its senders' nonces and pool room.
+pub const DEFAULT_BUNDLE_VALID_HEIGHTS_MAX: u64 = 1_024;
 /// Default number of remembered rejection reasons (for `status` queries).
 pub const DEFAULT_REJECTED_MAX: usize = 100_000;
 
@@ -56,6 +60,9 @@ pub struct Config {
     pub preconf_txs_max: usize,
     /// Most promised bytes (encoded transactions).
     pub preconf_bytes_max: usize,
+    /// Most heights a bundle's `valid_until` may be ahead of the finalized head
+    /// ([`DEFAULT_BUNDLE_VALID_HEIGHTS_MAX`]).
+    pub bundle_valid_heights_max: u64,
 }
 
 impl Default for Config {
@@ -71,6 +78,7 @@ impl Default for Config {
             queued_lifetime_ms: DEFAULT_QUEUED_LIFETIME_MS,
             preconf_txs_max: DEFAULT_PRECONF_TXS_MAX,
             preconf_bytes_max: DEFAULT_PRECONF_BYTES_MAX,
+            bundle_valid_heights_max: DEFAULT_BUNDLE_VALID_HEIGHTS_MAX,
         }
     }
 }
@@ -90,6 +98,10 @@ impl Config {
             (
                 "mempool.queued_lifetime_ms",
                 self.queued_lifetime_ms as usize,
+            ),
+            (
+                "mempool.bundle_valid_heights_max",
+                self.bundle_valid_heights_max as usize,
             ),
         ] {
             if v == 0 {

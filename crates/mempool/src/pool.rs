@@ -131,6 +131,40 @@ impl<'a> Selection<'a> {
     }
 }
 
+/// What block rules 8 and 9 need of a bundle's legs, checked before any is taken: two
+/// namespaces or more (B2), and one sender's legs in one namespace in nonce order by leg
+/// index (B5 lists them by index, rule 8 needs nonce order). A bundle that breaks either could
+/// never be in a valid block.
+fn legs_orderable<'a>(legs: impl Iterator<Item = &'a Transaction>) -> Result<(), String> {
+    let mut namespaces = HashSet::new();
+    let mut last: HashMap<([u8; 32], weft_types::NamespaceId), (u8, u64)> = HashMap::new();
+    let mut legs: Vec<&Transaction> = legs.collect();
+    legs.sort_by_key(|t| t.leg().map(|l| l.index));
+    for tx in legs {
+        namespaces.insert(tx.namespace());
+        let index = tx.leg().map_or(0, |l| l.index);
+        if let Some((i, n)) = last.insert((*tx.sender(), tx.namespace()), (index, tx.nonce())) {
+            if n >= tx.nonce() {
+                return Err(format!(
+                    "legs {i} and {index} are the same sender's in namespace {}, with nonces {n} then {}: a sender's legs in one namespace take increasing nonces in leg order",
+                    tx.namespace(),
+                    tx.nonce()
+                ));
+            }
+        }
+    }
+    if namespaces.len() < 2 {
+        return Err("all legs are in one namespace: a bundle spans two namespaces or more".into());
+    }
+    Ok(())
+}
+
+fn leg_not_promised() -> AdmitError {
+    AdmitError::Preconf {
+        reason: "a bundle leg is pending at or below this nonce of the sender: bundle legs are not pre-confirmed yet (docs/bundles.md), and a promise cannot depend on one".into(),
+    }
+}
+
 /// Bytes a group adds to the body's bundle section: its entry, if it is a bundle.
 fn section_bytes(group: &[&Entry]) -> usize {
     group
@@ -171,15 +205,7 @@ pub fn check_bundle_shape(legs: &[Transaction]) -> Result<weft_types::BundleId, 
             )));
         }
     }
-    let mut namespaces: Vec<_> = legs.iter().map(|t| t.namespace()).collect();
-    namespaces.sort_unstable();
-    namespaces.dedup();
-    if namespaces.len() < 2 {
-        return Err(bad(format!(
-            "all legs are in namespace {}: a bundle spans two namespaces or more",
-            namespaces[0]
-        )));
-    }
+    legs_orderable(legs.iter()).map_err(bad)?;
     Ok(first.bundle())
 }
 
@@ -265,6 +291,21 @@ impl Mempool {
         if let Some(height) = chain.finalized_height(&hash) {
             return Err(AdmitError::AlreadyFinalized { hash, height });
         }
+        if let Some(leg) = tx.leg() {
+            // S3: a leg's bundle must still be includable, and expire within a bound.
+            let head = self.finalized_head.unwrap_or(0);
+            let max = head.saturating_add(self.cfg.bundle_valid_heights_max);
+            if leg.valid_until <= head || leg.valid_until > max {
+                return Err(AdmitError::BadBundle {
+                    reason: format!(
+                        "bundle {} is valid until height {}: it must be above the finalized head {head} and at most mempool.bundle_valid_heights_max = {} beyond it",
+                        leg.bundle(),
+                        leg.valid_until,
+                        self.cfg.bundle_valid_heights_max
+                    ),
+                });
+            }
+        }
         let sender = sender_bytes(&tx);
         let expected = chain.finalized_nonce(&sender).map_or(0, |n| n + 1);
         if tx.nonce() < expected {
@@ -339,7 +380,9 @@ impl Mempool {
                 && !self.queued.is_empty()
             {
                 let victim = *self.queued.values().next_back().expect("not empty");
+                let siblings = self.siblings(&victim);
                 self.remove(&victim);
+                self.drop_legs(siblings, "dropped: another leg of its bundle was evicted");
                 self.record_rejection(
                     victim,
                     "evicted: a held-back (future-nonce) transaction made room for an includable one".into(),
@@ -415,6 +458,8 @@ impl Mempool {
             };
             let entry = self.txs.get_mut(&hash).expect("indexed entry");
             if !entry.queued {
+                // Held back from now: it waits a full lifetime for the freed nonce.
+                entry.admitted_ms = self.now_ms;
                 entry.queued = true;
                 self.queued.insert(entry.seq, hash);
                 self.queued_bytes += entry.bytes;
@@ -433,6 +478,18 @@ impl Mempool {
         chain: &impl ChainView,
         local: bool,
     ) -> Result<(), AdmitError> {
+        // Room first, without evicting anyone: a bundle that is then refused for one leg
+        // must not have flushed other senders' held-back transactions (rule Q2 is for
+        // single includable transactions).
+        let bytes: usize = legs.iter().map(encoded_len).sum();
+        if self.txs.len() + legs.len() > self.cfg.txs_max || self.bytes + bytes > self.cfg.bytes_max
+        {
+            return Err(AdmitError::Full {
+                what: "pending transactions or bytes (a bundle evicts nothing)",
+                limit: "mempool.txs_max / mempool.bytes_max",
+                max: self.cfg.txs_max,
+            });
+        }
         // A sender's legs in nonce order, so the later one is not held back by the earlier.
         let mut order: Vec<usize> = (0..legs.len()).collect();
         order.sort_by_key(|&i| (*legs[i].sender(), legs[i].nonce()));
@@ -455,60 +512,49 @@ impl Mempool {
         Ok(())
     }
 
-    /// Promises every leg of an admitted bundle (and each leg's pending predecessors, P2),
-    /// or none: a bundle is kept only if all of it is included.
-    pub fn promise_bundle(&mut self, legs: &[TxHash], deadline: u64) -> Result<(), AdmitError> {
-        let mut chain: Vec<(TxHash, usize)> = Vec::new();
-        let mut seen = HashSet::new();
-        for hash in legs {
-            let Some(entry) = self.txs.get(hash) else {
-                return Err(AdmitError::Preconf {
-                    reason: format!("bundle leg {hash} is not pending"),
-                });
-            };
-            if entry.queued {
-                return Err(AdmitError::Preconf {
-                    reason: format!(
-                        "bundle leg {hash} is held back: a lower nonce of its sender is missing"
-                    ),
-                });
-            }
-            for link in self.unpromised_chain(&sender_bytes(&entry.tx), Some(entry.tx.nonce())) {
-                if seen.insert(link.0) {
-                    chain.push(link);
-                }
-            }
-        }
-        self.check_room(chain.len(), chain.iter().map(|(_, b)| b).sum())?;
-        for (h, b) in chain {
-            let e = self.txs.get_mut(&h).expect("pending");
-            e.promised = Some(deadline);
-            self.promised.insert((deadline, e.seq), h);
-            self.promised_bytes += b;
+    /// Whether promising `tx` would depend on a bundle leg (P4): `tx` is one, or one of its
+    /// sender's pending unpromised predecessors is. Such a transaction is accepted without
+    /// a receipt.
+    pub fn depends_on_leg(&self, tx: &Transaction) -> bool {
+        tx.leg().is_some()
+            || self
+                .no_leg_in(&self.unpromised_chain(&sender_bytes(tx), tx.nonce().checked_sub(1)))
+                .is_err()
+    }
+
+    /// P4: a promise never depends on a bundle leg (its own, or a predecessor's): a leg's
+    /// inclusion depends on its whole bundle, which receipt evidence cannot yet show.
+    fn no_leg_in(&self, chain: &[(TxHash, usize)]) -> Result<(), AdmitError> {
+        if chain
+            .iter()
+            .any(|(h, _)| self.txs.get(h).is_some_and(|e| e.tx.leg().is_some()))
+        {
+            return Err(leg_not_promised());
         }
         Ok(())
     }
 
-    /// Whether any of `hashes` is pending and held back.
-    pub fn any_queued(&self, hashes: &[TxHash]) -> bool {
-        hashes
-            .iter()
-            .any(|h| self.txs.get(h).is_some_and(|e| e.queued))
+    /// The other legs of `hash`'s bundle that are pending (none for a plain transaction).
+    fn siblings(&self, hash: &TxHash) -> Vec<TxHash> {
+        self.txs
+            .get(hash)
+            .and_then(|e| e.tx.leg())
+            .map(|l| l.leg_hashes().into_iter().filter(|h| h != hash).collect())
+            .unwrap_or_default()
     }
 
-    /// Takes back a transaction admitted a moment ago whose submission is then refused
-    /// (nothing acknowledged it): out of the pool and the outbox, its sender's later nonces
-    /// held back again.
-    pub fn evict_unacknowledged(&mut self, hash: &TxHash) {
-        let Some(entry) = self.txs.get(hash) else {
-            return;
-        };
-        let (sender, nonce) = (sender_bytes(&entry.tx), entry.tx.nonce());
-        self.remove(hash);
-        self.demote(sender, nonce);
-        if let Some(i) = self.outbox.iter().position(|t| t.hash() == *hash) {
-            self.outbox.remove(i);
-            self.outbox_seq -= 1;
+    /// S2: drops these legs (a bundle that can no longer be included), freeing their
+    /// senders' nonces; they join [`Mempool::take_dropped`].
+    fn drop_legs(&mut self, legs: Vec<TxHash>, reason: &str) {
+        for hash in legs {
+            let Some(entry) = self.txs.get(&hash) else {
+                continue;
+            };
+            let (sender, nonce) = (sender_bytes(&entry.tx), entry.tx.nonce());
+            self.remove(&hash);
+            self.demote(sender, nonce);
+            self.record_rejection(hash, reason.into());
+            self.dropped.push(hash);
         }
     }
 
@@ -557,6 +603,7 @@ impl Mempool {
             .copied()
             .collect();
         for hash in expired {
+            let siblings = self.siblings(&hash);
             self.remove(&hash);
             self.record_rejection(
                 hash,
@@ -565,6 +612,7 @@ impl Mempool {
                 ),
             );
             self.dropped.push(hash);
+            self.drop_legs(siblings, "dropped: another leg of its bundle expired");
         }
     }
 
@@ -617,6 +665,7 @@ impl Mempool {
             });
         }
         let chain = self.unpromised_chain(&sender_bytes(&entry.tx), Some(entry.tx.nonce()));
+        self.no_leg_in(&chain)?;
         self.check_room(chain.len(), chain.iter().map(|(_, b)| b).sum())?;
         for (h, b) in chain {
             let e = self.txs.get_mut(&h).expect("pending");
@@ -893,6 +942,10 @@ impl Mempool {
             }
             legs.push(self.txs.get(&hash)?);
         }
+        // Legs from peers were admitted one by one: check the bundle as a whole here.
+        if legs_orderable(legs.iter().map(|l| &l.tx)).is_err() {
+            return None;
+        }
         legs.sort_unstable_by_key(|l| (sender_bytes(&l.tx), l.tx.nonce()));
         let mut run: HashMap<[u8; 32], u64> = HashMap::new();
         for l in &legs {
@@ -985,21 +1038,15 @@ impl Mempool {
         // A bundle that lost a leg can never be included: its other legs go too, freeing
         // their senders' nonces (S2).
         let mut stale: Vec<TxHash> = stale.into_iter().map(|(h, _, _)| h).collect();
+        let before = self.dropped.len();
         for legs in dead_bundles {
-            for hash in legs {
-                let Some(entry) = self.txs.get(&hash) else {
-                    continue;
-                };
-                let (sender, nonce) = (sender_bytes(&entry.tx), entry.tx.nonce());
-                self.remove(&hash);
-                self.demote(sender, nonce);
-                self.record_rejection(
-                    hash,
-                    "dropped: another leg of its bundle can no longer be included".into(),
-                );
-                stale.push(hash);
-            }
+            self.drop_legs(
+                legs,
+                "dropped: another leg of its bundle can no longer be included",
+            );
         }
+        // Reported to the caller here, not through `take_dropped`.
+        stale.extend(self.dropped.drain(before..));
         // Finalized nonces may close a sender's gap: its queued transactions become ready.
         for (sender, floor) in &floors {
             if let Some(end) = self.ready_end.get_mut(sender) {
@@ -1684,5 +1731,83 @@ mod tests {
         assert!(dropped.contains(&legs[0].hash()) && dropped.contains(&legs[1].hash()));
         assert_eq!(pool.len(), 1);
         assert_eq!(pool.queued_len(), 1, "b's nonce 1 waits for a new nonce 0");
+    }
+
+    /// Attack: a bundle whose same-sender legs in one namespace run against leg order would
+    /// make every leader propose a block breaking rule 8 (B5 lists legs by index): refused at
+    /// the RPC, and never selected if it arrives by gossip.
+    #[test]
+    fn a_bundle_no_block_could_hold_is_refused_and_never_selected() {
+        use weft_types::LegSpec;
+        let chain = Chain::default();
+        let (a, b) = (key(1), key(2));
+        let spec = |ns, nonce| LegSpec {
+            namespace: NamespaceId(ns),
+            nonce,
+            payload: Bytes::from(format!("{ns}/{nonce}")),
+        };
+        let legs = Transaction::sign_bundle(
+            &test_chain(),
+            100,
+            &[(&a, spec(7, 1)), (&a, spec(7, 0)), (&b, spec(8, 0))],
+        )
+        .unwrap();
+        let err = check_bundle_shape(&legs).unwrap_err();
+        assert!(err.to_string().contains("increasing nonces"), "{err}");
+        let (c, d) = (key(3), key(4));
+        let one_ns =
+            Transaction::sign_bundle(&test_chain(), 100, &[(&c, spec(7, 0)), (&d, spec(7, 0))])
+                .unwrap();
+        assert!(check_bundle_shape(&one_ns).is_err());
+        // By gossip, one by one: admitted (peers' legs are not shape-checked) but never taken.
+        let mut pool = Mempool::new(cfg(), Limits::default());
+        for l in legs.iter().chain(&one_ns) {
+            pool.admit(l.clone(), &chain, false)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert!(pool.select(&HashSet::new(), |_| 0, lim(100)).is_empty());
+    }
+
+    /// S3 and S2: a bundle valid too far ahead is refused (it could hold nonces for ever);
+    /// when one leg expires held back, its ready sibling goes too instead of sitting for ever.
+    #[test]
+    fn bundles_are_bounded_in_time_and_die_whole() {
+        let chain = Chain::default();
+        let (a, b) = (key(1), key(2));
+        let mut pool = Mempool::new(cfg(), Limits::default());
+        let far = bundle(&a, 0, &b, 0, crate::DEFAULT_BUNDLE_VALID_HEIGHTS_MAX + 1);
+        assert!(matches!(
+            pool.admit_bundle(&far, &chain, true),
+            Err(AdmitError::BundleLeg { reason, .. }) if matches!(*reason, AdmitError::BadBundle { .. })
+        ));
+        // b's leg is held back (b's nonce 0 is missing), a's is ready.
+        let legs = bundle(&a, 0, &b, 1, 100);
+        pool.tick(1);
+        pool.admit_bundle(&legs, &chain, true).unwrap();
+        assert_eq!(pool.queued_len(), 1);
+        pool.tick(1 + crate::DEFAULT_QUEUED_LIFETIME_MS);
+        assert!(
+            pool.is_empty(),
+            "a's ready leg left with its expired sibling"
+        );
+        let dropped = pool.take_dropped();
+        assert!(dropped.contains(&legs[0].hash()) && dropped.contains(&legs[1].hash()));
+    }
+
+    /// A plain transaction whose sender has a pending leg below it is accepted, but never
+    /// promised (P4): the leg's fate is its bundle's.
+    #[test]
+    fn nothing_promised_depends_on_a_leg() {
+        let chain = Chain::default();
+        let (a, b) = (key(1), key(2));
+        let mut pool = Mempool::new(cfg(), Limits::default());
+        let legs = bundle(&a, 0, &b, 0, 100);
+        pool.admit_bundle(&legs, &chain, true).unwrap();
+        let next = tx(&a, 1);
+        assert!(pool.depends_on_leg(&next) && pool.depends_on_leg(&legs[0]));
+        assert!(!pool.depends_on_leg(&tx(&key(3), 0)));
+        pool.admit(next.clone(), &chain, true).unwrap();
+        assert!(pool.promise(&next.hash(), 10).is_err());
+        assert_eq!(pool.promised_len(), 0);
     }
 }

@@ -161,12 +161,11 @@ impl NodeApi for Api {
                     }),
                 ));
             }
-            // A promise is kept only if the bundle can still be included at the deadline;
-            // one that expires sooner is accepted without receipts (its legs could expire
-            // unincluded through no fault of this validator).
-            let promise = (valid_until >= deadline).then_some(deadline);
-            let promised = weft_consensus::admit_bundle(&shared, &legs, promise)?;
-            let mut flags = vec![promised; legs.len()];
+            // Legs are accepted without receipts (mempool rule P4): a leg's inclusion depends
+            // on its whole bundle (another leg's sender can void it), which receipt evidence
+            // cannot yet show, so an honest issuer could be blamed for a broken promise.
+            weft_consensus::admit_bundle(&shared, &legs)?;
+            let mut flags = vec![false; legs.len()];
             let hashes: Vec<TxHash> = legs.iter().map(|t| t.hash()).collect();
             let receipts = acknowledge(
                 &shared, &persister, &published, chain, me, legs, &mut flags, issued, deadline,

@@ -89,6 +89,17 @@ impl ExecTx {
                 .map_err(|e| format!("payload: {e}"))?,
             leg: match &tx.leg {
                 None => None,
+                Some(l)
+                    if !(weft_types::BUNDLE_LEGS_MIN..=weft_types::BUNDLE_LEGS_MAX)
+                        .contains(&l.contents.len())
+                        || l.index as usize >= l.contents.len() =>
+                {
+                    return Err(format!(
+                        "leg: {} legs, index {}: outside the bundle bounds",
+                        l.contents.len(),
+                        l.index
+                    ))
+                }
                 Some(l) => Some(LegRef {
                     bundle: BundleId::from_hex(&l.bundle_id).map_err(|e| format!("leg: {e}"))?,
                     index: l.index,

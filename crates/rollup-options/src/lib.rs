@@ -16,14 +16,18 @@
 //! # Rules (each failure is a skip, or for a leg a revert of its bundle, with its reason)
 //! 1. The payload decodes as an [`Op`].
 //! 2. `PostPrice` comes from the genesis oracle key; the price is > 0.
-//! 3. `Quote` sets the sender's quote on a series not yet expired; `bid <= ask`.
-//! 4. `Deposit` is a bundle leg, and the bundle holds a token-rollup leg that is a transfer
-//!    of exactly `amount` to the escrow account.
-//! 5. `Trade` is a bundle leg against a maker's quotes on unexpired series: buys at the ask,
-//!    sells at the bid, at most the quoted size. Its net premium (buys minus sells) is at
-//!    least 0 and at most `premium_max` (the taker's precondition), and the bundle holds a
-//!    token-rollup leg that transfers exactly the net premium to the maker (the transfer's
-//!    own validity, e.g. the taker's balance, is the token rollup's to check).
+//! 3. `Quote` sets the sender's quote on a series not yet expired; `bid <= ask`; a maker holds
+//!    at most [`QUOTES_PER_MAKER_MAX`] live quotes.
+//! 4. `Deposit` is a bundle leg, and the bundle holds a token-rollup leg, not yet used by
+//!    another leg of it, that is a transfer of exactly `amount` from the depositor to the
+//!    escrow account.
+//! 5. `Trade` is a bundle leg against a maker's quotes on unexpired series, each series once:
+//!    buys at the ask, sells at the bid, at most the quoted size. Its net premium (buys minus
+//!    sells) is at least 0 and at most `premium_max` (the taker's precondition), and the
+//!    bundle holds a token-rollup leg, not yet used by another leg of it, that transfers
+//!    exactly the net premium from the taker to the maker (the transfer's own validity, e.g.
+//!    the taker's balance, is the token rollup's to check; the token rollup requires its
+//!    payer to be the leg's sender, so nobody can spend another's payment).
 //! 6. After any trade, each party's locked collateral is `strike x short quantity` summed
 //!    over its positions, and must not exceed its deposits (free collateral never negative).
 //! 7. `Settle` on a series past expiry, once a price was posted at or after expiry: each
@@ -47,6 +51,8 @@ use weft_types::{merkle, Digest, NamespaceId};
 pub const DEFAULT_OPTIONS_NAMESPACE: u64 = 8;
 /// Most series one trade may touch.
 pub const TRADE_LEGS_MAX: usize = 4;
+/// Most live quotes one maker may hold (bounds the state a maker can grow, rule 3).
+pub const QUOTES_PER_MAKER_MAX: usize = 64;
 
 /// Call or put.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -325,8 +331,26 @@ pub struct OptionsState {
     quotes: BTreeMap<(Series, [u8; 32]), Quote>,
     price: Option<(u64, u64)>,
     settled: BTreeSet<Series>,
-    /// The state before the open bundle's first leg (undone on abort).
-    undo: Option<Box<OptionsState>>,
+    /// Each account's series with a position (index of `positions` by account, so rule 6
+    /// costs an account's own positions, not everyone's).
+    by_account: BTreeSet<([u8; 32], Series)>,
+    /// What the open transaction or bundle changed, oldest first (undone on failure): an
+    /// undo costs what was changed, never a copy of the state.
+    journal: Vec<Change>,
+    /// Token legs of the open bundle already used as a payment (each pays once).
+    used_payments: Vec<weft_types::TxHash>,
+    /// Live quotes per maker (rule 3's bound).
+    quotes_by_maker: BTreeMap<[u8; 32], usize>,
+}
+
+/// One undoable change: the value before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Change {
+    Collateral([u8; 32], Option<Collateral>),
+    Position((Series, [u8; 32]), Option<i64>),
+    Quote((Series, [u8; 32]), Option<Quote>),
+    Price(Option<(u64, u64)>),
+    Settled(Series),
 }
 
 impl OptionsState {
@@ -340,7 +364,80 @@ impl OptionsState {
             quotes: BTreeMap::new(),
             price: None,
             settled: BTreeSet::new(),
-            undo: None,
+            by_account: BTreeSet::new(),
+            journal: Vec::new(),
+            used_payments: Vec::new(),
+            quotes_by_maker: BTreeMap::new(),
+        }
+    }
+
+    fn set_collateral(&mut self, key: [u8; 32], c: Collateral) {
+        let old = self.collateral.insert(key, c);
+        self.journal.push(Change::Collateral(key, old));
+    }
+
+    fn set_position(&mut self, at: (Series, [u8; 32]), q: i64) {
+        let old = if q == 0 {
+            self.by_account.remove(&(at.1, at.0));
+            self.positions.remove(&at)
+        } else {
+            self.by_account.insert((at.1, at.0));
+            self.positions.insert(at, q)
+        };
+        self.journal.push(Change::Position(at, old));
+    }
+
+    fn set_quote(&mut self, at: (Series, [u8; 32]), q: Option<Quote>) {
+        let old = self.put_quote(at, q);
+        self.journal.push(Change::Quote(at, old));
+    }
+
+    /// Sets or clears a quote, keeping the per-maker count; returns the old one.
+    fn put_quote(&mut self, at: (Series, [u8; 32]), q: Option<Quote>) -> Option<Quote> {
+        let old = match q {
+            Some(q) => self.quotes.insert(at, q),
+            None => self.quotes.remove(&at),
+        };
+        let count = self.quotes_by_maker.entry(at.1).or_insert(0);
+        match (old.is_some(), q.is_some()) {
+            (false, true) => *count += 1,
+            (true, false) => *count -= 1,
+            _ => {}
+        }
+        if *count == 0 {
+            self.quotes_by_maker.remove(&at.1);
+        }
+        old
+    }
+
+    /// Undoes the journal down to `len` entries, newest first.
+    fn rollback(&mut self, len: usize) {
+        while self.journal.len() > len {
+            match self.journal.pop().expect("longer than len") {
+                Change::Collateral(k, old) => {
+                    match old {
+                        Some(c) => self.collateral.insert(k, c),
+                        None => self.collateral.remove(&k),
+                    };
+                }
+                Change::Position(at, old) => match old {
+                    Some(q) => {
+                        self.positions.insert(at, q);
+                        self.by_account.insert((at.1, at.0));
+                    }
+                    None => {
+                        self.positions.remove(&at);
+                        self.by_account.remove(&(at.1, at.0));
+                    }
+                },
+                Change::Quote(at, old) => {
+                    self.put_quote(at, old);
+                }
+                Change::Price(old) => self.price = old,
+                Change::Settled(series) => {
+                    self.settled.remove(&series);
+                }
+            }
         }
     }
 
@@ -356,10 +453,22 @@ impl OptionsState {
 
     /// Every position of an account.
     pub fn positions_of(&self, key: &[u8; 32]) -> Vec<(Series, i64)> {
-        self.positions
-            .iter()
-            .filter(|((_, k), _)| k == key)
-            .map(|((s, _), q)| (*s, *q))
+        self.series_of(key)
+            .into_iter()
+            .map(|s| (s, self.position(&s, key)))
+            .collect()
+    }
+
+    fn series_of(&self, key: &[u8; 32]) -> Vec<Series> {
+        let lo = Series {
+            kind: Kind::Call,
+            strike: 0,
+            expiry: 0,
+        };
+        self.by_account
+            .range((*key, lo)..)
+            .take_while(|(k, _)| k == key)
+            .map(|(_, s)| *s)
             .collect()
     }
 
@@ -405,10 +514,10 @@ impl OptionsState {
 
     /// Collateral `key` must lock for its positions (rule 6).
     fn required(&self, key: &[u8; 32]) -> u128 {
-        self.positions
-            .iter()
-            .filter(|((_, k), q)| k == key && **q < 0)
-            .map(|((s, _), q)| s.strike as u128 * q.unsigned_abs() as u128)
+        self.positions_of(key)
+            .into_iter()
+            .filter(|(_, q)| *q < 0)
+            .map(|(s, q)| s.strike as u128 * q.unsigned_abs() as u128)
             .sum()
     }
 
@@ -424,7 +533,7 @@ impl OptionsState {
             ));
         }
         let locked = need as u64;
-        self.collateral.insert(
+        self.set_collateral(
             *key,
             Collateral {
                 free: (total - need) as u64,
@@ -434,12 +543,13 @@ impl OptionsState {
         Ok(())
     }
 
-    fn add_position(&mut self, series: Series, key: [u8; 32], delta: i64) {
-        let q = self.positions.entry((series, key)).or_insert(0);
-        *q += delta;
-        if *q == 0 {
-            self.positions.remove(&(series, key));
-        }
+    fn add_position(&mut self, series: Series, key: [u8; 32], delta: i64) -> Result<(), String> {
+        let q = self
+            .position(&series, &key)
+            .checked_add(delta)
+            .ok_or("position would overflow")?;
+        self.set_position((series, key), q);
+        Ok(())
     }
 
     fn execute(&mut self, tx: &ExecTx, bundle: Option<&[&ExecTx]>) -> Result<(), String> {
@@ -453,6 +563,7 @@ impl OptionsState {
                 if price == 0 {
                     return Err("a price is > 0".into());
                 }
+                self.journal.push(Change::Price(self.price));
                 self.price = Some((price, self.height));
             }
             Op::Quote {
@@ -467,21 +578,28 @@ impl OptionsState {
                 if bid > ask {
                     return Err(format!("bid {bid} above ask {ask}"));
                 }
-                if size == 0 {
-                    self.quotes.remove(&(series, sender));
-                } else {
-                    self.quotes
-                        .insert((series, sender), Quote { bid, ask, size });
+                let quote = (size > 0).then_some(Quote { bid, ask, size });
+                let live = self.quotes_by_maker.get(&sender).copied().unwrap_or(0);
+                if quote.is_some()
+                    && self.quote(&series, &sender).is_none()
+                    && live >= QUOTES_PER_MAKER_MAX
+                {
+                    return Err(format!(
+                        "the maker already holds QUOTES_PER_MAKER_MAX = {QUOTES_PER_MAKER_MAX} quotes"
+                    ));
                 }
+                self.set_quote((series, sender), quote);
             }
             Op::Deposit { amount } => {
                 let legs = bundle.ok_or("a deposit is a bundle leg with its token transfer")?;
-                self.expect_payment(legs, &self.genesis.escrow.clone(), amount)?;
-                let c = self.collateral.entry(sender).or_default();
+                let escrow = self.genesis.escrow;
+                self.take_payment(legs, &sender, &escrow, amount)?;
+                let mut c = self.collateral(&sender);
                 c.free = c
                     .free
                     .checked_add(amount)
                     .ok_or("collateral would overflow")?;
+                self.set_collateral(sender, c);
             }
             Op::Trade {
                 maker,
@@ -491,6 +609,10 @@ impl OptionsState {
                 let bundle = bundle.ok_or("a trade is a bundle leg with its premium payment")?;
                 if maker == sender {
                     return Err("a taker cannot trade against its own quotes".into());
+                }
+                let mut seen = BTreeSet::new();
+                if !legs.iter().all(|l| seen.insert(l.series)) {
+                    return Err("a trade names each series once".into());
                 }
                 let net = self.net_premium(&maker, &legs)?;
                 if net < 0 {
@@ -503,20 +625,24 @@ impl OptionsState {
                         "net premium {net} is above the taker's limit {premium_max}"
                     ));
                 }
-                self.expect_payment(bundle, &maker, net as u64)?;
+                self.take_payment(bundle, &sender, &maker, net as u64)?;
                 for l in &legs {
-                    let q = self
-                        .quotes
-                        .get_mut(&(l.series, maker))
+                    let mut q = self
+                        .quote(&l.series, &maker)
                         .expect("net_premium checked the quote");
-                    q.size -= l.quantity;
+                    // Two legs on one series: the second sees what the first took.
+                    q.size = q
+                        .size
+                        .checked_sub(l.quantity)
+                        .ok_or("the trade takes more than the quoted size")?;
+                    self.set_quote((l.series, maker), Some(q));
                     let units = i64::try_from(l.quantity).map_err(|_| "quantity too large")?;
                     let (taker_delta, maker_delta) = match l.side {
                         Side::Buy => (units, -units),
                         Side::Sell => (-units, units),
                     };
-                    self.add_position(l.series, sender, taker_delta);
-                    self.add_position(l.series, maker, maker_delta);
+                    self.add_position(l.series, sender, taker_delta)?;
+                    self.add_position(l.series, maker, maker_delta)?;
                 }
                 self.relock(&sender)?;
                 self.relock(&maker)?;
@@ -535,46 +661,69 @@ impl OptionsState {
                     return Err("no oracle price posted at or after expiry".into());
                 };
                 let _ = at;
-                let payoff = series.payoff(price) as i128;
+                let payoff = series.payoff(price) as u128;
+                // The series' positions and quotes are a key range: settling costs them only.
                 let holders: Vec<([u8; 32], i64)> = self
                     .positions
-                    .iter()
-                    .filter(|((s, _), _)| *s == series)
+                    .range((series, [0u8; 32])..=(series, [0xffu8; 32]))
                     .map(|((_, k), q)| (*k, *q))
                     .collect();
-                for (key, q) in &holders {
-                    self.positions.remove(&(series, *key));
-                    let c = self.collateral.entry(*key).or_default();
-                    let amount = (payoff * q.unsigned_abs() as i128) as u64;
-                    if *q > 0 {
-                        c.free += amount;
+                for (key, q) in holders {
+                    self.set_position((series, key), 0);
+                    let mut c = self.collateral(&key);
+                    let units = q.unsigned_abs() as u128;
+                    // A call's payoff is capped at the strike, a put's is at most the strike:
+                    // the short's locked `strike x units` covers it.
+                    let amount = (payoff * units) as u64;
+                    if q > 0 {
+                        c.free = c.free.saturating_add(amount);
                     } else {
-                        // Paid out of what the short locked (strike per unit covers it).
-                        let lock = series.strike * q.unsigned_abs();
+                        let lock = (series.strike as u128 * units) as u64;
                         c.locked -= lock;
                         c.free += lock - amount;
                     }
+                    self.set_collateral(key, c);
                 }
                 self.settled.insert(series);
-                self.quotes.retain(|(s, _), _| *s != series);
+                self.journal.push(Change::Settled(series));
+                let makers: Vec<[u8; 32]> = self
+                    .quotes
+                    .range((series, [0u8; 32])..=(series, [0xffu8; 32]))
+                    .map(|((_, m), _)| *m)
+                    .collect();
+                for m in makers {
+                    self.set_quote((series, m), None);
+                }
             }
         }
         Ok(())
     }
 
-    /// Rule 4 / 5: the bundle holds a token-rollup leg transferring exactly `amount` to `to`.
-    fn expect_payment(&self, legs: &[&ExecTx], to: &[u8; 32], amount: u64) -> Result<(), String> {
-        let paid = legs.iter().any(|l| {
+    /// Rules 4 and 5: takes a token-rollup leg of the bundle, not used by another leg yet,
+    /// that transfers exactly `amount` from `from` to `to`.
+    fn take_payment(
+        &mut self,
+        legs: &[&ExecTx],
+        from: &[u8; 32],
+        to: &[u8; 32],
+        amount: u64,
+    ) -> Result<(), String> {
+        let payment = legs.iter().find(|l| {
             l.namespace == self.genesis.token_namespace
-                && Transfer::decode(&l.payload).is_ok_and(|t| t.to == *to && t.amount == amount)
+                && !self.used_payments.contains(&l.hash)
+                && Transfer::decode(&l.payload)
+                    .is_ok_and(|t| t.from == *from && t.to == *to && t.amount == amount)
         });
-        if paid {
-            Ok(())
-        } else {
-            Err(format!(
-                "the bundle holds no token-rollup transfer of exactly {amount} to {}",
+        match payment {
+            Some(p) => {
+                self.used_payments.push(p.hash);
+                Ok(())
+            }
+            None => Err(format!(
+                "the bundle holds no unused token-rollup transfer of exactly {amount} from {} to {}",
+                hex8(from),
                 hex8(to)
-            ))
+            )),
         }
     }
 
@@ -644,39 +793,33 @@ impl Program for OptionsState {
     }
 
     fn apply(&mut self, tx: &ExecTx) -> Result<(), String> {
-        let before = self.clone();
+        debug_assert!(self.journal.is_empty(), "no bundle is open between bundles");
         let result = self.execute(tx, None);
         if result.is_err() {
-            *self = before; // a skip changes nothing
+            self.rollback(0); // a skip changes nothing
         }
+        self.journal.clear();
         result
     }
 
     fn apply_leg(&mut self, tx: &ExecTx, bundle: &[&ExecTx]) -> Result<(), String> {
-        let before = Box::new(Self {
-            undo: None,
-            ..self.clone()
-        });
-        if self.undo.is_none() {
-            self.undo = Some(before.clone());
-        }
+        let (mark, used) = (self.journal.len(), self.used_payments.len());
         let result = self.execute(tx, Some(bundle));
         if result.is_err() {
-            let undo = self.undo.take();
-            *self = *before;
-            self.undo = undo;
+            self.rollback(mark);
+            self.used_payments.truncate(used);
         }
         result
     }
 
     fn commit_bundle(&mut self) {
-        self.undo = None;
+        self.journal.clear();
+        self.used_payments.clear();
     }
 
     fn abort_bundle(&mut self) {
-        if let Some(before) = self.undo.take() {
-            *self = *before;
-        }
+        self.rollback(0);
+        self.used_payments.clear();
     }
 
     fn state_root(&self) -> [u8; 32] {
@@ -776,7 +919,7 @@ mod tests {
 
         fn transfer(&mut self, from: &SigningKey, to: [u8; 32], amount: u64) -> ExecTx {
             let nonce = self.token_nonces.entry(pk(from)).or_insert(0);
-            let t = Transfer::sign(from, &domain(), to, amount, *nonce);
+            let t = Transfer::sign_leg(from, &domain(), to, amount, *nonce);
             *nonce += 1;
             let from = from.clone();
             self.tx(TOKEN, &from, t.encode())
@@ -1017,6 +1160,96 @@ mod tests {
             }
         );
         assert!(o.positions_of(&pk(&taker)).is_empty());
+    }
+
+    /// Attacks on payments: one transfer paying for two deposits, a trade naming a series
+    /// twice to take more than the quoted size, and a payer's transfer copied out of its
+    /// bundle into a thief's bundle or into a plain transaction.
+    #[test]
+    fn a_payment_pays_once_and_only_for_its_payer() {
+        let mut s = Scenario::new(1_000);
+        s.setup();
+        let (taker, maker) = (s.taker.clone(), s.maker.clone());
+        let thief = SigningKey::from_seed(9);
+        // Two deposits, one payment.
+        let pay = s.transfer(&taker, s.escrow, 100);
+        let d1 = s.tx(OPTIONS, &taker, Op::Deposit { amount: 100 }.encode());
+        let d2 = s.tx(OPTIONS, &taker, Op::Deposit { amount: 100 }.encode());
+        let legs = s.bundle(vec![d1, d2, pay]);
+        let out = s.block(legs);
+        assert!(
+            out.iter().all(|e| matches!(&e.outcome, Outcome::Reverted { leg: 1, reason, .. } if reason.contains("unused"))),
+            "{out:?}"
+        );
+        s.token_nonces.insert(pk(&taker), 1); // the reverted transfer used no token nonce
+                                              // One series twice: 10 + 10 against a size-10 quote.
+        let twice = Op::Trade {
+            maker: pk(&maker),
+            legs: vec![
+                TradeLeg {
+                    series: s.call,
+                    side: Side::Buy,
+                    quantity: 10,
+                },
+                TradeLeg {
+                    series: s.call,
+                    side: Side::Buy,
+                    quantity: 10,
+                },
+            ],
+            premium_max: 1_000,
+        };
+        let leg = s.tx(OPTIONS, &taker, twice.encode());
+        let pay = s.transfer(&taker, pk(&maker), 100);
+        let legs = s.bundle(vec![leg, pay]);
+        let out = s.block(legs);
+        assert!(
+            out.iter().all(|e| matches!(&e.outcome, Outcome::Reverted { reason, .. } if reason.contains("each series once"))),
+            "{out:?}"
+        );
+        // The taker's payment, copied by a thief into a bundle of its own: into a deposit,
+        // the options rollup refuses it (the payer is not the depositor) ...
+        s.token_nonces.insert(pk(&taker), 1);
+        let pay = s.transfer(&taker, s.escrow, 50);
+        let mut lifted = pay.clone();
+        lifted.sender = pk(&thief);
+        let dep = s.tx(OPTIONS, &thief, Op::Deposit { amount: 50 }.encode());
+        let legs = s.bundle(vec![dep, lifted.clone()]);
+        let before = s.roots();
+        let out = s.block(legs);
+        assert!(
+            out.iter().all(|e| matches!(&e.outcome, Outcome::Reverted { leg: 0, reason, .. } if reason.contains("from"))),
+            "{out:?}"
+        );
+        // ... and beside any leg that applies, the token rollup refuses a payer other than
+        // the leg's sender, so the thief's bundle reverts whole.
+        let any = s.tx(
+            OPTIONS,
+            &thief,
+            Op::Quote {
+                series: s.put,
+                bid: 1,
+                ask: 2,
+                size: 1,
+            }
+            .encode(),
+        );
+        let legs = s.bundle(vec![any, lifted]);
+        let out = s.block(legs);
+        assert!(
+            out.iter().all(|e| matches!(&e.outcome, Outcome::Reverted { leg: 1, reason, .. } if reason.contains("not the leg's sender"))),
+            "{out:?}"
+        );
+        assert_eq!(s.roots(), before);
+        // ... or as a plain transfer: a leg's transfer is signed in the leg domain only.
+        let mut plain = pay;
+        plain.leg = None;
+        let out = s.block(vec![plain]);
+        assert!(
+            matches!(&out[0].outcome, Outcome::Skipped(r) if r.contains("signature")),
+            "{out:?}"
+        );
+        assert_eq!(s.roots(), before);
     }
 
     #[test]

@@ -84,7 +84,17 @@ impl Program for TokenProgram {
     }
 
     fn apply_leg(&mut self, tx: &ExecTx, _bundle: &[&ExecTx]) -> Result<(), String> {
-        let record = Record::from_payload(&tx.payload, &self.domain).map_err(reason)?;
+        // Signed in the leg domain, and placed in the bundle by the payer itself: nobody
+        // else can spend a payer's transfer in a bundle of theirs.
+        let record = Record::from_leg_payload(&tx.payload, &self.domain).map_err(reason)?;
+        let payer = crate::Transfer::decode(&tx.payload).map_or([0; 32], |t| t.from);
+        if payer != tx.sender {
+            return Err(format!(
+                "the transfer's payer {} is not the leg's sender {}",
+                weft_types::to_hex(&payer[..8]),
+                weft_types::to_hex(&tx.sender[..8])
+            ));
+        }
         let before = [
             (record.from.index, self.state.slot(record.from.index)),
             (record.to.index, self.state.slot(record.to.index)),

@@ -137,11 +137,24 @@ impl Record {
         Self::from_transfer(&Transfer::decode(payload)?, domain)
     }
 
+    /// Rules 1–3 for a bundle leg's payload: its transfer is signed in the leg domain.
+    pub fn from_leg_payload(payload: &[u8], domain: &TransferDomain) -> Result<Self, Skip> {
+        let transfer = Transfer::decode(payload)?;
+        if !transfer.leg_signature_valid(domain) {
+            return Err(Skip::BadSignature);
+        }
+        Self::checked(&transfer)
+    }
+
     /// Applies rules 2–3 to a transfer of the rollup `domain` names.
     pub fn from_transfer(transfer: &Transfer, domain: &TransferDomain) -> Result<Self, Skip> {
         if !transfer.signature_valid(domain) {
             return Err(Skip::BadSignature);
         }
+        Self::checked(transfer)
+    }
+
+    fn checked(transfer: &Transfer) -> Result<Self, Skip> {
         let (from, to) = (Address::of(&transfer.from), Address::of(&transfer.to));
         if from == to {
             return Err(Skip::SelfTransfer);

@@ -14,6 +14,10 @@ use weft_types::{ChainId, NamespaceId, SigningKey};
 pub const TRANSFER_BYTES: usize = 32 + 32 + 8 + 4 + 64;
 /// Base of the transfer signing domain (see [`TransferDomain`]).
 pub const TRANSFER_SIGNING_NAMESPACE: &[u8] = b"weft/token/transfer/v1";
+/// Base of the signing domain of a transfer that is a bundle leg: a leg's transfer is never
+/// valid as a plain one, nor a plain one as a leg, so a payment cannot be lifted out of its
+/// bundle (or slipped into someone else's) by copying its payload.
+pub const LEG_TRANSFER_SIGNING_NAMESPACE: &[u8] = b"weft/token/transfer-leg/v1";
 
 /// Where a transfer is valid: one rollup (its namespace) on one Weft chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,12 +31,16 @@ pub struct TransferDomain {
 impl TransferDomain {
     /// The signing domain's bytes.
     pub fn bytes(&self) -> Vec<u8> {
-        let base = [
-            TRANSFER_SIGNING_NAMESPACE,
-            b"/",
-            self.rollup.0.to_string().as_bytes(),
-        ]
-        .concat();
+        self.with_base(TRANSFER_SIGNING_NAMESPACE)
+    }
+
+    /// The signing domain of bundle-leg transfers.
+    pub fn leg_bytes(&self) -> Vec<u8> {
+        self.with_base(LEG_TRANSFER_SIGNING_NAMESPACE)
+    }
+
+    fn with_base(&self, base: &[u8]) -> Vec<u8> {
+        let base = [base, b"/", self.rollup.0.to_string().as_bytes()].concat();
         self.chain.domain(&base)
     }
 }
@@ -74,6 +82,22 @@ impl Transfer {
         amount: u64,
         nonce: u32,
     ) -> Self {
+        Self::sign_in(key, &domain.bytes(), to, amount, nonce)
+    }
+
+    /// Signs a transfer that is a bundle leg of the rollup `domain` names (see
+    /// [`LEG_TRANSFER_SIGNING_NAMESPACE`]).
+    pub fn sign_leg(
+        key: &SigningKey,
+        domain: &TransferDomain,
+        to: [u8; 32],
+        amount: u64,
+        nonce: u32,
+    ) -> Self {
+        Self::sign_in(key, &domain.leg_bytes(), to, amount, nonce)
+    }
+
+    fn sign_in(key: &SigningKey, domain: &[u8], to: [u8; 32], amount: u64, nonce: u32) -> Self {
         let from: [u8; 32] = key.public_key().as_ref().try_into().expect("32-byte key");
         let mut t = Self {
             from,
@@ -82,7 +106,7 @@ impl Transfer {
             nonce,
             signature: [0; 64],
         };
-        let sig = key.sign(&domain.bytes(), &t.signed_bytes());
+        let sig = key.sign(domain, &t.signed_bytes());
         t.signature = sig.as_ref().try_into().expect("64-byte signature");
         t
     }
@@ -123,12 +147,21 @@ impl Transfer {
 
     /// Whether the signature is the sender's over this transfer, in `domain`.
     pub fn signature_valid(&self, domain: &TransferDomain) -> bool {
+        self.signature_valid_in(&domain.bytes())
+    }
+
+    /// Whether the signature is the sender's over this transfer as a bundle leg.
+    pub fn leg_signature_valid(&self, domain: &TransferDomain) -> bool {
+        self.signature_valid_in(&domain.leg_bytes())
+    }
+
+    fn signature_valid_in(&self, domain: &[u8]) -> bool {
         let Ok(key) = ed25519::PublicKey::decode(self.from.to_vec()) else {
             return false;
         };
         let Ok(sig) = ed25519::Signature::decode(self.signature.to_vec()) else {
             return false;
         };
-        key.verify(&domain.bytes(), &self.signed_bytes(), &sig)
+        key.verify(domain, &self.signed_bytes(), &sig)
     }
 }

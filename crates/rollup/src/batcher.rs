@@ -162,11 +162,23 @@ impl Batcher {
         payload_bytes: usize,
         state: &TokenState,
     ) -> Option<Cut> {
+        self.before_group(at, 1, payload_bytes, state)
+    }
+
+    /// [`Batcher::before_tx`] for `txs` transactions that must share a batch (a bundle's
+    /// legs: the batch is never cut between them), `payload_bytes` in all.
+    pub fn before_group(
+        &mut self,
+        at: Cursor,
+        txs: usize,
+        payload_bytes: usize,
+        state: &TokenState,
+    ) -> Option<Cut> {
         let close = match self.replaying() {
             Some(end) => end == at,
             None => {
                 self.txs > 0
-                    && (self.txs + 1 > self.cfg.txs_max
+                    && (self.txs + txs > self.cfg.txs_max
                         || self.bytes + payload_bytes > self.cfg.bytes_max)
             }
         };
@@ -285,7 +297,7 @@ mod tests {
                 };
                 nonce += 1;
                 let (step, _) = state.step(&r);
-                b.push(at, 140, Some((r, step)), 0);
+                b.push(at, 140, Some((r, step)), None, 0);
             }
             cuts.extend(b.after_block(height, *count, &state));
             if tick_after == Some(h) {

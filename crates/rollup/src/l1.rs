@@ -40,10 +40,19 @@ impl Program for TokenProgram {
         token::BACKEND_ID
     }
 
-    fn commitment(&self, header: &BatchHeader, payloads: &[Vec<u8>]) -> Result<Root, String> {
-        let records: Vec<Record> = payloads
+    fn commitment(
+        &self,
+        header: &BatchHeader,
+        items: &[weft_settlement::NamespaceItem],
+    ) -> Result<Root, String> {
+        // Executed legs' transfers are signed in the leg domain (the contract left reverted
+        // ones out).
+        let records: Vec<Record> = items
             .iter()
-            .filter_map(|p| Record::from_payload(p, &self.domain).ok())
+            .filter_map(|i| match i.bundle {
+                None => Record::from_payload(&i.payload, &self.domain).ok(),
+                Some(_) => Record::from_leg_payload(&i.payload, &self.domain).ok(),
+            })
             .collect();
         Ok(word_to_u64(&commitment::commitment(
             &header_digest(header),

@@ -258,10 +258,14 @@ impl Hooks for Batching<'_> {
         }
         self.last_bundle = bundle;
         let at = weft_settlement::Cursor::new(height, index);
-        if let Some(cut) = self
-            .batcher
-            .before_tx(at, tx.payload.len(), &token_of(program).state)
-        {
+        // A bundle's token legs stay in one batch: room for as many as it has legs.
+        let group = tx.leg.map_or(1, |l| l.count as usize);
+        if let Some(cut) = self.batcher.before_group(
+            at,
+            group,
+            tx.payload.len() * group,
+            &token_of(program).state,
+        ) {
             self.cuts.push(cut);
         }
     }

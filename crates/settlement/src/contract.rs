@@ -17,12 +17,15 @@
 //! 5. The batch matches finalized Weft data: the payloads of namespace `r` in
 //!    `[start, end)` are finalized (`NotFinalized`) and the program's commitment to them is
 //!    `commitment` (`CommitmentFailed`, `CommitmentMismatch`).
-//! 5b. Bundles: `bundle_outcomes` lists, sorted and once each, exactly the bundles with a
-//!    leg among those transactions (`BundleOutcomesMismatch`); none contradicts the outcome
-//!    another rollup's settled batch gave the same bundle (`BundleOutcomeConflict`: one
-//!    rollup cannot execute a bundle another reverted). A leg of a reverted bundle is left
-//!    out of the data the commitment is derived from (it changed nothing); a leg of an
-//!    executed one stays in.
+//!
+//!    Rule 5b, bundles: `bundle_outcomes` lists, sorted and once each, exactly the bundles
+//!    with a leg among those transactions (`BundleOutcomesMismatch`); none contradicts the
+//!    outcome another rollup's settled batch gave the same bundle (`BundleOutcomeConflict`:
+//!    one rollup cannot execute a bundle another reverted). A leg of a reverted bundle is
+//!    left out of the data the commitment is derived from (it changed nothing); a leg of an
+//!    executed one stays in. The outcomes are the submitter's claim, checked only against
+//!    other rollups' settled claims: no proof covers another rollup's execution yet
+//!    (`docs/bundles.md`, gaps).
 //! 6. The program verifies the proof of `old_root -> new_root` over `commitment`
 //!    (`InvalidProof`).
 //! 7. Then the batch is recorded, the settled root becomes `new_root` and the next start
@@ -246,10 +249,9 @@ fn check_data(
             .map(|i| outcomes[i].executed)
             .unwrap_or(false)
     };
-    let payloads: Vec<Vec<u8>> = items
+    let payloads: Vec<crate::NamespaceItem> = items
         .into_iter()
         .filter(|i| i.bundle.as_ref().is_none_or(executed))
-        .map(|i| i.payload)
         .collect();
     let expected = program
         .commitment(header, &payloads)

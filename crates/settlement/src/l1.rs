@@ -12,8 +12,13 @@ pub trait Program: Send + Sync {
     /// A stable identifier, recorded at registration (e.g. `"winterfell-0.13.1/token-v1"`).
     fn id(&self) -> &str;
 
-    /// The commitment to a batch whose namespace transactions are `payloads`, in order.
-    fn commitment(&self, header: &BatchHeader, payloads: &[Vec<u8>]) -> Result<Root, String>;
+    /// The commitment to a batch whose namespace transactions are `items`, in order (legs
+    /// of reverted bundles already left out, contract rule 5b).
+    fn commitment(
+        &self,
+        header: &BatchHeader,
+        items: &[crate::NamespaceItem],
+    ) -> Result<Root, String>;
 
     /// Checks that `proof` proves `old_root -> new_root` over the data bound by `commitment`.
     fn verify(

@@ -722,7 +722,7 @@ impl Clients {
         self.nonces[b] += 1;
         Transaction::sign_bundle(
             &self.chain,
-            10_000,
+            500,
             &[(&self.keys[a], spec(a, an)), (&self.keys[b], spec(b, bn))],
         )
         .expect("two legs")

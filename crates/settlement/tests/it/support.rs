@@ -46,19 +46,25 @@ impl Program for SumProgram {
         self.id
     }
 
-    fn commitment(&self, header: &BatchHeader, payloads: &[Vec<u8>]) -> Result<Root, String> {
+    fn commitment(&self, header: &BatchHeader, items: &[NamespaceItem]) -> Result<Root, String> {
+        let payloads: Vec<&Vec<u8>> = items.iter().map(|i| &i.payload).collect();
         if payloads.iter().any(|p| p.first() == Some(&0xff)) {
             return Err("payload starts with the poison byte 0xff".into());
         }
         let mut folded: u64 = header.batch_index;
-        for byte in payloads.iter().flatten() {
+        for byte in payloads.iter().copied().flatten() {
             folded = folded
                 .wrapping_mul(1_000_003)
                 .wrapping_add(u64::from(*byte));
         }
         Ok([
             payloads.len() as u64,
-            payloads.iter().flatten().map(|b| u64::from(*b)).sum(),
+            payloads
+                .iter()
+                .copied()
+                .flatten()
+                .map(|b| u64::from(*b))
+                .sum(),
             payloads.iter().map(|p| p.len() as u64).sum(),
             folded,
         ])
@@ -267,10 +273,9 @@ pub fn honest_with(
         .collect();
     bundle_outcomes.sort();
     bundle_outcomes.dedup();
-    let payloads: Vec<Vec<u8>> = items
+    let payloads: Vec<NamespaceItem> = items
         .into_iter()
         .filter(|i| i.bundle.as_ref().is_none_or(executed))
-        .map(|i| i.payload)
         .collect();
     let commitment = SumProgram { id: "" }
         .commitment(&header, &payloads)
