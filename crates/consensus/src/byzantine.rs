@@ -131,7 +131,9 @@ impl Misbehaviour {
     }
 }
 
-// Reverses, in place, the positions a sender's transactions occupy in one namespace list.
+// Reverses, in place, the positions a sender's plain transactions occupy in one namespace
+// list. Bundle legs stay where rule B5 puts them (last), so the block still decodes and only
+// rule 8 catches the reordering.
 fn reverse_each_senders_run(txs: &mut [Transaction]) {
     // Each sender once, however its transactions interleave with others'.
     let mut senders: Vec<[u8; 32]> = txs.iter().map(|t| *t.sender()).collect();
@@ -139,7 +141,7 @@ fn reverse_each_senders_run(txs: &mut [Transaction]) {
     senders.dedup();
     for sender in senders {
         let at: Vec<usize> = (0..txs.len())
-            .filter(|i| *txs[*i].sender() == sender)
+            .filter(|i| *txs[*i].sender() == sender && txs[*i].leg().is_none())
             .collect();
         for k in 0..at.len() / 2 {
             txs.swap(at[k], at[at.len() - 1 - k]);
