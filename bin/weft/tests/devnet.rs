@@ -87,3 +87,161 @@ fn the_devnet_listens_on_loopback_only() {
         "devnet sockets not on loopback: {exposed:?}"
     );
 }
+
+/// The README's risk-reversal walk-through (docs/bundles.md), run against `weft devnet` with
+/// the CLI exactly as a user would: deposits, a price, quotes, then a risk reversal that
+/// executes on both rollups, and after a re-quote one that reverts on both.
+#[test]
+fn the_risk_reversal_demo_runs_on_the_devnet() {
+    const BASE: u16 = 29_500;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("devnet");
+    let devnet = Command::new(weft())
+        .args(["devnet", "--base-port", &BASE.to_string(), "--data-dir"])
+        .arg(&data)
+        .args(["--log-level", "warn"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn weft devnet");
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.0.id().to_string()])
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+    let _stop = Stop(devnet);
+    let rpc = format!("http://127.0.0.1:{}", BASE + 1);
+    let rollup = format!("http://127.0.0.1:{}", BASE + 100);
+    let token = data.join("token");
+    let key = |name: &str| token.join(format!("{name}.key")).display().to_string();
+    let cli = |args: &[&str]| -> (bool, String) {
+        let out = Command::new(weft())
+            .args(args)
+            .args(["--rpc", &rpc, "--rollup-rpc", &rollup])
+            .output()
+            .expect("run weft");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let retry = |what: &str, args: &[&str], want: &str| -> String {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let (ok, text) = cli(args);
+            if ok && text.contains(want) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "{what}: {text}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    retry(
+        "the options rollup to run",
+        &["rollup", "options", "status"],
+        "state_root",
+    );
+    let genesis = std::fs::read_to_string(token.join("options.toml")).unwrap();
+    let escrow = genesis
+        .lines()
+        .find_map(|l| l.strip_prefix("escrow = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("escrow in options.toml")
+        .to_string();
+    let bob = {
+        let alloc = std::fs::read_to_string(token.join("alloc.toml")).unwrap();
+        alloc
+            .lines()
+            .filter_map(|l| l.strip_prefix("public_key = \""))
+            .nth(1)
+            .and_then(|l| l.strip_suffix('"'))
+            .expect("bob in alloc.toml")
+            .to_string()
+    };
+    let (oracle, alice, bobk) = (key("oracle"), key("alice"), key("bob"));
+    for k in [&bobk, &alice] {
+        let deposit = [
+            "rollup",
+            "options",
+            "deposit",
+            "--key",
+            k.as_str(),
+            "--escrow",
+            escrow.as_str(),
+            "--amount",
+            "500",
+        ];
+        retry("a deposit", &deposit, "EXECUTED");
+    }
+    let (ok, text) = cli(&[
+        "rollup",
+        "options",
+        "price",
+        "--key",
+        oracle.as_str(),
+        "--price",
+        "100",
+    ]);
+    assert!(ok, "{text}");
+    let quote = |kind: &str, strike: &str, bid: &str, ask: &str| {
+        let args = [
+            "rollup",
+            "options",
+            "quote",
+            "--key",
+            bobk.as_str(),
+            "--kind",
+            kind,
+            "--strike",
+            strike,
+            "--expiry",
+            "100000",
+            "--bid",
+            bid,
+            "--ask",
+            ask,
+            "--size",
+            "10",
+        ];
+        let (ok, text) = cli(&args);
+        assert!(ok, "{text}");
+    };
+    quote("call", "110", "4", "5");
+    quote("put", "90", "3", "4");
+    let trade = [
+        "trade",
+        "risk-reversal",
+        "--key",
+        alice.as_str(),
+        "--maker",
+        bob.as_str(),
+        "--call-strike",
+        "110",
+        "--put-strike",
+        "90",
+        "--expiry",
+        "100000",
+        "--premium-max",
+        "3",
+    ];
+    let executed = retry("the risk reversal", &trade, "EXECUTED on every rollup");
+    assert!(executed.contains("net premium 2"), "{executed}");
+    assert!(
+        executed.contains("\"locked\":90"),
+        "the taker's short put is collateralized: {executed}"
+    );
+    quote("call", "110", "6", "7");
+    let reverted = retry(
+        "the reverted risk reversal",
+        &trade,
+        "REVERTED on every rollup",
+    );
+    assert!(reverted.contains("above the taker's limit 3"), "{reverted}");
+}
