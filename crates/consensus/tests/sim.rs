@@ -927,7 +927,7 @@ fn run_byzantine_leader(
                     }
                 }
                 // A bundle across senders 1 and 2 (never the censor's victim, sender 0).
-                let legs = clients.next_bundle(1, 2);
+                let legs = clients.next_bundle(1, 2, head(&nodes[&1]) + 500);
                 hashes.extend(submit_bundle(&nodes[&(1 + round % 3)], legs));
                 context.sleep(Duration::from_millis(100)).await;
             }

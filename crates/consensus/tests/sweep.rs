@@ -37,6 +37,8 @@ enum Adversary {
     CensoringLeader,
     /// Honest consensus, but its proposals are stamped 2 s ahead of its clock.
     FutureStampingLeader,
+    /// Honest consensus, but its proposals leave out each bundle's last leg.
+    SplittingLeader,
     /// Two honest copies of the validator with one key, each talking to its own (seeded,
     /// possibly overlapping) half of the network: it equivocates whenever its halves differ.
     Twins,
@@ -70,6 +72,7 @@ struct Plan {
     down_ms: u64,
     senders: usize,
     rounds: usize,
+    bundles: usize,
 }
 
 impl Plan {
@@ -91,6 +94,7 @@ impl Plan {
             Adversary::ReorderingLeader,
             Adversary::CensoringLeader,
             Adversary::FutureStampingLeader,
+            Adversary::SplittingLeader,
         ];
         let adversaries: Vec<(usize, Adversary)> = ids[..byzantine]
             .iter()
@@ -110,6 +114,7 @@ impl Plan {
             down_ms: rng.random_range(200..3_000),
             senders: rng.random_range(2..6),
             rounds: rng.random_range(4..10),
+            bundles: rng.random_range(0..4),
         }
     }
 
@@ -197,13 +202,15 @@ fn run(seed: u64) {
                 }
                 Adversary::ReorderingLeader
                 | Adversary::CensoringLeader
-                | Adversary::FutureStampingLeader => {
+                | Adversary::FutureStampingLeader
+                | Adversary::SplittingLeader => {
                     use commonware_cryptography::Signer as _;
                     use weft_consensus::byzantine::Misbehaviour;
                     let victim =
                         Clients::new(1_000_000 + seed * 16, plan.senders).keys[0].public_key();
                     let m = match kind {
                         Adversary::ReorderingLeader => Misbehaviour::Reorder,
+                        Adversary::SplittingLeader => Misbehaviour::SplitBundle,
                         Adversary::CensoringLeader => Misbehaviour::Censor(
                             [*victim.as_ref().first_chunk::<32>().expect("32 bytes")].into(),
                         ),
@@ -227,6 +234,14 @@ fn run(seed: u64) {
         let half = plan.rounds / 2;
         let gap = Duration::from_millis(100);
         let mut hashes = submit_rounds(&context, &nodes, &honest, &mut clients, half, gap).await;
+        // Bundles across the first two senders (the censor's victim among them: a censoring
+        // leader that drops one leg splits the bundle, and its block must be refused).
+        for k in 0..plan.bundles {
+            let target = honest[k % honest.len()];
+            let valid_until = head(&nodes[&target]) + 800;
+            let legs = clients.next_bundle(0, 1, valid_until);
+            hashes.extend(submit_bundle(&nodes[&target], legs));
+        }
         for (i, _) in &failing {
             net.disks[*i].fail();
         }

@@ -710,8 +710,8 @@ impl Clients {
 
 impl Clients {
     /// A two-leg bundle from senders `a` (namespace 1 + a % 3) and `b` (1 + b % 3), at each
-    /// one's next nonce, valid for a long while.
-    pub fn next_bundle(&mut self, a: usize, b: usize) -> Vec<Transaction> {
+    /// one's next nonce, valid until `valid_until`.
+    pub fn next_bundle(&mut self, a: usize, b: usize, valid_until: u64) -> Vec<Transaction> {
         let spec = |s: usize, nonce: u64| weft_types::LegSpec {
             namespace: NamespaceId(1 + (s % 3) as u64),
             nonce,
@@ -722,7 +722,7 @@ impl Clients {
         self.nonces[b] += 1;
         Transaction::sign_bundle(
             &self.chain,
-            500,
+            valid_until,
             &[(&self.keys[a], spec(a, an)), (&self.keys[b], spec(b, bn))],
         )
         .expect("two legs")
