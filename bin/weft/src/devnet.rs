@@ -373,22 +373,27 @@ fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<(
         os(weft_rpc),
     ];
     procs.spawn_child("the embedded L1", &l1_args, &l1_dir.join("l1.log"))?;
+    // The world's config: ports follow this run's base port; the genesis parts (allocation,
+    // options genesis) are the files written once above.
+    let options_text = std::fs::read_to_string(&options_genesis)?;
+    let world = dir.join("world.toml");
+    let toml_str = |p: &std::path::Path| format!("{:?}", p.display().to_string());
+    std::fs::write(
+        &world,
+        format!(
+            "rpc = {:?}\nlisten = {:?}\ndata_dir = {}\nl1 = {:?}\n\n[token]\nnamespace = 7\nalloc = {}\n\n[options]\n{options_text}",
+            weft_rpc,
+            token_addr,
+            toml_str(&dir),
+            l1_url,
+            toml_str(&alloc),
+        ),
+    )?;
     let token_args = [
         os("rollup"),
-        os("token"),
         os("run"),
-        os("--rpc"),
-        os(weft_rpc),
-        os("--alloc"),
-        alloc.into_os_string(),
-        os("--options-genesis"),
-        options_genesis.into_os_string(),
-        os("--listen"),
-        os(&token_addr),
-        os("--data-dir"),
-        dir.clone().into_os_string(),
-        os("--l1"),
-        os(&l1_url),
+        os("--config"),
+        world.clone().into_os_string(),
     ];
     procs.spawn_child("the token rollup", &token_args, &dir.join("rollup.log"))?;
     for i in 0..args.provers {

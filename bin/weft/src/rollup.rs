@@ -6,8 +6,7 @@ use clap::Subcommand;
 use commonware_codec::Encode as _;
 use std::{net::SocketAddr, path::PathBuf};
 use weft_client::Client;
-use weft_rollup::pipeline::{BatchStore, Pipeline};
-use weft_rollup::service::{self, AccountJson, Rollup, StatusJson, DEFAULT_TOKEN_NAMESPACE};
+use weft_rollup::service::{self, AccountJson, StatusJson, DEFAULT_TOKEN_NAMESPACE};
 use weft_rollup_token::Transfer;
 use weft_types::{NamespaceId, Transaction};
 
@@ -20,6 +19,13 @@ pub enum RollupCommand {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Run a rollup world from its config (TOML: `rpc`, `listen`, `data_dir`, `l1`,
+    /// `[token]`, `[options]`, `[batcher]`; see `weft_rollup::config`) until Ctrl-C.
+    Run {
+        /// The world's config file.
+        #[arg(long)]
+        config: PathBuf,
     },
     /// The options rollup (runs in the token rollup's world: `token run --options-genesis`).
     Options {
@@ -116,10 +122,30 @@ async fn token_call<T: serde::de::DeserializeOwned>(
     Ok(c.request(method, params).await?)
 }
 
+/// Runs a world until Ctrl-C.
+async fn launch(cfg: weft_rollup::config::Config) -> Result<()> {
+    weft_rollup::launch::run(cfg, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(anyhow::Error::msg)
+}
+
 pub fn run(cmd: RollupCommand) -> Result<()> {
     let command = match cmd {
         RollupCommand::Token { command } => command,
         RollupCommand::Options { command } => return crate::trade::options(command),
+        RollupCommand::Run { config } => {
+            let cfg = weft_rollup::config::Config::load(&config).map_err(anyhow::Error::msg)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            return rt.block_on(async {
+                tracing_subscriber::fmt().with_target(true).init();
+                launch(cfg).await
+            });
+        }
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -140,79 +166,26 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                 prover_timeout_ms,
             } => {
                 tracing_subscriber::fmt().with_target(true).init();
-                let genesis = match alloc {
-                    Some(path) => service::Genesis::load(&path).map_err(anyhow::Error::msg)?,
-                    None => service::Genesis::default(),
-                };
-                let state = genesis.state().map_err(anyhow::Error::msg)?;
                 let options = options_genesis
                     .as_deref()
                     .map(service::OptionsGenesis::load)
                     .transpose()
                     .map_err(anyhow::Error::msg)?;
-                // Transfers are signed for this rollup on this Weft chain.
-                let chain = weft_client::Client::new(&rpc)?
-                    .chain_id()
-                    .await
-                    .context("asking the Weft validator for its chain id")?;
-                let genesis_root = weft_rollup_token::word_to_u64(&state.root());
-                let (rollup, pipeline) = match data_dir {
-                    Some(dir) => {
-                        std::fs::create_dir_all(&dir)?;
-                        let cfg = weft_rollup::batcher::Config {
-                            txs_max: batch_txs_max,
-                            interval_ms: batch_interval_ms,
-                            ..Default::default()
-                        };
-                        cfg.validate().map_err(anyhow::Error::msg)?;
-                        let prover_cfg = weft_prover::Config {
-                            assignment_timeout_ms: prover_timeout_ms,
-                            ..Default::default()
-                        };
-                        prover_cfg.validate().map_err(anyhow::Error::msg)?;
-                        let batches = BatchStore::open(dir.join("batches.redb"))
-                            .map_err(anyhow::Error::msg)?;
-                        let planned = batches.planned().map_err(anyhow::Error::msg)?;
-                        let rollup = Rollup::world(
-                            chain,
-                            namespace,
-                            state,
-                            options.as_ref(),
-                            Some((cfg, planned)),
-                        )
-                        .map_err(anyhow::Error::msg)?;
-                        let coordinator =
-                            weft_prover::Coordinator::open(dir.join("tasks.redb"), prover_cfg)?;
-                        let l1 = l1
-                            .as_deref()
-                            .map(weft_rollup::l1::L1Client::new)
-                            .transpose()
-                            .map_err(anyhow::Error::msg)?;
-                        let pipeline =
-                            Pipeline::new(rollup.clone(), batches, coordinator, genesis_root, l1);
-                        (rollup, Some(pipeline))
-                    }
-                    None => (
-                        Rollup::world(chain, namespace, state, options.as_ref(), None)
-                            .map_err(anyhow::Error::msg)?,
-                        None,
-                    ),
+                let cfg = weft_rollup::config::Config {
+                    rpc,
+                    listen,
+                    data_dir,
+                    l1,
+                    token: weft_rollup::config::TokenConfig { namespace, alloc },
+                    options,
+                    batcher: weft_rollup::batcher::Config {
+                        txs_max: batch_txs_max,
+                        interval_ms: batch_interval_ms,
+                        ..Default::default()
+                    },
+                    prover_timeout_ms,
                 };
-                let (addr, _server) =
-                    service::serve(rollup.clone(), listen, pipeline.clone()).await?;
-                println!(
-                    "token rollup on namespace {namespace}, following {rpc}; rpc http://{addr}"
-                );
-                if let Some(p) = pipeline {
-                    tokio::spawn(p.clone().run_batches());
-                    tokio::spawn(p.run_settlement());
-                }
-                let client = Client::new(&rpc)?;
-                tokio::select! {
-                    r = service::follow(rollup, client) => r.context("following the namespace")?,
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-                Ok(())
+                launch(cfg).await
             }
             TokenCommand::Transfer {
                 rpc,
