@@ -60,31 +60,45 @@ pub fn admit_promising(
     local: bool,
     deadline: Option<u64>,
 ) -> (Vec<Result<Admitted, AdmitError>>, Vec<Transaction>) {
-    let hashes: Vec<TxHash> = txs.iter().map(|t| t.hash()).collect();
+    let keys = fact_keys(&txs);
+    let mut txs = Some(txs);
+    with_facts(shared, &keys, |mempool, chain| {
+        let txs = txs.take().expect("applied once");
+        apply(mempool, &DynView(chain), txs, local, deadline, shared)
+    })
+}
+
+/// The facts admission reads for `txs`: their hashes and their distinct senders.
+fn fact_keys(txs: &[Transaction]) -> (Vec<TxHash>, Vec<[u8; 32]>) {
+    let hashes = txs.iter().map(|t| t.hash()).collect();
     let mut senders: Vec<[u8; 32]> = txs.iter().map(|t| *t.sender()).collect();
     senders.sort_unstable();
     senders.dedup();
+    (hashes, senders)
+}
+
+/// Runs `f` under the mempool lock with finalized facts about `txs` at least as fresh as
+/// the mempool's head: read outside the lock and retried while finalization overtakes
+/// them, then read under the lock (see the module docs).
+fn with_facts<T>(
+    shared: &Shared,
+    (hashes, senders): &(Vec<TxHash>, Vec<[u8; 32]>),
+    mut f: impl FnMut(&mut Mempool, &dyn ChainViewDyn) -> T,
+) -> T {
     for _ in 0..ADMIT_RETRIES_MAX {
         let facts = shared
             .store
-            .admission_facts(&hashes, &senders)
+            .admission_facts(hashes, senders)
             .expect("store read failed");
         let mut mempool = shared.mempool.lock().expect("mempool lock");
         // Facts must include every block the mempool has applied.
         if facts.head < mempool.finalized_head() {
             continue;
         }
-        return apply(&mut mempool, &Facts(&facts), txs, local, deadline, shared);
+        return f(&mut mempool, &Facts(&facts));
     }
     let mut mempool = shared.mempool.lock().expect("mempool lock");
-    apply(
-        &mut mempool,
-        &ChainState(&shared.store),
-        txs,
-        local,
-        deadline,
-        shared,
-    )
+    f(&mut mempool, &ChainState(&shared.store))
 }
 
 fn apply(
@@ -128,28 +142,11 @@ fn apply(
 /// Admits a client's whole bundle (its shape, sizes and signatures already checked), or
 /// none of it. Bundle legs are not pre-confirmed (mempool rule P4).
 pub fn admit_bundle(shared: &Shared, legs: &[Transaction]) -> Result<(), AdmitError> {
-    let hashes: Vec<TxHash> = legs.iter().map(|t| t.hash()).collect();
-    let mut senders: Vec<[u8; 32]> = legs.iter().map(|t| *t.sender()).collect();
-    senders.sort_unstable();
-    senders.dedup();
-    let apply = |mempool: &mut Mempool, chain: &dyn ChainViewDyn| {
+    with_facts(shared, &fact_keys(legs), |mempool, chain| {
         mempool.admit_bundle(legs, &DynView(chain), true)?;
         shared.metrics.mempool_txs.set(mempool.len() as i64);
         Ok(())
-    };
-    for _ in 0..ADMIT_RETRIES_MAX {
-        let facts = shared
-            .store
-            .admission_facts(&hashes, &senders)
-            .expect("store read failed");
-        let mut mempool = shared.mempool.lock().expect("mempool lock");
-        if facts.head < mempool.finalized_head() {
-            continue;
-        }
-        return apply(&mut mempool, &Facts(&facts));
-    }
-    let mut mempool = shared.mempool.lock().expect("mempool lock");
-    apply(&mut mempool, &ChainState(&shared.store))
+    })
 }
 
 /// Object-safe [`ChainView`], so one closure serves both fact sources.

@@ -34,6 +34,14 @@ const RECEIPT_SPREAD_WAIT_MAX: std::time::Duration = std::time::Duration::from_s
 /// view changes take a leader timeout, both well under this).
 const PRECONF_TIP_AGE_MS_MAX: u64 = 5_000;
 
+/// This machine's wall clock, in milliseconds since the Unix epoch (receipt windows are
+/// judged against the tip this validator last saw, stamped on the same clock).
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// When this validator may promise: the issued-at and deadline heights of a receipt signed
 /// now, or why it cannot issue (see the deadline rule in `weft_types::receipt`).
 fn receipt_window(shared: &Shared, now_ms: u64) -> Result<(u64, u64), AdmitError> {
@@ -130,9 +138,7 @@ impl NodeApi for Api {
         let published = self.preconfirmed.clone();
         let (chain, me) = (self.chain, self.me.clone());
         Box::pin(async move {
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
+            let now_ms = wall_ms();
             let (issued, deadline) = receipt_window(&shared, now_ms)?;
             let bundle = weft_mempool::check_bundle_shape(&legs)?;
             let valid_until = legs[0].leg().map_or(0, |l| l.valid_until);
@@ -194,9 +200,7 @@ impl NodeApi for Api {
         Box::pin(async move {
             // Every transaction accepted ready gets a receipt: a validator that cannot keep
             // a promise now accepts nothing.
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
+            let now_ms = wall_ms();
             let (issued, deadline) = match receipt_window(&shared, now_ms) {
                 Ok(w) => w,
                 Err(e) => return txs.iter().map(|_| Err(e.clone())).collect(),
