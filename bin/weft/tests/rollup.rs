@@ -244,6 +244,14 @@ async fn risk_reversals_execute_on_both_rollups_or_on_neither() {
         all_finalized(&[0], std::slice::from_ref(&h))
     })
     .await;
+    // The worlds follow other validators: read the roots once they executed the requote.
+    let Some(weft_client::types::TxStatus::Finalized { height, .. }) = status(0, &h).await else {
+        panic!("the requote is final");
+    };
+    wait_until("both worlds past the requote", || async {
+        worlds.iter().all(|w| w.next_height() > height)
+    })
+    .await;
     let before = (
         w.status().state_root,
         w.options_status().unwrap().state_root,
