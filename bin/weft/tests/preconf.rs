@@ -517,4 +517,26 @@ async fn a_bundle_is_finalized_whole(chain: &weft_types::ChainId) {
     // A leg alone is refused.
     let alone = client(1).send_transaction(&hex_of(&stale[0])).await;
     assert_eq!(call_code(alone), weft_client::codes::LEG_ALONE);
+    // A client's oversized bundle (more legs than BUNDLE_LEGS_MAX) is refused before any
+    // leg is decoded; one whose valid_until_height is not what its legs sign, too.
+    let mut params = jsonrpsee::core::params::ArrayParams::new();
+    params
+        .insert(serde_json::json!({
+            "legs": vec![hex_of(&stale[0]); weft_types::BUNDLE_LEGS_MAX + 1],
+            "valid_until_height": head + window + 100,
+        }))
+        .unwrap();
+    let flood = client(1).raw("weft_sendBundle", params).await;
+    let message = format!("{flood:?}");
+    assert_eq!(call_code(flood), weft_client::codes::BAD_BUNDLE);
+    assert!(message.contains("BUNDLE_LEGS_MAX"), "{message}");
+    let mut params = jsonrpsee::core::params::ArrayParams::new();
+    params
+        .insert(serde_json::json!({
+            "legs": stale.iter().map(hex_of).collect::<Vec<_>>(),
+            "valid_until_height": 1,
+        }))
+        .unwrap();
+    let lying = client(1).raw("weft_sendBundle", params).await;
+    assert_eq!(call_code(lying), weft_client::codes::BAD_BUNDLE);
 }

@@ -138,17 +138,9 @@ impl NodeApi for Api {
         let published = self.preconfirmed.clone();
         let (chain, me) = (self.chain, self.me.clone());
         Box::pin(async move {
-            let now_ms = wall_ms();
-            let (issued, deadline) = receipt_window(&shared, now_ms)?;
-            let bundle = weft_mempool::check_bundle_shape(&legs)?;
-            let valid_until = legs[0].leg().map_or(0, |l| l.valid_until);
-            if valid_until <= issued {
-                return Err(AdmitError::BadBundle {
-                    reason: format!(
-                        "bundle {bundle} is valid until height {valid_until}, and height {issued} is already finalized"
-                    ),
-                });
-            }
+            // Shape first; expiry and the validity bound are mempool rule S3. Legs get no
+            // receipts (P4), so this validator need not be able to promise.
+            weft_mempool::check_bundle_shape(&legs)?;
             let leg_error = |leg: usize, e: AdmitError| AdmitError::BundleLeg {
                 leg,
                 reason: Box::new(e),
@@ -173,8 +165,9 @@ impl NodeApi for Api {
             weft_consensus::admit_bundle(&shared, &legs)?;
             let mut flags = vec![false; legs.len()];
             let hashes: Vec<TxHash> = legs.iter().map(|t| t.hash()).collect();
+            let head = shared.store.head_height().unwrap_or(0);
             let receipts = acknowledge(
-                &shared, &persister, &published, chain, me, legs, &mut flags, issued, deadline,
+                &shared, &persister, &published, chain, me, legs, &mut flags, head, head,
             )
             .await;
             let mut receipts = receipts.into_iter();

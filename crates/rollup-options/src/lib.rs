@@ -657,10 +657,9 @@ impl OptionsState {
                         series.expiry, self.height
                     ));
                 }
-                let Some((price, at)) = self.price.filter(|(_, at)| *at >= series.expiry) else {
+                let Some((price, _)) = self.price.filter(|(_, at)| *at >= series.expiry) else {
                     return Err("no oracle price posted at or after expiry".into());
                 };
-                let _ = at;
                 let payoff = series.payoff(price) as u128;
                 // The series' positions and quotes are a key range: settling costs them only.
                 let holders: Vec<([u8; 32], i64)> = self

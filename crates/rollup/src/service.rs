@@ -224,6 +224,9 @@ struct Inner {
     skipped: u64,
     skipped_records: std::collections::VecDeque<SkippedJson>,
     bundles: std::collections::VecDeque<BundleOutcomeJson>,
+    /// The options root as of a next height (`options_status` computes it once per height,
+    /// not once per request: it is a Merkle root over the whole options state).
+    options_root_at: Option<(u64, String)>,
     batcher: Option<Batcher>,
     /// Cuts not yet handed to the pipeline (bounded by the batcher: one per batch).
     cuts: Vec<Cut>,
@@ -354,6 +357,7 @@ impl Rollup {
                 skipped: 0,
                 skipped_records: Default::default(),
                 bundles: Default::default(),
+                options_root_at: None,
                 batcher: batching.map(|(cfg, planned)| Batcher::new(cfg, namespace, root, planned)),
                 cuts: Vec::new(),
             }),
@@ -430,6 +434,8 @@ impl Rollup {
             }
         };
         let mut reported: std::collections::BTreeSet<BundleId> = Default::default();
+        // Every bundle of a block reports the roots after the block: computed once.
+        let mut roots_after: Option<BTreeMap<u64, String>> = None;
         for e in &executed {
             match &e.outcome {
                 Outcome::Applied => inner.applied += 1,
@@ -446,15 +452,19 @@ impl Rollup {
                             _ => None,
                         };
                         info!(target: "weft::rollup::bundle", height, bundle = %b, executed = reason.is_none(), reason = reason.as_deref().unwrap_or(""), "bundle");
-                        let roots = inner
-                            .world
-                            .namespaces()
-                            .into_iter()
-                            .map(|ns| {
-                                let root = inner.world.program(ns).expect("own").state_root();
-                                (ns.0, weft_types::to_hex(&root))
+                        let world = &inner.world;
+                        let roots = roots_after
+                            .get_or_insert_with(|| {
+                                world
+                                    .namespaces()
+                                    .into_iter()
+                                    .map(|ns| {
+                                        let root = world.program(ns).expect("own").state_root();
+                                        (ns.0, weft_types::to_hex(&root))
+                                    })
+                                    .collect()
                             })
-                            .collect();
+                            .clone();
                         inner.bundles.push_back(BundleOutcomeJson {
                             bundle_id: b.to_string(),
                             height,
@@ -537,11 +547,23 @@ impl Rollup {
     /// The options rollup's status, if it runs here.
     pub fn options_status(&self) -> Option<OptionsStatusJson> {
         let ns = self.options?;
-        self.with_options(|o, next| OptionsStatusJson {
+        let mut guard = self.inner.lock().expect("rollup lock");
+        let inner = &mut *guard;
+        let state: &OptionsState = inner.world.get(NamespaceId(ns))?;
+        let next = inner.next_height;
+        let root = match &inner.options_root_at {
+            Some((at, root)) if *at == next => root.clone(),
+            _ => {
+                let root = weft_types::to_hex(state.root().as_ref());
+                inner.options_root_at = Some((next, root.clone()));
+                root
+            }
+        };
+        Some(OptionsStatusJson {
             namespace: ns,
             next_height: next,
-            state_root: weft_types::to_hex(o.root().as_ref()),
-            price: o.price(),
+            state_root: root,
+            price: state.price(),
         })
     }
 
