@@ -76,7 +76,16 @@ pub struct Args {
     /// legs in namespaces 1 and 2 from two senders), from 0 to 1.
     #[arg(long, default_value_t = 0.0)]
     pub bundle_share: f64,
+    /// Lone submissions per second, alongside the load: one transaction per
+    /// `weft_sendTransaction` call with its receipt inline, from senders of their own, round
+    /// robin over the validators. Their submit->receipt latency is what a market maker sending
+    /// one order sees on a loaded network (0 = no probe).
+    #[arg(long, default_value_t = 20)]
+    pub probe_rate: u64,
 }
+
+/// Most probe submissions in one run (the probe's senders sign this many up front).
+const PROBE_TXS_MAX: usize = 100_000;
 
 mod weft_mempool_free {
     /// The mempool's default bound on a bundle's validity, in heights (the bench stays
@@ -372,6 +381,48 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
         }));
     }
 
+    // The lone-submission probe: its own senders, one transaction per call, in nonce order
+    // per sender, round robin over the validators; it stops when the load is submitted.
+    let probe_latencies = Arc::new(Mutex::new((Vec::<Duration>::new(), 0usize)));
+    let probe_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = (args.probe_rate > 0).then(|| {
+        let (clients, chain, payload) = (clients.clone(), chain, payload.clone());
+        let (latencies, stop) = (probe_latencies.clone(), probe_stop.clone());
+        let interval = Duration::from_secs_f64(1.0 / args.probe_rate as f64);
+        let probe_keys: Vec<_> = (0..clients.len().max(1))
+            .map(|_| weft_node::generate_key())
+            .collect();
+        tokio::spawn(async move {
+            let mut nonces = vec![0u64; probe_keys.len()];
+            for i in 0..PROBE_TXS_MAX {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let tick = Instant::now();
+                let k = i % probe_keys.len();
+                let tx = Transaction::sign(&probe_keys[k], &chain, NamespaceId(1), nonces[k], payload.clone());
+                let hex = weft_types::to_hex(&tx.encode());
+                let t0 = Instant::now();
+                let result = clients[k].send_transaction_with_receipt(&hex).await;
+                let elapsed = t0.elapsed();
+                {
+                    let mut l = latencies.lock().expect("lock");
+                    match result {
+                        Ok(a) if a.receipt.is_some() => {
+                            l.0.push(elapsed);
+                            nonces[k] += 1;
+                        }
+                        Ok(_) => nonces[k] += 1,
+                        Err(_) => l.1 += 1,
+                    }
+                }
+                if let Some(rest) = interval.checked_sub(tick.elapsed()) {
+                    tokio::time::sleep(rest).await;
+                }
+            }
+        })
+    });
+
     // Follow finalized blocks on validator 0.
     let follower = clients[0].clone();
     let mut latencies = Vec::with_capacity(args.txs);
@@ -384,6 +435,7 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
         let all_submitted = workers.iter().all(|w| w.is_finished());
         if all_submitted && submit_done_at.is_none() {
             submit_done_at = Some(Instant::now());
+            probe_stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let outstanding = { submitted.lock().expect("lock").len() };
         if all_submitted && outstanding == 0 {
@@ -477,6 +529,20 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
         percentile(&ack_latencies, 0.90).as_secs_f64() * 1e3,
         percentile(&ack_latencies, 0.99).as_secs_f64() * 1e3,
     );
+    if let Some(probe) = probe {
+        probe.abort();
+        let (mut lone, failed) = probe_latencies.lock().expect("lock").clone();
+        lone.sort();
+        println!(
+            "  lone submission submit-to-receipt (probe, {} /s, one tx per call, during the load): {} receipts, {failed} failed; p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+            args.probe_rate,
+            lone.len(),
+            percentile(&lone, 0.50).as_secs_f64() * 1e3,
+            percentile(&lone, 0.90).as_secs_f64() * 1e3,
+            percentile(&lone, 0.99).as_secs_f64() * 1e3,
+            lone.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        );
+    }
     for task in &flood {
         task.abort();
     }

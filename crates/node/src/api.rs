@@ -19,6 +19,8 @@ pub(crate) struct Api {
     pub me: weft_types::VerifyingKey,
     /// Where issued receipts are published for `weft_subscribePreconfirmed`.
     pub preconfirmed: tokio::sync::broadcast::Sender<weft_rpc::Preconfirmed>,
+    /// Where the acknowledgement path's time goes.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Most receipt batches buffered for preconfirmed streams; a stream that falls further
@@ -76,6 +78,7 @@ fn receipt_window(shared: &Shared, now_ms: u64) -> Result<(u64, u64), AdmitError
 #[allow(clippy::too_many_arguments)]
 async fn acknowledge(
     shared: &Shared,
+    metrics: &crate::metrics::Metrics,
     persister: &Persister,
     published: &tokio::sync::broadcast::Sender<weft_rpc::Preconfirmed>,
     chain: weft_types::ChainId,
@@ -89,8 +92,12 @@ async fn acknowledge(
         let seq = shared.mempool.lock().expect("mempool lock").outbox_seq();
         let mut spread_rx = shared.gossip_spread.subscribe();
         shared.gossip_wake.notify_one();
+        let started = std::time::Instant::now();
         let spread =
             tokio::time::timeout(RECEIPT_SPREAD_WAIT_MAX, spread_rx.wait_for(|s| *s >= seq)).await;
+        metrics
+            .spread_wait_seconds
+            .observe(started.elapsed().as_secs_f64());
         if !matches!(spread, Ok(Ok(_))) {
             warn!(target: "weft::node", "transactions did not reach enough validators in time: accepted without receipts");
             let mut mempool = shared.mempool.lock().expect("mempool lock");
@@ -135,6 +142,7 @@ impl NodeApi for Api {
     ) -> BoxFuture<'static, Result<Vec<Accepted>, AdmitError>> {
         let shared = self.shared.clone();
         let persister = self.persister.clone();
+        let metrics = self.metrics.clone();
         let published = self.preconfirmed.clone();
         let (chain, me) = (self.chain, self.me.clone());
         Box::pin(async move {
@@ -167,7 +175,7 @@ impl NodeApi for Api {
             let hashes: Vec<TxHash> = legs.iter().map(|t| t.hash()).collect();
             let head = shared.store.head_height().unwrap_or(0);
             let receipts = acknowledge(
-                &shared, &persister, &published, chain, me, legs, &mut flags, head, head,
+                &shared, &metrics, &persister, &published, chain, me, legs, &mut flags, head, head,
             )
             .await;
             let mut receipts = receipts.into_iter();
@@ -188,11 +196,13 @@ impl NodeApi for Api {
     ) -> BoxFuture<'static, Vec<Result<Accepted, AdmitError>>> {
         let shared = self.shared.clone();
         let persister = self.persister.clone();
+        let metrics = self.metrics.clone();
         let published = self.preconfirmed.clone();
         let (chain, me) = (self.chain, self.me.clone());
         Box::pin(async move {
             // Every transaction accepted ready gets a receipt: a validator that cannot keep
             // a promise now accepts nothing.
+            let started = std::time::Instant::now();
             let now_ms = wall_ms();
             let (issued, deadline) = match receipt_window(&shared, now_ms) {
                 Ok(w) => w,
@@ -240,8 +250,10 @@ impl NodeApi for Api {
                 .iter()
                 .filter_map(|r| r.as_ref().ok().map(|a| a.promised))
                 .collect();
+            metrics.admit_seconds.observe(started.elapsed().as_secs_f64());
             let receipts = acknowledge(
                 &shared,
+                &metrics,
                 &persister,
                 &published,
                 chain,

@@ -11,6 +11,7 @@ mod error;
 pub mod fatal;
 mod genesis;
 mod keys;
+mod metrics;
 mod persister;
 mod run;
 

@@ -28,12 +28,14 @@ type Request = (
 #[derive(Clone)]
 pub struct Persister {
     sender: mpsc::Sender<Request>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Persister {
     /// Starts the thread; it signs receipts with `key`.
-    pub fn start(store: Arc<Store>, key: SigningKey) -> Self {
+    pub fn start(store: Arc<Store>, key: SigningKey, metrics: crate::metrics::Metrics) -> Self {
         let (sender, receiver) = mpsc::channel::<Request>();
+        let thread_metrics = metrics.clone();
         std::thread::Builder::new()
             .name("weft-persister".into())
             .spawn(move || {
@@ -49,6 +51,8 @@ impl Persister {
                             Err(_) => break,
                         }
                     }
+                    let started = std::time::Instant::now();
+                    thread_metrics.group_commit_items.observe(count as f64);
                     let signed: Vec<Vec<Receipt>> = batch
                         .iter_mut()
                         .map(|(_, promises, _)| {
@@ -73,13 +77,16 @@ impl Persister {
                             receipts.len()
                         );
                     }
+                    thread_metrics
+                        .group_commit_seconds
+                        .observe(started.elapsed().as_secs_f64());
                     for ((_, _, done), receipts) in batch.into_iter().zip(signed) {
                         let _ = done.send(receipts);
                     }
                 }
             })
             .expect("spawning the persister thread failed");
-        Self { sender }
+        Self { sender, metrics }
     }
 
     /// Durably records `txs` and signs `promises`; resolves, once both are on disk, to the
@@ -89,9 +96,14 @@ impl Persister {
             return Vec::new();
         }
         let (done, wait) = oneshot::channel();
+        let started = std::time::Instant::now();
         self.sender
             .send((txs, promises, done))
             .expect("persister thread stopped");
-        wait.await.expect("persister thread stopped")
+        let receipts = wait.await.expect("persister thread stopped");
+        self.metrics
+            .persist_wait_seconds
+            .observe(started.elapsed().as_secs_f64());
+        receipts
     }
 }

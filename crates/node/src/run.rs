@@ -126,7 +126,10 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         let channels = Channels::from_pairs(started.channels);
         let oracle = started.oracle;
         let engine = weft_consensus::start(context.child("consensus"), shared.clone(), identity, channels, oracle.clone(), oracle).await;
-        let api = Arc::new(Api { shared: shared.clone(), persister: Persister::start(store, key), validators: keys, chain, me: me.clone(), preconfirmed: tokio::sync::broadcast::channel(crate::api::PRECONFIRMED_BATCHES_MAX).0 });
+        let metrics = crate::metrics::Metrics::default();
+        let handles = metrics.register(&context.child("weft_node"));
+        shared.registered.lock().expect("metrics lock").extend(handles);
+        let api = Arc::new(Api { shared: shared.clone(), persister: Persister::start(store, key, metrics.clone()), metrics, validators: keys, chain, me: me.clone(), preconfirmed: tokio::sync::broadcast::channel(crate::api::PRECONFIRMED_BATCHES_MAX).0 });
         // RPC runs on its own runtime: its work (submission signature checks, reads) must
         // never take the consensus runtime's threads.
         let rpc_listen = cfg.node.rpc_listen;
