@@ -400,7 +400,13 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
                 }
                 let tick = Instant::now();
                 let k = i % probe_keys.len();
-                let tx = Transaction::sign(&probe_keys[k], &chain, NamespaceId(1), nonces[k], payload.clone());
+                let tx = Transaction::sign(
+                    &probe_keys[k],
+                    &chain,
+                    NamespaceId(1),
+                    nonces[k],
+                    payload.clone(),
+                );
                 let hex = weft_types::to_hex(&tx.encode());
                 let t0 = Instant::now();
                 let result = clients[k].send_transaction_with_receipt(&hex).await;

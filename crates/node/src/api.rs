@@ -250,7 +250,9 @@ impl NodeApi for Api {
                 .iter()
                 .filter_map(|r| r.as_ref().ok().map(|a| a.promised))
                 .collect();
-            metrics.admit_seconds.observe(started.elapsed().as_secs_f64());
+            metrics
+                .admit_seconds
+                .observe(started.elapsed().as_secs_f64());
             let receipts = acknowledge(
                 &shared,
                 &metrics,
