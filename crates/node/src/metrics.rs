@@ -43,32 +43,38 @@ impl Metrics {
         &self,
         context: &impl commonware_runtime::Metrics,
     ) -> Vec<Box<dyn std::any::Any + Send + Sync>> {
-        vec![
-            Box::new(context.register(
+        [
+            (
                 "admit_seconds",
                 "Seconds a submission spent in checks, signature verification and admission",
-                self.admit_seconds.clone(),
-            )),
-            Box::new(context.register(
+                &self.admit_seconds,
+            ),
+            (
                 "spread_wait_seconds",
                 "Seconds a promising submission waited to reach f + 1 peers",
-                self.spread_wait_seconds.clone(),
-            )),
-            Box::new(context.register(
+                &self.spread_wait_seconds,
+            ),
+            (
                 "persist_wait_seconds",
                 "Seconds a submission waited for the durable log",
-                self.persist_wait_seconds.clone(),
-            )),
-            Box::new(context.register(
+                &self.persist_wait_seconds,
+            ),
+            (
                 "group_commit_seconds",
                 "Seconds one group commit took to sign its receipts and make them durable",
-                self.group_commit_seconds.clone(),
-            )),
-            Box::new(context.register(
+                &self.group_commit_seconds,
+            ),
+            (
                 "group_commit_items",
                 "Transactions plus receipts written per group commit",
-                self.group_commit_items.clone(),
-            )),
+                &self.group_commit_items,
+            ),
         ]
+        .into_iter()
+        .map(|(name, help, metric)| {
+            Box::new(context.register(name, help, metric.clone()))
+                as Box<dyn std::any::Any + Send + Sync>
+        })
+        .collect()
     }
 }
