@@ -310,8 +310,7 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
                         for l in &legs {
                             s.remove(&l.hash().to_string());
                         }
-                        let reason =
-                            format!("bundle: {}", e.to_string().split(':').next().unwrap_or(""));
+                        let reason = format!("bundle: {}", reason_class(&e.to_string()));
                         *rejected.lock().expect("lock").entry(reason).or_default() += legs.len();
                     }
                 }
@@ -354,7 +353,7 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
                                 *r.entry(format!(
                                     "{}: {}",
                                     error.code,
-                                    error.message.split(':').next().unwrap_or("")
+                                    reason_class(&error.message)
                                 ))
                                 .or_default() += 1;
                             }
@@ -594,4 +593,58 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A rejection's message with what varies per transaction taken out (numbers and hashes
+/// become `N`, the advice after `;` is cut), so rejections group by cause.
+fn reason_class(message: &str) -> String {
+    let head = message.split(';').next().unwrap_or(message);
+    let mut out = String::with_capacity(head.len());
+    let mut in_number = false;
+    for word in head.split(' ') {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        // Hex hashes (with or without 0x) and decimal numbers, keeping their punctuation.
+        let core = word.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+        let hexy = core.len() >= 16
+            && core
+                .trim_start_matches("0x")
+                .chars()
+                .all(|c| c.is_ascii_hexdigit());
+        if hexy {
+            out.push_str(&word.replace(core, "N"));
+            continue;
+        }
+        for c in word.chars() {
+            if c.is_ascii_digit() {
+                if !in_number {
+                    out.push('N');
+                }
+                in_number = true;
+            } else {
+                in_number = false;
+                out.push(c);
+            }
+        }
+        in_number = false;
+    }
+    out
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::reason_class;
+
+    #[test]
+    fn rejections_group_by_cause_not_by_their_numbers() {
+        assert_eq!(
+            reason_class("cannot pre-confirm: this validator is catching up (finalized head 12, chain tip at least 30, more than 16 behind); submit to another validator"),
+            "cannot pre-confirm: this validator is catching up (finalized head N, chain tip at least N, more than N behind)"
+        );
+        assert_eq!(
+            reason_class("transaction 0x00ff00ff00ff00ff00ff is held back"),
+            "transaction N is held back"
+        );
+    }
 }

@@ -16,9 +16,10 @@ pub struct Metrics {
     pub admit_seconds: Histogram,
     /// Seconds a promising submission waited for its transactions to reach `f + 1` peers.
     pub spread_wait_seconds: Histogram,
-    /// Seconds a submission waited for the durable log (queueing plus its group's write).
+    /// Seconds a submission waited for its receipts to be signed and for the durable log
+    /// (signing, queueing and its group's write).
     pub persist_wait_seconds: Histogram,
-    /// Seconds one group commit took to sign its receipts and make them durable.
+    /// Seconds one group commit took to make its transactions and receipts durable.
     pub group_commit_seconds: Histogram,
     /// Submissions (transactions plus receipts) written per group commit.
     pub group_commit_items: Histogram,
@@ -56,12 +57,12 @@ impl Metrics {
             ),
             (
                 "persist_wait_seconds",
-                "Seconds a submission waited for the durable log",
+                "Seconds a submission waited for its receipts to be signed and logged durably",
                 &self.persist_wait_seconds,
             ),
             (
                 "group_commit_seconds",
-                "Seconds one group commit took to sign its receipts and make them durable",
+                "Seconds one group commit took to make its transactions and receipts durable",
                 &self.group_commit_seconds,
             ),
             (

@@ -2,8 +2,10 @@
 
 use crate::{RuntimeBackend, StorageError};
 use commonware_codec::Encode;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-use std::path::Path;
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use weft_types::{
     Block, BlockDigest, Digest, Header, Limits, NamespaceId, Receipt, Transaction, TxHash,
@@ -20,6 +22,10 @@ const TXS: TableDefinition<&[u8; 32], (u64, u32)> = TableDefinition::new("tx_ind
 const NAMESPACES: TableDefinition<(u64, u64), (u32, u32, u32, u32)> =
     TableDefinition::new("namespace_index_v2");
 const NONCES: TableDefinition<&[u8; 32], u64> = TableDefinition::new("sender_nonce");
+
+// The acknowledgement database (its own file, so acknowledging never waits on a block's
+// commit; see [`Store`]). The chain database held these tables before; they move at open.
+/// tx hash -> an acknowledged, not yet finalized transaction (the durable pending log).
 const PENDING: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("pending");
 /// tx hash -> the pre-confirmation receipt this validator signed for it. Kept after
 /// finalization: it is what the validator promised, and what it answers for; pruned once its
@@ -33,6 +39,17 @@ const RECEIPT_DEADLINES: TableDefinition<(u64, &[u8; 32]), ()> =
 /// Default heights a receipt is kept after its deadline (and so served by
 /// `weft_getPreconfirmation`). Until its deadline a receipt is owed and never pruned.
 pub const DEFAULT_RECEIPT_RETENTION_HEIGHTS: u64 = 100_000;
+
+/// Most keys one cleanup transaction on the acknowledgement database removes (finalized or
+/// evicted pending entries, pruned receipts): the group commit that acknowledges waits on
+/// redb's write lock for at most one such transaction, never for a whole block's cleanup.
+pub const ACK_CLEANUP_KEYS_MAX: usize = 1_024;
+
+/// The acknowledgement database's file for a chain database at `chain`: beside it, named
+/// `<stem>.acks.redb` (`chain.redb` -> `chain.acks.redb`).
+pub fn acks_path(chain: &Path) -> PathBuf {
+    chain.with_extension("acks.redb")
+}
 
 /// The deadline height of an encoded receipt, read in place (`weft_types::receipt`'s fixed
 /// layout), or `None` if the bytes are not a receipt's size.
@@ -84,9 +101,23 @@ pub struct TxLocation {
     pub index: u32,
 }
 
-/// The finalized-chain store. Cheap to share behind an `Arc`; readers never block the writer.
+/// The finalized-chain store. Cheap to share behind an `Arc`; readers never block a writer.
+///
+/// Two redb databases, because redb has one writer at a time per database:
+/// - the chain database: blocks, certificates and the indexes, written once per finalized
+///   block (tens of thousands of entries in one fsynced commit);
+/// - the acknowledgement database: the pending log and the receipts, written by the group
+///   commit that acknowledges submissions.
+///
+/// An acknowledgement therefore never waits behind a block's commit. Cleanup of the
+/// acknowledgement database (finalized and evicted pending entries, expired receipts) runs
+/// in transactions of at most [`ACK_CLEANUP_KEYS_MAX`] keys that do not fsync: losing one in
+/// a crash loses nothing acknowledged. A pending entry that outlives its transaction's
+/// finalization is dropped at the next start (the node re-admits the pending log, and a
+/// finalized transaction is refused), and pruning resumes from the deadline index.
 pub struct Store {
     db: Database,
+    acks: Database,
     limits: Limits,
     head: AtomicU64,
     /// Wakes readers (e.g. namespace subscriptions) when a block is committed. A tokio `watch`
@@ -97,35 +128,49 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`.
+    /// Opens (or creates) the store at `path`, with its acknowledgement database at
+    /// [`acks_path`]`(path)`.
     pub fn open(path: impl AsRef<Path>, limits: Limits) -> Result<Self, StorageError> {
-        Self::with_database(Database::create(path.as_ref())?, limits)
+        let path = path.as_ref();
+        Self::with_databases(
+            Database::create(path)?,
+            Database::create(acks_path(path))?,
+            limits,
+        )
     }
 
-    /// Opens (or creates) the store on a runtime blob of `len` bytes, as the runtime opened
-    /// it: the deterministic simulator's storage, with its fault injection (see
-    /// [`RuntimeBackend`] for when this is sound).
+    /// Opens (or creates) the store on two runtime blobs (chain, then acknowledgements) with
+    /// the lengths the runtime opened them at: the deterministic simulator's storage, with
+    /// its fault injection (see [`RuntimeBackend`] for when this is sound).
     pub fn open_on<B: commonware_runtime::Blob>(
-        blob: B,
-        len: u64,
+        chain: (B, u64),
+        acks: (B, u64),
         limits: Limits,
     ) -> Result<Self, StorageError> {
-        Self::open_with_backend(RuntimeBackend::new(blob, len), limits)
+        Self::open_with_backend(
+            RuntimeBackend::new(chain.0, chain.1),
+            RuntimeBackend::new(acks.0, acks.1),
+            limits,
+        )
     }
 
-    /// Opens (or creates) the store on any redb storage backend (the simulator layers its
-    /// per-validator disk faults over a [`RuntimeBackend`] this way).
+    /// Opens (or creates) the store on any redb storage backends, one for the chain database
+    /// and one for the acknowledgement database (the simulator layers its per-validator disk
+    /// faults over [`RuntimeBackend`]s this way).
     pub fn open_with_backend(
-        backend: impl redb::StorageBackend,
+        chain: impl redb::StorageBackend,
+        acks: impl redb::StorageBackend,
         limits: Limits,
     ) -> Result<Self, StorageError> {
-        let db = redb::Builder::new()
-            .set_cache_size(SIMULATED_CACHE_BYTES)
-            .create_with_backend(backend)?;
-        Self::with_database(db, limits)
+        fn open(backend: impl redb::StorageBackend) -> Result<Database, redb::DatabaseError> {
+            redb::Builder::new()
+                .set_cache_size(SIMULATED_CACHE_BYTES)
+                .create_with_backend(backend)
+        }
+        Self::with_databases(open(chain)?, open(acks)?, limits)
     }
 
-    fn with_database(db: Database, limits: Limits) -> Result<Self, StorageError> {
+    fn with_databases(db: Database, acks: Database, limits: Limits) -> Result<Self, StorageError> {
         // Create every table so readers never see "table does not exist".
         let txn = db.begin_write()?;
         {
@@ -136,6 +181,10 @@ impl Store {
             txn.open_table(TXS)?;
             txn.open_table(NAMESPACES)?;
             txn.open_table(NONCES)?;
+        }
+        txn.commit()?;
+        let txn = acks.begin_write()?;
+        {
             txn.open_table(PENDING)?;
             txn.open_table(RECEIPTS)?;
             txn.open_table(RECEIPT_DEADLINES)?;
@@ -150,14 +199,66 @@ impl Store {
         let initial = (head != NO_HEAD).then_some(head);
         let store = Self {
             db,
+            acks,
             limits,
             head: AtomicU64::new(head),
             head_watch: tokio::sync::watch::Sender::new(initial),
             receipt_retention_heights: DEFAULT_RECEIPT_RETENTION_HEIGHTS,
         };
         store.rebuild_namespace_index()?;
+        store.move_acks_out_of_chain()?;
         store.rebuild_receipt_deadlines()?;
         Ok(store)
+    }
+
+    /// Moves the pending log and receipts of a store written when they lived in the chain
+    /// database into the acknowledgement database: copied there in one fsynced commit, then
+    /// deleted from the chain database. A crash between the two copies them again (the
+    /// inserts are idempotent), so nothing acknowledged is lost.
+    fn move_acks_out_of_chain(&self) -> Result<(), StorageError> {
+        let names = [PENDING.name(), RECEIPTS.name(), RECEIPT_DEADLINES.name()];
+        let present: Vec<String> = {
+            let txn = self.db.begin_read()?;
+            let tables: Vec<String> = txn
+                .list_tables()?
+                .map(|t| t.name().to_string())
+                .filter(|n| names.contains(&n.as_str()))
+                .collect();
+            tables
+        };
+        if present.is_empty() {
+            return Ok(());
+        }
+        {
+            let from = self.db.begin_read()?;
+            let to = self.acks.begin_write()?;
+            for (table, name) in [(PENDING, PENDING.name()), (RECEIPTS, RECEIPTS.name())] {
+                if !present.iter().any(|n| n == name) {
+                    continue;
+                }
+                let old = from.open_table(table)?;
+                let mut new = to.open_table(table)?;
+                for entry in old.iter()? {
+                    let (k, v) = entry?;
+                    new.insert(k.value(), v.value())?;
+                }
+            }
+            if present.iter().any(|n| n == RECEIPT_DEADLINES.name()) {
+                let old = from.open_table(RECEIPT_DEADLINES)?;
+                let mut new = to.open_table(RECEIPT_DEADLINES)?;
+                for entry in old.iter()? {
+                    let (k, _) = entry?;
+                    new.insert(k.value(), ())?;
+                }
+            }
+            to.commit()?;
+        }
+        let txn = self.db.begin_write()?;
+        txn.delete_table(PENDING)?;
+        txn.delete_table(RECEIPTS)?;
+        txn.delete_table(RECEIPT_DEADLINES)?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// Keeps receipts `heights` past their deadline (default
@@ -170,7 +271,7 @@ impl Store {
     /// Indexes receipts by deadline if the index is empty while receipts exist (a store
     /// written before receipts were pruned).
     fn rebuild_receipt_deadlines(&self) -> Result<(), StorageError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.acks.begin_write()?;
         {
             let receipts = txn.open_table(RECEIPTS)?;
             let mut deadlines = txn.open_table(RECEIPT_DEADLINES)?;
@@ -239,9 +340,10 @@ impl Store {
 
     /// Persists a finalized block, its certificate, the local time it was finalized
     /// (`finalized_at_ms`, from the caller's clock) and all index entries in one fsynced
-    /// transaction, and removes its transactions from the pending log. Idempotent: a block
-    /// already stored at its height is accepted again if identical. Returns `true` if the
-    /// block was new.
+    /// transaction; then removes its transactions from the pending log and prunes expired
+    /// receipts, in small cleanup transactions (see [`Store`]). Idempotent: a block already
+    /// stored at its height is accepted again if identical. Returns `true` if the block was
+    /// new.
     pub fn commit_finalized(
         &self,
         block: &Block,
@@ -280,7 +382,6 @@ impl Store {
             digests.insert(&block.digest().0 .0, height)?;
             let mut txs = txn.open_table(TXS)?;
             let mut nonces = txn.open_table(NONCES)?;
-            let mut pending = txn.open_table(PENDING)?;
             for (index, tx) in block.body.txs().enumerate() {
                 txs.insert(tx.hash().as_bytes(), (height, index as u32))?;
                 let sender: [u8; 32] = tx
@@ -292,7 +393,6 @@ impl Store {
                 if prev.is_none_or(|p| tx.nonce() > p) {
                     nonces.insert(&sender, tx.nonce())?;
                 }
-                pending.remove(tx.hash().as_bytes())?;
             }
             let mut namespaces = txn.open_table(NAMESPACES)?;
             for span in block.namespace_spans() {
@@ -301,7 +401,6 @@ impl Store {
                     (span.count, span.first_index, span.start, span.end),
                 )?;
             }
-            self.prune_receipts(&txn, height)?;
         }
         txn.commit()?;
         // Invariant: heads only move forward, by one.
@@ -311,7 +410,19 @@ impl Store {
             "store head moved from {prev} to {height}"
         );
         self.head_watch.send_replace(Some(height));
+        let finalized: Vec<TxHash> = block.body.txs().map(|tx| tx.hash()).collect();
+        self.drop_pending(&finalized)?;
+        self.prune_receipts(height)?;
         Ok(true)
+    }
+
+    /// A write transaction on the acknowledgement database that does not fsync: for cleanup
+    /// only, whose loss in a crash loses nothing acknowledged (see [`Store`]). The next
+    /// durable commit makes it durable too.
+    fn cleanup_txn(&self) -> Result<redb::WriteTransaction, StorageError> {
+        let mut txn = self.acks.begin_write()?;
+        txn.set_durability(redb::Durability::None)?;
+        Ok(txn)
     }
 
     /// The finalized block at `height`.
@@ -484,7 +595,7 @@ impl Store {
         if txs.is_empty() && receipts.is_empty() {
             return Ok(());
         }
-        let txn = self.db.begin_write()?;
+        let txn = self.acks.begin_write()?;
         {
             let mut pending = txn.open_table(PENDING)?;
             for tx in txs {
@@ -502,48 +613,64 @@ impl Store {
     }
 
     /// Drops receipts whose deadline is more than `receipt_retention_heights` below `height`,
-    /// oldest first, at most `2 * block_txs_max` per block: no more receipts are issued per
-    /// block than transactions are finalized, so pruning keeps up, and one commit's work
-    /// stays bounded. A receipt still owed (deadline not passed) is never dropped.
-    fn prune_receipts(
-        &self,
-        txn: &redb::WriteTransaction,
-        height: u64,
-    ) -> Result<(), StorageError> {
+    /// oldest first, at most `2 * block_txs_max` per block (in cleanup transactions of at most
+    /// [`ACK_CLEANUP_KEYS_MAX`]): no more receipts are issued per block than transactions are
+    /// finalized, so pruning keeps up, and one block's pruning stays bounded. A receipt still
+    /// owed (deadline not passed) is never dropped.
+    fn prune_receipts(&self, height: u64) -> Result<(), StorageError> {
         let Some(below) = height.checked_sub(self.receipt_retention_heights) else {
             return Ok(());
         };
-        let mut deadlines = txn.open_table(RECEIPT_DEADLINES)?;
-        let mut receipts = txn.open_table(RECEIPTS)?;
-        let expired: Vec<(u64, [u8; 32])> = deadlines
-            .range(..(below, &[0u8; 32]))?
-            .take(2 * self.limits.block_txs_max)
-            .map(|e| e.map(|(k, _)| (k.value().0, *k.value().1)))
-            .collect::<Result<_, _>>()?;
-        for (deadline, hash) in expired {
-            assert!(
-                deadline < height,
-                "pruning a receipt still owed: deadline {deadline}, head {height}"
-            );
-            deadlines.remove((deadline, &hash))?;
-            // Only the receipt this entry indexes (a re-signed one has its own entry). The
-            // deadline is read in place: decoding would check the issuer's key, for up to
-            // tens of thousands of receipts inside one block's commit. Bytes that do not hold
-            // a receipt are dropped too: nothing could serve them.
-            let indexed = match receipts.get(&hash)? {
-                Some(v) => receipt_deadline(v.value()).is_none_or(|d| d == deadline),
-                None => false,
+        // Most blocks have nothing to prune: look before taking the write lock.
+        let due = {
+            let txn = self.acks.begin_read()?;
+            let deadlines = txn.open_table(RECEIPT_DEADLINES)?;
+            let first = deadlines.first()?.map(|(k, _)| k.value().0);
+            first.is_some_and(|d| d < below)
+        };
+        let mut budget = 2 * self.limits.block_txs_max;
+        while due && budget > 0 {
+            let txn = self.cleanup_txn()?;
+            let pruned = {
+                let mut deadlines = txn.open_table(RECEIPT_DEADLINES)?;
+                let mut receipts = txn.open_table(RECEIPTS)?;
+                let expired: Vec<(u64, [u8; 32])> = deadlines
+                    .range(..(below, &[0u8; 32]))?
+                    .take(budget.min(ACK_CLEANUP_KEYS_MAX))
+                    .map(|e| e.map(|(k, _)| (k.value().0, *k.value().1)))
+                    .collect::<Result<_, _>>()?;
+                for &(deadline, hash) in &expired {
+                    assert!(
+                        deadline < height,
+                        "pruning a receipt still owed: deadline {deadline}, head {height}"
+                    );
+                    deadlines.remove((deadline, &hash))?;
+                    // Only the receipt this entry indexes (a re-signed one has its own entry).
+                    // The deadline is read in place: decoding would check the issuer's key, for
+                    // up to tens of thousands of receipts per block. Bytes that do not hold a
+                    // receipt are dropped too: nothing could serve them.
+                    let indexed = match receipts.get(&hash)? {
+                        Some(v) => receipt_deadline(v.value()).is_none_or(|d| d == deadline),
+                        None => false,
+                    };
+                    if indexed {
+                        receipts.remove(&hash)?;
+                    }
+                }
+                expired.len()
             };
-            if indexed {
-                receipts.remove(&hash)?;
+            txn.commit()?;
+            if pruned < budget.min(ACK_CLEANUP_KEYS_MAX) {
+                break;
             }
+            budget -= pruned;
         }
         Ok(())
     }
 
     /// The receipt this validator signed for `hash`, if any.
     pub fn receipt(&self, hash: &TxHash) -> Result<Option<Receipt>, StorageError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.acks.begin_read()?;
         let table = txn.open_table(RECEIPTS)?;
         let Some(v) = table.get(hash.as_bytes())? else {
             return Ok(None);
@@ -557,25 +684,26 @@ impl Store {
             })
     }
 
-    /// Removes transactions from the pending log (e.g. evicted as invalid).
+    /// Removes transactions from the pending log (finalized, or evicted as invalid), in
+    /// cleanup transactions of at most [`ACK_CLEANUP_KEYS_MAX`] keys that do not fsync: an
+    /// entry a crash brings back is refused when the pending log is re-admitted at start.
     pub fn drop_pending(&self, hashes: &[TxHash]) -> Result<(), StorageError> {
-        if hashes.is_empty() {
-            return Ok(());
-        }
-        let txn = self.db.begin_write()?;
-        {
-            let mut pending = txn.open_table(PENDING)?;
-            for h in hashes {
-                pending.remove(h.as_bytes())?;
+        for chunk in hashes.chunks(ACK_CLEANUP_KEYS_MAX) {
+            let txn = self.cleanup_txn()?;
+            {
+                let mut pending = txn.open_table(PENDING)?;
+                for h in chunk {
+                    pending.remove(h.as_bytes())?;
+                }
             }
+            txn.commit()?;
         }
-        txn.commit()?;
         Ok(())
     }
 
     /// Every transaction in the pending log (read at startup to refill the mempool).
     pub fn pending(&self) -> Result<Vec<Transaction>, StorageError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.acks.begin_read()?;
         let pending = txn.open_table(PENDING)?;
         let mut out = Vec::new();
         for entry in pending.iter()? {
@@ -694,6 +822,91 @@ mod tests {
         assert_eq!(receipt_deadline(b"not a receipt"), None);
         // The late receipt is owed until 20 and kept five heights after.
         assert_eq!(store.receipt(&late.promise.tx).unwrap(), Some(late));
+    }
+
+    /// Acknowledging takes the acknowledgement database's write lock only: it completes while
+    /// a block's commit holds the chain database's (one shared database would block here
+    /// until the block's commit ends, which is what made receipts wait behind finality).
+    #[test]
+    fn acknowledging_does_not_wait_for_the_chain_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(
+            Store::open(dir.path().join("chain.redb"), Limits::default()).unwrap(),
+        );
+        let tx = Transaction::sign(
+            &key(3),
+            &test_chain(),
+            NamespaceId(5),
+            0,
+            Bytes::from_static(b"ack"),
+        );
+        let block_commit = store.db.begin_write().unwrap();
+        let (done, wait) = std::sync::mpsc::channel();
+        let acker = store.clone();
+        let pending = tx.clone();
+        std::thread::spawn(move || {
+            done.send(acker.persist_pending(&[pending])).unwrap();
+        });
+        // A deadlock detector, not a latency bound: with one database this never returns.
+        let acked = wait.recv_timeout(std::time::Duration::from_secs(30));
+        assert!(
+            matches!(acked, Ok(Ok(()))),
+            "acknowledging waited on the chain writer: {acked:?}"
+        );
+        drop(block_commit);
+        assert_eq!(store.pending().unwrap(), vec![tx]);
+    }
+
+    /// A store written when the pending log and receipts lived in the chain database keeps
+    /// them: they move to the acknowledgement database at open, and leave the chain database.
+    #[test]
+    fn acknowledgements_in_an_old_chain_database_move_at_open() {
+        use commonware_cryptography::Signer as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain.redb");
+        let issuer = key(9);
+        let tx = Transaction::sign(
+            &key(4),
+            &test_chain(),
+            NamespaceId(5),
+            0,
+            Bytes::from_static(b"old"),
+        );
+        let receipt =
+            weft_types::Promise::for_tx(test_chain(), &tx, 1, 9, issuer.public_key()).sign(&issuer);
+        {
+            // The old layout, written as the old store wrote it.
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                txn.open_table(PENDING)
+                    .unwrap()
+                    .insert(tx.hash().as_bytes(), tx.encode().as_ref())
+                    .unwrap();
+                txn.open_table(RECEIPTS)
+                    .unwrap()
+                    .insert(tx.hash().as_bytes(), receipt.encode().as_ref())
+                    .unwrap();
+                txn.open_table(RECEIPT_DEADLINES)
+                    .unwrap()
+                    .insert((9, tx.hash().as_bytes()), ())
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        for _reopen in 0..2 {
+            let store = Store::open(&path, Limits::default()).unwrap();
+            assert_eq!(store.pending().unwrap(), vec![tx.clone()]);
+            assert_eq!(store.receipt(&tx.hash()).unwrap(), Some(receipt.clone()));
+            let txn = store.db.begin_read().unwrap();
+            let left: Vec<String> = txn
+                .list_tables()
+                .unwrap()
+                .map(|t| t.name().to_string())
+                .filter(|n| ["pending", "receipts", "receipt_deadlines"].contains(&n.as_str()))
+                .collect();
+            assert!(left.is_empty(), "left in the chain database: {left:?}");
+        }
     }
 
     #[test]

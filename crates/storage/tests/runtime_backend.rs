@@ -44,8 +44,12 @@ fn child(parent: &Block, nonce: u64) -> Block {
 }
 
 async fn open(context: &deterministic::Context) -> Store {
-    let (blob, len) = context.open(PARTITION, b"chain.redb").await.expect("blob");
-    Store::open_on(blob, len, Limits::default()).expect("open store")
+    let chain = context.open(PARTITION, b"chain.redb").await.expect("blob");
+    let acks = context
+        .open(PARTITION, b"chain.acks.redb")
+        .await
+        .expect("blob");
+    Store::open_on(chain, acks, Limits::default()).expect("open store")
 }
 
 /// `count` blocks after genesis.

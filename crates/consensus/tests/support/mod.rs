@@ -364,17 +364,23 @@ impl Testnet {
         name: &str,
     ) -> (Arc<Shared>, Identity) {
         use commonware_runtime::Storage as _;
-        let (blob, len) = context
-            .open(&format!("{name}-store"), b"chain.redb")
-            .await
-            .unwrap_or_else(|e| {
-                panic!("validator {i}: opening its store failed: {e} (is its last life's store still held?)")
+        // The chain and acknowledgement databases, both behind this validator's disk.
+        let mut backends = Vec::new();
+        for file in [&b"chain.redb"[..], &b"chain.acks.redb"[..]] {
+            let (blob, len) = context
+                .open(&format!("{name}-store"), file)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("validator {i}: opening its store failed: {e} (is its last life's store still held?)")
+                });
+            backends.push(FailingDisk {
+                inner: RuntimeBackend::new(blob, len),
+                disk: self.disks[i].clone(),
             });
-        let backend = FailingDisk {
-            inner: RuntimeBackend::new(blob, len),
-            disk: self.disks[i].clone(),
-        };
-        let store = Store::open_with_backend(backend, self.limits).expect("open store");
+        }
+        let acks = backends.pop().expect("two backends");
+        let chain = backends.pop().expect("two backends");
+        let store = Store::open_with_backend(chain, acks, self.limits).expect("open store");
         let shared = Arc::new(Shared::new(
             Mempool::new(self.mempool.clone(), self.limits),
             Arc::new(store),
