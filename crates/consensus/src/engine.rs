@@ -273,9 +273,11 @@ where
     let out_shared = shared.clone();
     let out_sender = tx_sender.clone();
     let out_ae = anti_entropy.clone();
+    // The push loop has a thread of its own: a receipt waits on its rounds (rule 5), and
+    // verification of peers' and clients' batches must not delay them.
     parts.push((
         "gossip_out",
-        context.child("gossip_out").spawn(move |ctx| {
+        context.child("gossip_out").dedicated().spawn(move |ctx| {
             gossip::run_outbound(ctx, out_shared, out_ae, out_sender, spread_min)
         }),
     ));

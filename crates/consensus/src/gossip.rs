@@ -230,8 +230,8 @@ pub async fn run_outbound(
 
 /// Receives gossip from peers: admits pushed transactions, answers announcements with the
 /// hashes it lacks, and serves what peers want of its own announcements.
-pub async fn run_inbound(
-    clock: impl Clock,
+pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
+    clock: E,
     shared: Arc<Shared>,
     anti_entropy: Arc<Mutex<AntiEntropy>>,
     mut receiver: impl Receiver<PublicKey = VerifyingKey>,
@@ -252,7 +252,16 @@ pub async fn run_inbound(
         };
         match message {
             Gossip::Txs(txs) => {
-                if !admit_pushed(&shared, &peer, txs) {
+                // Verifying a batch holds a thread for milliseconds: on the blocking pool, so
+                // the shared executor's tasks (votes, the receipt path) are not starved.
+                let (batch_shared, batch_peer) = (shared.clone(), peer.clone());
+                let admitted = clock
+                    .child("admit_pushed")
+                    .shared(true)
+                    .spawn(move |_| async move { admit_pushed(&batch_shared, &batch_peer, txs) })
+                    .await
+                    .expect("admitting a gossiped batch failed");
+                if !admitted {
                     shared.metrics.gossip_rejected.inc();
                     blocker.block(peer);
                 }

@@ -7,7 +7,7 @@ use tracing::warn;
 use weft_consensus::{ChainState, Shared};
 use weft_mempool::{AdmitError, Status};
 use weft_rpc::{Accepted, NodeApi};
-use weft_storage::Store;
+use weft_storage::{AckLane, Store};
 use weft_types::{Promise, Receipt, Transaction, TxHash, PRECONF_LAG_HEIGHTS_MAX};
 
 pub(crate) struct Api {
@@ -96,7 +96,7 @@ async fn acknowledge(
         let spread =
             tokio::time::timeout(RECEIPT_SPREAD_WAIT_MAX, spread_rx.wait_for(|s| *s >= seq)).await;
         metrics
-            .spread_wait_seconds
+            .spread_wait_seconds(crate::persister::lane_for(admitted.len(), admitted.len()))
             .observe(started.elapsed().as_secs_f64());
         if !matches!(spread, Ok(Ok(_))) {
             warn!(target: "weft::node", "transactions did not reach enough validators in time: accepted without receipts");
@@ -133,6 +133,61 @@ async fn acknowledge(
         ));
     }
     receipts
+}
+
+/// What admitting a submission produced: a slot per submitted transaction (`Some` holds its
+/// early rejection, `None` takes the next admission result), the admission results of the
+/// verified ones, and the transactions admitted.
+type Checked = (
+    Vec<Option<Result<Accepted, AdmitError>>>,
+    Vec<Result<weft_consensus::Admitted, AdmitError>>,
+    Vec<Transaction>,
+);
+
+/// Stateless checks, signatures in one batch (both outside the mempool lock), then
+/// admission with promises due by `deadline`.
+fn check_and_admit(
+    shared: &Shared,
+    txs: Vec<Result<Transaction, AdmitError>>,
+    deadline: u64,
+) -> Checked {
+    let mut results: Vec<Result<Transaction, AdmitError>> = txs
+        .into_iter()
+        .map(|r| {
+            r.and_then(|tx| {
+                tx.check_size(&shared.limits)
+                    .map(|_| tx)
+                    .map_err(AdmitError::from)
+            })
+        })
+        .collect();
+    let candidates: Vec<&Transaction> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let flags = Transaction::verify_signatures(&candidates, &shared.chain);
+    let mut flags = flags.into_iter();
+    for r in results.iter_mut() {
+        if let Ok(tx) = r {
+            if !flags.next().expect("one flag per candidate") {
+                *r = Err(AdmitError::Invalid(weft_types::TxError::BadSignature {
+                    sender: weft_types::to_hex(tx.sender().as_ref()),
+                }));
+            }
+        }
+    }
+    // Facts are read outside the mempool lock (see `weft_consensus::admit`).
+    let mut slots = Vec::with_capacity(results.len());
+    let mut verified = Vec::new();
+    for r in results {
+        match r {
+            Ok(tx) => {
+                slots.push(None);
+                verified.push(tx);
+            }
+            Err(e) => slots.push(Some(Err(e))),
+        }
+    }
+    let (admitted_results, admitted) =
+        weft_consensus::admit_promising(shared, verified, true, Some(deadline));
+    (slots, admitted_results, admitted)
 }
 
 impl NodeApi for Api {
@@ -208,50 +263,23 @@ impl NodeApi for Api {
                 Ok(w) => w,
                 Err(e) => return txs.iter().map(|_| Err(e.clone())).collect(),
             };
-            // Stateless checks first, signatures in one batch, all outside the mempool lock.
-            let mut results: Vec<Result<Transaction, AdmitError>> = txs
-                .into_iter()
-                .map(|r| {
-                    r.and_then(|tx| {
-                        tx.check_size(&shared.limits)
-                            .map(|_| tx)
-                            .map_err(AdmitError::from)
-                    })
-                })
-                .collect();
-            let candidates: Vec<&Transaction> =
-                results.iter().filter_map(|r| r.as_ref().ok()).collect();
-            let flags = Transaction::verify_signatures(&candidates, &shared.chain);
-            let mut flags = flags.into_iter();
-            for r in results.iter_mut() {
-                if let Ok(tx) = r {
-                    if !flags.next().expect("one flag per candidate") {
-                        *r = Err(AdmitError::Invalid(weft_types::TxError::BadSignature {
-                            sender: weft_types::to_hex(tx.sender().as_ref()),
-                        }));
-                    }
-                }
-            }
-            // Facts are read outside the mempool lock (see `weft_consensus::admit`).
-            let mut slots = Vec::with_capacity(results.len());
-            let mut verified = Vec::new();
-            for r in results {
-                match r {
-                    Ok(tx) => {
-                        slots.push(None);
-                        verified.push(tx);
-                    }
-                    Err(e) => slots.push(Some(Err(e))),
-                }
-            }
-            let (mut admitted_results, admitted) =
-                weft_consensus::admit_promising(&shared, verified, true, Some(deadline));
+            // A batch's checks hold a thread for milliseconds: on the blocking pool, so the
+            // RPC runtime's workers stay free for lone submissions (and their receipts).
+            let lane = crate::persister::lane_for(txs.len(), txs.len());
+            let (slots, mut admitted_results, admitted) = if lane == AckLane::Bulk {
+                let batch_shared = shared.clone();
+                tokio::task::spawn_blocking(move || check_and_admit(&batch_shared, txs, deadline))
+                    .await
+                    .expect("checking a submitted batch failed")
+            } else {
+                check_and_admit(&shared, txs, deadline)
+            };
             let mut promised: Vec<bool> = admitted_results
                 .iter()
                 .filter_map(|r| r.as_ref().ok().map(|a| a.promised))
                 .collect();
             metrics
-                .admit_seconds
+                .admit_seconds(lane)
                 .observe(started.elapsed().as_secs_f64());
             let receipts = acknowledge(
                 &shared,

@@ -14,23 +14,25 @@
 //! Rules that keep a lone submission's acknowledgement fast under bulk load (numbered as
 //! enforced below):
 //! 1. a request of at most [`EXPRESS_ITEMS_MAX`] items (transactions plus receipts) is
-//!    express: every waiting express request is written before any bulk one;
+//!    express: it goes to the express lane's writer thread and database
+//!    ([`weft_storage::AckLane`]), so it never waits for a bulk batch's write;
 //! 2. one commit holds at most [`GROUP_COMMIT_ITEMS_MAX`] items (a request is never split,
-//!    so one larger request is a commit of its own): an express request that arrives during
-//!    a bulk commit waits for that one commit only, not for the whole backlog.
+//!    so one larger request is a commit of its own): a request waits for the commit in
+//!    progress on its lane and then its own group's, not for the lane's whole backlog.
 
 use futures::channel::oneshot;
 use std::collections::VecDeque;
 use std::sync::{mpsc, Arc};
-use weft_storage::Store;
+use weft_storage::{AckLane, Store};
 use weft_types::{Promise, Receipt, SigningKey, Transaction};
 
 /// Most items (transactions plus receipts) in one commit (rule 2). Writing 1,024 items takes
-/// about 20 ms on the devnet's disk (`cargo run --release -p weft-storage --example
-/// ack_commit`): the longest an express request waits for a bulk commit in progress.
+/// about 20 ms on the development machine's disk, idle (`cargo run --release -p
+/// weft-storage --example ack_commit`).
 pub const GROUP_COMMIT_ITEMS_MAX: usize = 1_024;
 
-/// Most items in an express request (rule 1): a few orders sent one by one, not a batch.
+/// Most items in an express request (rule 1): a few orders sent one by one, not a batch
+/// (a lone transaction and its receipt are two).
 pub const EXPRESS_ITEMS_MAX: usize = 16;
 
 /// Most requests taken off the channel per pass (the rest wait in the channel): bounds the
@@ -48,25 +50,30 @@ fn items(r: &Request) -> usize {
     r.0.len() + r.1.len()
 }
 
-/// Handle to the persister thread.
+/// Handle to the persister's writer threads, one per lane.
 #[derive(Clone)]
 pub struct Persister {
-    sender: mpsc::Sender<Request>,
+    bulk: mpsc::Sender<Request>,
+    express: mpsc::Sender<Request>,
     key: Arc<SigningKey>,
     metrics: crate::metrics::Metrics,
 }
 
 impl Persister {
-    /// Starts the writer thread; receipts are signed with `key`.
+    /// Starts the writer threads; receipts are signed with `key`.
     pub fn start(store: Arc<Store>, key: SigningKey, metrics: crate::metrics::Metrics) -> Self {
-        let (sender, receiver) = mpsc::channel::<Request>();
-        let thread_metrics = metrics.clone();
-        std::thread::Builder::new()
-            .name("weft-persister".into())
-            .spawn(move || writer(store, receiver, thread_metrics))
-            .expect("spawning the persister thread failed");
+        let start = |lane: AckLane, name: &str| {
+            let (sender, receiver) = mpsc::channel::<Request>();
+            let (store, metrics) = (store.clone(), metrics.clone());
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || writer(lane, store, receiver, metrics))
+                .expect("spawning a persister thread failed");
+            sender
+        };
         Self {
-            sender,
+            bulk: start(AckLane::Bulk, "weft-persister"),
+            express: start(AckLane::Express, "weft-persist-x"),
             key: Arc::new(key),
             metrics,
         }
@@ -81,40 +88,61 @@ impl Persister {
         let started = std::time::Instant::now();
         let receipts: Vec<Receipt> = promises.into_iter().map(|p| p.sign(&self.key)).collect();
         let (done, wait) = oneshot::channel();
-        self.sender
-            .send((txs, receipts, done))
-            .expect("persister thread stopped");
+        let request = (txs, receipts, done);
+        // Rule 1.
+        let lane = lane_of(&request);
+        let sender = match lane {
+            AckLane::Express => &self.express,
+            AckLane::Bulk => &self.bulk,
+        };
+        sender.send(request).expect("persister thread stopped");
         let receipts = wait.await.expect("persister thread stopped");
         self.metrics
-            .persist_wait_seconds
+            .persist_wait_seconds(lane)
             .observe(started.elapsed().as_secs_f64());
         receipts
     }
 }
 
-/// The writer loop: takes what waits, commits express requests first and bulk ones in
-/// groups of at most [`GROUP_COMMIT_ITEMS_MAX`] items, and releases each group's receipts
-/// after its commit.
-fn writer(store: Arc<Store>, receiver: mpsc::Receiver<Request>, metrics: crate::metrics::Metrics) {
-    let mut express: VecDeque<Request> = VecDeque::new();
-    let mut bulk: VecDeque<Request> = VecDeque::new();
+fn lane_of(r: &Request) -> AckLane {
+    lane_for(r.0.len(), r.1.len())
+}
+
+/// The lane of a request of `txs` transactions and `receipts` receipts (rule 1).
+pub fn lane_for(txs: usize, receipts: usize) -> AckLane {
+    if txs + receipts <= EXPRESS_ITEMS_MAX {
+        AckLane::Express
+    } else {
+        AckLane::Bulk
+    }
+}
+
+/// One lane's writer loop: takes what waits, commits it in groups of at most
+/// [`GROUP_COMMIT_ITEMS_MAX`] items, and releases each group's receipts after its commit.
+fn writer(
+    lane: AckLane,
+    store: Arc<Store>,
+    receiver: mpsc::Receiver<Request>,
+    metrics: crate::metrics::Metrics,
+) {
+    let mut queue: VecDeque<Request> = VecDeque::new();
     loop {
-        if express.is_empty() && bulk.is_empty() {
+        if queue.is_empty() {
             match receiver.recv() {
-                Ok(r) => lane(&mut express, &mut bulk, r),
+                Ok(r) => queue.push_back(r),
                 Err(_) => return,
             }
         }
         for _ in 0..DRAIN_REQUESTS_MAX {
             match receiver.try_recv() {
-                Ok(r) => lane(&mut express, &mut bulk, r),
+                Ok(r) => queue.push_back(r),
                 Err(_) => break,
             }
         }
-        let group = take_group(&mut express, &mut bulk, items);
+        let group = take_group(&mut queue, items);
         let count: usize = group.iter().map(items).sum();
         let started = std::time::Instant::now();
-        metrics.group_commit_items.observe(count as f64);
+        metrics.group_commit_items(lane).observe(count as f64);
         let txs: Vec<Transaction> = group
             .iter()
             .flat_map(|(t, _, _)| t.iter().cloned())
@@ -125,7 +153,7 @@ fn writer(store: Arc<Store>, receiver: mpsc::Receiver<Request>, metrics: crate::
             .collect();
         // Losing acknowledged submissions or signed receipts is not an option: nothing in
         // this group is released, and the panic stops the whole node (see `fatal`).
-        if let Err(e) = store.persist_pending_with_receipts(&txs, &receipts) {
+        if let Err(e) = store.persist_pending_with_receipts(lane, &txs, &receipts) {
             panic!(
                 "persisting {} submissions and {} receipts failed: {e}",
                 txs.len(),
@@ -133,7 +161,7 @@ fn writer(store: Arc<Store>, receiver: mpsc::Receiver<Request>, metrics: crate::
             );
         }
         metrics
-            .group_commit_seconds
+            .group_commit_seconds(lane)
             .observe(started.elapsed().as_secs_f64());
         for (_, receipts, done) in group {
             let _ = done.send(receipts);
@@ -141,76 +169,59 @@ fn writer(store: Arc<Store>, receiver: mpsc::Receiver<Request>, metrics: crate::
     }
 }
 
-/// The next commit's requests: express ones first (rule 1), then bulk ones while the group
-/// stays within [`GROUP_COMMIT_ITEMS_MAX`] items (rule 2; a first request larger than that is
-/// taken alone).
-fn take_group<R>(
-    express: &mut VecDeque<R>,
-    bulk: &mut VecDeque<R>,
-    size: impl Fn(&R) -> usize,
-) -> Vec<R> {
+/// The next commit's requests: in order, while the group stays within
+/// [`GROUP_COMMIT_ITEMS_MAX`] items (rule 2; a first request larger than that is taken
+/// alone).
+fn take_group<R>(queue: &mut VecDeque<R>, size: impl Fn(&R) -> usize) -> Vec<R> {
     let mut group = Vec::new();
     let mut count = 0;
-    for queue in [express, bulk] {
-        while let Some(next) = queue.front() {
-            if !group.is_empty() && count + size(next) > GROUP_COMMIT_ITEMS_MAX {
-                return group;
-            }
-            count += size(next);
-            group.push(queue.pop_front().expect("front exists"));
+    while let Some(next) = queue.front() {
+        if !group.is_empty() && count + size(next) > GROUP_COMMIT_ITEMS_MAX {
+            break;
         }
+        count += size(next);
+        group.push(queue.pop_front().expect("front exists"));
     }
     group
-}
-
-fn lane(express: &mut VecDeque<Request>, bulk: &mut VecDeque<Request>, r: Request) {
-    if items(&r) <= EXPRESS_ITEMS_MAX {
-        express.push_back(r);
-    } else {
-        bulk.push_back(r);
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Groups of request sizes, as the writer would commit them.
-    fn groups(express: &[usize], bulk: &[usize]) -> Vec<Vec<usize>> {
-        let (mut e, mut b): (VecDeque<usize>, VecDeque<usize>) = (
-            express.iter().copied().collect(),
-            bulk.iter().copied().collect(),
-        );
+    /// Groups of request sizes, as a lane's writer would commit them.
+    fn groups(sizes: &[usize]) -> Vec<Vec<usize>> {
+        let mut queue: VecDeque<usize> = sizes.iter().copied().collect();
         let mut out = Vec::new();
-        while !e.is_empty() || !b.is_empty() {
-            out.push(take_group(&mut e, &mut b, |n| *n));
+        while !queue.is_empty() {
+            out.push(take_group(&mut queue, |n| *n));
         }
         out
     }
 
     #[test]
-    fn express_requests_go_first_and_bulk_groups_are_bounded() {
-        // Rule 1: the lone submissions are in the first commit, ahead of the backlog.
+    fn lone_requests_are_express_and_groups_are_bounded() {
+        // Rule 1: a lone order and its receipt are express; a batch is bulk.
+        use commonware_cryptography::Signer as _;
+        let request = |txs: usize| -> Request {
+            let tx = Transaction::sign(
+                &SigningKey::from_seed(1),
+                &weft_types::ChainId(weft_types::sha256(&[b"persister tests"])),
+                weft_types::NamespaceId(1),
+                0,
+                bytes::Bytes::from_static(b"x"),
+            );
+            (vec![tx; txs], Vec::new(), oneshot::channel().0)
+        };
+        assert_eq!(lane_of(&request(1)), AckLane::Express);
+        assert_eq!(lane_of(&request(EXPRESS_ITEMS_MAX)), AckLane::Express);
+        assert_eq!(lane_of(&request(EXPRESS_ITEMS_MAX + 1)), AckLane::Bulk);
+        // Rule 2: small requests share a commit up to the bound, no further.
         assert_eq!(
-            groups(&[2, 2], &[600, 600, 600]),
-            vec![vec![2, 2, 600], vec![600], vec![600]]
-        );
-        // Rule 2: small bulk requests share a commit up to the bound, no further.
-        assert_eq!(
-            groups(&[], &[500, 500, 24, 1]),
+            groups(&[500, 500, 24, 1]),
             vec![vec![500, 500, 24], vec![1]]
         );
         // A request larger than the bound is never split: it is a commit of its own.
-        assert_eq!(
-            groups(&[1], &[5_000, 3]),
-            vec![vec![1], vec![5_000], vec![3]]
-        );
-        let (mut e, mut b) = (VecDeque::new(), VecDeque::new());
-        lane(
-            &mut e,
-            &mut b,
-            (Vec::new(), Vec::new(), oneshot::channel().0),
-        );
-        assert_eq!((e.len(), b.len()), (1, 0), "an empty request is express");
+        assert_eq!(groups(&[1, 5_000, 3]), vec![vec![1], vec![5_000], vec![3]]);
     }
 }

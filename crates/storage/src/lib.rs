@@ -1,7 +1,7 @@
 //! Weft's finalized-chain store.
 //!
-//! One embedded ACID database (redb, copy-on-write B-trees, fsync on every commit) per
-//! validator holds:
+//! Embedded ACID databases (redb, copy-on-write B-trees, fsync on every commit) hold, per
+//! validator (see [`Store`] for why the acknowledgements have databases of their own):
 //! - finalized blocks by height, their finalization certificates, and digest -> height;
 //! - the transaction index: tx hash -> (height, index in block);
 //! - the namespace index: (namespace, height) -> count, first index and byte span of the
@@ -30,5 +30,6 @@ mod store;
 pub use backend::RuntimeBackend;
 pub use error::StorageError;
 pub use store::{
-    AdmissionFacts, NamespaceChunk, Store, TxLocation, DEFAULT_RECEIPT_RETENTION_HEIGHTS,
+    acks_paths, AckLane, AdmissionFacts, NamespaceChunk, Store, TxLocation, ACK_CLEANUP_KEYS_MAX,
+    ACK_LANES, DEFAULT_RECEIPT_RETENTION_HEIGHTS,
 };

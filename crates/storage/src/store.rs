@@ -45,10 +45,28 @@ pub const DEFAULT_RECEIPT_RETENTION_HEIGHTS: u64 = 100_000;
 /// redb's write lock for at most one such transaction, never for a whole block's cleanup.
 pub const ACK_CLEANUP_KEYS_MAX: usize = 1_024;
 
-/// The acknowledgement database's file for a chain database at `chain`: beside it, named
-/// `<stem>.acks.redb` (`chain.redb` -> `chain.acks.redb`).
-pub fn acks_path(chain: &Path) -> PathBuf {
-    chain.with_extension("acks.redb")
+/// An acknowledgement database: each has its own file and its own writer, so a lone
+/// submission's durable write never queues behind a bulk batch's (redb has one writer per
+/// database).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckLane {
+    /// Batches of submissions.
+    Bulk = 0,
+    /// Submissions of a few transactions (a market maker's single orders).
+    Express = 1,
+}
+
+/// The acknowledgement lanes, in the order their databases are opened.
+pub const ACK_LANES: [AckLane; 2] = [AckLane::Bulk, AckLane::Express];
+
+/// The files of the acknowledgement databases for a chain database at `chain`, in
+/// [`ACK_LANES`] order: beside it, `<stem>.acks.redb` and `<stem>.acks-express.redb`
+/// (`chain.redb` -> `chain.acks.redb`, `chain.acks-express.redb`).
+pub fn acks_paths(chain: &Path) -> [PathBuf; 2] {
+    [
+        chain.with_extension("acks.redb"),
+        chain.with_extension("acks-express.redb"),
+    ]
 }
 
 /// The deadline height of an encoded receipt, read in place (`weft_types::receipt`'s fixed
@@ -103,21 +121,24 @@ pub struct TxLocation {
 
 /// The finalized-chain store. Cheap to share behind an `Arc`; readers never block a writer.
 ///
-/// Two redb databases, because redb has one writer at a time per database:
+/// Three redb databases, because redb has one writer at a time per database:
 /// - the chain database: blocks, certificates and the indexes, written once per finalized
 ///   block (tens of thousands of entries in one fsynced commit);
-/// - the acknowledgement database: the pending log and the receipts, written by the group
-///   commit that acknowledges submissions.
+/// - two acknowledgement databases, one per [`AckLane`]: the pending log and the receipts,
+///   written by the group commits that acknowledge submissions, bulk and express.
 ///
-/// An acknowledgement therefore never waits behind a block's commit. Cleanup of the
-/// acknowledgement database (finalized and evicted pending entries, expired receipts) runs
+/// An acknowledgement therefore never waits behind a block's commit, and a lone submission
+/// never behind a bulk batch. Cleanup of the acknowledgement databases (finalized and
+/// evicted pending entries, expired receipts) looks up what is there in a read transaction
+/// and removes it
 /// in transactions of at most [`ACK_CLEANUP_KEYS_MAX`] keys that do not fsync: losing one in
 /// a crash loses nothing acknowledged. A pending entry that outlives its transaction's
 /// finalization is dropped at the next start (the node re-admits the pending log, and a
 /// finalized transaction is refused), and pruning resumes from the deadline index.
 pub struct Store {
     db: Database,
-    acks: Database,
+    /// One per lane, in [`ACK_LANES`] order.
+    acks: [Database; 2],
     limits: Limits,
     head: AtomicU64,
     /// Wakes readers (e.g. namespace subscriptions) when a block is committed. A tokio `watch`
@@ -128,38 +149,40 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`, with its acknowledgement database at
-    /// [`acks_path`]`(path)`.
+    /// Opens (or creates) the store at `path`, with its acknowledgement databases at
+    /// [`acks_paths`]`(path)`.
     pub fn open(path: impl AsRef<Path>, limits: Limits) -> Result<Self, StorageError> {
         let path = path.as_ref();
+        let [bulk, express] = acks_paths(path);
         Self::with_databases(
             Database::create(path)?,
-            Database::create(acks_path(path))?,
+            [Database::create(bulk)?, Database::create(express)?],
             limits,
         )
     }
 
-    /// Opens (or creates) the store on two runtime blobs (chain, then acknowledgements) with
-    /// the lengths the runtime opened them at: the deterministic simulator's storage, with
-    /// its fault injection (see [`RuntimeBackend`] for when this is sound).
+    /// Opens (or creates) the store on runtime blobs (the chain's, then one per lane in
+    /// [`ACK_LANES`] order) with the lengths the runtime opened them at: the deterministic
+    /// simulator's storage, with its fault injection (see [`RuntimeBackend`] for when this
+    /// is sound).
     pub fn open_on<B: commonware_runtime::Blob>(
         chain: (B, u64),
-        acks: (B, u64),
+        acks: [(B, u64); 2],
         limits: Limits,
     ) -> Result<Self, StorageError> {
         Self::open_with_backend(
             RuntimeBackend::new(chain.0, chain.1),
-            RuntimeBackend::new(acks.0, acks.1),
+            acks.map(|(blob, len)| RuntimeBackend::new(blob, len)),
             limits,
         )
     }
 
-    /// Opens (or creates) the store on any redb storage backends, one for the chain database
-    /// and one for the acknowledgement database (the simulator layers its per-validator disk
-    /// faults over [`RuntimeBackend`]s this way).
-    pub fn open_with_backend(
-        chain: impl redb::StorageBackend,
-        acks: impl redb::StorageBackend,
+    /// Opens (or creates) the store on any redb storage backends: the chain database's, then
+    /// one per lane in [`ACK_LANES`] order (the simulator layers its per-validator disk faults
+    /// over [`RuntimeBackend`]s this way).
+    pub fn open_with_backend<C: redb::StorageBackend, A: redb::StorageBackend>(
+        chain: C,
+        acks: [A; 2],
         limits: Limits,
     ) -> Result<Self, StorageError> {
         fn open(backend: impl redb::StorageBackend) -> Result<Database, redb::DatabaseError> {
@@ -167,10 +190,15 @@ impl Store {
                 .set_cache_size(SIMULATED_CACHE_BYTES)
                 .create_with_backend(backend)
         }
-        Self::with_databases(open(chain)?, open(acks)?, limits)
+        let [bulk, express] = acks;
+        Self::with_databases(open(chain)?, [open(bulk)?, open(express)?], limits)
     }
 
-    fn with_databases(db: Database, acks: Database, limits: Limits) -> Result<Self, StorageError> {
+    fn with_databases(
+        db: Database,
+        acks: [Database; 2],
+        limits: Limits,
+    ) -> Result<Self, StorageError> {
         // Create every table so readers never see "table does not exist".
         let txn = db.begin_write()?;
         {
@@ -183,13 +211,15 @@ impl Store {
             txn.open_table(NONCES)?;
         }
         txn.commit()?;
-        let txn = acks.begin_write()?;
-        {
-            txn.open_table(PENDING)?;
-            txn.open_table(RECEIPTS)?;
-            txn.open_table(RECEIPT_DEADLINES)?;
+        for lane in &acks {
+            let txn = lane.begin_write()?;
+            {
+                txn.open_table(PENDING)?;
+                txn.open_table(RECEIPTS)?;
+                txn.open_table(RECEIPT_DEADLINES)?;
+            }
+            txn.commit()?;
         }
-        txn.commit()?;
         let head = {
             let txn = db.begin_read()?;
             let blocks = txn.open_table(BLOCKS)?;
@@ -231,7 +261,7 @@ impl Store {
         }
         {
             let from = self.db.begin_read()?;
-            let to = self.acks.begin_write()?;
+            let to = self.ack(AckLane::Bulk).begin_write()?;
             for (table, name) in [(PENDING, PENDING.name()), (RECEIPTS, RECEIPTS.name())] {
                 if !present.iter().any(|n| n == name) {
                     continue;
@@ -271,22 +301,28 @@ impl Store {
     /// Indexes receipts by deadline if the index is empty while receipts exist (a store
     /// written before receipts were pruned).
     fn rebuild_receipt_deadlines(&self) -> Result<(), StorageError> {
-        let txn = self.acks.begin_write()?;
-        {
-            let receipts = txn.open_table(RECEIPTS)?;
-            let mut deadlines = txn.open_table(RECEIPT_DEADLINES)?;
-            if receipts.is_empty()? || !deadlines.is_empty()? {
-                return Ok(());
+        for lane in &self.acks {
+            let txn = lane.begin_write()?;
+            {
+                let receipts = txn.open_table(RECEIPTS)?;
+                let mut deadlines = txn.open_table(RECEIPT_DEADLINES)?;
+                if receipts.is_empty()? || !deadlines.is_empty()? {
+                    continue;
+                }
+                for entry in receipts.iter()? {
+                    let (k, v) = entry?;
+                    // A damaged entry is indexed at deadline 0 (pruned first), never fatal.
+                    let deadline = receipt_deadline(v.value()).unwrap_or(0);
+                    deadlines.insert((deadline, k.value()), ())?;
+                }
             }
-            for entry in receipts.iter()? {
-                let (k, v) = entry?;
-                // A damaged entry is indexed at deadline 0 (pruned first), never fatal here.
-                let deadline = receipt_deadline(v.value()).unwrap_or(0);
-                deadlines.insert((deadline, k.value()), ())?;
-            }
+            txn.commit()?;
         }
-        txn.commit()?;
         Ok(())
+    }
+
+    fn ack(&self, lane: AckLane) -> &Database {
+        &self.acks[lane as usize]
     }
 
     /// Builds the namespace index from the stored blocks if it is empty while blocks exist
@@ -416,11 +452,11 @@ impl Store {
         Ok(true)
     }
 
-    /// A write transaction on the acknowledgement database that does not fsync: for cleanup
+    /// A write transaction on `lane`'s acknowledgement database that does not fsync: for cleanup
     /// only, whose loss in a crash loses nothing acknowledged (see [`Store`]). The next
     /// durable commit makes it durable too.
-    fn cleanup_txn(&self) -> Result<redb::WriteTransaction, StorageError> {
-        let mut txn = self.acks.begin_write()?;
+    fn cleanup_txn(&self, lane: AckLane) -> Result<redb::WriteTransaction, StorageError> {
+        let mut txn = self.ack(lane).begin_write()?;
         txn.set_durability(redb::Durability::None)?;
         Ok(txn)
     }
@@ -582,20 +618,22 @@ impl Store {
 
     /// Durably records acknowledged-but-unfinalized transactions (one fsync for the batch).
     pub fn persist_pending(&self, txs: &[Transaction]) -> Result<(), StorageError> {
-        self.persist_pending_with_receipts(txs, &[])
+        self.persist_pending_with_receipts(AckLane::Bulk, txs, &[])
     }
 
     /// Durably records acknowledged transactions and the receipts signed for them, in one
-    /// transaction (one fsync): a receipt never leaves the node before both are on disk.
+    /// transaction (one fsync) on `lane`'s database: a receipt never leaves the node before
+    /// both are on disk.
     pub fn persist_pending_with_receipts(
         &self,
+        lane: AckLane,
         txs: &[Transaction],
         receipts: &[Receipt],
     ) -> Result<(), StorageError> {
         if txs.is_empty() && receipts.is_empty() {
             return Ok(());
         }
-        let txn = self.acks.begin_write()?;
+        let txn = self.ack(lane).begin_write()?;
         {
             let mut pending = txn.open_table(PENDING)?;
             for tx in txs {
@@ -613,24 +651,31 @@ impl Store {
     }
 
     /// Drops receipts whose deadline is more than `receipt_retention_heights` below `height`,
-    /// oldest first, at most `2 * block_txs_max` per block (in cleanup transactions of at most
-    /// [`ACK_CLEANUP_KEYS_MAX`]): no more receipts are issued per block than transactions are
-    /// finalized, so pruning keeps up, and one block's pruning stays bounded. A receipt still
-    /// owed (deadline not passed) is never dropped.
+    /// oldest first, at most `2 * block_txs_max` per block and lane (in cleanup transactions
+    /// of at most [`ACK_CLEANUP_KEYS_MAX`]): no more receipts are issued per block than
+    /// transactions are finalized, so pruning keeps up, and one block's pruning stays
+    /// bounded. A receipt still owed (deadline not passed) is never dropped.
     fn prune_receipts(&self, height: u64) -> Result<(), StorageError> {
         let Some(below) = height.checked_sub(self.receipt_retention_heights) else {
             return Ok(());
         };
+        for lane in ACK_LANES {
+            self.prune_lane(lane, height, below)?;
+        }
+        Ok(())
+    }
+
+    fn prune_lane(&self, lane: AckLane, height: u64, below: u64) -> Result<(), StorageError> {
         // Most blocks have nothing to prune: look before taking the write lock.
         let due = {
-            let txn = self.acks.begin_read()?;
+            let txn = self.ack(lane).begin_read()?;
             let deadlines = txn.open_table(RECEIPT_DEADLINES)?;
             let first = deadlines.first()?.map(|(k, _)| k.value().0);
             first.is_some_and(|d| d < below)
         };
         let mut budget = 2 * self.limits.block_txs_max;
         while due && budget > 0 {
-            let txn = self.cleanup_txn()?;
+            let txn = self.cleanup_txn(lane)?;
             let pruned = {
                 let mut deadlines = txn.open_table(RECEIPT_DEADLINES)?;
                 let mut receipts = txn.open_table(RECEIPTS)?;
@@ -668,54 +713,83 @@ impl Store {
         Ok(())
     }
 
-    /// The receipt this validator signed for `hash`, if any.
+    /// The receipt this validator signed for `hash`, if any (either lane's).
     pub fn receipt(&self, hash: &TxHash) -> Result<Option<Receipt>, StorageError> {
-        let txn = self.acks.begin_read()?;
-        let table = txn.open_table(RECEIPTS)?;
-        let Some(v) = table.get(hash.as_bytes())? else {
-            return Ok(None);
-        };
-        Receipt::decode_bytes(v.value())
-            .map(Some)
-            .map_err(|e| StorageError::Corrupt {
-                what: "receipt",
-                key: hash.to_string(),
-                reason: e.to_string(),
-            })
+        for lane in [AckLane::Express, AckLane::Bulk] {
+            let txn = self.ack(lane).begin_read()?;
+            let table = txn.open_table(RECEIPTS)?;
+            let Some(v) = table.get(hash.as_bytes())? else {
+                continue;
+            };
+            return Receipt::decode_bytes(v.value())
+                .map(Some)
+                .map_err(|e| StorageError::Corrupt {
+                    what: "receipt",
+                    key: hash.to_string(),
+                    reason: e.to_string(),
+                });
+        }
+        Ok(None)
     }
 
-    /// Removes transactions from the pending log (finalized, or evicted as invalid), in
-    /// cleanup transactions of at most [`ACK_CLEANUP_KEYS_MAX`] keys that do not fsync: an
-    /// entry a crash brings back is refused when the pending log is re-admitted at start.
+    /// Removes transactions from the pending log (finalized, or evicted as invalid). Each
+    /// lane's entries are looked up in a read transaction, and only those present are
+    /// removed, in cleanup transactions of at most [`ACK_CLEANUP_KEYS_MAX`] keys that do not
+    /// fsync: an entry a crash brings back is refused when the pending log is re-admitted at
+    /// start.
     pub fn drop_pending(&self, hashes: &[TxHash]) -> Result<(), StorageError> {
-        for chunk in hashes.chunks(ACK_CLEANUP_KEYS_MAX) {
-            let txn = self.cleanup_txn()?;
-            {
-                let mut pending = txn.open_table(PENDING)?;
-                for h in chunk {
-                    pending.remove(h.as_bytes())?;
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        for lane in ACK_LANES {
+            let present: Vec<&TxHash> = {
+                let txn = self.ack(lane).begin_read()?;
+                let pending = txn.open_table(PENDING)?;
+                let mut present = Vec::new();
+                for h in hashes {
+                    if pending.get(h.as_bytes())?.is_some() {
+                        present.push(h);
+                    }
                 }
+                present
+            };
+            for chunk in present.chunks(ACK_CLEANUP_KEYS_MAX) {
+                let txn = self.cleanup_txn(lane)?;
+                {
+                    let mut pending = txn.open_table(PENDING)?;
+                    for h in chunk {
+                        pending.remove(h.as_bytes())?;
+                    }
+                }
+                txn.commit()?;
             }
-            txn.commit()?;
         }
         Ok(())
     }
 
-    /// Every transaction in the pending log (read at startup to refill the mempool).
+    /// Every transaction in the pending log, both lanes' (read at startup to refill the
+    /// mempool).
     pub fn pending(&self) -> Result<Vec<Transaction>, StorageError> {
-        let txn = self.acks.begin_read()?;
-        let pending = txn.open_table(PENDING)?;
         let mut out = Vec::new();
-        for entry in pending.iter()? {
-            let (key, value) = entry?;
-            let tx = Transaction::decode_untrusted(value.value(), &self.limits).map_err(|e| {
-                StorageError::Corrupt {
-                    what: "pending transaction",
-                    key: weft_types::to_hex(key.value()),
-                    reason: e.to_string(),
+        let mut seen = std::collections::HashSet::new();
+        for lane in ACK_LANES {
+            let txn = self.ack(lane).begin_read()?;
+            let pending = txn.open_table(PENDING)?;
+            for entry in pending.iter()? {
+                let (key, value) = entry?;
+                if !seen.insert(*key.value()) {
+                    continue;
                 }
-            })?;
-            out.push(tx);
+                let tx =
+                    Transaction::decode_untrusted(value.value(), &self.limits).map_err(|e| {
+                        StorageError::Corrupt {
+                            what: "pending transaction",
+                            key: weft_types::to_hex(key.value()),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                out.push(tx);
+            }
         }
         Ok(out)
     }
@@ -801,7 +875,11 @@ mod tests {
         {
             let store = Store::open(&path, limits).unwrap().retaining_receipts(5);
             store
-                .persist_pending_with_receipts(&[], &[early.clone(), vec![late.clone()]].concat())
+                .persist_pending_with_receipts(
+                    AckLane::Bulk,
+                    &[],
+                    &[early.clone(), vec![late.clone()]].concat(),
+                )
                 .unwrap();
             for b in &blocks[..=7] {
                 store.commit_finalized(b, b"", 0).unwrap();
@@ -824,37 +902,63 @@ mod tests {
         assert_eq!(store.receipt(&late.promise.tx).unwrap(), Some(late));
     }
 
-    /// Acknowledging takes the acknowledgement database's write lock only: it completes while
-    /// a block's commit holds the chain database's (one shared database would block here
-    /// until the block's commit ends, which is what made receipts wait behind finality).
+    /// Acknowledging takes its lane's write lock only: an express write completes while a
+    /// block's commit holds the chain database's writer and a bulk batch holds the bulk
+    /// lane's (one shared database would block here until both ended). Both lanes' entries
+    /// are served, refill the mempool, and leave the log when their block is finalized.
     #[test]
-    fn acknowledging_does_not_wait_for_the_chain_writer() {
+    fn acknowledging_waits_for_neither_the_chain_writer_nor_the_other_lane() {
+        use commonware_cryptography::Signer as _;
         let dir = tempfile::tempdir().unwrap();
         let store = std::sync::Arc::new(
             Store::open(dir.path().join("chain.redb"), Limits::default()).unwrap(),
         );
-        let tx = Transaction::sign(
-            &key(3),
-            &test_chain(),
-            NamespaceId(5),
-            0,
-            Bytes::from_static(b"ack"),
-        );
+        let genesis = Block::genesis(Digest::from([7u8; 32]), key(0).public_key(), 0);
+        store.commit_finalized(&genesis, b"", 0).unwrap();
+        let issuer = key(9);
+        let tx = |seed: u64| {
+            Transaction::sign(
+                &key(seed),
+                &test_chain(),
+                NamespaceId(5),
+                0,
+                Bytes::from_static(b"ack"),
+            )
+        };
+        let (lone, batched) = (tx(3), tx(4));
+        let receipt = weft_types::Promise::for_tx(test_chain(), &lone, 0, 9, issuer.public_key())
+            .sign(&issuer);
         let block_commit = store.db.begin_write().unwrap();
+        let bulk_commit = store.ack(AckLane::Bulk).begin_write().unwrap();
         let (done, wait) = std::sync::mpsc::channel();
-        let acker = store.clone();
-        let pending = tx.clone();
+        let (acker, pending, signed) = (store.clone(), lone.clone(), receipt.clone());
         std::thread::spawn(move || {
-            done.send(acker.persist_pending(&[pending])).unwrap();
+            done.send(acker.persist_pending_with_receipts(AckLane::Express, &[pending], &[signed]))
+                .unwrap();
         });
         // A deadlock detector, not a latency bound: with one database this never returns.
         let acked = wait.recv_timeout(std::time::Duration::from_secs(30));
         assert!(
             matches!(acked, Ok(Ok(()))),
-            "acknowledging waited on the chain writer: {acked:?}"
+            "an express acknowledgement waited on another writer: {acked:?}"
         );
-        drop(block_commit);
-        assert_eq!(store.pending().unwrap(), vec![tx]);
+        drop((block_commit, bulk_commit));
+        store
+            .persist_pending(std::slice::from_ref(&batched))
+            .unwrap();
+        assert_eq!(store.receipt(&lone.hash()).unwrap(), Some(receipt));
+        let mut pending = store.pending().unwrap();
+        pending.sort_by_key(|t| t.hash());
+        let mut both = vec![lone.clone(), batched.clone()];
+        both.sort_by_key(|t| t.hash());
+        assert_eq!(pending, both);
+        store
+            .commit_finalized(&child(&genesis, vec![lone, batched]), b"", 0)
+            .unwrap();
+        assert!(
+            store.pending().unwrap().is_empty(),
+            "finalized entries stay logged"
+        );
     }
 
     /// A store written when the pending log and receipts lived in the chain database keeps

@@ -45,11 +45,15 @@ fn child(parent: &Block, nonce: u64) -> Block {
 
 async fn open(context: &deterministic::Context) -> Store {
     let chain = context.open(PARTITION, b"chain.redb").await.expect("blob");
-    let acks = context
+    let bulk = context
         .open(PARTITION, b"chain.acks.redb")
         .await
         .expect("blob");
-    Store::open_on(chain, acks, Limits::default()).expect("open store")
+    let express = context
+        .open(PARTITION, b"chain.acks-express.redb")
+        .await
+        .expect("blob");
+    Store::open_on(chain, [bulk, express], Limits::default()).expect("open store")
 }
 
 /// `count` blocks after genesis.

@@ -364,9 +364,13 @@ impl Testnet {
         name: &str,
     ) -> (Arc<Shared>, Identity) {
         use commonware_runtime::Storage as _;
-        // The chain and acknowledgement databases, both behind this validator's disk.
+        // The chain and acknowledgement databases, all behind this validator's disk.
         let mut backends = Vec::new();
-        for file in [&b"chain.redb"[..], &b"chain.acks.redb"[..]] {
+        for file in [
+            &b"chain.redb"[..],
+            &b"chain.acks.redb"[..],
+            &b"chain.acks-express.redb"[..],
+        ] {
             let (blob, len) = context
                 .open(&format!("{name}-store"), file)
                 .await
@@ -378,9 +382,11 @@ impl Testnet {
                 disk: self.disks[i].clone(),
             });
         }
-        let acks = backends.pop().expect("two backends");
-        let chain = backends.pop().expect("two backends");
-        let store = Store::open_with_backend(chain, acks, self.limits).expect("open store");
+        let express = backends.pop().expect("three backends");
+        let bulk = backends.pop().expect("three backends");
+        let chain = backends.pop().expect("three backends");
+        let store =
+            Store::open_with_backend(chain, [bulk, express], self.limits).expect("open store");
         let shared = Arc::new(Shared::new(
             Mempool::new(self.mempool.clone(), self.limits),
             Arc::new(store),
