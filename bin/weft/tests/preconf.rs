@@ -185,6 +185,32 @@ async fn every_validator_signs_stores_and_keeps_its_promises() {
     let withheld = sign(&tx(&key(800), 1, 0, b"withheld by its issuer"));
     let void = sign(&tx(&key(801), 1, 0, b"promised"));
     let instead = submit(2, &key(801), 1, 0, 1).await;
+    // The same issuer promises two bundles it never submits. The first stays withheld; the
+    // second's premium payer spends its leg's nonce elsewhere, voiding the bundle.
+    let leg_spec = |ns: u64, payload: &'static [u8]| weft_types::LegSpec {
+        namespace: weft_types::NamespaceId(ns),
+        nonce: 0,
+        payload: bytes::Bytes::from_static(payload),
+    };
+    let bundle_of = |a: u64, b: u64| {
+        weft_types::Transaction::sign_bundle(
+            &chain,
+            head + window + 100,
+            &[
+                (&key(a), leg_spec(8, b"buy call")),
+                (&key(b), leg_spec(7, b"pay premium")),
+            ],
+        )
+        .unwrap()
+    };
+    let (hidden_bundle, voided_bundle) = (bundle_of(810, 811), bundle_of(812, 813));
+    let hidden_leg = sign(&hidden_bundle[0]);
+    let voided_leg = sign(&voided_bundle[0]);
+    assert_eq!(
+        hidden_leg.promise.version,
+        weft_types::receipt::RECEIPT_VERSION_LEG
+    );
+    let spent = submit(2, &key(813), 7, 0, 1).await;
     for r in [&withheld, &void] {
         verify_receipt(&ReceiptJson::of(r), &chain, &validators, window).expect("a real receipt");
     }
@@ -271,6 +297,43 @@ async fn every_validator_signs_stores_and_keeps_its_promises() {
         judge_preconfirmation(&answer.evidence.unwrap(), &chain, &validators, &limits),
         Ok(Verdict::Conflict { .. })
     ));
+    // A bundle leg's receipt: the withheld bundle's evidence covers both legs' slots and
+    // verifies offline; the voided one shows the counterparty's conflict, no fault.
+    let legs_hex = |legs: &[weft_types::Transaction]| legs.iter().map(hex_of).collect::<Vec<_>>();
+    let broken_leg = client(1)
+        .bundle_preconfirmation_evidence(&encoded(&hidden_leg), &legs_hex(&hidden_bundle))
+        .await
+        .unwrap();
+    assert_eq!(broken_leg.verdict, "broken", "{broken_leg:?}");
+    let accused =
+        verify_broken_preconfirmation(&broken_leg.evidence.unwrap(), &chain, &validators, &limits)
+            .expect("the bundle evidence verifies");
+    assert_eq!(accused, hidden_leg);
+    let voided = client(3)
+        .bundle_preconfirmation_evidence(&encoded(&voided_leg), &legs_hex(&voided_bundle))
+        .await
+        .unwrap();
+    assert_eq!(
+        (voided.verdict.as_str(), voided.tx.as_deref()),
+        ("conflict", Some(spent[0].as_str())),
+        "{voided:?}"
+    );
+    assert!(matches!(
+        judge_preconfirmation(&voided.evidence.unwrap(), &chain, &validators, &limits),
+        Ok(Verdict::Conflict { .. })
+    ));
+    // A leg's receipt without its bundle's legs, or with another bundle's, is refused.
+    for legs in [Vec::new(), legs_hex(&voided_bundle)] {
+        let refused = client(1)
+            .bundle_preconfirmation_evidence(&encoded(&hidden_leg), &legs)
+            .await;
+        assert_eq!(call_code(refused), weft_client::codes::INVALID_PARAMS);
+    }
+    let refused = client(1)
+        .preconfirmation_evidence(&encoded(&hidden_leg))
+        .await;
+    assert_eq!(call_code(refused), weft_client::codes::INVALID_PARAMS);
+
     // A receipt that is not Weft's own is a parameter error.
     let mut forged = withheld.clone();
     forged.promise.nonce += 1;
@@ -278,7 +341,7 @@ async fn every_validator_signs_stores_and_keeps_its_promises() {
     assert_eq!(call_code(refused), weft_client::codes::INVALID_PARAMS);
 
     preconfirmed_stream_resolves_every_entry(&chain, &validators).await;
-    a_bundle_is_finalized_whole(&chain).await;
+    a_bundle_is_finalized_whole(&chain, &validators).await;
 
     // A malformed hash is a clear parameter error.
     let bad: Result<Option<ReceiptJson>, ClientError> = client(0).preconfirmation("0x12").await;
@@ -434,11 +497,11 @@ async fn preconfirmed_stream_resolves_every_entry(
 }
 
 /// `weft_sendBundle` end to end: two legs in two namespaces from two senders, one of them
-/// behind a pending predecessor. The legs are accepted without receipts (mempool rule P4:
-/// another leg's sender can void a leg, which receipt evidence cannot show yet), and both
-/// are finalized in one block whose bundle section names the bundle. A bundle with one bad
-/// leg is refused whole, naming the leg; a leg sent alone is refused.
-async fn a_bundle_is_finalized_whole(chain: &weft_types::ChainId) {
+/// behind a pending predecessor. Each leg gets a bundle receipt (version 2) that verifies
+/// offline, and both are finalized in one block whose bundle section names the bundle, in
+/// time: the evidence says the promise was kept. A bundle with one bad leg is refused
+/// whole, naming the leg; a leg sent alone is refused.
+async fn a_bundle_is_finalized_whole(chain: &weft_types::ChainId, validators: &[VerifyingKey]) {
     use weft_types::{LegSpec, NamespaceId, Transaction};
     let window = DEFAULT_PRECONF_WINDOW_HEIGHTS;
     let (buyer, seller) = (key(900), key(901));
@@ -466,12 +529,21 @@ async fn a_bundle_is_finalized_whole(chain: &weft_types::ChainId) {
         legs[0].leg().unwrap().bundle().to_string()
     );
     assert_eq!(accepted.legs.len(), 2);
+    let mut receipts = Vec::new();
     for (leg, a) in legs.iter().zip(&accepted.legs) {
         assert_eq!(a.hash, leg.hash().to_string());
-        assert!(
-            a.receipt.is_none(),
-            "bundle legs are not pre-confirmed (P4)"
+        let json = a
+            .receipt
+            .as_ref()
+            .expect("every leg of a ready bundle gets a receipt");
+        let receipt = verify_receipt_for(json, leg, chain, validators, window)
+            .expect("the leg's receipt verifies offline");
+        assert_eq!(
+            receipt.promise.version,
+            weft_types::receipt::RECEIPT_VERSION_LEG
         );
+        assert_eq!(receipt.promise.issuer, validators[2]);
+        receipts.push(json.encoded.clone());
     }
     let hashes: Vec<String> = legs.iter().map(|t| t.hash().to_string()).collect();
     wait_until("both legs finalized everywhere", || {
@@ -492,6 +564,27 @@ async fn a_bundle_is_finalized_whole(chain: &weft_types::ChainId) {
     .unwrap();
     assert_eq!(block.body.bundles.len(), 1);
     assert_eq!(block.body.bundles[0].id, legs[0].leg().unwrap().bundle());
+    let legs_hex: Vec<String> = legs.iter().map(hex_of).collect();
+    for r in &receipts {
+        // "pending" until a certificate at or above the legs' height is stored.
+        wait_until("the bundle's evidence decided", || async {
+            let answer = client(0)
+                .bundle_preconfirmation_evidence(r, &legs_hex)
+                .await
+                .unwrap();
+            answer.verdict != "pending"
+        })
+        .await;
+        let kept = client(0)
+            .bundle_preconfirmation_evidence(r, &legs_hex)
+            .await
+            .unwrap();
+        assert_eq!(
+            (kept.verdict.as_str(), kept.height),
+            ("kept", h0),
+            "{kept:?}"
+        );
+    }
 
     // One bad leg (its nonce already used) refuses the whole bundle, naming the leg.
     let stale = Transaction::sign_bundle(

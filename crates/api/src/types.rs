@@ -330,7 +330,7 @@ pub struct PreconfEvidenceJson {
     /// `"broken"` (the slot stayed empty through the deadline: `evidence` is slashing
     /// evidence against the issuer), `"kept"` (the transaction is finalized at `height`),
     /// `"conflict"` (another transaction of the sender's with the same nonce, `tx`, was
-    /// finalized at `height`), or `"pending"` (the deadline, or a certificate at or above the
+    /// finalized at `height`; for a bundle leg's receipt, of any leg's sender), or `"pending"` (the deadline, or a certificate at or above the
     /// deciding height, is not finalized yet: `height` is the finalized head).
     pub verdict: String,
     /// See `verdict`.
@@ -368,7 +368,8 @@ pub enum PreconfEventJson {
         txs: Vec<String>,
     },
     /// A preconfirmed transaction that will not be finalized by its deadline: the sender
-    /// finalized another transaction with its nonce (`"conflict"`), or the deadline passed
+    /// finalized another transaction with its nonce (`"conflict"`; for a bundle leg, any
+    /// leg's sender did), or the deadline passed
     /// (`"deadline"`: the promise is broken; `weft_getPreconfirmationEvidence` proves it).
     Dropped {
         /// The transaction.

@@ -128,6 +128,22 @@ impl Client {
             .await?)
     }
 
+    /// [`Client::preconfirmation_evidence`] for a bundle leg's receipt: `legs` are the
+    /// bundle's signed legs (hex), in index order, whose slots the evidence covers too.
+    pub async fn bundle_preconfirmation_evidence(
+        &self,
+        receipt: &str,
+        legs: &[String],
+    ) -> Result<crate::types::PreconfEvidenceJson, ClientError> {
+        Ok(self
+            .http
+            .request(
+                "weft_getPreconfirmationEvidence",
+                rpc_params![receipt, legs],
+            )
+            .await?)
+    }
+
     /// Submits a batch of encoded transactions (hex); one result per transaction.
     pub async fn send_transactions(
         &self,

@@ -119,7 +119,8 @@ fn apply(
             if local && tx.leg().is_some() {
                 return Err(AdmitError::LegAlone { hash });
             }
-            // P4: what depends on a bundle leg is accepted without a receipt.
+            // P4: a plain transaction that depends on a bundle leg is accepted without a
+            // receipt.
             let deadline = deadline.filter(|_| !mempool.depends_on_leg(&tx));
             if deadline.is_some() {
                 mempool.promise_room(&tx)?;
@@ -140,12 +141,27 @@ fn apply(
 }
 
 /// Admits a client's whole bundle (its shape, sizes and signatures already checked), or
-/// none of it. Bundle legs are not pre-confirmed (mempool rule P4).
-pub fn admit_bundle(shared: &Shared, legs: &[Transaction]) -> Result<(), AdmitError> {
+/// none of it, and when `deadline` is given promises it whole by then (mempool
+/// `promise_bundle`). Returns whether it was promised: a bundle the promises' liability
+/// bound has no room for is refused before it is admitted, one that cannot be promised for
+/// another reason (it expires first, a leg is held back or rests on another bundle's leg) is
+/// admitted without receipts.
+pub fn admit_bundle(
+    shared: &Shared,
+    legs: &[Transaction],
+    deadline: Option<u64>,
+) -> Result<bool, AdmitError> {
     with_facts(shared, &fact_keys(legs), |mempool, chain| {
+        let deadline = match deadline {
+            Some(d) if mempool.bundle_promise_room(legs, d)? => Some(d),
+            _ => None,
+        };
         mempool.admit_bundle(legs, &DynView(chain), true)?;
         shared.metrics.mempool_txs.set(mempool.len() as i64);
-        Ok(())
+        let hashes: Vec<TxHash> = legs.iter().map(|t| t.hash()).collect();
+        // Room was checked under the same lock: only a held-back leg can refuse here, and
+        // the bundle stays admitted unpromised.
+        Ok(deadline.is_some_and(|d| mempool.promise_bundle(&hashes, d).is_ok()))
     })
 }
 

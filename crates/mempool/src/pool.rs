@@ -161,7 +161,7 @@ fn legs_orderable<'a>(legs: impl Iterator<Item = &'a Transaction>) -> Result<(),
 
 fn leg_not_promised() -> AdmitError {
     AdmitError::Preconf {
-        reason: "a bundle leg is pending at or below this nonce of the sender: bundle legs are not pre-confirmed yet (docs/bundles.md), and a promise cannot depend on one".into(),
+        reason: "a bundle leg is pending below this nonce of the sender: a leg's sender takes nothing after it in a block (rule S1), so a promise cannot depend on one (P4, docs/bundles.md)".into(),
     }
 }
 
@@ -512,23 +512,47 @@ impl Mempool {
         Ok(())
     }
 
-    /// Whether promising `tx` would depend on a bundle leg (P4): `tx` is one, or one of its
-    /// sender's pending unpromised predecessors is. Such a transaction is accepted without
-    /// a receipt.
+    /// Whether promising plain `tx` would depend on a bundle leg (P4): `tx` is a leg (its
+    /// promise is its bundle's, [`Mempool::promise_bundle`]), or a pending leg of its sender
+    /// is below it. Such a transaction is accepted without a receipt.
     pub fn depends_on_leg(&self, tx: &Transaction) -> bool {
         tx.leg().is_some()
             || self
-                .no_leg_in(&self.unpromised_chain(&sender_bytes(tx), tx.nonce().checked_sub(1)))
+                .no_leg_in(
+                    &sender_bytes(tx),
+                    &self.unpromised_chain(&sender_bytes(tx), tx.nonce().checked_sub(1)),
+                    None,
+                    tx.nonce(),
+                )
                 .is_err()
     }
 
-    /// P4: a promise never depends on a bundle leg (its own, or a predecessor's): a leg's
-    /// inclusion depends on its whole bundle, which receipt evidence cannot yet show.
-    fn no_leg_in(&self, chain: &[(TxHash, usize)]) -> Result<(), AdmitError> {
-        if chain
+    /// P4: a promise depends on no bundle leg but those of the bundle it is for (`bundle`):
+    /// none in the unpromised `chain` below `top`, and none just below the chain (a promised
+    /// leg ends its sender's transactions in a block, rule S1, so what follows it could not
+    /// share the block that holds every promise).
+    fn no_leg_in(
+        &self,
+        sender: &[u8; 32],
+        chain: &[(TxHash, usize)],
+        bundle: Option<weft_types::BundleId>,
+        top: u64,
+    ) -> Result<(), AdmitError> {
+        let foreign = |h: &TxHash| {
+            self.txs
+                .get(h)
+                .and_then(|e| e.tx.leg())
+                .is_some_and(|l| Some(l.bundle()) != bundle)
+        };
+        let lowest = chain
             .iter()
-            .any(|(h, _)| self.txs.get(h).is_some_and(|e| e.tx.leg().is_some()))
-        {
+            .filter_map(|(h, _)| self.txs.get(h).map(|e| e.tx.nonce()))
+            .min()
+            .unwrap_or(top);
+        let below = lowest
+            .checked_sub(1)
+            .and_then(|n| self.by_sender_nonce.get(&(*sender, n)));
+        if chain.iter().any(|(h, _)| foreign(h)) || below.is_some_and(foreign) {
             return Err(leg_not_promised());
         }
         Ok(())
@@ -664,8 +688,14 @@ impl Mempool {
                 ),
             });
         }
-        let chain = self.unpromised_chain(&sender_bytes(&entry.tx), Some(entry.tx.nonce()));
-        self.no_leg_in(&chain)?;
+        if entry.tx.leg().is_some() {
+            return Err(AdmitError::Preconf {
+                reason: format!("transaction {hash} is a bundle leg: its promise is its bundle's"),
+            });
+        }
+        let sender = sender_bytes(&entry.tx);
+        let chain = self.unpromised_chain(&sender, Some(entry.tx.nonce()));
+        self.no_leg_in(&sender, &chain, None, entry.tx.nonce())?;
         self.check_room(chain.len(), chain.iter().map(|(_, b)| b).sum())?;
         for (h, b) in chain {
             let e = self.txs.get_mut(&h).expect("pending");
@@ -674,6 +704,104 @@ impl Mempool {
             self.promised_bytes += b;
         }
         Ok(())
+    }
+
+    /// Marks every leg of a pending bundle (`legs`, its leg hashes) as promised by this
+    /// validator's receipts, due by `deadline`, with every leg's sender's pending
+    /// predecessors (P2, P4: the promise is the whole bundle's, `weft_types::receipt`).
+    /// Refused when a leg is not pending or is held back, the bundle expires before
+    /// `deadline` (it could not be included at every height the deadline rule counts on),
+    /// a predecessor is another bundle's leg, or the promises would exceed the liability
+    /// bound.
+    pub fn promise_bundle(&mut self, legs: &[TxHash], deadline: u64) -> Result<(), AdmitError> {
+        let mut union: Vec<(TxHash, usize)> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut bundle = None;
+        for hash in legs {
+            let Some(entry) = self.txs.get(hash) else {
+                return Err(AdmitError::Preconf {
+                    reason: format!("bundle leg {hash} is not pending"),
+                });
+            };
+            let Some(leg) = entry.tx.leg() else {
+                return Err(AdmitError::Preconf {
+                    reason: format!("transaction {hash} is not a bundle leg"),
+                });
+            };
+            if *bundle.get_or_insert(leg.bundle()) != leg.bundle() {
+                return Err(AdmitError::Preconf {
+                    reason: "the legs are of different bundles".into(),
+                });
+            }
+            if entry.queued {
+                return Err(AdmitError::Preconf {
+                    reason: format!(
+                        "bundle leg {hash} is held back: a lower nonce of its sender is missing"
+                    ),
+                });
+            }
+            if leg.valid_until < deadline {
+                return Err(AdmitError::Preconf {
+                    reason: format!(
+                        "the bundle is valid until height {}, before the receipt's deadline {deadline}: a promise needs valid_until_height at least the finalized head plus the receipt window",
+                        leg.valid_until
+                    ),
+                });
+            }
+            let sender = sender_bytes(&entry.tx);
+            let chain = self.unpromised_chain(&sender, Some(entry.tx.nonce()));
+            self.no_leg_in(&sender, &chain, bundle, entry.tx.nonce())?;
+            union.extend(chain.into_iter().filter(|(h, _)| seen.insert(*h)));
+        }
+        self.check_room(union.len(), union.iter().map(|(_, b)| b).sum())?;
+        for (h, b) in union {
+            let e = self.txs.get_mut(&h).expect("pending");
+            e.promised = Some(deadline);
+            self.promised.insert((deadline, e.seq), h);
+            self.promised_bytes += b;
+        }
+        Ok(())
+    }
+
+    /// Whether a client's bundle, once admitted, could be promised by `deadline`
+    /// ([`Mempool::promise_bundle`], without admitting anything): `Ok(true)` if so,
+    /// `Ok(false)` if it would be accepted without receipts (it expires before `deadline`,
+    /// or depends on another bundle's leg), and an error if the promises would exceed the
+    /// liability bound (a validator that cannot keep a promise accepts nothing).
+    pub fn bundle_promise_room(
+        &self,
+        legs: &[Transaction],
+        deadline: u64,
+    ) -> Result<bool, AdmitError> {
+        let Some(bundle) = legs.first().and_then(|t| t.leg()).map(|l| l.bundle()) else {
+            return Ok(false);
+        };
+        if legs
+            .iter()
+            .any(|t| t.leg().is_none_or(|l| l.valid_until < deadline))
+        {
+            return Ok(false);
+        }
+        let mut seen: HashSet<TxHash> = legs.iter().map(|t| t.hash()).collect();
+        let (mut txs, mut bytes) = (legs.len(), legs.iter().map(encoded_len).sum::<usize>());
+        for tx in legs {
+            let sender = sender_bytes(tx);
+            let chain = self.unpromised_chain(&sender, tx.nonce().checked_sub(1));
+            if self
+                .no_leg_in(&sender, &chain, Some(bundle), tx.nonce())
+                .is_err()
+            {
+                return Ok(false);
+            }
+            for (h, b) in chain {
+                if seen.insert(h) {
+                    txs += 1;
+                    bytes += b;
+                }
+            }
+        }
+        self.check_room(txs, bytes)?;
+        Ok(true)
     }
 
     /// Whether promising `tx` once admitted would stay within the liability bound (the
@@ -1809,5 +1937,97 @@ mod tests {
         pool.admit(next.clone(), &chain, true).unwrap();
         assert!(pool.promise(&next.hash(), 10).is_err());
         assert_eq!(pool.promised_len(), 0);
+        // Promising the bundle does not make its sender's next transaction promisable: it
+        // could not share the bundle's block (S1).
+        let hashes: Vec<TxHash> = legs.iter().map(|t| t.hash()).collect();
+        pool.promise_bundle(&hashes, 50).unwrap();
+        assert!(pool.depends_on_leg(&next));
+        assert!(pool.promise(&next.hash(), 50).is_err());
+    }
+
+    /// A bundle's promise covers every leg and every leg's sender's pending predecessors,
+    /// and its block building takes the whole bundle first; what it cannot keep (a bundle
+    /// expiring before the deadline, one resting on another bundle's leg, one past the
+    /// liability bound) is refused.
+    #[test]
+    fn a_bundle_is_promised_whole_with_its_predecessors() {
+        let chain = Chain::default();
+        let (a, b, c) = (key(1), key(2), key(3));
+        let mut pool = Mempool::new(cfg(), Limits::default());
+        let early: Vec<Transaction> = (0..3).map(|i| tx(&key(10 + i), 0)).collect();
+        for t in &early {
+            pool.admit(t.clone(), &chain, false).unwrap();
+        }
+        // b's nonce 0 is pending; the bundle takes a's 0 and b's 1.
+        let b0 = tx(&b, 0);
+        pool.admit(b0.clone(), &chain, true).unwrap();
+        let legs = bundle(&a, 0, &b, 1, 100);
+        assert_eq!(
+            pool.bundle_promise_room(&legs, 101),
+            Ok(false),
+            "expires first"
+        );
+        assert_eq!(pool.bundle_promise_room(&legs, 60), Ok(true));
+        pool.admit_bundle(&legs, &chain, true).unwrap();
+        let hashes: Vec<TxHash> = legs.iter().map(|t| t.hash()).collect();
+        assert!(matches!(
+            pool.promise_bundle(&hashes, 101),
+            Err(AdmitError::Preconf { reason }) if reason.contains("valid until height 100")
+        ));
+        assert!(
+            pool.promise(&hashes[0], 60).is_err(),
+            "a leg alone is not promised"
+        );
+        pool.promise_bundle(&hashes, 60).unwrap();
+        assert_eq!(pool.promised_len(), 3, "both legs and b's predecessor");
+        assert_eq!(pool.promised_deadline(&b0.hash()), Some(60));
+        pool.promise_bundle(&hashes, 60).unwrap();
+        assert_eq!(pool.promised_len(), 3, "promising again adds nothing");
+        // A block of three holds the promised bundle and its predecessor, not the older
+        // arrivals; one of two holds nothing of the bundle rather than split it.
+        let picked: HashSet<TxHash> = pool
+            .select(&HashSet::new(), |_| 0, lim(3))
+            .iter()
+            .map(|t| t.hash())
+            .collect();
+        assert_eq!(
+            picked,
+            [b0.hash(), hashes[0], hashes[1]].into_iter().collect()
+        );
+        assert!(!pool
+            .select(&HashSet::new(), |_| 0, lim(2))
+            .iter()
+            .any(|t| t.leg().is_some()));
+
+        // A second bundle whose leg sits on b's pending leg is accepted unpromised: the first
+        // bundle's fate is not this one's issuer's to keep.
+        let on_top = bundle(&c, 0, &b, 2, 100);
+        assert_eq!(pool.bundle_promise_room(&on_top, 60), Ok(false));
+        pool.admit_bundle(&on_top, &chain, true).unwrap();
+        let top_hashes: Vec<TxHash> = on_top.iter().map(|t| t.hash()).collect();
+        assert!(pool.promise_bundle(&top_hashes, 60).is_err());
+        assert_eq!(pool.promised_len(), 3);
+
+        // The liability bound counts every leg: with room for 4 promises, a 2-leg bundle
+        // over 3 promised does not fit.
+        let small = Config {
+            preconf_txs_max: 4,
+            ..cfg()
+        };
+        let mut pool = Mempool::new(small, Limits::default());
+        let t = tx(&c, 0);
+        pool.admit(t.clone(), &chain, true).unwrap();
+        pool.promise(&t.hash(), 60).unwrap();
+        let (d, e) = (key(4), key(5));
+        let first = bundle(&d, 0, &e, 0, 100);
+        assert_eq!(pool.bundle_promise_room(&first, 60), Ok(true));
+        pool.admit_bundle(&first, &chain, true).unwrap();
+        pool.promise_bundle(&first.iter().map(|t| t.hash()).collect::<Vec<_>>(), 60)
+            .unwrap();
+        let second = bundle(&key(6), 0, &key(7), 0, 100);
+        assert!(matches!(
+            pool.bundle_promise_room(&second, 60),
+            Err(AdmitError::Preconf { reason }) if reason.contains("preconf_txs_max = 4")
+        ));
     }
 }

@@ -201,9 +201,11 @@ impl NodeApi for Api {
         let published = self.preconfirmed.clone();
         let (chain, me) = (self.chain, self.me.clone());
         Box::pin(async move {
-            // Shape first; expiry and the validity bound are mempool rule S3. Legs get no
-            // receipts (P4), so this validator need not be able to promise.
+            // Shape first; expiry and the validity bound are mempool rule S3.
             weft_mempool::check_bundle_shape(&legs)?;
+            // A bundle is promised whole, like any accepted submission: a validator that
+            // cannot keep a promise now accepts nothing.
+            let (issued, deadline) = receipt_window(&shared, wall_ms())?;
             let leg_error = |leg: usize, e: AdmitError| AdmitError::BundleLeg {
                 leg,
                 reason: Box::new(e),
@@ -222,15 +224,15 @@ impl NodeApi for Api {
                     }),
                 ));
             }
-            // Legs are accepted without receipts (mempool rule P4): a leg's inclusion depends
-            // on its whole bundle (another leg's sender can void it), which receipt evidence
-            // cannot yet show, so an honest issuer could be blamed for a broken promise.
-            weft_consensus::admit_bundle(&shared, &legs)?;
-            let mut flags = vec![false; legs.len()];
+            // Every leg's receipt promises the whole bundle (`weft_types::receipt`); one that
+            // cannot be promised (it expires before the deadline, a leg is held back or
+            // rests on another bundle's leg) is accepted without receipts (mempool P4).
+            let promised = weft_consensus::admit_bundle(&shared, &legs, Some(deadline))?;
+            let mut flags = vec![promised; legs.len()];
             let hashes: Vec<TxHash> = legs.iter().map(|t| t.hash()).collect();
-            let head = shared.store.head_height().unwrap_or(0);
             let receipts = acknowledge(
-                &shared, &metrics, &persister, &published, chain, me, legs, &mut flags, head, head,
+                &shared, &metrics, &persister, &published, chain, me, legs, &mut flags, issued,
+                deadline,
             )
             .await;
             let mut receipts = receipts.into_iter();

@@ -407,29 +407,73 @@ fn finality(state: &State, height: u64) -> Result<Option<FinalityJson>, ErrorObj
 }
 
 /// What the finalized chain shows about `receipt`'s promise, with the evidence for it
-/// (`weft_types::evidence`). Reads at most the receipt window plus
-/// `EVIDENCE_HEADERS_EXTRA_MAX` blocks (both bounded by genesis), under a read permit.
-fn preconf_evidence(state: &State, receipt: &str) -> Result<PreconfEvidenceJson, ErrorObjectOwned> {
-    use weft_types::evidence::{SlotProof, EVIDENCE_HEADERS_EXTRA_MAX};
+/// (`weft_types::evidence`). A bundle leg's receipt needs the bundle's signed legs (`legs`,
+/// in index order; the receipt holder has them), whose slots the evidence covers too (rule
+/// 7). Reads at most the receipt window plus `EVIDENCE_HEADERS_EXTRA_MAX` blocks (both
+/// bounded by genesis), under a read permit.
+fn preconf_evidence(
+    state: &State,
+    receipt: &str,
+    legs: Option<Vec<String>>,
+) -> Result<PreconfEvidenceJson, ErrorObjectOwned> {
+    use weft_types::evidence::{BundleWitness, SlotProof, Verdict, EVIDENCE_HEADERS_EXTRA_MAX};
     let store = state.node.store();
     let limits = store.limits();
+    let invalid = |m: String| err(codes::INVALID_PARAMS, m);
     let bytes = bounded_hex(
         receipt,
         "receipt",
         "RECEIPT_BYTES",
         weft_types::RECEIPT_BYTES,
     )
-    .map_err(|e| err(codes::INVALID_PARAMS, e.to_string()))?;
-    let receipt =
-        Receipt::decode_bytes(&bytes).map_err(|e| err(codes::INVALID_PARAMS, e.to_string()))?;
+    .map_err(|e| invalid(e.to_string()))?;
+    let receipt = Receipt::decode_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
+    let (chain, validators) = (state.node.chain_id(), state.node.validators());
     receipt
-        .verify(
-            &state.node.chain_id(),
-            &state.node.validators(),
-            limits.preconf_window_heights,
-        )
-        .map_err(|e| err(codes::INVALID_PARAMS, format!("receipt: {e}")))?;
+        .verify(&chain, &validators, limits.preconf_window_heights)
+        .map_err(|e| invalid(format!("receipt: {e}")))?;
     let p = &receipt.promise;
+    let leg_receipt = p.version == weft_types::receipt::RECEIPT_VERSION_LEG;
+    let mut witness = match (legs, leg_receipt) {
+        (None, false) => None,
+        (Some(_), false) => {
+            return Err(invalid(
+                "legs were given for a plain transaction's receipt".into(),
+            ))
+        }
+        (None, true) => {
+            return Err(invalid(
+                "a bundle leg's receipt needs its bundle's legs (second parameter: the signed legs' hex, in index order)".into(),
+            ))
+        }
+        (Some(legs), true) => {
+            if legs.len() > weft_types::BUNDLE_LEGS_MAX {
+                return Err(invalid(format!(
+                    "{} legs, a bundle has at most BUNDLE_LEGS_MAX = {}",
+                    legs.len(),
+                    weft_types::BUNDLE_LEGS_MAX
+                )));
+            }
+            let legs = legs
+                .iter()
+                .enumerate()
+                .map(|(i, hex)| {
+                    decode_tx_hex(hex, store).map_err(|e| invalid(format!("leg {i}: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let w = BundleWitness::for_legs(&legs).ok_or_else(|| {
+                invalid("the legs are not one bundle's, whole and in index order".into())
+            })?;
+            if w.other_keys(&p.tx).len() + 1 != w.legs.len() {
+                return Err(invalid(format!(
+                    "the receipt's transaction {} is not a leg of bundle {}",
+                    p.tx,
+                    w.bundle_id()
+                )));
+            }
+            Some(w)
+        }
+    };
     let head = store.head_height().unwrap_or(0);
     let pending = |height| PreconfEvidenceJson {
         verdict: "pending".into(),
@@ -437,25 +481,32 @@ fn preconf_evidence(state: &State, receipt: &str) -> Result<PreconfEvidenceJson,
         tx: None,
         evidence: None,
     };
-    let key = (p.sender, p.nonce);
-    let mut slots = Vec::new();
-    let mut decided: Option<(u64, weft_types::TxHash)> = None;
+    // The receipt's own slot first, then every other leg's (rule 7).
+    let mut keys = vec![(p.sender, p.nonce)];
+    if let Some(w) = &witness {
+        keys.extend(w.other_keys(&p.tx));
+    }
+    let mut proofs: Vec<Vec<SlotProof>> = vec![Vec::new(); keys.len()];
+    let mut decided = None;
     for h in p.issued_height + 1..=p.deadline_height.min(head) {
         let block = store
             .block(h)
             .map_err(internal)?
             .ok_or_else(|| internal("finalized block missing"))?;
-        let proof = SlotProof::build(&block.body.slots(), key);
-        if let SlotProof::Held(leaf) = &proof {
-            decided = Some((h, leaf.slot.tx));
+        let slots = block.body.slots();
+        for (list, key) in proofs.iter_mut().zip(&keys) {
+            let proof = SlotProof::build(&slots, *key);
+            if matches!(proof, SlotProof::Held(_)) {
+                decided = Some(h);
+            }
+            list.push(proof);
         }
-        slots.push(proof);
         if decided.is_some() {
             break;
         }
     }
     let last = match decided {
-        Some((h, _)) => h,
+        Some(h) => h,
         None if head < p.deadline_height => return Ok(pending(head)),
         None => p.deadline_height,
     };
@@ -489,16 +540,30 @@ fn preconf_evidence(state: &State, receipt: &str) -> Result<PreconfEvidenceJson,
         }
         return Ok(pending(head));
     };
+    let mut lists = proofs.into_iter();
+    let slots = lists.next().expect("the receipt's own slot");
+    if let Some(w) = witness.as_mut() {
+        w.others = lists.collect();
+    }
+    let last_header = headers.last().expect("at least one header").digest();
     let evidence = weft_types::BrokenPreconfirmation {
         receipt: receipt.clone(),
         headers,
         certificate,
         slots,
+        bundle: witness,
     };
-    let (verdict, tx) = match decided {
-        None => ("broken", None),
-        Some((_, tx)) if tx == p.tx => ("kept", None),
-        Some((_, tx)) => ("conflict", Some(tx.to_string())),
+    // The verdict is the evidence's own, judged as a client would (our store holds only
+    // finalized blocks, so its certificate is taken as given here).
+    let verdict = evidence
+        .judge(&chain, &validators, limits.preconf_window_heights, |_| {
+            Ok(last_header)
+        })
+        .map_err(|e| internal(format!("evidence built from the store does not judge: {e}")))?;
+    let (verdict, tx) = match verdict {
+        Verdict::Broken => ("broken", None),
+        Verdict::Kept { .. } => ("kept", None),
+        Verdict::Conflict { tx, .. } => ("conflict", Some(tx.to_string())),
     };
     Ok(PreconfEvidenceJson {
         verdict: verdict.into(),
@@ -600,8 +665,8 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
     // Subscribed before anything is read, so no receipt issued from here on is missed.
     let mut head_rx = store.subscribe_head();
     let mut receipts = state.node.preconfirmed();
-    // Preconfirmed, not yet finalized: hash -> (sender, nonce, deadline).
-    let mut tracked: HashMap<TxHash, ([u8; 32], u64, u64)> = HashMap::new();
+    // Preconfirmed, not yet finalized: hash -> (sender, nonce, deadline, is a bundle leg).
+    let mut tracked: HashMap<TxHash, ([u8; 32], u64, u64, bool)> = HashMap::new();
     // Never past the next height: heights above the head are not final, and treating them
     // as streamed would drop promises that are still running.
     let mut cursor = from.min(store.head_height().map_or(0, |h| h + 1));
@@ -634,7 +699,10 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
                     return;
                 }
                 let p = &receipt.promise;
-                tracked.insert(hash, (p.sender, p.nonce, p.deadline_height));
+                tracked.insert(
+                    hash,
+                    (p.sender, p.nonce, p.deadline_height, tx.leg().is_some()),
+                );
                 let event = PreconfEventJson::Preconfirmed {
                     transaction: tx_json(&tx),
                     receipt: Box::new(ReceiptJson::of(&receipt)),
@@ -693,12 +761,17 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
             let hashes: Vec<TxHash> = tracked.keys().copied().collect();
             let pending = state.node.pending_among(&hashes);
             for (hash, pending) in hashes.into_iter().zip(pending) {
-                let (sender, nonce, deadline) = tracked[&hash];
+                let (sender, nonce, deadline, leg) = tracked[&hash];
                 if pending && streamed < deadline {
                     continue;
                 }
                 let conflict = match store.tx_location(&hash) {
                     Ok(Some(_)) => continue, // finalized above the cursor: next round
+                    // A promised leg leaves the mempool unfinalized only when its bundle can
+                    // no longer be included: some leg's nonce was taken by another
+                    // transaction (mempool rule S2; a promised bundle is ready and outlives
+                    // its deadline, so neither eviction nor expiry drops it first).
+                    Ok(None) if leg && !pending => true,
                     Ok(None) => store
                         .sender_nonce(&sender)
                         .ok()
@@ -954,9 +1027,11 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
     // Blocking pool: it decodes up to a window of blocks, which must not hold an async
     // worker of the RPC runtime.
     module.register_blocking_method("weft_getPreconfirmationEvidence", |params, state, _| {
-        let (receipt,): (String,) = params.parse()?;
+        let mut seq = params.sequence();
+        let receipt: String = seq.next()?;
+        let legs: Option<Vec<String>> = seq.optional_next()?;
         let _permit = read_permit(&state)?;
-        preconf_evidence(&state, &receipt)
+        preconf_evidence(&state, &receipt, legs)
     })?;
     module.register_method("weft_getNamespaceProof", |params, state, _| {
         let (namespace, height): (u64, u64) = params.parse()?;

@@ -46,8 +46,10 @@ pub const LEG_EXTRA_BYTES_MAX: usize = 8 + 1 + 1 + 32 * BUNDLE_LEGS_MAX;
 
 /// Domain of the bundle id. The id is not bound to a chain: every leg's signature is.
 const BUNDLE_ID_DOMAIN: &[u8] = b"weft/bundle/v1";
-/// Domain of a leg's content hash.
-const LEG_CONTENT_DOMAIN: &[u8] = b"weft/leg-content/v1";
+/// Domain of a leg's content hash. Version 2 hashes the payload first, so a leg's slot
+/// (namespace, sender, nonce) can be shown against the bundle id without the payload
+/// (bundle-leg receipt evidence, `crate::evidence`).
+const LEG_CONTENT_DOMAIN: &[u8] = b"weft/leg-content/v2";
 
 /// A bundle's id: SHA-256 over its expiry, its leg count and its legs' content hashes.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -102,13 +104,23 @@ pub fn leg_content_hash(
     nonce: u64,
     payload: &[u8],
 ) -> Digest {
+    leg_content_hash_of(namespace, sender, nonce, &sha256(&[payload]))
+}
+
+/// [`leg_content_hash`] from the payload's SHA-256: what evidence recomputes from a leg's
+/// slot without carrying its payload.
+pub fn leg_content_hash_of(
+    namespace: NamespaceId,
+    sender: &[u8; 32],
+    nonce: u64,
+    payload_hash: &Digest,
+) -> Digest {
     sha256(&[
         LEG_CONTENT_DOMAIN,
         &namespace.0.to_be_bytes(),
         sender,
         &nonce.to_be_bytes(),
-        &(payload.len() as u64).to_be_bytes(),
-        payload,
+        payload_hash.as_ref(),
     ])
 }
 
@@ -357,11 +369,11 @@ mod tests {
         let id = BundleId::of(100, &contents);
         assert_eq!(
             id.to_string(),
-            "0xd9893c5cd2f7bf18ed26b4cda6b6cb12ef608585905e508e066c595bee50ca45"
+            "0x234f2292cf88c9ee72c2aaaceea3633ddfbdfbb049ba3b2a6daf06a974a76b84"
         );
         assert_eq!(
             id.leg_hash(1).to_string(),
-            "0xd08a27d0b0fe7ca457455fa24f6585ccd3e92c6b7e8086a0c907d0c9063b8121"
+            "0x40f4e538daa8d8112e0d7510f7500ff5230f7f529aed0af152dc75b6a4edefeb"
         );
     }
 

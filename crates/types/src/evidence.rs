@@ -27,6 +27,14 @@
 //! 6. the promise was broken if every height in `(issued, deadline]` is finalized and shows
 //!    the slot empty. Fewer finalized heights is not a fault: the network stalled, and no
 //!    issuer can be blamed for that.
+//! 7. a bundle leg's receipt (`crate::receipt::RECEIPT_VERSION_LEG`) comes with a
+//!    [`BundleWitness`], and only it does: the slot of every leg, from which the bundle id
+//!    is recomputed (the receipt's transaction must be one of its legs, in the receipt's
+//!    slot), and for every other leg one slot proof per height, like the receipt's own.
+//!    At each height the window ends if *any* leg's slot is held: by its own leg, the bundle
+//!    is in (kept; block rule B1 puts all legs in one block); by another transaction, that
+//!    leg's sender voided the bundle (a conflict, exempt like the sender's own). A bundle
+//!    whose counterparty voids it is the trader's counterparty risk, not the issuer's fault.
 //!
 //! The promise covers the window only. An honest issuer reads its finalized head (which the
 //! store moves only after a block's transaction commits) before it checks the sender's
@@ -34,15 +42,19 @@
 //! never promises a slot already consumed at or below it.
 
 use crate::{
-    merkle, BlockDigest, ChainId, Digest, Header, Limits, Receipt, ReceiptError, Slot, TxHash,
-    VerifyingKey, PROOF_DEPTH_MAX,
+    leg_content_hash_of, merkle, BlockDigest, BundleId, ChainId, Digest, Header, Limits,
+    NamespaceId, Receipt, ReceiptError, Slot, Transaction, TxHash, VerifyingKey, BUNDLE_LEGS_MAX,
+    BUNDLE_LEGS_MIN, PROOF_DEPTH_MAX,
 };
 use bytes::BufMut;
 use commonware_codec::{EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
 use thiserror::Error as ThisError;
 
-/// The evidence format this code writes and accepts.
+/// The evidence format for a plain transaction's receipt.
 pub const EVIDENCE_VERSION: u8 = 1;
+/// The evidence format for a bundle leg's receipt: version 1 followed by its
+/// [`BundleWitness`].
+pub const EVIDENCE_VERSION_BUNDLE: u8 = 2;
 /// Most headers past the deadline that evidence may carry to reach a certified one (not
 /// every finalized height has its own certificate stored).
 pub const EVIDENCE_HEADERS_EXTRA_MAX: u64 = 1024;
@@ -147,6 +159,89 @@ impl SlotProof {
     }
 }
 
+/// One leg's slot, with the hash of its payload: enough to recompute the leg's content
+/// hash (`crate::bundle`) without the payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegSlot {
+    /// The leg's namespace.
+    pub namespace: NamespaceId,
+    /// Its sender.
+    pub sender: [u8; 32],
+    /// Its nonce.
+    pub nonce: u64,
+    /// SHA-256 of its payload.
+    pub payload_hash: Digest,
+}
+
+/// Encoded size of a [`LegSlot`], in bytes.
+pub const LEG_SLOT_BYTES: usize = 8 + 32 + 8 + 32;
+
+impl LegSlot {
+    /// The slot of a leg transaction.
+    pub fn of(tx: &Transaction) -> Self {
+        Self {
+            namespace: tx.namespace(),
+            sender: *tx.sender(),
+            nonce: tx.nonce(),
+            payload_hash: crate::sha256(&[tx.payload()]),
+        }
+    }
+
+    fn key(&self) -> ([u8; 32], u64) {
+        (self.sender, self.nonce)
+    }
+
+    fn content(&self) -> Digest {
+        leg_content_hash_of(self.namespace, &self.sender, self.nonce, &self.payload_hash)
+    }
+}
+
+/// What a bundle leg's evidence adds (rule 7): the bundle's legs and their slot proofs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleWitness {
+    /// The bundle's expiry (part of its id).
+    pub valid_until: u64,
+    /// Every leg's slot, in index order (the receipt's own included).
+    pub legs: Vec<LegSlot>,
+    /// For every leg but the receipt's, in index order: one proof per height, as many as
+    /// the evidence's own `slots`.
+    pub others: Vec<Vec<SlotProof>>,
+}
+
+impl BundleWitness {
+    /// The witness for a receipt on one of `legs` (the whole bundle, in index order), with
+    /// no proofs yet. `None` if `legs` are not one bundle's legs in order.
+    pub fn for_legs(legs: &[Transaction]) -> Option<Self> {
+        let first = legs.first()?.leg()?;
+        let ok = legs.len() == first.count()
+            && legs.iter().enumerate().all(|(i, t)| {
+                t.leg()
+                    .is_some_and(|l| l.bundle() == first.bundle() && l.index as usize == i)
+            });
+        ok.then(|| Self {
+            valid_until: first.valid_until,
+            legs: legs.iter().map(LegSlot::of).collect(),
+            others: Vec::new(),
+        })
+    }
+
+    /// The slot keys proofs must be built for, in [`BundleWitness::others`] order: every leg
+    /// but the one with hash `own`.
+    pub fn other_keys(&self, own: &TxHash) -> Vec<([u8; 32], u64)> {
+        let id = self.bundle_id();
+        (0..self.legs.len())
+            .filter(|&i| id.leg_hash(i as u8) != *own)
+            .map(|i| self.legs[i].key())
+            .collect()
+    }
+
+    /// The id of the bundle these legs make.
+    pub fn bundle_id(&self) -> BundleId {
+        let contents: Vec<Digest> = self.legs.iter().map(LegSlot::content).collect();
+        BundleId::of(self.valid_until, &contents)
+    }
+}
+
 /// What evidence shows about a receipt's promise.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -159,7 +254,8 @@ pub enum Verdict {
         height: u64,
     },
     /// A different transaction with the same `(sender, nonce)` was finalized first, at
-    /// `height`: the sender's conflict, which the promise exempts.
+    /// `height`: the sender's conflict, which the promise exempts. For a bundle leg's
+    /// receipt, the slot may be any leg's (that leg's sender voided the bundle).
     Conflict {
         /// Where.
         height: u64,
@@ -211,6 +307,9 @@ pub enum EvidenceError {
         /// The receipt's deadline.
         deadline: u64,
     },
+    /// Rule 7.
+    #[error("rule 7: {0}")]
+    Bundle(String),
     /// The evidence is sound but shows no broken promise.
     #[error("the promise was not broken: {0:?}")]
     NotBroken(Verdict),
@@ -227,7 +326,13 @@ pub struct BrokenPreconfirmation {
     pub certificate: Vec<u8>,
     /// One proof per header from the first, for the receipt's `(sender, nonce)`.
     pub slots: Vec<SlotProof>,
+    /// For a bundle leg's receipt, the bundle's legs and their proofs (rule 7); `None` for
+    /// a plain transaction's.
+    pub bundle: Option<BundleWitness>,
 }
+
+/// Another leg's slot as rule 7 checks it: its key, its leg hash and its proofs.
+type OtherLeg<'a> = (([u8; 32], u64), TxHash, &'a [SlotProof]);
 
 impl BrokenPreconfirmation {
     /// What the evidence shows, checked against the network's chain, validator set and
@@ -295,6 +400,8 @@ impl BrokenPreconfirmation {
                 "it finalizes {finalized}, the last header is {last}"
             )));
         }
+        // Rule 7, before the proofs it adds are read.
+        let others = self.other_legs()?;
         // Rules 4 and 5.
         let window = (deadline - issued) as usize;
         if self.slots.len() > self.headers.len().min(window) {
@@ -313,14 +420,31 @@ impl BrokenPreconfirmation {
             let held = proof
                 .check(header, key)
                 .map_err(|reason| EvidenceError::Slot { height, reason })?;
-            if let Some(tx) = held {
+            // Each slot held at this height: by its own transaction, or by another one.
+            let mut outcomes: Vec<(bool, TxHash)> =
+                held.map(|tx| (tx == p.tx, tx)).into_iter().collect();
+            for (other_key, leg_hash, proofs) in &others {
+                let held =
+                    proofs[i]
+                        .check(header, *other_key)
+                        .map_err(|reason| EvidenceError::Slot {
+                            height,
+                            reason: format!("another leg's slot: {reason}"),
+                        })?;
+                outcomes.extend(held.map(|tx| (tx == *leg_hash, tx)));
+            }
+            if !outcomes.is_empty() {
                 if i + 1 != self.slots.len() {
                     return Err(EvidenceError::AfterHeld { height });
                 }
-                return Ok(if tx == p.tx {
+                // Any leg in means the whole bundle is in (B1), so a kept leg wins.
+                return Ok(if outcomes.iter().any(|(own, _)| *own) {
                     Verdict::Kept { height }
                 } else {
-                    Verdict::Conflict { height, tx }
+                    Verdict::Conflict {
+                        height,
+                        tx: outcomes[0].1,
+                    }
                 });
             }
         }
@@ -332,6 +456,61 @@ impl BrokenPreconfirmation {
             });
         }
         Ok(Verdict::Broken)
+    }
+
+    /// Rule 7: the other legs' slots and proofs for a leg's receipt, none for a plain one.
+    fn other_legs(&self) -> Result<Vec<OtherLeg<'_>>, EvidenceError> {
+        let p = &self.receipt.promise;
+        let leg_receipt = p.version == crate::receipt::RECEIPT_VERSION_LEG;
+        let bad = |reason: String| Err(EvidenceError::Bundle(reason));
+        let w = match (&self.bundle, leg_receipt) {
+            (None, false) => return Ok(Vec::new()),
+            (Some(_), false) => {
+                return bad("a plain transaction's receipt carries a bundle witness".into())
+            }
+            (None, true) => return bad("a bundle leg's receipt needs the bundle's witness".into()),
+            (Some(w), true) => w,
+        };
+        let n = w.legs.len();
+        if !(BUNDLE_LEGS_MIN..=BUNDLE_LEGS_MAX).contains(&n) {
+            return bad(format!(
+                "{n} legs, a bundle has {BUNDLE_LEGS_MIN} to {BUNDLE_LEGS_MAX}"
+            ));
+        }
+        let id = w.bundle_id();
+        let Some(own) = (0..n).find(|&i| id.leg_hash(i as u8) == p.tx) else {
+            return bad(format!(
+                "the receipt's transaction is not a leg of bundle {id}"
+            ));
+        };
+        let slot = &w.legs[own];
+        if slot.namespace != p.namespace || slot.key() != (p.sender, p.nonce) {
+            return bad(format!(
+                "leg {own} of bundle {id} is not in the receipt's slot"
+            ));
+        }
+        if w.others.len() != n - 1 {
+            return bad(format!(
+                "{} proof lists for {} other legs",
+                w.others.len(),
+                n - 1
+            ));
+        }
+        if let Some(k) = w.others.iter().position(|o| o.len() != self.slots.len()) {
+            return bad(format!(
+                "{} proofs for another leg (list {k}), {} for the receipt's own slot",
+                w.others[k].len(),
+                self.slots.len()
+            ));
+        }
+        let mut lists = w.others.iter();
+        Ok((0..n)
+            .filter(|&i| i != own)
+            .map(|i| {
+                let proofs = lists.next().expect("n - 1 lists");
+                (w.legs[i].key(), id.leg_hash(i as u8), proofs.as_slice())
+            })
+            .collect())
     }
 
     /// Accepts the evidence only if it shows the promise broken ([`Verdict::Broken`]).
@@ -420,13 +599,77 @@ impl Read for SlotProof {
     }
 }
 
+impl Write for LegSlot {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_u64(self.namespace.0);
+        buf.put_slice(&self.sender);
+        buf.put_u64(self.nonce);
+        self.payload_hash.write(buf);
+    }
+}
+impl EncodeSize for LegSlot {
+    fn encode_size(&self) -> usize {
+        LEG_SLOT_BYTES
+    }
+}
+impl Read for LegSlot {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, Error> {
+        Ok(Self {
+            namespace: NamespaceId(u64::read(buf)?),
+            sender: <[u8; 32]>::read(buf)?,
+            nonce: u64::read(buf)?,
+            payload_hash: Digest::read(buf)?,
+        })
+    }
+}
+
+impl Write for BundleWitness {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_u64(self.valid_until);
+        self.legs.write(buf);
+        self.others.write(buf);
+    }
+}
+impl EncodeSize for BundleWitness {
+    fn encode_size(&self) -> usize {
+        8 + self.legs.encode_size() + self.others.encode_size()
+    }
+}
+impl Read for BundleWitness {
+    /// The most slot proofs per leg (the receipt window).
+    type Cfg = usize;
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, window: &usize) -> Result<Self, Error> {
+        let proofs = (RangeCfg::from(0..=*window), ());
+        Ok(Self {
+            valid_until: u64::read(buf)?,
+            legs: Vec::<LegSlot>::read_cfg(
+                buf,
+                &(RangeCfg::from(BUNDLE_LEGS_MIN..=BUNDLE_LEGS_MAX), ()),
+            )?,
+            others: Vec::<Vec<SlotProof>>::read_cfg(
+                buf,
+                &(RangeCfg::from(0..=BUNDLE_LEGS_MAX - 1), proofs),
+            )?,
+        })
+    }
+}
+
 impl Write for BrokenPreconfirmation {
     fn write(&self, buf: &mut impl BufMut) {
-        buf.put_u8(EVIDENCE_VERSION);
+        // Version 1 stays byte-for-byte what it was; a leg's evidence appends its witness.
+        buf.put_u8(if self.bundle.is_some() {
+            EVIDENCE_VERSION_BUNDLE
+        } else {
+            EVIDENCE_VERSION
+        });
         self.receipt.write(buf);
         self.headers.write(buf);
         self.certificate.write(buf);
         self.slots.write(buf);
+        if let Some(w) = &self.bundle {
+            w.write(buf);
+        }
     }
 }
 impl EncodeSize for BrokenPreconfirmation {
@@ -435,13 +678,14 @@ impl EncodeSize for BrokenPreconfirmation {
             + self.headers.encode_size()
             + self.certificate.encode_size()
             + self.slots.encode_size()
+            + self.bundle.as_ref().map_or(0, EncodeSize::encode_size)
     }
 }
 impl Read for BrokenPreconfirmation {
     type Cfg = Limits;
     fn read_cfg(buf: &mut impl commonware_codec::Buf, limits: &Limits) -> Result<Self, Error> {
         let version = u8::read(buf)?;
-        if version != EVIDENCE_VERSION {
+        if version != EVIDENCE_VERSION && version != EVIDENCE_VERSION_BUNDLE {
             return Err(Error::Invalid(
                 "BrokenPreconfirmation",
                 "unknown evidence version",
@@ -457,6 +701,11 @@ impl Read for BrokenPreconfirmation {
                 &(RangeCfg::from(0..=EVIDENCE_CERTIFICATE_BYTES_MAX), ()),
             )?,
             slots: Vec::<SlotProof>::read_cfg(buf, &(RangeCfg::from(0..=window), ()))?,
+            bundle: if version == EVIDENCE_VERSION_BUNDLE {
+                Some(BundleWitness::read_cfg(buf, &window)?)
+            } else {
+                None
+            },
         })
     }
 }
@@ -542,6 +791,7 @@ mod tests {
                     .collect(),
                 certificate: self.blocks[certified as usize].digest().0.as_ref().to_vec(),
                 slots,
+                bundle: None,
             }
         }
 
@@ -820,7 +1070,203 @@ mod tests {
             assert!(BrokenPreconfirmation::decode_bytes(&bytes[..cut], &limits).is_err());
         }
         let mut versioned = bytes.to_vec();
-        versioned[0] = 2;
+        versioned[0] = 3;
+        assert!(BrokenPreconfirmation::decode_bytes(&versioned, &limits).is_err());
+        // Relabelled as a bundle leg's evidence, it lacks the witness that version appends.
+        versioned[0] = EVIDENCE_VERSION_BUNDLE;
         assert!(BrokenPreconfirmation::decode_bytes(&versioned, &limits).is_err());
     }
+
+    /// A risk reversal's two legs: a call on the options rollup (8) by `a`, the premium on
+    /// the token rollup (7) by `b`, both at nonce 0, valid until height 100.
+    fn bundle(a: &SigningKey, b: &SigningKey) -> Vec<Transaction> {
+        let spec = |ns: u64, payload: &'static [u8]| crate::LegSpec {
+            namespace: NamespaceId(ns),
+            nonce: 0,
+            payload: bytes::Bytes::from_static(payload),
+        };
+        Transaction::sign_bundle(
+            &crate::test_chain(),
+            100,
+            &[(a, spec(8, b"buy call")), (b, spec(7, b"pay premium"))],
+        )
+        .expect("a valid bundle")
+    }
+
+    impl Chain {
+        /// Evidence for a leg's receipt as an honest builder makes it: proofs for every
+        /// leg's slot up to the deadline or the first height where any is held.
+        fn leg_evidence(
+            &self,
+            receipt: &Receipt,
+            legs: &[Transaction],
+            certified: u64,
+        ) -> BrokenPreconfirmation {
+            let p = &receipt.promise;
+            let mut w = BundleWitness::for_legs(legs).expect("one bundle");
+            let keys = w.other_keys(&p.tx);
+            w.others = vec![Vec::new(); keys.len()];
+            let mut slots = Vec::new();
+            for h in p.issued_height + 1..=p.deadline_height.min(certified) {
+                let block_slots = self.blocks[h as usize].body.slots();
+                let own = SlotProof::build(&block_slots, (p.sender, p.nonce));
+                let mut held = matches!(own, SlotProof::Held(_));
+                slots.push(own);
+                for (list, key) in w.others.iter_mut().zip(&keys) {
+                    let proof = SlotProof::build(&block_slots, *key);
+                    held |= matches!(proof, SlotProof::Held(_));
+                    list.push(proof);
+                }
+                if held {
+                    break;
+                }
+            }
+            BrokenPreconfirmation {
+                slots,
+                bundle: Some(w),
+                ..self.evidence(receipt, certified)
+            }
+        }
+    }
+
+    /// Rule 7: a leg's receipt promises the whole bundle. Withheld, it is broken; included,
+    /// kept; voided by the other leg's sender, a conflict the issuer is not blamed for.
+    #[test]
+    fn a_bundle_legs_receipt_is_judged_on_every_legs_slot() {
+        let (a, b) = (SigningKey::from_seed(3), SigningKey::from_seed(4));
+        let legs = bundle(&a, &b);
+        let c = chain(40, &[]);
+        let r = c.receipt(&legs[0], 10);
+        assert_eq!(r.promise.version, crate::receipt::RECEIPT_VERSION_LEG);
+
+        let withheld = c.leg_evidence(&r, &legs, 26);
+        assert_eq!(judge(&c, &withheld), Ok(Verdict::Broken));
+        let limits = Limits {
+            preconf_window_heights: WINDOW,
+            ..Limits::default()
+        };
+        let bytes = withheld.encode();
+        assert_eq!(bytes[0], EVIDENCE_VERSION_BUNDLE);
+        assert_eq!(bytes.len(), withheld.encode_size());
+        assert_eq!(
+            BrokenPreconfirmation::decode_bytes(&bytes, &limits).unwrap(),
+            withheld
+        );
+
+        let included = chain(40, &[(15, legs[0].clone()), (15, legs[1].clone())]);
+        let e = included.leg_evidence(&r, &legs, 26);
+        assert_eq!(judge(&included, &e), Ok(Verdict::Kept { height: 15 }));
+
+        // The premium payer spends its nonce 0 elsewhere at height 13: the bundle can never
+        // be included, by its own counterparty's doing.
+        let spent = Transaction::sign(
+            &b,
+            &crate::test_chain(),
+            NamespaceId(7),
+            0,
+            bytes::Bytes::from_static(b"changed its mind"),
+        );
+        let voided = chain(40, &[(13, spent.clone())]);
+        let e = voided.leg_evidence(&r, &legs, 26);
+        assert_eq!(
+            judge(&voided, &e),
+            Ok(Verdict::Conflict {
+                height: 13,
+                tx: spent.hash()
+            })
+        );
+        // Judged on its own slot alone (the witness stripped), the conflict is hidden, and
+        // rule 7 refuses it.
+        let mut stripped = e.clone();
+        stripped.bundle = None;
+        assert!(matches!(
+            judge(&voided, &stripped),
+            Err(EvidenceError::Bundle(_))
+        ));
+        // An accuser that hides the conflict with an "empty" proof at 13 fails rule 4.
+        let mut hidden = voided.leg_evidence(&r, &legs, 12);
+        let w = hidden.bundle.as_mut().unwrap();
+        let key = (*legs[1].sender(), 0);
+        for h in 13..=26usize {
+            hidden.slots.push(SlotProof::build(
+                &voided.blocks[h].body.slots(),
+                (*legs[0].sender(), 0),
+            ));
+            // Proofs built against a block without the conflicting leaf.
+            w.others[0].push(SlotProof::build(&c.blocks[h].body.slots(), key));
+        }
+        hidden.headers = voided.evidence(&r, 26).headers;
+        hidden.certificate = voided.evidence(&r, 26).certificate;
+        assert!(matches!(
+            judge(&voided, &hidden),
+            Err(EvidenceError::Slot { height: 13, .. })
+        ));
+    }
+
+    /// Rule 7 refuses a witness that is not the receipt's bundle, or is incomplete.
+    #[test]
+    fn a_forged_bundle_witness_is_refused() {
+        let (a, b) = (SigningKey::from_seed(3), SigningKey::from_seed(4));
+        let legs = bundle(&a, &b);
+        let c = chain(40, &[]);
+        let r = c.receipt(&legs[0], 10);
+        let honest = c.leg_evidence(&r, &legs, 26);
+        let refused = |e: &BrokenPreconfirmation| {
+            let v = judge(&c, e);
+            assert!(matches!(v, Err(EvidenceError::Bundle(_))), "{v:?}");
+        };
+        // Another leg swapped for one the accuser prefers: the bundle id no longer matches.
+        let mut swapped = honest.clone();
+        swapped.bundle.as_mut().unwrap().legs[1].nonce = 7;
+        refused(&swapped);
+        let mut expiry = honest.clone();
+        expiry.bundle.as_mut().unwrap().valid_until = 99;
+        refused(&expiry);
+        // The other leg's proofs missing or short.
+        let mut missing = honest.clone();
+        missing.bundle.as_mut().unwrap().others.clear();
+        refused(&missing);
+        let mut short = honest.clone();
+        short.bundle.as_mut().unwrap().others[0].pop();
+        refused(&short);
+        // A witness on a plain transaction's receipt.
+        let plain = tx(&a, 0, b"plain");
+        let mut on_plain = c.evidence(&c.receipt(&plain, 10), 26);
+        on_plain.bundle = honest.bundle.clone();
+        refused(&on_plain);
+        // The receipt relabelled as a plain one to drop the witness: its signature fails.
+        let mut relabelled = honest.clone();
+        relabelled.receipt.promise.version = crate::receipt::RECEIPT_VERSION;
+        relabelled.bundle = None;
+        assert!(matches!(
+            judge(&c, &relabelled),
+            Err(EvidenceError::Receipt(ReceiptError::BadSignature))
+        ));
+        // Leg 1's receipt judged with the witness: its own slot is leg 1's.
+        let r1 = c.receipt(&legs[1], 10);
+        assert_eq!(
+            judge(&c, &c.leg_evidence(&r1, &legs, 26)),
+            Ok(Verdict::Broken)
+        );
+    }
+
+    /// The bundle evidence encoding is fixed too (version 2 appends the witness).
+    #[test]
+    fn bundle_golden_vector() {
+        let legs = bundle(&SigningKey::from_seed(3), &SigningKey::from_seed(4));
+        let c = chain(28, &[]);
+        let e = c.leg_evidence(&c.receipt(&legs[0], 10), &legs, 28);
+        let bytes = e.encode();
+        assert_eq!(
+            (
+                bytes.len(),
+                crate::to_hex(crate::sha256(&[&bytes]).as_ref())
+            ),
+            (BUNDLE_GOLDEN_LEN, BUNDLE_GOLDEN_SHA256.to_string())
+        );
+    }
+
+    const BUNDLE_GOLDEN_LEN: usize = 8641;
+    const BUNDLE_GOLDEN_SHA256: &str =
+        "0x35bd8f53153c6de728590c6e140c7986d6c99eec0eb552f84681410ccc3d7009";
 }

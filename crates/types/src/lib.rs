@@ -22,7 +22,9 @@ pub use block::{
     Block, BlockDigest, Body, EncryptedItem, Header, NamespaceSpan, NamespaceTxs, Slot,
     HEADER_BYTES, SLOT_BYTES,
 };
-pub use bundle::{BundleEntry, BundleId, Leg, LegSpec, BUNDLE_LEGS_MAX, BUNDLE_LEGS_MIN};
+pub use bundle::{
+    leg_content_hash_of, BundleEntry, BundleId, Leg, LegSpec, BUNDLE_LEGS_MAX, BUNDLE_LEGS_MIN,
+};
 pub use config::{
     Limits, DEFAULT_BLOCK_BYTES_MAX, DEFAULT_BLOCK_TXS_MAX, DEFAULT_GOSSIP_BATCH_TXS_MAX,
     DEFAULT_GOSSIP_HASHES_MAX, DEFAULT_NAMESPACES_PER_BLOCK_MAX, DEFAULT_PAYLOAD_BYTES_MAX,
@@ -30,7 +32,9 @@ pub use config::{
     PRECONF_LAG_HEIGHTS_MAX, PRECONF_WINDOW_HEIGHTS_MAX,
 };
 pub use error::{BlockError, DecodeError, TxError};
-pub use evidence::{BrokenPreconfirmation, EvidenceError, SlotLeaf, SlotProof, Verdict};
+pub use evidence::{
+    BrokenPreconfirmation, BundleWitness, EvidenceError, LegSlot, SlotLeaf, SlotProof, Verdict,
+};
 pub use namespace::NamespaceId;
 pub use proof::{LeafParts, LeafPath, NamespaceProof, ProofError, PROOF_DEPTH_MAX};
 pub use receipt::{Promise, Receipt, ReceiptError, RECEIPT_BYTES};

@@ -45,14 +45,34 @@
 //! not live: evidence of a broken promise must show finalized headers across the whole
 //! window, so a stall is no fault.
 //!
+//! # Bundle legs
+//!
+//! A receipt for a bundle leg has version [`RECEIPT_VERSION_LEG`] and the same layout, for
+//! the leg's own slot. It promises more, since a leg is never included alone: the *whole
+//! bundle* is in a finalized block at a height at most `deadline_height`, unless a
+//! different transaction took the `(sender, nonce)` slot of *any* leg first (that leg's
+//! sender voided the bundle; evidence shows it, `crate::evidence` rule 7). The deadline
+//! argument above holds for the bundle as one item, because an honest issuer promises a
+//! bundle only when:
+//! - every leg is pending and ready here (the union of the legs' pending predecessors is
+//!   promised with it, and fits in the liability bound like any promise);
+//! - none of those predecessors is a leg of another bundle (that bundle's fate is not the
+//!   issuer's to keep), and
+//! - the bundle's `valid_until` is at least the deadline, so it is still includable at
+//!   every height the argument uses.
+//!
+//! Then the issuer's own block in the window can hold the whole bundle after the legs'
+//! predecessors (block rule B5 puts legs last), and the legs' gossip precedes the receipt.
+//!
 //! Rules a valid receipt meets ([`Receipt::verify`]), numbered as their errors say:
-//! 1. its version is [`RECEIPT_VERSION`];
+//! 1. its version is [`RECEIPT_VERSION`] or [`RECEIPT_VERSION_LEG`];
 //! 2. it names the verifier's chain;
 //! 3. its issuer is in the validator set;
 //! 4. `issued_height < deadline_height <= issued_height + window_max` (the deadline rule);
 //! 5. the issuer's signature verifies;
 //! 6. for the submitter, who holds the transaction: the receipt names the transaction's
-//!    hash, namespace, sender and nonce ([`Receipt::verify_tx`]). A submitter should also
+//!    hash, namespace, sender and nonce, and its version is the one for the transaction's
+//!    kind (a leg's receipt is [`RECEIPT_VERSION_LEG`]) ([`Receipt::verify_tx`]). A submitter should also
 //!    refuse a receipt whose `issued_height` is ahead of the finalized head it observes by
 //!    more than `PRECONF_LAG_HEIGHTS_MAX`: a far-future window postpones any evidence.
 
@@ -64,8 +84,10 @@ use thiserror::Error as ThisError;
 
 /// Base of the receipt signing domain, bound to the chain (`ChainId::domain`).
 pub const RECEIPT_SIGNING_NAMESPACE: &[u8] = b"weft/preconf/v1";
-/// The receipt format this code writes and accepts.
+/// The receipt format for a plain transaction.
 pub const RECEIPT_VERSION: u8 = 1;
+/// The receipt format for a bundle leg: the promise covers the whole bundle (module docs).
+pub const RECEIPT_VERSION_LEG: u8 = 2;
 /// Bytes of the signed part of a receipt.
 pub const PROMISE_BYTES: usize = 1 + 32 + 8 + 32 + 32 + 8 + 8 + 8 + 32;
 /// Bytes of an encoded receipt.
@@ -77,7 +99,7 @@ pub const DEADLINE_OFFSET: usize = 1 + 32 + 8 + 32 + 32 + 8 + 8;
 /// What the issuer promises (the signed part of a receipt).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Promise {
-    /// Format version ([`RECEIPT_VERSION`]).
+    /// Format version: [`RECEIPT_VERSION`], or [`RECEIPT_VERSION_LEG`] for a bundle leg.
     pub version: u8,
     /// The network the promise is about.
     pub chain: ChainId,
@@ -99,7 +121,7 @@ pub struct Promise {
 
 impl Promise {
     /// The promise for `tx`, accepted by `issuer` at finalized head `issued_height`, due by
-    /// `deadline_height`.
+    /// `deadline_height`; a leg's promise is for its whole bundle ([`RECEIPT_VERSION_LEG`]).
     pub fn for_tx(
         chain: ChainId,
         tx: &Transaction,
@@ -108,7 +130,11 @@ impl Promise {
         issuer: VerifyingKey,
     ) -> Self {
         Self {
-            version: RECEIPT_VERSION,
+            version: if tx.leg().is_some() {
+                RECEIPT_VERSION_LEG
+            } else {
+                RECEIPT_VERSION
+            },
             chain,
             namespace: tx.namespace(),
             tx: tx.hash(),
@@ -194,8 +220,8 @@ pub enum ReceiptError {
     Version {
         /// The receipt's version.
         found: u8,
-        /// The version this code accepts.
-        expected: u8,
+        /// The versions this code accepts.
+        expected: &'static str,
     },
     /// Rule 2.
     #[error("rule 2: receipt is for chain {found}, not {expected}")]
@@ -244,10 +270,10 @@ impl Receipt {
         window_max: u64,
     ) -> Result<(), ReceiptError> {
         let p = &self.promise;
-        if p.version != RECEIPT_VERSION {
+        if p.version != RECEIPT_VERSION && p.version != RECEIPT_VERSION_LEG {
             return Err(ReceiptError::Version {
                 found: p.version,
-                expected: RECEIPT_VERSION,
+                expected: "1 (a transaction) or 2 (a bundle leg)",
             });
         }
         if p.chain != *chain {
@@ -298,6 +324,10 @@ impl Receipt {
             "sender"
         } else if p.nonce != tx.nonce() {
             "nonce"
+        } else if (p.version == RECEIPT_VERSION_LEG) != tx.leg().is_some() {
+            // A plain receipt for a leg would promise less than the bundle (and the
+            // reverse, a bundle promise for a lone transaction, names no bundle).
+            "version"
         } else {
             return Ok(());
         };
@@ -394,10 +424,10 @@ mod tests {
         assert_eq!(r.verify(&chain, &validators, 64), Ok(()));
 
         let mut v = r.clone();
-        v.promise.version = 2;
+        v.promise.version = 3;
         assert!(matches!(
             v.verify(&chain, &validators, 64),
-            Err(ReceiptError::Version { found: 2, .. })
+            Err(ReceiptError::Version { found: 3, .. })
         ));
         let other = ChainId(crate::sha256(&[b"another network"]));
         assert!(matches!(
@@ -481,6 +511,54 @@ mod tests {
             assert_eq!(signed.verify(&chain, &validators, 64), Ok(()));
             assert_eq!(signed.verify_tx(&tx), Err(ReceiptError::NotForTx { field }));
         }
+    }
+
+    /// A leg's receipt is version 2 (the promise covers its bundle); the submitter refuses a
+    /// plain receipt for a leg, which would promise less.
+    #[test]
+    fn a_legs_receipt_is_a_bundle_promise() {
+        let chain = crate::test_chain();
+        let (a, b) = (SigningKey::from_seed(2), SigningKey::from_seed(3));
+        let spec = |ns: u64| crate::LegSpec {
+            namespace: NamespaceId(ns),
+            nonce: 0,
+            payload: bytes::Bytes::from_static(b"leg"),
+        };
+        let legs = Transaction::sign_bundle(&chain, 100, &[(&a, spec(7)), (&b, spec(8))]).unwrap();
+        let issuer = SigningKey::from_seed(1);
+        let validators = vec![issuer.public_key()];
+        let promise = Promise::for_tx(chain, &legs[1], 10, 74, issuer.public_key());
+        assert_eq!(promise.version, RECEIPT_VERSION_LEG);
+        let r = promise.clone().sign(&issuer);
+        assert_eq!(r.verify(&chain, &validators, 64), Ok(()));
+        assert_eq!(r.verify_tx(&legs[1]), Ok(()));
+        let plain = Promise {
+            version: RECEIPT_VERSION,
+            ..promise
+        }
+        .sign(&issuer);
+        assert_eq!(plain.verify(&chain, &validators, 64), Ok(()));
+        assert_eq!(
+            plain.verify_tx(&legs[1]),
+            Err(ReceiptError::NotForTx { field: "version" })
+        );
+        let (r, _) = receipt();
+        let as_leg = Promise {
+            version: RECEIPT_VERSION_LEG,
+            ..r.promise
+        }
+        .sign(&issuer);
+        let tx = Transaction::sign(
+            &SigningKey::from_seed(2),
+            &chain,
+            NamespaceId(7),
+            3,
+            bytes::Bytes::from_static(b"pay"),
+        );
+        assert_eq!(
+            as_leg.verify_tx(&tx),
+            Err(ReceiptError::NotForTx { field: "version" })
+        );
     }
 
     #[test]
