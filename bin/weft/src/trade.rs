@@ -270,7 +270,7 @@ async fn send_bundle(
                 )
                 .map_err(|e| anyhow::anyhow!("leg {leg}'s receipt does not verify: {e}"))?;
                 println!(
-                    "  leg {leg} (namespace {}): tx {} pre-confirmed by {}, due by height {} (signature verified)",
+                    "  leg {leg} (namespace {}): tx {} pre-confirmed with its whole bundle by {}, due by height {} (signature verified)",
                     tx.namespace(),
                     a.hash,
                     weft_types::to_hex(&receipt.promise.issuer.as_ref()[..8]),
@@ -278,7 +278,7 @@ async fn send_bundle(
                 );
             }
             None => println!(
-                "  leg {leg} (namespace {}): tx {} accepted; legs are not pre-confirmed yet (docs/bundles.md)",
+                "  leg {leg} (namespace {}): tx {} accepted without a receipt (the bundle could not be promised: docs/bundles.md, P4)",
                 tx.namespace(),
                 a.hash
             ),

@@ -34,7 +34,11 @@
 //!   stay within `preconf_txs_max` and `preconf_bytes_max` (the liability bound, at most
 //!   half a block: [`Config::validate_with`]), so one block always holds every promise;
 //! - P3. a promise ends when its transaction is finalized or evicted, or its deadline
-//!   passes.
+//!   passes;
+//! - P4. a bundle is promised whole ([`Mempool::promise_bundle`]: every leg and every leg's
+//!   sender's pending predecessors, only if it outlives the deadline and rests on no other
+//!   bundle's leg); a plain transaction with a pending leg of its sender below it is never
+//!   promised (a leg ends its sender's transactions in a block, rule S1).
 //!
 //! Otherwise block building takes transactions in arrival order (FCFS), each sender's in nonce order
 //! from its next nonce, skipping any that would leave a gap. When a block is finalized its

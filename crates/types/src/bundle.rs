@@ -28,8 +28,9 @@
 //! rule 8 (a sender's nonces in order within a namespace) by ending a leg's sender's
 //! transactions for the block at its leg (mempool rule S1).
 //!
-//! Legs take nonces like any transaction, so they are leaves of the nonce-slot tree and a
-//! receipt for a leg is judged like any other.
+//! Legs take nonces like any transaction, so they are leaves of the nonce-slot tree; a
+//! leg's receipt promises the whole bundle and its evidence shows every leg's slot
+//! (`crate::receipt`, `crate::evidence` rule 7).
 
 use crate::{merkle, sha256, Digest, NamespaceId, TxHash};
 use bytes::{BufMut, Bytes};
