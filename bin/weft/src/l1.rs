@@ -108,7 +108,7 @@ pub fn prover(args: ProverArgs) -> Result<()> {
         .unwrap_or_else(|| format!("prover-{}", std::process::id()));
     runtime()?.block_on(async move {
         tokio::select! {
-            r = weft_rollup::worker::run(&args.coordinator, &id) => r.map_err(anyhow::Error::msg),
+            r = weft_rollup::worker::run(&args.coordinator, &id, weft_rollup::clock::system()) => r.map_err(anyhow::Error::msg),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })

@@ -36,7 +36,11 @@ async fn two_rollup_instances_agree_on_executed_transfers() {
         Rollup::new(chain(), NS, genesis()),
     ];
     for (r, v) in rollups.iter().zip([0usize, 2]) {
-        tokio::spawn(weft_rollup::service::follow(r.clone(), client(v)));
+        tokio::spawn(weft_rollup::service::follow(
+            r.clone(),
+            client(v),
+            weft_rollup::clock::system(),
+        ));
     }
 
     // alice -> bob 100, bob -> carol 50, bob -> carol 500 (overdraft: skipped), alice -> carol 1.
@@ -149,7 +153,11 @@ async fn risk_reversals_execute_on_both_rollups_or_on_neither() {
         Rollup::world(chain(), NS, genesis(), Some(&options), None).unwrap(),
     ];
     for (r, v) in worlds.iter().zip([1usize, 3]) {
-        tokio::spawn(weft_rollup::service::follow(r.clone(), client(v)));
+        tokio::spawn(weft_rollup::service::follow(
+            r.clone(),
+            client(v),
+            weft_rollup::clock::system(),
+        ));
     }
     let mut n = Nonces::default();
     let head = client(0).head().await.unwrap().map_or(0, |h| h.height);

@@ -8,8 +8,18 @@ use crate::service::{self, Rollup};
 use std::future::Future;
 use tracing::info;
 
-/// Runs the world until `shutdown` resolves (`Ok`) or following Weft fails for good.
+/// Runs the world on the system clock until `shutdown` resolves (`Ok`) or following Weft
+/// fails for good.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+    run_with(cfg, crate::clock::system(), shutdown).await
+}
+
+/// [`run`] on `clock`.
+pub async fn run_with(
+    cfg: Config,
+    clock: crate::clock::SharedClock,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
     cfg.validate()?;
     let genesis = match &cfg.token.alloc {
         Some(path) => service::Genesis::load(path)?,
@@ -48,7 +58,14 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                 .as_deref()
                 .map(crate::l1::L1Client::new)
                 .transpose()?;
-            let pipeline = Pipeline::new(rollup.clone(), batches, coordinator, genesis_root, l1);
+            let pipeline = Pipeline::new(
+                rollup.clone(),
+                batches,
+                coordinator,
+                genesis_root,
+                l1,
+                clock.clone(),
+            );
             (rollup, Some(pipeline))
         }
         None => (
@@ -76,7 +93,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         tokio::spawn(p.run_settlement());
     }
     tokio::select! {
-        r = service::follow(rollup, client) => r.map_err(|e| format!("following Weft: {e}")),
+        r = service::follow(rollup, client, clock) => r.map_err(|e| format!("following Weft: {e}")),
         _ = shutdown => Ok(()),
     }
 }

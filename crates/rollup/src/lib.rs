@@ -5,6 +5,7 @@
 //! rollups are the token rollup and the options rollup.
 
 pub mod batcher;
+pub mod clock;
 pub mod config;
 pub mod l1;
 pub mod launch;

@@ -3,13 +3,14 @@
 //! order.
 
 use crate::batcher::{Batch, Cut};
+use crate::clock::SharedClock;
 use crate::l1::{L1Client, SubmissionJson};
-use crate::service::{now_ms, Rollup};
+use crate::service::Rollup;
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
 use jsonrpsee::RpcModule;
 use redb::{Database, ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, path::Path, sync::Arc};
 use tracing::{info, warn};
 use weft_prover::token::{PublicInputs, TokenBackend, BACKEND_ID};
 use weft_prover::{Coordinator, SubmitOutcome, TaskState};
@@ -22,6 +23,8 @@ const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
 pub const ROLLUP_BATCHES_MAX: usize = 1000;
 /// How often cuts are collected and deadlines swept, in milliseconds.
 pub const PIPELINE_TICK_MS: u64 = 100;
+/// Pause between settlement attempts, in milliseconds.
+pub const SETTLE_POLL_MS: u64 = 300;
 
 /// The persisted batches (index → [`Batch`]), written before their task exists.
 pub struct BatchStore {
@@ -105,6 +108,7 @@ pub struct Pipeline {
     coordinator: Coordinator,
     genesis_root: [u64; 4],
     l1: Option<L1Client>,
+    clock: SharedClock,
 }
 
 /// A task handed to a prover by `prover_pull`.
@@ -157,6 +161,7 @@ impl Pipeline {
         coordinator: Coordinator,
         genesis_root: [u64; 4],
         l1: Option<L1Client>,
+        clock: SharedClock,
     ) -> Arc<Self> {
         Arc::new(Self {
             rollup,
@@ -164,6 +169,7 @@ impl Pipeline {
             coordinator,
             genesis_root,
             l1,
+            clock,
         })
     }
 
@@ -192,20 +198,20 @@ impl Pipeline {
     /// Collects cuts and sweeps deadlines until the process ends.
     pub async fn run_batches(self: Arc<Self>) {
         loop {
-            for cut in self.rollup.take_cuts(now_ms()) {
+            for cut in self.rollup.take_cuts(self.clock.now_ms()) {
                 if let Err(e) = self.handle_cut(cut) {
                     // Losing a cut would leave a gap in the batch sequence: stop here.
                     panic!("persisting a batch failed: {e}");
                 }
             }
-            match self.coordinator.sweep(now_ms()) {
+            match self.coordinator.sweep(self.clock.now_ms()) {
                 Ok(swept) if !swept.is_empty() => {
                     warn!(target: "weft::prover", ?swept, "deadlines missed; tasks returned")
                 }
                 Ok(_) => {}
                 Err(e) => warn!(target: "weft::prover", %e, "sweep failed"),
             }
-            tokio::time::sleep(Duration::from_millis(PIPELINE_TICK_MS)).await;
+            self.clock.sleep(PIPELINE_TICK_MS).await;
         }
     }
 
@@ -215,7 +221,7 @@ impl Pipeline {
         let ns = self.rollup.namespace();
         let mut registered = false;
         loop {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            self.clock.sleep(SETTLE_POLL_MS).await;
             if !registered {
                 match l1.register(ns, self.genesis_root, Cursor::new(0, 0)).await {
                     Ok(()) => registered = true,
@@ -287,7 +293,7 @@ impl Pipeline {
                 }
                 let Some(task) = me
                     .coordinator
-                    .pull(&prover, now_ms())
+                    .pull(&prover, me.clock.now_ms())
                     .map_err(|e| rpc_err(-32000, e))?
                 else {
                     return Ok(None);

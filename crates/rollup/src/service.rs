@@ -648,6 +648,8 @@ impl Inner {
 pub const FOLLOW_HEIGHTS_MAX: u64 = 256;
 /// Pause between follow steps when caught up, in milliseconds.
 pub const FOLLOW_POLL_MS: u64 = 100;
+/// Pause after a failed follow step, in milliseconds.
+pub const FOLLOW_RETRY_MS: u64 = 500;
 /// Consecutive failed follow steps before [`follow`] gives up.
 pub const FOLLOW_FAILURES_MAX: u32 = 60;
 
@@ -657,14 +659,15 @@ pub const FOLLOW_FAILURES_MAX: u32 = 60;
 pub async fn follow(
     rollup: Arc<Rollup>,
     client: weft_client::Client,
+    clock: crate::clock::SharedClock,
 ) -> Result<(), weft_client::ClientError> {
     let mut failures = 0;
     loop {
-        match follow_step(&rollup, &client).await {
+        match follow_step(&rollup, &client, clock.now_ms()).await {
             Ok(true) => failures = 0,
             Ok(false) => {
                 failures = 0;
-                tokio::time::sleep(std::time::Duration::from_millis(FOLLOW_POLL_MS)).await;
+                clock.sleep(FOLLOW_POLL_MS).await;
             }
             Err(e) => {
                 failures += 1;
@@ -672,17 +675,18 @@ pub async fn follow(
                     return Err(e);
                 }
                 warn!(target: "weft::rollup", %e, "following failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                clock.sleep(FOLLOW_RETRY_MS).await;
             }
         }
     }
 }
 
 /// Executes the next finalized heights (at most [`FOLLOW_HEIGHTS_MAX`]); `false` if there
-/// were none.
+/// were none. `now_ms` only dates batch openings (the batch interval), never execution.
 async fn follow_step(
     rollup: &Rollup,
     client: &weft_client::Client,
+    now_ms: u64,
 ) -> Result<bool, weft_client::ClientError> {
     let next = rollup.next_height();
     let Some(head) = client.head().await?.map(|h| h.height) else {
@@ -715,17 +719,10 @@ async fn follow_step(
         }
     }
     for (height, txs) in &blocks {
-        rollup.apply_block(*height, txs, now_ms());
+        rollup.apply_block(*height, txs, now_ms);
     }
     rollup.advance_to(to + 1);
     Ok(true)
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn err(message: impl Into<String>) -> ErrorObjectOwned {
@@ -808,4 +805,31 @@ pub async fn serve(
     }
     info!(target: "weft::rollup::token", %bound, "token rollup rpc listening");
     Ok((bound, server.start(module)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock as _, ManualClock};
+
+    /// The follower paces itself on the injected clock, not the system's: against a Weft
+    /// node that never answers it retries `FOLLOW_FAILURES_MAX` times, `FOLLOW_RETRY_MS`
+    /// apart on that clock, then gives up, without sleeping for real.
+    #[tokio::test]
+    async fn following_retries_on_the_injected_clock_and_gives_up() {
+        let chain = weft_types::ChainId(weft_types::sha256(&[b"clock test"]));
+        let state = Genesis::default().state().expect("the default genesis");
+        let rollup = Rollup::new(chain, 7, state);
+        // Port 1 on loopback: connections are refused at once.
+        let client = weft_client::Client::new("http://127.0.0.1:1").expect("a client");
+        let clock = ManualClock::at(1_000);
+        let before = rollup.next_height();
+        let failed = follow(rollup.clone(), client, clock.clone()).await;
+        assert!(failed.is_err(), "it gives up");
+        assert_eq!(
+            clock.now_ms(),
+            1_000 + u64::from(FOLLOW_FAILURES_MAX - 1) * FOLLOW_RETRY_MS
+        );
+        assert_eq!(rollup.next_height(), before, "nothing was executed");
+    }
 }

@@ -13,8 +13,12 @@ use weft_prover::{token::TokenBackend, ProofBackend as _};
 /// How long an idle worker waits before asking again, in milliseconds.
 pub const IDLE_POLL_MS: u64 = 500;
 
-/// Runs the worker loop until the process ends.
-pub async fn run(coordinator: &str, prover: &str) -> Result<(), String> {
+/// Runs the worker loop until the process ends, idling on `clock`.
+pub async fn run(
+    coordinator: &str,
+    prover: &str,
+    clock: crate::clock::SharedClock,
+) -> Result<(), String> {
     let http: HttpClient = HttpClientBuilder::default()
         .max_request_size(crate::l1::L1_REQUEST_BYTES_MAX)
         .max_response_size(64 << 20)
@@ -32,7 +36,7 @@ pub async fn run(coordinator: &str, prover: &str) -> Result<(), String> {
             }
         };
         let Some(task) = task else {
-            tokio::time::sleep(Duration::from_millis(IDLE_POLL_MS)).await;
+            clock.sleep(IDLE_POLL_MS).await;
             continue;
         };
         let input = match hex::decode(&task.input) {
