@@ -18,6 +18,15 @@ use weft_types::{
     EvidenceError, Promise, ReceiptError, Verdict, VerifyingKey, DEFAULT_PRECONF_WINDOW_HEIGHTS,
 };
 
+/// A bundle leg's spec at nonce 0.
+fn dying_spec(ns: u64, payload: &'static [u8]) -> weft_types::LegSpec {
+    weft_types::LegSpec {
+        namespace: weft_types::NamespaceId(ns),
+        nonce: 0,
+        payload: bytes::Bytes::from_static(payload),
+    }
+}
+
 async fn validator_keys() -> Vec<VerifyingKey> {
     use commonware_codec::DecodeExt as _;
     client(0)
@@ -117,10 +126,30 @@ async fn every_validator_signs_stores_and_keeps_its_promises() {
         .send_transaction_with_receipt(&hex_of(&t))
         .await
         .expect("accepted");
+    // And a bundle, whose legs' receipts promise it whole: it too left before them.
+    let dies_head = client(3).head().await.unwrap().map_or(0, |h| h.height);
+    let dying = weft_types::Transaction::sign_bundle(
+        &chain,
+        dies_head + window + 100,
+        &[
+            (&key(796), dying_spec(8, b"buy call as the issuer dies")),
+            (&key(797), dying_spec(7, b"pay premium as the issuer dies")),
+        ],
+    )
+    .unwrap();
+    let bundle = client(3)
+        .send_bundle(&dying)
+        .await
+        .expect("bundle accepted");
     net.kill(3);
     let json = accepted.receipt.expect("receipt");
     verify_receipt(&json, &chain, &validators, window).unwrap();
     promised.push((3, accepted.hash, json));
+    for (leg, a) in dying.iter().zip(bundle.legs) {
+        let json = a.receipt.expect("a bundle leg's receipt");
+        verify_receipt_for(&json, leg, &chain, &validators, window).unwrap();
+        promised.push((3, a.hash, json));
+    }
 
     let hashes: Vec<String> = promised.iter().map(|(_, h, _)| h.clone()).collect();
     wait_until("every promised transaction finalized", || {

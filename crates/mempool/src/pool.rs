@@ -131,15 +131,17 @@ impl<'a> Selection<'a> {
     }
 }
 
-/// What block rules 8 and 9 need of a bundle's legs, checked before any is taken: two
-/// namespaces or more (B2), and one sender's legs in one namespace in nonce order by leg
-/// index (B5 lists them by index, rule 8 needs nonce order). A bundle that breaks either could
-/// never be in a valid block.
+/// What block rules 8 and 9 and selection (S1) need of a bundle's legs, checked before any
+/// is taken: two namespaces or more (B2), one sender's legs in one namespace in nonce order
+/// by leg index (B5 lists them by index, rule 8 needs nonce order), and one sender's legs
+/// at consecutive nonces (the bundle is taken in one step). A bundle that breaks one could
+/// never be in a block.
 fn legs_orderable<'a>(legs: impl Iterator<Item = &'a Transaction>) -> Result<(), String> {
     let mut namespaces = HashSet::new();
     let mut last: HashMap<([u8; 32], weft_types::NamespaceId), (u8, u64)> = HashMap::new();
     let mut legs: Vec<&Transaction> = legs.collect();
     legs.sort_by_key(|t| t.leg().map(|l| l.index));
+    let all = legs.clone();
     for tx in legs {
         namespaces.insert(tx.namespace());
         let index = tx.leg().map_or(0, |l| l.index);
@@ -155,6 +157,22 @@ fn legs_orderable<'a>(legs: impl Iterator<Item = &'a Transaction>) -> Result<(),
     }
     if namespaces.len() < 2 {
         return Err("all legs are in one namespace: a bundle spans two namespaces or more".into());
+    }
+    // A bundle is taken in one step, each leg at its sender's next nonce, and its senders
+    // take nothing more in the block (S1): one sender's legs, in any namespaces, must be
+    // consecutive nonces, or no block could hold the bundle (nor keep a promise of it).
+    let mut by_sender: HashMap<[u8; 32], Vec<u64>> = HashMap::new();
+    for tx in all {
+        by_sender.entry(*tx.sender()).or_default().push(tx.nonce());
+    }
+    for nonces in by_sender.values_mut() {
+        nonces.sort_unstable();
+        if let Some(w) = nonces.windows(2).find(|w| w[1] != w[0].saturating_add(1)) {
+            return Err(format!(
+                "one sender's legs take nonces {} and {}: a sender's legs take consecutive nonces (nothing of its can sit between them in the block)",
+                w[0], w[1]
+            ));
+        }
     }
     Ok(())
 }
@@ -1943,6 +1961,22 @@ mod tests {
         pool.promise_bundle(&hashes, 50).unwrap();
         assert!(pool.depends_on_leg(&next));
         assert!(pool.promise(&next.hash(), 50).is_err());
+    }
+
+    /// A client that spreads one sender's legs over non-consecutive nonces (a plain
+    /// transaction of its between them) makes a bundle no selection can take whole, and that
+    /// an issuer would promise and then break: it is refused at admission.
+    #[test]
+    fn one_senders_legs_take_consecutive_nonces() {
+        let a = key(1);
+        for (first, second, ok) in [(5, 6, true), (6, 5, true), (5, 7, false), (5, 5, false)] {
+            let legs = bundle(&a, first, &a, second, 100);
+            let shape = check_bundle_shape(&legs);
+            assert_eq!(shape.is_ok(), ok, "nonces {first} and {second}: {shape:?}");
+            if let Err(AdmitError::BadBundle { reason }) = shape {
+                assert!(reason.contains("consecutive"), "{reason}");
+            }
+        }
     }
 
     /// A bundle's promise covers every leg and every leg's sender's pending predecessors,

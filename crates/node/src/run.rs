@@ -61,14 +61,29 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
     }
     store.drop_pending(&stale)?;
     // Promises outlive restarts: what this validator signed and is still due goes first again.
+    // A bundle's legs are promised together, as they were signed (mempool P4).
     let head = store.head_height().unwrap_or(0);
     let mut owed = 0usize;
+    let mut bundles: std::collections::BTreeMap<(u64, weft_types::BundleId), Vec<_>> =
+        Default::default();
     for tx in store.pending()? {
         if let Some(receipt) = store.receipt(&tx.hash())? {
             let deadline = receipt.promise.deadline_height;
-            if deadline >= head && mempool.promise(&tx.hash(), deadline).is_ok() {
-                owed += 1;
+            if deadline < head {
+                continue;
             }
+            match tx.leg() {
+                Some(leg) => bundles
+                    .entry((deadline, leg.bundle()))
+                    .or_default()
+                    .push(tx.hash()),
+                None => owed += usize::from(mempool.promise(&tx.hash(), deadline).is_ok()),
+            }
+        }
+    }
+    for ((deadline, _), legs) in bundles {
+        if mempool.promise_bundle(&legs, deadline).is_ok() {
+            owed += legs.len();
         }
     }
 

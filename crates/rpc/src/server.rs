@@ -464,11 +464,18 @@ fn preconf_evidence(
             let w = BundleWitness::for_legs(&legs).ok_or_else(|| {
                 invalid("the legs are not one bundle's, whole and in index order".into())
             })?;
-            if w.other_keys(&p.tx).len() + 1 != w.legs.len() {
+            let id = w.bundle_id();
+            let own = (0..w.legs.len()).find(|&i| id.leg_hash(i as u8) == p.tx);
+            let Some(own) = own else {
                 return Err(invalid(format!(
-                    "the receipt's transaction {} is not a leg of bundle {}",
-                    p.tx,
-                    w.bundle_id()
+                    "the receipt's transaction {} is not a leg of bundle {id}",
+                    p.tx
+                )));
+            };
+            let slot = &w.legs[own];
+            if (slot.namespace, slot.sender, slot.nonce) != (p.namespace, p.sender, p.nonce) {
+                return Err(invalid(format!(
+                    "the receipt's slot is not leg {own}'s: it is not this leg's receipt"
                 )));
             }
             Some(w)
@@ -493,9 +500,9 @@ fn preconf_evidence(
             .block(h)
             .map_err(internal)?
             .ok_or_else(|| internal("finalized block missing"))?;
-        let slots = block.body.slots();
-        for (list, key) in proofs.iter_mut().zip(&keys) {
-            let proof = SlotProof::build(&slots, *key);
+        // Every leg's proof from one hashing of the block's tree.
+        let built = SlotProof::build_many(&block.body.slots(), &keys);
+        for (list, proof) in proofs.iter_mut().zip(built) {
             if matches!(proof, SlotProof::Held(_)) {
                 decided = Some(h);
             }
@@ -665,8 +672,9 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
     // Subscribed before anything is read, so no receipt issued from here on is missed.
     let mut head_rx = store.subscribe_head();
     let mut receipts = state.node.preconfirmed();
-    // Preconfirmed, not yet finalized: hash -> (sender, nonce, deadline, is a bundle leg).
-    let mut tracked: HashMap<TxHash, ([u8; 32], u64, u64, bool)> = HashMap::new();
+    // Preconfirmed, not yet finalized: hash -> (sender, nonce, deadline, a leg's bundle
+    // expiry).
+    let mut tracked: HashMap<TxHash, ([u8; 32], u64, u64, Option<u64>)> = HashMap::new();
     // Never past the next height: heights above the head are not final, and treating them
     // as streamed would drop promises that are still running.
     let mut cursor = from.min(store.head_height().map_or(0, |h| h + 1));
@@ -701,7 +709,12 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
                 let p = &receipt.promise;
                 tracked.insert(
                     hash,
-                    (p.sender, p.nonce, p.deadline_height, tx.leg().is_some()),
+                    (
+                        p.sender,
+                        p.nonce,
+                        p.deadline_height,
+                        tx.leg().map(|l| l.valid_until),
+                    ),
                 );
                 let event = PreconfEventJson::Preconfirmed {
                     transaction: tx_json(&tx),
@@ -767,11 +780,15 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
                 }
                 let conflict = match store.tx_location(&hash) {
                     Ok(Some(_)) => continue, // finalized above the cursor: next round
-                    // A promised leg leaves the mempool unfinalized only when its bundle can
-                    // no longer be included: some leg's nonce was taken by another
-                    // transaction (mempool rule S2; a promised bundle is ready and outlives
-                    // its deadline, so neither eviction nor expiry drops it first).
-                    Ok(None) if leg && !pending => true,
+                    // A promised leg leaves the mempool unfinalized when its bundle can no
+                    // longer be included (mempool rule S2): some leg's nonce was taken by
+                    // another transaction, or the bundle expired. Read after the mempool, a
+                    // head below the expiry rules the expiry out (a promised bundle is ready,
+                    // so it is never evicted or expired held back).
+                    Ok(None) if leg.is_some() && !pending => {
+                        let head = store.head_height().unwrap_or(0);
+                        leg.is_some_and(|valid_until| head < valid_until)
+                    }
                     Ok(None) => store
                         .sender_nonce(&sender)
                         .ok()

@@ -90,19 +90,50 @@ pub enum SlotProof {
 impl SlotProof {
     /// The proof for `key` in a block whose sorted slots are `slots` ([`crate::Body::slots`]).
     pub fn build(slots: &[Slot], key: ([u8; 32], u64)) -> Self {
+        Self::build_many(slots, &[key]).remove(0)
+    }
+
+    /// The proofs for several keys in one block, hashing its tree once (a bundle leg's
+    /// evidence proves every leg's slot at each height).
+    pub fn build_many(slots: &[Slot], keys: &[([u8; 32], u64)]) -> Vec<Self> {
         let leaves: Vec<Digest> = slots.iter().map(Slot::leaf).collect();
+        // Per key: the held leaf, or the two that bracket it.
+        let found: Vec<Result<usize, usize>> = keys
+            .iter()
+            .map(|key| slots.binary_search_by(|s| s.key().cmp(key)))
+            .collect();
+        let mut wanted: Vec<usize> = Vec::new();
+        for f in &found {
+            match *f {
+                Ok(i) => wanted.push(i),
+                Err(i) => {
+                    wanted.extend(i.checked_sub(1));
+                    wanted.extend((i < slots.len()).then_some(i));
+                }
+            }
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        let paths: std::collections::HashMap<usize, Vec<Digest>> = wanted
+            .iter()
+            .copied()
+            .zip(merkle::prove_many(&leaves, &wanted))
+            .collect();
         let leaf = |i: usize| SlotLeaf {
             slot: slots[i],
             index: i as u32,
-            path: merkle::prove(&leaves, i),
+            path: paths[&i].clone(),
         };
-        match slots.binary_search_by(|s| s.key().cmp(&key)) {
-            Ok(i) => Self::Held(leaf(i)),
-            Err(i) => Self::Empty {
-                below: i.checked_sub(1).map(leaf),
-                above: (i < slots.len()).then(|| leaf(i)),
-            },
-        }
+        found
+            .into_iter()
+            .map(|f| match f {
+                Ok(i) => Self::Held(leaf(i)),
+                Err(i) => Self::Empty {
+                    below: i.checked_sub(1).map(leaf),
+                    above: (i < slots.len()).then(|| leaf(i)),
+                },
+            })
+            .collect()
     }
 
     /// Checks the proof for `key` against `header`: the transaction in the slot, or `None`
@@ -1018,9 +1049,12 @@ mod tests {
             }
             keys.push(([0; 32], 0));
             keys.push(([0xff; 32], u64::MAX));
-            for key in keys {
+            // Built together, the proofs are the ones built one by one.
+            let together = SlotProof::build_many(&slots, &keys);
+            for (key, shared) in keys.into_iter().zip(together) {
                 let member = slots.iter().find(|s| s.key() == key).map(|s| s.tx);
                 let proof = SlotProof::build(&slots, key);
+                assert_eq!(shared, proof);
                 assert_eq!(proof.check(&b.header, key), Ok(member), "n={n}");
                 let encoded = proof.encode();
                 use commonware_codec::DecodeExt as _;

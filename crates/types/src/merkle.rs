@@ -74,6 +74,65 @@ fn prove_into(leaves: &[Digest], index: usize, path: &mut Vec<Digest>) {
     }
 }
 
+/// Audit paths for several leaves of one tree, sharing the work: each subtree root is hashed
+/// once, so the cost is about one tree's hashing however many leaves are proven.
+pub fn prove_many(leaves: &[Digest], indices: &[usize]) -> Vec<Vec<Digest>> {
+    let mut memo = std::collections::HashMap::new();
+    indices
+        .iter()
+        .map(|&index| {
+            assert!(
+                index < leaves.len(),
+                "merkle proof index {index} out of {} leaves",
+                leaves.len()
+            );
+            let mut path = Vec::new();
+            prove_memo(leaves, 0, index, &mut path, &mut memo);
+            path
+        })
+        .collect()
+}
+
+type Memo = std::collections::HashMap<(usize, usize), Digest>;
+
+fn root_memo(leaves: &[Digest], offset: usize, memo: &mut Memo) -> Digest {
+    let n = leaves.len();
+    if n <= 1 {
+        return root(leaves);
+    }
+    if let Some(d) = memo.get(&(offset, n)) {
+        return *d;
+    }
+    let k = split(n);
+    let d = node_hash(
+        &root_memo(&leaves[..k], offset, memo),
+        &root_memo(&leaves[k..], offset + k, memo),
+    );
+    memo.insert((offset, n), d);
+    d
+}
+
+fn prove_memo(
+    leaves: &[Digest],
+    offset: usize,
+    index: usize,
+    path: &mut Vec<Digest>,
+    memo: &mut Memo,
+) {
+    let n = leaves.len();
+    if n <= 1 {
+        return;
+    }
+    let k = split(n);
+    if index < k {
+        prove_memo(&leaves[..k], offset, index, path, memo);
+        path.push(root_memo(&leaves[k..], offset + k, memo));
+    } else {
+        prove_memo(&leaves[k..], offset + k, index - k, path, memo);
+        path.push(root_memo(&leaves[..k], offset, memo));
+    }
+}
+
 /// Verifies that `leaf` is at `index` of a tree of `count` leaves with root `expected`.
 pub fn verify(
     leaf: &Digest,
