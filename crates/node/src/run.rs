@@ -61,31 +61,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
     }
     store.drop_pending(&stale)?;
     // Promises outlive restarts: what this validator signed and is still due goes first again.
-    // A bundle's legs are promised together, as they were signed (mempool P4).
-    let head = store.head_height().unwrap_or(0);
-    let mut owed = 0usize;
-    let mut bundles: std::collections::BTreeMap<(u64, weft_types::BundleId), Vec<_>> =
-        Default::default();
-    for tx in store.pending()? {
-        if let Some(receipt) = store.receipt(&tx.hash())? {
-            let deadline = receipt.promise.deadline_height;
-            if deadline < head {
-                continue;
-            }
-            match tx.leg() {
-                Some(leg) => bundles
-                    .entry((deadline, leg.bundle()))
-                    .or_default()
-                    .push(tx.hash()),
-                None => owed += usize::from(mempool.promise(&tx.hash(), deadline).is_ok()),
-            }
-        }
-    }
-    for ((deadline, _), legs) in bundles {
-        if mempool.promise_bundle(&legs, deadline).is_ok() {
-            owed += legs.len();
-        }
-    }
+    let owed = restore_promises(&mut mempool, &store)?;
 
     let shared = Arc::new(Shared::new(
         mempool,
@@ -199,5 +175,106 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
+    }
+}
+
+/// Marks again what this validator promised and is still due, from its stored receipts:
+/// plain transactions one by one, a bundle's legs together as they were signed (mempool
+/// P4). Returns how many transactions are promised.
+fn restore_promises(mempool: &mut Mempool, store: &Store) -> Result<usize, NodeError> {
+    let head = store.head_height().unwrap_or(0);
+    let mut owed = 0usize;
+    let mut bundles: std::collections::BTreeMap<(u64, weft_types::BundleId), Vec<_>> =
+        Default::default();
+    for tx in store.pending()? {
+        if let Some(receipt) = store.receipt(&tx.hash())? {
+            let deadline = receipt.promise.deadline_height;
+            if deadline < head {
+                continue;
+            }
+            match tx.leg() {
+                Some(leg) => bundles
+                    .entry((deadline, leg.bundle()))
+                    .or_default()
+                    .push(tx.hash()),
+                None => owed += usize::from(mempool.promise(&tx.hash(), deadline).is_ok()),
+            }
+        }
+    }
+    for ((deadline, _), legs) in bundles {
+        if mempool.promise_bundle(&legs, deadline).is_ok() {
+            owed += legs.len();
+        }
+    }
+    Ok(owed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use weft_types::{LegSpec, Limits, NamespaceId, Promise, SigningKey, Transaction};
+
+    /// A restarted issuer owes what it signed: its plain receipt and its bundle's leg
+    /// receipts are promised again, the bundle whole with a leg's pending predecessor, so
+    /// they count against the liability bound and go first as before the restart.
+    #[test]
+    fn promises_survive_a_restart_bundles_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("chain.redb");
+        let limits = Limits::default();
+        let chain = weft_types::ChainId(weft_types::sha256(&[b"restart test"]));
+        let issuer = SigningKey::from_seed(1);
+        let (a, b, c) = (
+            SigningKey::from_seed(2),
+            SigningKey::from_seed(3),
+            SigningKey::from_seed(4),
+        );
+        let plain = |k: &SigningKey, nonce: u64, p: &'static [u8]| {
+            Transaction::sign(k, &chain, NamespaceId(7), nonce, Bytes::from_static(p))
+        };
+        let spec = |ns: u64, nonce: u64| LegSpec {
+            namespace: NamespaceId(ns),
+            nonce,
+            payload: Bytes::from_static(b"leg"),
+        };
+        let before = plain(&b, 0, b"b's earlier transfer");
+        let legs = Transaction::sign_bundle(&chain, 500, &[(&a, spec(8, 0)), (&b, spec(7, 1))])
+            .expect("a bundle");
+        let lone = plain(&c, 0, b"a lone promise");
+        let sign =
+            |t: &Transaction| Promise::for_tx(chain, t, 0, 64, issuer.public_key()).sign(&issuer);
+        {
+            let store = Store::open(&path, limits).expect("store");
+            let txs = vec![
+                before.clone(),
+                legs[0].clone(),
+                legs[1].clone(),
+                lone.clone(),
+            ];
+            // `before` was promised with the bundle (a predecessor), under no receipt of its own.
+            let receipts = vec![sign(&legs[0]), sign(&legs[1]), sign(&lone)];
+            store
+                .persist_pending_with_receipts(weft_storage::AckLane::Express, &txs, &receipts)
+                .expect("persisted");
+        }
+        let store = Store::open(&path, limits).expect("store reopened");
+        let mut mempool = Mempool::new(weft_mempool::Config::default(), limits);
+        let mut pending = store.pending().expect("pending log");
+        pending.sort_by_key(|tx| (*tx.sender(), tx.nonce()));
+        for tx in pending {
+            mempool
+                .admit(tx, &ChainState(&store), true)
+                .expect("admitted again");
+        }
+        assert_eq!(restore_promises(&mut mempool, &store).expect("restored"), 3);
+        assert_eq!(
+            mempool.promised_len(),
+            4,
+            "both legs, b's predecessor, the lone one"
+        );
+        for t in [&legs[0], &legs[1], &before, &lone] {
+            assert_eq!(mempool.promised_deadline(&t.hash()), Some(64));
+        }
     }
 }
