@@ -84,6 +84,9 @@ pub struct Mempool {
     /// Promised transactions by (deadline, arrival): selected before all others (P1).
     promised: BTreeMap<(u64, u64), TxHash>,
     promised_bytes: usize,
+    /// Per promised transaction, the predecessors its promise marked as promised (P2): a
+    /// promise withdrawn before its receipt left ([`Mempool::unpromise`]) takes them back too.
+    covers: HashMap<TxHash, Vec<TxHash>>,
     /// Pending bundle legs by (valid_until, hash): dropped once the chain passes their
     /// expiry (rule S2).
     legs_by_expiry: BTreeMap<(u64, TxHash), ()>,
@@ -266,6 +269,7 @@ impl Mempool {
             outbox_seq: 0,
             promised: BTreeMap::new(),
             promised_bytes: 0,
+            covers: HashMap::new(),
             legs_by_expiry: BTreeMap::new(),
         }
     }
@@ -682,6 +686,7 @@ impl Mempool {
         }
         let live = self.promised.split_off(&(height, 0));
         for hash in std::mem::replace(&mut self.promised, live).into_values() {
+            self.covers.remove(&hash);
             if let Some(entry) = self.txs.get_mut(&hash) {
                 entry.promised = None;
                 self.promised_bytes -= entry.bytes;
@@ -715,13 +720,25 @@ impl Mempool {
         let chain = self.unpromised_chain(&sender, Some(entry.tx.nonce()));
         self.no_leg_in(&sender, &chain, None, entry.tx.nonce())?;
         self.check_room(chain.len(), chain.iter().map(|(_, b)| b).sum())?;
-        for (h, b) in chain {
+        let covered: Vec<TxHash> = chain
+            .iter()
+            .map(|(h, _)| *h)
+            .filter(|h| h != hash)
+            .collect();
+        self.mark_promised(chain, deadline);
+        if !covered.is_empty() {
+            self.covers.insert(*hash, covered);
+        }
+        Ok(())
+    }
+
+    fn mark_promised(&mut self, txs: Vec<(TxHash, usize)>, deadline: u64) {
+        for (h, b) in txs {
             let e = self.txs.get_mut(&h).expect("pending");
             e.promised = Some(deadline);
             self.promised.insert((deadline, e.seq), h);
             self.promised_bytes += b;
         }
-        Ok(())
     }
 
     /// Marks every leg of a pending bundle (`legs`, its leg hashes) as promised by this
@@ -733,6 +750,7 @@ impl Mempool {
     /// bound.
     pub fn promise_bundle(&mut self, legs: &[TxHash], deadline: u64) -> Result<(), AdmitError> {
         let mut union: Vec<(TxHash, usize)> = Vec::new();
+        let mut covered: Vec<(TxHash, Vec<TxHash>)> = Vec::new();
         let mut seen = HashSet::new();
         let mut bundle = None;
         for hash in legs {
@@ -769,14 +787,23 @@ impl Mempool {
             let sender = sender_bytes(&entry.tx);
             let chain = self.unpromised_chain(&sender, Some(entry.tx.nonce()));
             self.no_leg_in(&sender, &chain, bundle, entry.tx.nonce())?;
-            union.extend(chain.into_iter().filter(|(h, _)| seen.insert(*h)));
+            let mut mine = Vec::new();
+            for (h, b) in chain {
+                if seen.insert(h) {
+                    union.push((h, b));
+                    if !legs.contains(&h) {
+                        mine.push(h);
+                    }
+                }
+            }
+            covered.push((*hash, mine));
         }
         self.check_room(union.len(), union.iter().map(|(_, b)| b).sum())?;
-        for (h, b) in union {
-            let e = self.txs.get_mut(&h).expect("pending");
-            e.promised = Some(deadline);
-            self.promised.insert((deadline, e.seq), h);
-            self.promised_bytes += b;
+        self.mark_promised(union, deadline);
+        for (leg, mine) in covered {
+            if !mine.is_empty() {
+                self.covers.insert(leg, mine);
+            }
         }
         Ok(())
     }
@@ -1253,12 +1280,30 @@ impl Mempool {
     }
 
     /// Ends this validator's promise for a pending transaction (its receipt was never
-    /// released); a no-op if it was not promised.
+    /// released), with the predecessors that promise marked; a no-op if it was not
+    /// promised, or if a later promised transaction of its sender rests on it.
     pub fn unpromise(&mut self, hash: &TxHash) {
-        if let Some(entry) = self.txs.get_mut(hash) {
-            if let Some(deadline) = entry.promised.take() {
-                self.promised.remove(&(deadline, entry.seq));
-                self.promised_bytes -= entry.bytes;
+        let Some(entry) = self.txs.get(hash) else {
+            return;
+        };
+        // A later promise of the sender (its receipt released) rests on this one: it stays.
+        // Withdraw a sender's promises from its highest nonce down.
+        let next = (sender_bytes(&entry.tx), entry.tx.nonce().saturating_add(1));
+        if self
+            .by_sender_nonce
+            .get(&next)
+            .is_some_and(|h| self.txs[h].promised.is_some())
+        {
+            return;
+        }
+        // The predecessors its promise marked go with it (no receipt promised them).
+        let covered = self.covers.remove(hash).unwrap_or_default();
+        for h in std::iter::once(hash).chain(covered.iter()) {
+            if let Some(entry) = self.txs.get_mut(h) {
+                if let Some(deadline) = entry.promised.take() {
+                    self.promised.remove(&(deadline, entry.seq));
+                    self.promised_bytes -= entry.bytes;
+                }
             }
         }
     }
@@ -1275,6 +1320,7 @@ impl Mempool {
             self.promised.remove(&(deadline, entry.seq));
             self.promised_bytes -= entry.bytes;
         }
+        self.covers.remove(hash);
         let sender = sender_bytes(&entry.tx);
         self.by_sender_nonce.remove(&(sender, entry.tx.nonce()));
         if entry.queued {
@@ -1961,6 +2007,45 @@ mod tests {
         pool.promise_bundle(&hashes, 50).unwrap();
         assert!(pool.depends_on_leg(&next));
         assert!(pool.promise(&next.hash(), 50).is_err());
+    }
+
+    /// A promise withdrawn before its receipt left (the spread wait failed) frees what it
+    /// marked: its predecessors, and for a bundle every leg's, so no unreceipted promise
+    /// holds liability room or jumps the queue. One a released promise rests on stays.
+    #[test]
+    fn a_withdrawn_promise_takes_its_predecessors_back() {
+        let chain = Chain::default();
+        let (a, b) = (key(1), key(2));
+        let mut pool = Mempool::new(cfg(), Limits::default());
+        let (a0, a1, a2) = (tx(&a, 0), tx(&a, 1), tx(&a, 2));
+        for t in [&a0, &a1, &a2] {
+            pool.admit(t.clone(), &chain, false).unwrap();
+        }
+        pool.promise(&a1.hash(), 40).unwrap();
+        assert_eq!(pool.promised_len(), 2);
+        pool.unpromise(&a1.hash());
+        assert_eq!(pool.promised_len(), 0, "a0 went with a1");
+        // a2's receipt was released on top of a1's promise: a1's withdrawal keeps both.
+        pool.promise(&a1.hash(), 40).unwrap();
+        pool.promise(&a2.hash(), 41).unwrap();
+        pool.unpromise(&a1.hash());
+        assert_eq!(pool.promised_len(), 3);
+        assert_eq!(pool.promised_deadline(&a0.hash()), Some(40));
+
+        // A bundle over b's pending nonce 0, withdrawn from the top nonce down.
+        let b0 = tx(&b, 0);
+        pool.admit(b0.clone(), &chain, false).unwrap();
+        let c = key(3);
+        let legs = bundle(&c, 0, &b, 1, 100);
+        pool.admit_bundle(&legs, &chain, true).unwrap();
+        let hashes: Vec<TxHash> = legs.iter().map(|t| t.hash()).collect();
+        pool.promise_bundle(&hashes, 60).unwrap();
+        assert_eq!(pool.promised_len(), 6);
+        for h in hashes.iter().rev() {
+            pool.unpromise(h);
+        }
+        assert_eq!(pool.promised_len(), 3, "both legs and b0 withdrawn");
+        assert_eq!(pool.promised_deadline(&b0.hash()), None);
     }
 
     /// A client that spreads one sender's legs over non-consecutive nonces (a plain

@@ -100,12 +100,14 @@ async fn acknowledge(
             .observe(started.elapsed().as_secs_f64());
         if !matches!(spread, Ok(Ok(_))) {
             warn!(target: "weft::node", "transactions did not reach enough validators in time: accepted without receipts");
+            // Each sender's from its highest nonce down: `unpromise` keeps a promise that a
+            // later one rests on.
+            let mut order: Vec<usize> = (0..admitted.len()).filter(|&i| promised[i]).collect();
+            order.sort_by_key(|&i| std::cmp::Reverse((*admitted[i].sender(), admitted[i].nonce())));
             let mut mempool = shared.mempool.lock().expect("mempool lock");
-            for (tx, p) in admitted.iter().zip(promised.iter_mut()) {
-                if *p {
-                    mempool.unpromise(&tx.hash());
-                    *p = false;
-                }
+            for i in order {
+                mempool.unpromise(&admitted[i].hash());
+                promised[i] = false;
             }
         }
     }
