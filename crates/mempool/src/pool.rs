@@ -87,6 +87,9 @@ pub struct Mempool {
     /// Per promised transaction, the predecessors its promise marked as promised (P2): a
     /// promise withdrawn before its receipt left ([`Mempool::unpromise`]) takes them back too.
     covers: HashMap<TxHash, Vec<TxHash>>,
+    /// Promised transactions per namespace: promises span at most half a block's namespaces
+    /// (P2), so one block holds them all.
+    promised_namespaces: HashMap<weft_types::NamespaceId, usize>,
     /// Pending bundle legs by (valid_until, hash): dropped once the chain passes their
     /// expiry (rule S2).
     legs_by_expiry: BTreeMap<(u64, TxHash), ()>,
@@ -270,6 +273,7 @@ impl Mempool {
             promised: BTreeMap::new(),
             promised_bytes: 0,
             covers: HashMap::new(),
+            promised_namespaces: HashMap::new(),
             legs_by_expiry: BTreeMap::new(),
         }
     }
@@ -690,6 +694,8 @@ impl Mempool {
             if let Some(entry) = self.txs.get_mut(&hash) {
                 entry.promised = None;
                 self.promised_bytes -= entry.bytes;
+                let ns = entry.tx.namespace();
+                self.unmark_namespace(ns);
             }
         }
     }
@@ -719,7 +725,11 @@ impl Mempool {
         let sender = sender_bytes(&entry.tx);
         let chain = self.unpromised_chain(&sender, Some(entry.tx.nonce()));
         self.no_leg_in(&sender, &chain, None, entry.tx.nonce())?;
-        self.check_room(chain.len(), chain.iter().map(|(_, b)| b).sum())?;
+        self.check_room(
+            chain.len(),
+            chain.iter().map(|(_, b)| b).sum(),
+            self.namespaces_of(&chain),
+        )?;
         let covered: Vec<TxHash> = chain
             .iter()
             .map(|(h, _)| *h)
@@ -735,9 +745,26 @@ impl Mempool {
     fn mark_promised(&mut self, txs: Vec<(TxHash, usize)>, deadline: u64) {
         for (h, b) in txs {
             let e = self.txs.get_mut(&h).expect("pending");
+            assert!(e.promised.is_none(), "a transaction is promised once");
             e.promised = Some(deadline);
             self.promised.insert((deadline, e.seq), h);
             self.promised_bytes += b;
+            *self
+                .promised_namespaces
+                .entry(e.tx.namespace())
+                .or_default() += 1;
+        }
+    }
+
+    /// Books one promise of `namespace` out.
+    fn unmark_namespace(&mut self, namespace: weft_types::NamespaceId) {
+        let count = self
+            .promised_namespaces
+            .get_mut(&namespace)
+            .expect("a promised transaction's namespace is counted");
+        *count -= 1;
+        if *count == 0 {
+            self.promised_namespaces.remove(&namespace);
         }
     }
 
@@ -798,7 +825,11 @@ impl Mempool {
             }
             covered.push((*hash, mine));
         }
-        self.check_room(union.len(), union.iter().map(|(_, b)| b).sum())?;
+        self.check_room(
+            union.len(),
+            union.iter().map(|(_, b)| b).sum(),
+            self.namespaces_of(&union),
+        )?;
         self.mark_promised(union, deadline);
         for (leg, mine) in covered {
             if !mine.is_empty() {
@@ -829,6 +860,8 @@ impl Mempool {
         }
         let mut seen: HashSet<TxHash> = legs.iter().map(|t| t.hash()).collect();
         let (mut txs, mut bytes) = (legs.len(), legs.iter().map(encoded_len).sum::<usize>());
+        let mut namespaces: Vec<weft_types::NamespaceId> =
+            legs.iter().map(|t| t.namespace()).collect();
         for tx in legs {
             let sender = sender_bytes(tx);
             let chain = self.unpromised_chain(&sender, tx.nonce().checked_sub(1));
@@ -842,10 +875,11 @@ impl Mempool {
                 if seen.insert(h) {
                     txs += 1;
                     bytes += b;
+                    namespaces.push(self.txs[&h].tx.namespace());
                 }
             }
         }
-        self.check_room(txs, bytes)?;
+        self.check_room(txs, bytes, namespaces)?;
         Ok(true)
     }
 
@@ -853,9 +887,12 @@ impl Mempool {
     /// check [`Mempool::promise`] makes, without admitting anything).
     pub fn promise_room(&self, tx: &Transaction) -> Result<(), AdmitError> {
         let chain = self.unpromised_chain(&sender_bytes(tx), tx.nonce().checked_sub(1));
+        let mut namespaces = self.namespaces_of(&chain);
+        namespaces.push(tx.namespace());
         self.check_room(
             chain.len() + 1,
             chain.iter().map(|(_, b)| b).sum::<usize>() + encoded_len(tx),
+            namespaces,
         )
     }
 
@@ -878,7 +915,39 @@ impl Mempool {
         chain
     }
 
-    fn check_room(&self, more_txs: usize, more_bytes: usize) -> Result<(), AdmitError> {
+    fn namespaces_of(&self, txs: &[(TxHash, usize)]) -> Vec<weft_types::NamespaceId> {
+        txs.iter()
+            .map(|(h, _)| self.txs[h].tx.namespace())
+            .collect()
+    }
+
+    /// Most namespaces outstanding promises may span: half a block's, like their count and
+    /// bytes (a bundle needs two).
+    fn promised_namespaces_max(&self) -> usize {
+        (self.limits.namespaces_per_block_max / 2).max(2)
+    }
+
+    fn check_room(
+        &self,
+        more_txs: usize,
+        more_bytes: usize,
+        namespaces: Vec<weft_types::NamespaceId>,
+    ) -> Result<(), AdmitError> {
+        let mut fresh: Vec<weft_types::NamespaceId> = namespaces
+            .into_iter()
+            .filter(|ns| !self.promised_namespaces.contains_key(ns))
+            .collect();
+        fresh.sort_unstable();
+        fresh.dedup();
+        let spanned = self.promised_namespaces.len() + fresh.len();
+        if spanned > self.promised_namespaces_max() {
+            return Err(AdmitError::Preconf {
+                reason: format!(
+                    "outstanding promises would span {spanned} namespaces, more than half of limits.namespaces_per_block_max ({}), so one block could not hold them",
+                    self.promised_namespaces_max()
+                ),
+            });
+        }
         let txs = self.promised.len() + more_txs;
         let bytes = self.promised_bytes + more_bytes;
         if txs > self.cfg.preconf_txs_max {
@@ -1303,6 +1372,8 @@ impl Mempool {
                 if let Some(deadline) = entry.promised.take() {
                     self.promised.remove(&(deadline, entry.seq));
                     self.promised_bytes -= entry.bytes;
+                    let ns = entry.tx.namespace();
+                    self.unmark_namespace(ns);
                 }
             }
         }
@@ -1319,6 +1390,7 @@ impl Mempool {
         if let Some(deadline) = entry.promised {
             self.promised.remove(&(deadline, entry.seq));
             self.promised_bytes -= entry.bytes;
+            self.unmark_namespace(entry.tx.namespace());
         }
         self.covers.remove(hash);
         let sender = sender_bytes(&entry.tx);
@@ -2007,6 +2079,67 @@ mod tests {
         pool.promise_bundle(&hashes, 50).unwrap();
         assert!(pool.depends_on_leg(&next));
         assert!(pool.promise(&next.hash(), 50).is_err());
+    }
+
+    /// P2: promises span at most half a block's namespaces, so a client spreading promised
+    /// transactions over many namespaces cannot make them outgrow one block; the room comes
+    /// back as promises end.
+    #[test]
+    fn promises_span_at_most_half_a_blocks_namespaces() {
+        let chain = Chain::default();
+        let limits = Limits {
+            namespaces_per_block_max: 8,
+            ..Limits::default()
+        };
+        let mut pool = Mempool::new(cfg(), limits);
+        let in_ns = |seed: u64, ns: u64| {
+            Transaction::sign(
+                &key(seed),
+                &test_chain(),
+                NamespaceId(ns),
+                0,
+                Bytes::from_static(b"x"),
+            )
+        };
+        let mut promised = Vec::new();
+        for ns in 1..=4 {
+            let t = in_ns(10 + ns, ns);
+            pool.admit(t.clone(), &chain, true).unwrap();
+            pool.promise_room(&t).unwrap();
+            pool.promise(&t.hash(), 40).unwrap();
+            promised.push(t);
+        }
+        // A second transaction in a spanned namespace still fits; a fifth namespace does not.
+        let same = in_ns(20, 4);
+        pool.admit(same.clone(), &chain, true).unwrap();
+        pool.promise(&same.hash(), 40).unwrap();
+        let fifth = in_ns(21, 5);
+        assert!(matches!(
+            pool.promise_room(&fifth),
+            Err(AdmitError::Preconf { reason }) if reason.contains("namespaces_per_block_max (4)")
+        ));
+        pool.admit(fifth.clone(), &chain, true).unwrap();
+        assert!(pool.promise(&fifth.hash(), 40).is_err());
+        // A bundle into namespaces 1 and 2 fits; one reaching a new namespace does not.
+        let legs = |a: u64, b: u64, an: u64, bn: u64| {
+            use weft_types::LegSpec;
+            let spec = |ns: u64| LegSpec {
+                namespace: NamespaceId(ns),
+                nonce: 0,
+                payload: Bytes::from_static(b"leg"),
+            };
+            Transaction::sign_bundle(
+                &test_chain(),
+                100,
+                &[(&key(a), spec(an)), (&key(b), spec(bn))],
+            )
+            .unwrap()
+        };
+        assert_eq!(pool.bundle_promise_room(&legs(30, 31, 1, 2), 40), Ok(true));
+        assert!(pool.bundle_promise_room(&legs(32, 33, 1, 6), 40).is_err());
+        // Namespace 1's promise ends with its transaction: a new namespace fits again.
+        pool.on_finalized([promised[0].clone()].iter());
+        pool.promise(&fifth.hash(), 40).unwrap();
     }
 
     /// A promise withdrawn before its receipt left (the spread wait failed) frees what it
