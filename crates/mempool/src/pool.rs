@@ -879,6 +879,13 @@ impl Mempool {
                 }
             }
         }
+        let mut alone = namespaces.clone();
+        alone.sort_unstable();
+        alone.dedup();
+        if alone.len() > self.promised_namespaces_max() {
+            // No block could hold it with its predecessors: accepted, never promised.
+            return Ok(false);
+        }
         self.check_room(txs, bytes, namespaces)?;
         Ok(true)
     }
@@ -921,10 +928,10 @@ impl Mempool {
             .collect()
     }
 
-    /// Most namespaces outstanding promises may span: half a block's, like their count and
-    /// bytes (a bundle needs two).
+    /// Most namespaces outstanding promises may span: a block's (promises are taken first,
+    /// so one block holds them all).
     fn promised_namespaces_max(&self) -> usize {
-        (self.limits.namespaces_per_block_max / 2).max(2)
+        self.limits.namespaces_per_block_max
     }
 
     fn check_room(
@@ -943,7 +950,7 @@ impl Mempool {
         if spanned > self.promised_namespaces_max() {
             return Err(AdmitError::Preconf {
                 reason: format!(
-                    "outstanding promises would span {spanned} namespaces, more than half of limits.namespaces_per_block_max ({}), so one block could not hold them",
+                    "outstanding promises would span {spanned} namespaces, more than limits.namespaces_per_block_max = {}, so one block could not hold them",
                     self.promised_namespaces_max()
                 ),
             });
@@ -1355,14 +1362,22 @@ impl Mempool {
         let Some(entry) = self.txs.get(hash) else {
             return;
         };
-        // A later promise of the sender (its receipt released) rests on this one: it stays.
-        // Withdraw a sender's promises from its highest nonce down.
+        // A later promised transaction of the sender rests on this one: it stays while that
+        // one does, and goes with it if that promise is withdrawn too (its receipt may not be
+        // out yet either). Withdraw a sender's promises from its highest nonce down.
         let next = (sender_bytes(&entry.tx), entry.tx.nonce().saturating_add(1));
-        if self
+        if let Some(&later) = self
             .by_sender_nonce
             .get(&next)
-            .is_some_and(|h| self.txs[h].promised.is_some())
+            .filter(|h| self.txs[*h].promised.is_some())
         {
+            if entry.promised.is_some() {
+                let mine = self.covers.remove(hash).unwrap_or_default();
+                self.covers
+                    .entry(later)
+                    .or_default()
+                    .extend(std::iter::once(*hash).chain(mine));
+            }
             return;
         }
         // The predecessors its promise marked go with it (no receipt promised them).
@@ -2081,14 +2096,14 @@ mod tests {
         assert!(pool.promise(&next.hash(), 50).is_err());
     }
 
-    /// P2: promises span at most half a block's namespaces, so a client spreading promised
+    /// P2: promises span at most a block's namespaces, so a client spreading promised
     /// transactions over many namespaces cannot make them outgrow one block; the room comes
     /// back as promises end.
     #[test]
-    fn promises_span_at_most_half_a_blocks_namespaces() {
+    fn promises_span_at_most_a_blocks_namespaces() {
         let chain = Chain::default();
         let limits = Limits {
-            namespaces_per_block_max: 8,
+            namespaces_per_block_max: 4,
             ..Limits::default()
         };
         let mut pool = Mempool::new(cfg(), limits);
@@ -2116,7 +2131,7 @@ mod tests {
         let fifth = in_ns(21, 5);
         assert!(matches!(
             pool.promise_room(&fifth),
-            Err(AdmitError::Preconf { reason }) if reason.contains("namespaces_per_block_max (4)")
+            Err(AdmitError::Preconf { reason }) if reason.contains("namespaces_per_block_max = 4")
         ));
         pool.admit(fifth.clone(), &chain, true).unwrap();
         assert!(pool.promise(&fifth.hash(), 40).is_err());
@@ -2164,6 +2179,20 @@ mod tests {
         pool.unpromise(&a1.hash());
         assert_eq!(pool.promised_len(), 3);
         assert_eq!(pool.promised_deadline(&a0.hash()), Some(40));
+
+        // Two promises of one sender whose receipts both fail, the lower one withdrawn first:
+        // it waits on the higher one, and goes with it.
+        let d = key(4);
+        let (d0, d1) = (tx(&d, 0), tx(&d, 1));
+        pool.admit(d0.clone(), &chain, false).unwrap();
+        pool.admit(d1.clone(), &chain, false).unwrap();
+        pool.promise(&d0.hash(), 40).unwrap();
+        pool.promise(&d1.hash(), 40).unwrap();
+        let before = pool.promised_len();
+        pool.unpromise(&d0.hash());
+        assert_eq!(pool.promised_len(), before, "d1 rests on d0");
+        pool.unpromise(&d1.hash());
+        assert_eq!(pool.promised_len(), before - 2, "d0 went with d1");
 
         // A bundle over b's pending nonce 0, withdrawn from the top nonce down.
         let b0 = tx(&b, 0);

@@ -29,7 +29,7 @@
 //!    promised. Promised transactions are selected before all others, earliest deadline
 //!    first, and the issuer's outstanding promises are bounded so they always fit in one
 //!    block (the liability bound, `mempool.preconf_txs_max` and `preconf_bytes_max`, and
-//!    half of `namespaces_per_block_max` namespaces).
+//!    at most `namespaces_per_block_max` namespaces).
 //! 3. Leaders rotate round-robin, so the issuer leads once in every `n` consecutive views,
 //!    and each view adds at most one height. Within `n` views of signing, the issuer
 //!    proposes a block at a height at most `h + L + n` that holds all its promises. While
