@@ -268,6 +268,9 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
     // Submit -> acknowledgement (with the signed receipt) per accepted transaction, and how
     // many acknowledgements carried a receipt.
     let acks = Arc::new(Mutex::new((Vec::<Duration>::new(), 0usize)));
+    // Per bundle: its submit-to-acknowledgement time, and how many bundles came with every
+    // leg's receipt.
+    let bundle_acks = Arc::new(Mutex::new((Vec::<Duration>::new(), 0usize)));
     let started = Instant::now();
     let per_batch = (args.rate > 0).then(|| {
         Duration::from_secs_f64(
@@ -286,6 +289,7 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
     for (w, list) in per_bundle_worker.into_iter().enumerate() {
         let client = clients[w % clients.len()].clone();
         let (submitted, rejected, acks) = (submitted.clone(), rejected.clone(), acks.clone());
+        let bundle_acks = bundle_acks.clone();
         workers.push(tokio::spawn(async move {
             for legs in list {
                 let t0 = Instant::now();
@@ -304,6 +308,9 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
                             a.0.push(ack);
                             a.1 += usize::from(leg.receipt.is_some());
                         }
+                        let mut b = bundle_acks.lock().expect("lock");
+                        b.0.push(ack);
+                        b.1 += usize::from(accepted.legs.iter().all(|l| l.receipt.is_some()));
                     }
                     Err(e) => {
                         let mut s = submitted.lock().expect("lock");
@@ -526,6 +533,15 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
             leg_latencies.len(),
             percentile(&leg_latencies, 0.50).as_secs_f64() * 1e3,
             percentile(&leg_latencies, 0.99).as_secs_f64() * 1e3,
+        );
+        let (mut bundle_ack, preconfirmed) = bundle_acks.lock().expect("lock").clone();
+        bundle_ack.sort();
+        println!(
+            "  bundle submit-to-receipt (every leg pre-confirmed: {preconfirmed} of {} accepted): p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms",
+            bundle_ack.len(),
+            percentile(&bundle_ack, 0.50).as_secs_f64() * 1e3,
+            percentile(&bundle_ack, 0.90).as_secs_f64() * 1e3,
+            percentile(&bundle_ack, 0.99).as_secs_f64() * 1e3,
         );
     }
     let (mut ack_latencies, receipts) = acks.lock().expect("lock").clone();
