@@ -87,8 +87,8 @@ pub struct Mempool {
     /// Per promised transaction, the predecessors its promise marked as promised (P2): a
     /// promise withdrawn before its receipt left ([`Mempool::unpromise`]) takes them back too.
     covers: HashMap<TxHash, Vec<TxHash>>,
-    /// Promised transactions per namespace: promises span at most half a block's namespaces
-    /// (P2), so one block holds them all.
+    /// Promised transactions per namespace: promises span at most a block's namespaces (P2),
+    /// so one block holds them all.
     promised_namespaces: HashMap<weft_types::NamespaceId, usize>,
     /// Pending bundle legs by (valid_until, hash): dropped once the chain passes their
     /// expiry (rule S2).
@@ -690,13 +690,7 @@ impl Mempool {
         }
         let live = self.promised.split_off(&(height, 0));
         for hash in std::mem::replace(&mut self.promised, live).into_values() {
-            self.covers.remove(&hash);
-            if let Some(entry) = self.txs.get_mut(&hash) {
-                entry.promised = None;
-                self.promised_bytes -= entry.bytes;
-                let ns = entry.tx.namespace();
-                self.unmark_namespace(ns);
-            }
+            self.book_out(&hash);
         }
     }
 
@@ -756,8 +750,21 @@ impl Mempool {
         }
     }
 
-    /// Books one promise of `namespace` out.
-    fn unmark_namespace(&mut self, namespace: weft_types::NamespaceId) {
+    /// Ends the promise of pending `hash`, if any: the one place a promise leaves the
+    /// liability bound (its slot in the promised order, its bytes, its namespace) and its
+    /// covered predecessors' list, which it returns. [`Mempool::mark_promised`] is the
+    /// other side.
+    fn book_out(&mut self, hash: &TxHash) -> Vec<TxHash> {
+        let covered = self.covers.remove(hash).unwrap_or_default();
+        let Some(entry) = self.txs.get_mut(hash) else {
+            return covered;
+        };
+        let Some(deadline) = entry.promised.take() else {
+            return covered;
+        };
+        let (seq, bytes, namespace) = (entry.seq, entry.bytes, entry.tx.namespace());
+        self.promised.remove(&(deadline, seq));
+        self.promised_bytes -= bytes;
         let count = self
             .promised_namespaces
             .get_mut(&namespace)
@@ -766,6 +773,7 @@ impl Mempool {
         if *count == 0 {
             self.promised_namespaces.remove(&namespace);
         }
+        covered
     }
 
     /// Marks every leg of a pending bundle (`legs`, its leg hashes) as promised by this
@@ -1381,20 +1389,13 @@ impl Mempool {
             return;
         }
         // The predecessors its promise marked go with it (no receipt promised them).
-        let covered = self.covers.remove(hash).unwrap_or_default();
-        for h in std::iter::once(hash).chain(covered.iter()) {
-            if let Some(entry) = self.txs.get_mut(h) {
-                if let Some(deadline) = entry.promised.take() {
-                    self.promised.remove(&(deadline, entry.seq));
-                    self.promised_bytes -= entry.bytes;
-                    let ns = entry.tx.namespace();
-                    self.unmark_namespace(ns);
-                }
-            }
+        for h in self.book_out(hash) {
+            self.book_out(&h);
         }
     }
 
     fn remove(&mut self, hash: &TxHash) {
+        self.book_out(hash);
         let Some(entry) = self.txs.remove(hash) else {
             return;
         };
@@ -1402,12 +1403,6 @@ impl Mempool {
         if let Some(leg) = entry.tx.leg() {
             self.legs_by_expiry.remove(&(leg.valid_until, *hash));
         }
-        if let Some(deadline) = entry.promised {
-            self.promised.remove(&(deadline, entry.seq));
-            self.promised_bytes -= entry.bytes;
-            self.unmark_namespace(entry.tx.namespace());
-        }
-        self.covers.remove(hash);
         let sender = sender_bytes(&entry.tx);
         self.by_sender_nonce.remove(&(sender, entry.tx.nonce()));
         if entry.queued {

@@ -434,7 +434,7 @@ fn preconf_evidence(
         .map_err(|e| invalid(format!("receipt: {e}")))?;
     let p = &receipt.promise;
     let leg_receipt = p.version == weft_types::receipt::RECEIPT_VERSION_LEG;
-    let mut witness = match (legs, leg_receipt) {
+    let witness = match (legs, leg_receipt) {
         (None, false) => None,
         (Some(_), false) => {
             return Err(invalid(
@@ -464,21 +464,8 @@ fn preconf_evidence(
             let w = BundleWitness::for_legs(&legs).ok_or_else(|| {
                 invalid("the legs are not one bundle's, whole and in index order".into())
             })?;
-            let id = w.bundle_id();
-            let own = (0..w.legs.len()).find(|&i| id.leg_hash(i as u8) == p.tx);
-            let Some(own) = own else {
-                return Err(invalid(format!(
-                    "the receipt's transaction {} is not a leg of bundle {id}",
-                    p.tx
-                )));
-            };
-            let slot = &w.legs[own];
-            if (slot.namespace, slot.sender, slot.nonce) != (p.namespace, p.sender, p.nonce) {
-                return Err(invalid(format!(
-                    "the receipt's slot is not leg {own}'s: it is not this leg's receipt"
-                )));
-            }
-            Some(w)
+            let own = w.leg_of(p).map_err(|e| invalid(format!("legs: {e}")))?;
+            Some((w, own))
         }
     };
     let head = store.head_height().unwrap_or(0);
@@ -490,8 +477,8 @@ fn preconf_evidence(
     };
     // The receipt's own slot first, then every other leg's (rule 7).
     let mut keys = vec![(p.sender, p.nonce)];
-    if let Some(w) = &witness {
-        keys.extend(w.other_keys(&p.tx));
+    if let Some((w, own)) = &witness {
+        keys.extend(w.other_keys(*own));
     }
     let mut proofs: Vec<Vec<SlotProof>> = vec![Vec::new(); keys.len()];
     let mut decided = None;
@@ -549,9 +536,10 @@ fn preconf_evidence(
     };
     let mut lists = proofs.into_iter();
     let slots = lists.next().expect("the receipt's own slot");
-    if let Some(w) = witness.as_mut() {
+    let witness = witness.map(|(mut w, _)| {
         w.others = lists.collect();
-    }
+        w
+    });
     let last_header = headers.last().expect("at least one header").digest();
     let evidence = weft_types::BrokenPreconfirmation {
         receipt: receipt.clone(),
@@ -785,15 +773,16 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
                     // another transaction, or the bundle expired. Read after the mempool, a
                     // head below the expiry rules the expiry out (a promised bundle is ready,
                     // so it is never evicted or expired held back).
-                    Ok(None) if leg.is_some() && !pending => {
-                        let head = store.head_height().unwrap_or(0);
-                        leg.is_some_and(|valid_until| head < valid_until)
-                    }
-                    Ok(None) => store
-                        .sender_nonce(&sender)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|n| n >= nonce),
+                    Ok(None) => match leg {
+                        Some(valid_until) if !pending => {
+                            store.head_height().unwrap_or(0) < valid_until
+                        }
+                        _ => store
+                            .sender_nonce(&sender)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|n| n >= nonce),
+                    },
                     Err(_) => return,
                 };
                 let reason = if conflict {

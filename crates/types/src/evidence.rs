@@ -256,12 +256,36 @@ impl BundleWitness {
         })
     }
 
-    /// The slot keys proofs must be built for, in [`BundleWitness::others`] order: every leg
-    /// but the one with hash `own`.
-    pub fn other_keys(&self, own: &TxHash) -> Vec<([u8; 32], u64)> {
+    /// Rule 7's check that these legs are `promise`'s bundle: a bundle's leg count, and the
+    /// promised transaction is one of its legs, in the promise's slot. Returns that leg's
+    /// index.
+    pub fn leg_of(&self, promise: &crate::Promise) -> Result<usize, String> {
+        let n = self.legs.len();
+        if !(BUNDLE_LEGS_MIN..=BUNDLE_LEGS_MAX).contains(&n) {
+            return Err(format!(
+                "{n} legs, a bundle has {BUNDLE_LEGS_MIN} to {BUNDLE_LEGS_MAX}"
+            ));
+        }
         let id = self.bundle_id();
+        let Some(own) = (0..n).find(|&i| id.leg_hash(i as u8) == promise.tx) else {
+            return Err(format!(
+                "the receipt's transaction is not a leg of bundle {id}"
+            ));
+        };
+        let slot = &self.legs[own];
+        if slot.namespace != promise.namespace || slot.key() != (promise.sender, promise.nonce) {
+            return Err(format!(
+                "leg {own} of bundle {id} is not in the receipt's slot"
+            ));
+        }
+        Ok(own)
+    }
+
+    /// The slot keys proofs must be built for, in [`BundleWitness::others`] order: every leg
+    /// but leg `own`.
+    pub fn other_keys(&self, own: usize) -> Vec<([u8; 32], u64)> {
         (0..self.legs.len())
-            .filter(|&i| id.leg_hash(i as u8) != *own)
+            .filter(|&i| i != own)
             .map(|i| self.legs[i].key())
             .collect()
     }
@@ -502,24 +526,8 @@ impl BrokenPreconfirmation {
             (None, true) => return bad("a bundle leg's receipt needs the bundle's witness".into()),
             (Some(w), true) => w,
         };
-        let n = w.legs.len();
-        if !(BUNDLE_LEGS_MIN..=BUNDLE_LEGS_MAX).contains(&n) {
-            return bad(format!(
-                "{n} legs, a bundle has {BUNDLE_LEGS_MIN} to {BUNDLE_LEGS_MAX}"
-            ));
-        }
-        let id = w.bundle_id();
-        let Some(own) = (0..n).find(|&i| id.leg_hash(i as u8) == p.tx) else {
-            return bad(format!(
-                "the receipt's transaction is not a leg of bundle {id}"
-            ));
-        };
-        let slot = &w.legs[own];
-        if slot.namespace != p.namespace || slot.key() != (p.sender, p.nonce) {
-            return bad(format!(
-                "leg {own} of bundle {id} is not in the receipt's slot"
-            ));
-        }
+        let own = w.leg_of(p).map_err(EvidenceError::Bundle)?;
+        let (n, id) = (w.legs.len(), w.bundle_id());
         if w.others.len() != n - 1 {
             return bad(format!(
                 "{} proof lists for {} other legs",
@@ -1069,15 +1077,17 @@ mod tests {
         let promised = tx(&SigningKey::from_seed(3), 0, b"withheld");
         let c = chain(28, &[]);
         let e = c.evidence(&c.receipt(&promised, 10), 28);
+        assert_eq!(fingerprint(&e), (GOLDEN_LEN, GOLDEN_SHA256.to_string()));
+    }
+
+    /// An encoding's length and SHA-256, what a golden vector pins.
+    fn fingerprint(e: &BrokenPreconfirmation) -> (usize, String) {
         let bytes = e.encode();
         assert_eq!(bytes.len(), e.encode_size());
-        assert_eq!(
-            (
-                bytes.len(),
-                crate::to_hex(crate::sha256(&[&bytes]).as_ref())
-            ),
-            (GOLDEN_LEN, GOLDEN_SHA256.to_string())
-        );
+        (
+            bytes.len(),
+            crate::to_hex(crate::sha256(&[&bytes]).as_ref()),
+        )
     }
 
     const GOLDEN_LEN: usize = 6941;
@@ -1138,7 +1148,7 @@ mod tests {
         ) -> BrokenPreconfirmation {
             let p = &receipt.promise;
             let mut w = BundleWitness::for_legs(legs).expect("one bundle");
-            let keys = w.other_keys(&p.tx);
+            let keys = w.other_keys(w.leg_of(p).expect("the receipt's bundle"));
             w.others = vec![Vec::new(); keys.len()];
             let mut slots = Vec::new();
             for h in p.issued_height + 1..=p.deadline_height.min(certified) {
@@ -1290,12 +1300,8 @@ mod tests {
         let legs = bundle(&SigningKey::from_seed(3), &SigningKey::from_seed(4));
         let c = chain(28, &[]);
         let e = c.leg_evidence(&c.receipt(&legs[0], 10), &legs, 28);
-        let bytes = e.encode();
         assert_eq!(
-            (
-                bytes.len(),
-                crate::to_hex(crate::sha256(&[&bytes]).as_ref())
-            ),
+            fingerprint(&e),
             (BUNDLE_GOLDEN_LEN, BUNDLE_GOLDEN_SHA256.to_string())
         );
     }

@@ -49,29 +49,7 @@ pub fn root(leaves: &[Digest]) -> Digest {
 
 /// Audit path for leaf `index` (siblings from the leaf upward).
 pub fn prove(leaves: &[Digest], index: usize) -> Vec<Digest> {
-    assert!(
-        index < leaves.len(),
-        "merkle proof index {index} out of {} leaves",
-        leaves.len()
-    );
-    let mut path = Vec::new();
-    prove_into(leaves, index, &mut path);
-    path
-}
-
-fn prove_into(leaves: &[Digest], index: usize, path: &mut Vec<Digest>) {
-    let n = leaves.len();
-    if n <= 1 {
-        return;
-    }
-    let k = split(n);
-    if index < k {
-        prove_into(&leaves[..k], index, path);
-        path.push(root(&leaves[k..]));
-    } else {
-        prove_into(&leaves[k..], index - k, path);
-        path.push(root(&leaves[..k]));
-    }
+    prove_many(leaves, &[index]).remove(0)
 }
 
 /// Audit paths for several leaves of one tree, sharing the work: each subtree root is hashed
