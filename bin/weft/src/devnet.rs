@@ -97,6 +97,8 @@ fn write_network(
                 metrics_listen,
                 worker_threads: 2,
                 receipt_retention_heights: weft_storage::DEFAULT_RECEIPT_RETENTION_HEIGHTS,
+                bulk_threads: weft_node::DEFAULT_BULK_THREADS,
+                bulk_nice: weft_node::DEFAULT_BULK_NICE,
             },
             mempool: Default::default(),
             consensus: Default::default(),

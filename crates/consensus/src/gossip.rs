@@ -239,6 +239,9 @@ pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
     mut blocker: impl Blocker<PublicKey = VerifyingKey>,
 ) {
     let bytes_max = shared.limits.block_bytes_max / 2;
+    if let Some(lower) = shared.on_bulk_thread.get() {
+        lower();
+    }
     while let Ok((peer, message)) = receiver.recv().await {
         // Rule 1.
         let message = match Gossip::decode_cfg(message, &shared.limits) {
@@ -252,16 +255,9 @@ pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
         };
         match message {
             Gossip::Txs(txs) => {
-                // Verifying a batch holds a thread for milliseconds: on the blocking pool, so
-                // the shared executor's tasks (votes, the receipt path) are not starved.
-                let (batch_shared, batch_peer) = (shared.clone(), peer.clone());
-                let admitted = clock
-                    .child("admit_pushed")
-                    .shared(true)
-                    .spawn(move |_| async move { admit_pushed(&batch_shared, &batch_peer, txs) })
-                    .await
-                    .expect("admitting a gossiped batch failed");
-                if !admitted {
+                // This loop runs on a thread of its own at bulk priority (see
+                // `Shared::on_bulk_thread`): verifying here holds no shared executor thread.
+                if !admit_pushed(&shared, &peer, txs) {
                     shared.metrics.gossip_rejected.inc();
                     blocker.block(peer);
                 }

@@ -77,6 +77,11 @@ pub struct Shared {
     /// Wakes the gossip loop before its interval: a submission waiting for its receipt
     /// should not wait for a timer.
     pub gossip_wake: tokio::sync::Notify,
+    /// Run once at the start of each thread that does bulk work (verifying and admitting
+    /// peers' gossip): the node lowers that thread's CPU priority there, so bulk
+    /// verification yields the CPU to votes and to the receipt path. Unset (tests, the
+    /// simulator), bulk work runs at the priority it inherits.
+    pub on_bulk_thread: std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>,
     /// A simulated Byzantine leader's rewrite of its own proposals (feature `byzantine`).
     #[cfg(feature = "byzantine")]
     pub misbehaviour: std::sync::OnceLock<byzantine::ByzantineLeader>,
@@ -103,6 +108,7 @@ impl Shared {
             tip_seen_at_ms: Default::default(),
             gossip_spread: Default::default(),
             gossip_wake: Default::default(),
+            on_bulk_thread: Default::default(),
             #[cfg(feature = "byzantine")]
             misbehaviour: Default::default(),
         }

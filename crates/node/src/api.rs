@@ -12,6 +12,8 @@ use weft_types::{Promise, Receipt, Transaction, TxHash, PRECONF_LAG_HEIGHTS_MAX}
 
 pub(crate) struct Api {
     pub shared: Arc<Shared>,
+    /// Checks and admits submitted batches, below the receipt path's priority.
+    pub bulk: crate::bulk::BulkPool,
     pub persister: Persister,
     pub validators: Vec<weft_types::VerifyingKey>,
     pub chain: weft_types::ChainId,
@@ -254,6 +256,7 @@ impl NodeApi for Api {
         txs: Vec<Result<Transaction, AdmitError>>,
     ) -> BoxFuture<'static, Vec<Result<Accepted, AdmitError>>> {
         let shared = self.shared.clone();
+        let bulk = self.bulk.clone();
         let persister = self.persister.clone();
         let metrics = self.metrics.clone();
         let published = self.preconfirmed.clone();
@@ -267,14 +270,14 @@ impl NodeApi for Api {
                 Ok(w) => w,
                 Err(e) => return txs.iter().map(|_| Err(e.clone())).collect(),
             };
-            // A batch's checks hold a thread for milliseconds: on the blocking pool, so the
-            // RPC runtime's workers stay free for lone submissions (and their receipts).
+            // A batch's checks hold a thread for milliseconds: on the bulk pool, so the RPC
+            // runtime's workers stay free for lone submissions (and their receipts), and the
+            // checks yield the CPU to them.
             let lane = crate::persister::lane_for(txs.len(), txs.len());
             let (slots, mut admitted_results, admitted) = if lane == AckLane::Bulk {
                 let batch_shared = shared.clone();
-                tokio::task::spawn_blocking(move || check_and_admit(&batch_shared, txs, deadline))
+                bulk.run(move || check_and_admit(&batch_shared, txs, deadline))
                     .await
-                    .expect("checking a submitted batch failed")
             } else {
                 check_and_admit(&shared, txs, deadline)
             };

@@ -11,6 +11,10 @@ use std::{
 pub const DEFAULT_METRICS_PORT_OFFSET: u16 = 2;
 /// Default runtime worker threads.
 pub const DEFAULT_WORKER_THREADS: usize = 2;
+/// Default threads that check and admit submitted batches (see `bulk`).
+pub const DEFAULT_BULK_THREADS: usize = 2;
+/// Default nice steps bulk work runs below the rest of the node (see `bulk`).
+pub const DEFAULT_BULK_NICE: i32 = 10;
 
 /// `[node]`: identity, files and addresses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +41,22 @@ pub struct NodeSection {
     /// it is owed and always kept. About 330 bytes per receipt on disk.
     #[serde(default = "default_receipt_retention_heights")]
     pub receipt_retention_heights: u64,
+    /// Threads that check and admit submitted batches, at `bulk_nice` below the rest.
+    #[serde(default = "default_bulk_threads")]
+    pub bulk_threads: usize,
+    /// Nice steps (0 to 19) by which bulk work (submitted batches, peers' gossip) runs below
+    /// the node's other threads, so a lone order's receipt does not wait for a core behind
+    /// it; 0 runs it at the same priority.
+    #[serde(default = "default_bulk_nice")]
+    pub bulk_nice: i32,
+}
+
+fn default_bulk_threads() -> usize {
+    DEFAULT_BULK_THREADS
+}
+
+fn default_bulk_nice() -> i32 {
+    DEFAULT_BULK_NICE
 }
 
 fn default_receipt_retention_heights() -> u64 {
@@ -98,6 +118,17 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         if self.node.worker_threads == 0 {
             return Err("node.worker_threads must be > 0".into());
+        }
+        if self.node.bulk_threads == 0 {
+            return Err("node.bulk_threads must be > 0".into());
+        }
+        if !(0..=crate::bulk::NICE_MAX).contains(&self.node.bulk_nice) {
+            return Err(format!(
+                "node.bulk_nice must be from 0 to {}, not {}",
+                crate::bulk::NICE_MAX,
+                self.node.bulk_nice
+            )
+            .into());
         }
         self.mempool.validate()?;
         self.consensus.validate()?;

@@ -6,6 +6,7 @@
 //! process (the runtime does not catch panics), so a broken invariant never leaves a zombie.
 
 mod api;
+pub mod bulk;
 mod config;
 mod error;
 pub mod fatal;
@@ -15,7 +16,9 @@ mod metrics;
 mod persister;
 mod run;
 
-pub use config::{Config, NodeSection, DEFAULT_METRICS_PORT_OFFSET};
+pub use config::{
+    Config, NodeSection, DEFAULT_BULK_NICE, DEFAULT_BULK_THREADS, DEFAULT_METRICS_PORT_OFFSET,
+};
 pub use error::NodeError;
 pub use genesis::{Genesis, GenesisValidator};
 pub use keys::{generate_key, read_key, write_key};

@@ -5,9 +5,12 @@
 //! thread drains every waiting submission, writes them in one transaction, then releases
 //! all their acknowledgements.
 //!
-//! Receipts are signed here, and only here, by [`Persister::persist`]: in the submitting
-//! task, so signing runs in parallel across submissions instead of in the writer's serial
-//! loop, and the signed receipts go into the write with their transactions. They come back
+//! Receipts are signed here, and only here, by [`Persister::persist`]: before the request
+//! reaches the writer, so signing runs in parallel across submissions instead of in the
+//! writer's serial loop, and the signed receipts go into the write with their transactions.
+//! An express request's receipts are signed in the submitting task; a bulk request's (up to
+//! a batch's worth, milliseconds of work) on the bulk pool, below the receipt path's
+//! priority (see `bulk`). They come back
 //! out only after that commit returns: no receipt leaves the node that a crash could make
 //! it forget (its promise is still owed after a restart).
 //!
@@ -56,18 +59,32 @@ pub struct Persister {
     bulk: mpsc::Sender<Request>,
     express: mpsc::Sender<Request>,
     key: Arc<SigningKey>,
+    /// Signs bulk requests' receipts.
+    bulk_pool: crate::bulk::BulkPool,
     metrics: crate::metrics::Metrics,
 }
 
 impl Persister {
-    /// Starts the writer threads; receipts are signed with `key`.
-    pub fn start(store: Arc<Store>, key: SigningKey, metrics: crate::metrics::Metrics) -> Self {
+    /// Starts the writer threads; receipts are signed with `key`, a bulk request's on
+    /// `bulk_pool`. The bulk lane's writer runs at `bulk_nice` below the rest (see `bulk`).
+    pub fn start(
+        store: Arc<Store>,
+        key: SigningKey,
+        bulk_pool: crate::bulk::BulkPool,
+        bulk_nice: i32,
+        metrics: crate::metrics::Metrics,
+    ) -> Self {
         let start = |lane: AckLane, name: &str| {
             let (sender, receiver) = mpsc::channel::<Request>();
             let (store, metrics) = (store.clone(), metrics.clone());
             std::thread::Builder::new()
                 .name(name.into())
-                .spawn(move || writer(lane, store, receiver, metrics))
+                .spawn(move || {
+                    if lane == AckLane::Bulk {
+                        crate::bulk::lower_this_thread(bulk_nice);
+                    }
+                    writer(lane, store, receiver, metrics)
+                })
                 .expect("spawning a persister thread failed");
             sender
         };
@@ -75,6 +92,7 @@ impl Persister {
             bulk: start(AckLane::Bulk, "weft-persister"),
             express: start(AckLane::Express, "weft-persist-x"),
             key: Arc::new(key),
+            bulk_pool,
             metrics,
         }
     }
@@ -86,11 +104,19 @@ impl Persister {
             return Vec::new();
         }
         let started = std::time::Instant::now();
-        let receipts: Vec<Receipt> = promises.into_iter().map(|p| p.sign(&self.key)).collect();
+        // Rule 1.
+        let lane = lane_for(txs.len(), promises.len());
+        let receipts: Vec<Receipt> = match lane {
+            AckLane::Express => promises.into_iter().map(|p| p.sign(&self.key)).collect(),
+            AckLane::Bulk => {
+                let key = self.key.clone();
+                self.bulk_pool
+                    .run(move || promises.into_iter().map(|p| p.sign(&key)).collect())
+                    .await
+            }
+        };
         let (done, wait) = oneshot::channel();
         let request = (txs, receipts, done);
-        // Rule 1.
-        let lane = lane_of(&request);
         let sender = match lane {
             AckLane::Express => &self.express,
             AckLane::Bulk => &self.bulk,
@@ -102,10 +128,6 @@ impl Persister {
             .observe(started.elapsed().as_secs_f64());
         receipts
     }
-}
-
-fn lane_of(r: &Request) -> AckLane {
-    lane_for(r.0.len(), r.1.len())
 }
 
 /// The lane of a request of `txs` transactions and `receipts` receipts (rule 1).
@@ -202,20 +224,17 @@ mod tests {
     #[test]
     fn lone_requests_are_express_and_groups_are_bounded() {
         // Rule 1: a lone order and its receipt are express; a batch is bulk.
-        use commonware_cryptography::Signer as _;
-        let request = |txs: usize| -> Request {
-            let tx = Transaction::sign(
-                &SigningKey::from_seed(1),
-                &weft_types::ChainId(weft_types::sha256(&[b"persister tests"])),
-                weft_types::NamespaceId(1),
-                0,
-                bytes::Bytes::from_static(b"x"),
-            );
-            (vec![tx; txs], Vec::new(), oneshot::channel().0)
-        };
-        assert_eq!(lane_of(&request(1)), AckLane::Express);
-        assert_eq!(lane_of(&request(EXPRESS_ITEMS_MAX)), AckLane::Express);
-        assert_eq!(lane_of(&request(EXPRESS_ITEMS_MAX + 1)), AckLane::Bulk);
+        assert_eq!(lane_for(1, 1), AckLane::Express);
+        assert_eq!(lane_for(EXPRESS_ITEMS_MAX, 0), AckLane::Express);
+        assert_eq!(
+            lane_for(EXPRESS_ITEMS_MAX / 2, EXPRESS_ITEMS_MAX / 2),
+            AckLane::Express
+        );
+        assert_eq!(
+            lane_for(EXPRESS_ITEMS_MAX / 2 + 1, EXPRESS_ITEMS_MAX / 2),
+            AckLane::Bulk
+        );
+        assert_eq!(lane_for(EXPRESS_ITEMS_MAX + 1, 0), AckLane::Bulk);
         // Rule 2: small requests share a commit up to the bound, no further.
         assert_eq!(
             groups(&[500, 500, 24, 1]),

@@ -70,6 +70,12 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         chain,
         cfg.consensus.clone(),
     ));
+    // Bulk work yields the CPU to the receipt path (see `bulk`).
+    let bulk_nice = cfg.node.bulk_nice;
+    let lower: Arc<dyn Fn() + Send + Sync> =
+        Arc::new(move || crate::bulk::lower_this_thread(bulk_nice));
+    let _ = shared.on_bulk_thread.set(lower);
+    let bulk = crate::bulk::BulkPool::start(cfg.node.bulk_threads, bulk_nice);
     let peers: Vec<_> = keys
         .iter()
         .cloned()
@@ -120,7 +126,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         let metrics = crate::metrics::Metrics::default();
         let handles = metrics.register(&context.child("weft_node"));
         shared.registered.lock().expect("metrics lock").extend(handles);
-        let api = Arc::new(Api { shared: shared.clone(), persister: Persister::start(store, key, metrics.clone()), metrics, validators: keys, chain, me: me.clone(), preconfirmed: tokio::sync::broadcast::channel(crate::api::PRECONFIRMED_BATCHES_MAX).0 });
+        let api = Arc::new(Api { shared: shared.clone(), bulk: bulk.clone(), persister: Persister::start(store, key, bulk.clone(), bulk_nice, metrics.clone()), metrics, validators: keys, chain, me: me.clone(), preconfirmed: tokio::sync::broadcast::channel(crate::api::PRECONFIRMED_BATCHES_MAX).0 });
         // RPC runs on its own runtime: its work (submission signature checks, reads) must
         // never take the consensus runtime's threads.
         let rpc_listen = cfg.node.rpc_listen;
