@@ -7,6 +7,13 @@
 //! as, and applied under the lock only if the mempool has not yet seen a later finalized
 //! block ([`Mempool::finalized_head`]). Facts older than that are read again; after
 //! [`ADMIT_RETRIES_MAX`] races the last attempt reads under the lock, which is always right.
+//!
+//! A batch is admitted in chunks of at most [`ADMIT_LOCK_TXS_MAX`] transactions, each under
+//! its own hold of the lock, so a lone order waiting on the lock waits for one chunk, not a
+//! whole batch. Chunks in order admit what one pass would: each transaction's admission
+//! reads the mempool as its predecessors left it. Admission runs at the caller's priority,
+//! never as bulk work ([`crate::Offload`]): a thread of lowered priority holding the lock
+//! would keep the receipt path waiting while the CPU serves everything else first.
 
 use crate::{ChainState, Shared};
 use weft_mempool::{AdmitError, ChainView, Mempool};
@@ -15,6 +22,9 @@ use weft_types::{Transaction, TxHash};
 
 /// Times facts are re-read after finalization overtook them before reading under the lock.
 pub const ADMIT_RETRIES_MAX: usize = 8;
+
+/// Most transactions admitted under one hold of the mempool lock (see the module docs).
+pub const ADMIT_LOCK_TXS_MAX: usize = 64;
 
 struct Facts<'a>(&'a AdmissionFacts);
 
@@ -60,12 +70,21 @@ pub fn admit_promising(
     local: bool,
     deadline: Option<u64>,
 ) -> (Vec<Result<Admitted, AdmitError>>, Vec<Transaction>) {
-    let keys = fact_keys(&txs);
-    let mut txs = Some(txs);
-    with_facts(shared, &keys, |mempool, chain| {
-        let txs = txs.take().expect("applied once");
-        apply(mempool, &DynView(chain), txs, local, deadline, shared)
-    })
+    let mut results = Vec::with_capacity(txs.len());
+    let mut admitted = Vec::with_capacity(txs.len());
+    let mut rest = txs.into_iter().peekable();
+    while rest.peek().is_some() {
+        let chunk: Vec<Transaction> = rest.by_ref().take(ADMIT_LOCK_TXS_MAX).collect();
+        let keys = fact_keys(&chunk);
+        let mut chunk = Some(chunk);
+        let (r, a) = with_facts(shared, &keys, |mempool, chain| {
+            let chunk = chunk.take().expect("applied once");
+            apply(mempool, &DynView(chain), chunk, local, deadline, shared)
+        });
+        results.extend(r);
+        admitted.extend(a);
+    }
+    (results, admitted)
 }
 
 /// The facts admission reads for `txs`: their hashes and their distinct senders.
@@ -185,5 +204,65 @@ impl ChainView for DynView<'_> {
     }
     fn finalized_height(&self, hash: &TxHash) -> Option<u64> {
         self.0.finalized_height(hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_cryptography::Signer as _;
+    use std::sync::Arc;
+    use weft_storage::Store;
+    use weft_types::{Limits, NamespaceId, SigningKey};
+
+    /// A batch spanning several lock holds admits, and promises, what one pass would: one
+    /// sender's nonces continue across chunk boundaries, a duplicate in a later chunk is
+    /// refused, and a gap holds back everything above it.
+    #[test]
+    fn chunked_admission_matches_one_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits::default();
+        let store = Arc::new(Store::open(dir.path().join("s.redb"), limits).unwrap());
+        let chain = weft_types::ChainId(weft_types::sha256(&[b"admit tests"]));
+        let shared = Shared::new(
+            Mempool::new(Default::default(), limits),
+            store,
+            limits,
+            chain,
+            Default::default(),
+        );
+        let key = SigningKey::from_seed(3);
+        let tx = |n: u64| {
+            Transaction::sign(
+                &key,
+                &chain,
+                NamespaceId(1),
+                n,
+                bytes::Bytes::from_static(b"x"),
+            )
+        };
+        let n = 2 * ADMIT_LOCK_TXS_MAX as u64 + 5;
+        let mut batch: Vec<Transaction> = (0..n).map(tx).collect();
+        // A duplicate of nonce 0 in the last chunk, then a gap: nonce n + 1 without n.
+        batch.push(tx(0));
+        batch.push(tx(n + 1));
+        let (results, admitted) = admit_promising(&shared, batch, true, Some(100));
+        assert_eq!(results.len(), n as usize + 2);
+        for (i, r) in results[..n as usize].iter().enumerate() {
+            let a = r
+                .as_ref()
+                .unwrap_or_else(|e| panic!("nonce {i} refused: {e}"));
+            assert!(a.promised, "nonce {i} is ready and was not promised");
+        }
+        assert!(
+            results[n as usize].is_err(),
+            "the duplicate was admitted: {:?}",
+            results[n as usize]
+        );
+        let held = results[n as usize + 1]
+            .as_ref()
+            .expect("a held-back nonce is admitted");
+        assert!(!held.promised, "a held-back transaction was promised");
+        assert_eq!(admitted.len(), n as usize + 1);
     }
 }

@@ -283,7 +283,7 @@ where
     ));
     parts.push((
         "gossip_in",
-        context.child("gossip_in").dedicated().spawn(move |ctx| {
+        context.child("gossip_in").spawn(move |ctx| {
             gossip::run_inbound(ctx, shared, anti_entropy, tx_receiver, tx_sender, blocker)
         }),
     ));

@@ -239,9 +239,6 @@ pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
     mut blocker: impl Blocker<PublicKey = VerifyingKey>,
 ) {
     let bytes_max = shared.limits.block_bytes_max / 2;
-    if let Some(lower) = shared.on_bulk_thread.get() {
-        lower();
-    }
     while let Ok((peer, message)) = receiver.recv().await {
         // Rule 1.
         let message = match Gossip::decode_cfg(message, &shared.limits) {
@@ -255,9 +252,7 @@ pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
         };
         match message {
             Gossip::Txs(txs) => {
-                // This loop runs on a thread of its own at bulk priority (see
-                // `Shared::on_bulk_thread`): verifying here holds no shared executor thread.
-                if !admit_pushed(&shared, &peer, txs) {
+                if !admit_pushed(&shared, &peer, txs).await {
                     shared.metrics.gossip_rejected.inc();
                     blocker.block(peer);
                 }
@@ -323,25 +318,41 @@ pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
     }
 }
 
-/// Admits a pushed batch; returns false if the peer is Byzantine (rule 2).
-fn admit_pushed(shared: &Shared, peer: &VerifyingKey, txs: Vec<Transaction>) -> bool {
-    let fresh: Vec<&Transaction> = {
+/// Admits a pushed batch; returns false if the peer is Byzantine (rule 2). The checks run
+/// as bulk work ([`Shared::offload`]), outside every lock; admission, which takes the
+/// mempool lock in short chunks, runs here, at the receiver's own priority.
+async fn admit_pushed(shared: &Arc<Shared>, peer: &VerifyingKey, txs: Vec<Transaction>) -> bool {
+    let fresh: Vec<Transaction> = {
         let mempool = shared.mempool.lock().expect("mempool lock");
-        txs.iter()
+        txs.into_iter()
             .filter(|t| mempool.status(&t.hash()).is_none())
             .collect()
     };
-    if fresh.iter().any(|t| t.check_size(&shared.limits).is_err()) {
-        warn!(target: "weft::gossip", %peer, "gossiped transaction above the size limits; blocking peer");
-        return false;
-    }
-    let flags = Transaction::verify_signatures(&fresh, &shared.chain);
-    if flags.iter().any(|ok| !ok) {
-        warn!(target: "weft::gossip", %peer, "gossip batch with an invalid signature; blocking peer");
-        return false;
-    }
+    let checking = shared.clone();
+    let fresh = shared
+        .offload(move || {
+            if fresh
+                .iter()
+                .any(|t| t.check_size(&checking.limits).is_err())
+            {
+                return Err("gossiped transaction above the size limits; blocking peer");
+            }
+            let refs: Vec<&Transaction> = fresh.iter().collect();
+            let flags = Transaction::verify_signatures(&refs, &checking.chain);
+            if flags.iter().any(|ok| !ok) {
+                return Err("gossip batch with an invalid signature; blocking peer");
+            }
+            Ok(fresh)
+        })
+        .await;
+    let fresh = match fresh {
+        Ok(fresh) => fresh,
+        Err(why) => {
+            warn!(target: "weft::gossip", %peer, "{why}");
+            return false;
+        }
+    };
     // Rejections here are races (already finalized, nonce used): not the peer's fault.
-    let fresh: Vec<Transaction> = fresh.into_iter().cloned().collect();
     let (_, admitted) = crate::admit(shared, fresh, false);
     let admitted = admitted.len() as u64;
     shared.metrics.gossip_admitted.inc_by(admitted);

@@ -44,6 +44,16 @@ use weft_mempool::{ChainView, Mempool};
 use weft_storage::Store;
 use weft_types::{Limits, TxHash};
 
+/// Runs bulk CPU work somewhere other than the calling task (the node's bulk pool).
+///
+/// Only work that takes no lock the receipt path needs belongs here: a job on a thread the
+/// CPU serves last must not hold what a lone order waits for (priority inversion). Signature
+/// checks qualify; admission, which takes the mempool lock, does not.
+pub trait Offload: Send + Sync {
+    /// Runs `job` and resolves once it has run.
+    fn run(&self, job: Box<dyn FnOnce() + Send>) -> futures::future::BoxFuture<'static, ()>;
+}
+
 /// State shared by consensus, gossip and the RPC server of one validator.
 pub struct Shared {
     /// Pending transactions.
@@ -77,17 +87,33 @@ pub struct Shared {
     /// Wakes the gossip loop before its interval: a submission waiting for its receipt
     /// should not wait for a timer.
     pub gossip_wake: tokio::sync::Notify,
-    /// Run once at the start of each thread that does bulk work (verifying and admitting
-    /// peers' gossip): the node lowers that thread's CPU priority there, so bulk
-    /// verification yields the CPU to votes and to the receipt path. Unset (tests, the
-    /// simulator), bulk work runs at the priority it inherits.
-    pub on_bulk_thread: std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>,
+    /// Where bulk CPU work runs (verifying peers' gossip): the node runs it on threads of
+    /// lowered priority, so it yields the CPU to votes and to the receipt path. Unset (tests,
+    /// the simulator), it runs inline. See [`Shared::offload`].
+    pub bulk: std::sync::OnceLock<Arc<dyn Offload>>,
     /// A simulated Byzantine leader's rewrite of its own proposals (feature `byzantine`).
     #[cfg(feature = "byzantine")]
     pub misbehaviour: std::sync::OnceLock<byzantine::ByzantineLeader>,
 }
 
 impl Shared {
+    /// Runs `f` where [`Shared::bulk`] says, inline if nowhere, and returns its result; a
+    /// panic in `f` resumes here.
+    pub async fn offload<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let Some(bulk) = self.bulk.get() else {
+            return f();
+        };
+        let (done, result) = futures::channel::oneshot::channel();
+        bulk.run(Box::new(move || {
+            let _ = done.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+        }))
+        .await;
+        match result.await.expect("a bulk job ran without answering") {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
     /// A validator's shared state, with nothing seen and nothing gossiped yet.
     pub fn new(
         mempool: Mempool,
@@ -108,7 +134,7 @@ impl Shared {
             tip_seen_at_ms: Default::default(),
             gossip_spread: Default::default(),
             gossip_wake: Default::default(),
-            on_bulk_thread: Default::default(),
+            bulk: Default::default(),
             #[cfg(feature = "byzantine")]
             misbehaviour: Default::default(),
         }
@@ -151,4 +177,54 @@ pub fn max_message_size(validators: usize, limits: &Limits) -> u32 {
         marshal::max_payload_size::<Standard<ConsensusBlock>, ed25519::Scheme>(n, limits),
         limits.block_bytes_max / 2 + 64,
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs each job on a thread of its own, as the node's bulk pool would.
+    struct OtherThread;
+    impl Offload for OtherThread {
+        fn run(&self, job: Box<dyn FnOnce() + Send>) -> futures::future::BoxFuture<'static, ()> {
+            let (done, finished) = futures::channel::oneshot::channel();
+            std::thread::spawn(move || {
+                job();
+                let _ = done.send(());
+            });
+            Box::pin(async move {
+                let _ = finished.await;
+            })
+        }
+    }
+
+    fn shared() -> (tempfile::TempDir, Shared) {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits::default();
+        let store = Arc::new(Store::open(dir.path().join("s.redb"), limits).unwrap());
+        let chain = weft_types::ChainId(weft_types::sha256(&[b"offload tests"]));
+        let shared = Shared::new(
+            Mempool::new(Default::default(), limits),
+            store,
+            limits,
+            chain,
+            Default::default(),
+        );
+        (dir, shared)
+    }
+
+    #[test]
+    fn offloaded_work_runs_where_bulk_says_and_panics_come_back() {
+        let (_dir, shared) = shared();
+        let here = std::thread::current().id();
+        let ran_on = futures::executor::block_on(shared.offload(|| std::thread::current().id()));
+        assert_eq!(ran_on, here, "with no bulk runner, work runs inline");
+        assert!(shared.bulk.set(Arc::new(OtherThread)).is_ok());
+        let ran_on = futures::executor::block_on(shared.offload(|| std::thread::current().id()));
+        assert_ne!(ran_on, here, "with a bulk runner, work runs on it");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            futures::executor::block_on(shared.offload(|| -> u8 { panic!("bulk job") }))
+        }));
+        assert!(panicked.is_err(), "a bulk job's panic was swallowed");
+    }
 }

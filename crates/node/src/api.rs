@@ -139,34 +139,23 @@ async fn acknowledge(
     receipts
 }
 
-/// What admitting a submission produced: a slot per submitted transaction (`Some` holds its
-/// early rejection, `None` takes the next admission result), the admission results of the
-/// verified ones, and the transactions admitted.
-type Checked = (
-    Vec<Option<Result<Accepted, AdmitError>>>,
-    Vec<Result<weft_consensus::Admitted, AdmitError>>,
-    Vec<Transaction>,
-);
+/// What checking a submission produced: a slot per submitted transaction (`Some` holds its
+/// early rejection, `None` takes the next admission result) and the verified transactions.
+type Checked = (Vec<Option<Result<Accepted, AdmitError>>>, Vec<Transaction>);
 
-/// Stateless checks, signatures in one batch (both outside the mempool lock), then
-/// admission with promises due by `deadline`.
-fn check_and_admit(
-    shared: &Shared,
+/// Stateless checks, signatures in one batch: no lock taken, so a batch's checks may run as
+/// bulk work (see `bulk`).
+fn check(
+    limits: &weft_types::Limits,
+    chain: &weft_types::ChainId,
     txs: Vec<Result<Transaction, AdmitError>>,
-    deadline: u64,
 ) -> Checked {
     let mut results: Vec<Result<Transaction, AdmitError>> = txs
         .into_iter()
-        .map(|r| {
-            r.and_then(|tx| {
-                tx.check_size(&shared.limits)
-                    .map(|_| tx)
-                    .map_err(AdmitError::from)
-            })
-        })
+        .map(|r| r.and_then(|tx| tx.check_size(limits).map(|_| tx).map_err(AdmitError::from)))
         .collect();
     let candidates: Vec<&Transaction> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-    let flags = Transaction::verify_signatures(&candidates, &shared.chain);
+    let flags = Transaction::verify_signatures(&candidates, chain);
     let mut flags = flags.into_iter();
     for r in results.iter_mut() {
         if let Ok(tx) = r {
@@ -177,7 +166,6 @@ fn check_and_admit(
             }
         }
     }
-    // Facts are read outside the mempool lock (see `weft_consensus::admit`).
     let mut slots = Vec::with_capacity(results.len());
     let mut verified = Vec::new();
     for r in results {
@@ -189,9 +177,7 @@ fn check_and_admit(
             Err(e) => slots.push(Some(Err(e))),
         }
     }
-    let (admitted_results, admitted) =
-        weft_consensus::admit_promising(shared, verified, true, Some(deadline));
-    (slots, admitted_results, admitted)
+    (slots, verified)
 }
 
 impl NodeApi for Api {
@@ -272,15 +258,18 @@ impl NodeApi for Api {
             };
             // A batch's checks hold a thread for milliseconds: on the bulk pool, so the RPC
             // runtime's workers stay free for lone submissions (and their receipts), and the
-            // checks yield the CPU to them.
+            // checks yield the CPU to them. Admission takes the mempool lock, so it runs here,
+            // at the RPC runtime's priority, in short chunks (bulk rule 2).
             let lane = crate::persister::lane_for(txs.len(), txs.len());
-            let (slots, mut admitted_results, admitted) = if lane == AckLane::Bulk {
-                let batch_shared = shared.clone();
-                bulk.run(move || check_and_admit(&batch_shared, txs, deadline))
-                    .await
+            let (slots, verified) = if lane == AckLane::Bulk {
+                let (limits, chain) = (shared.limits, shared.chain);
+                bulk.run(move || check(&limits, &chain, txs)).await
             } else {
-                check_and_admit(&shared, txs, deadline)
+                check(&shared.limits, &shared.chain, txs)
             };
+            // Facts are read outside the mempool lock (see `weft_consensus::admit`).
+            let (mut admitted_results, admitted) =
+                weft_consensus::admit_promising(&shared, verified, true, Some(deadline));
             let mut promised: Vec<bool> = admitted_results
                 .iter()
                 .filter_map(|r| r.as_ref().ok().map(|a| a.promised))

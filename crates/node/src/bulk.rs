@@ -6,15 +6,21 @@
 //! thread should wait, not the order. Linux gives each thread its own nice value, and any
 //! thread may raise its own (lower its priority) without privileges, so bulk work runs on
 //! threads that lower themselves once, when they start:
-//! - the pool here ([`BulkPool`]), which checks and admits submitted batches;
-//! - the gossip receiver, through [`weft_consensus::Shared::on_bulk_thread`].
+//! the pool here ([`BulkPool`]), which checks the signatures of submitted batches and of
+//! peers' gossip ([`weft_consensus::Offload`]) and signs a batch's receipts, and the bulk
+//! acknowledgement lane's writer.
 //!
 //! Rules (numbered as enforced below):
-//! 1. a bulk thread lowers itself to `node.bulk_nice` once, at its start; it never raises
-//!    itself back (that would need privileges), so only threads that do nothing but bulk
-//!    work are lowered;
-//! 2. the pool's queue holds at most [`BULK_QUEUE_JOBS_MAX`] jobs; a submitter beyond it
-//!    waits for room (the RPC server bounds how many wait, `rpc.connections_max`).
+//! 1. a bulk thread lowers itself by `node.bulk_nice` steps once, at its start; it never
+//!    raises itself back (that would need privileges), so only threads that do nothing but
+//!    bulk work are lowered;
+//! 2. a bulk job takes no lock the receipt path takes (the mempool's): a lowered thread
+//!    holding it would keep a lone order waiting while the CPU serves everything else first
+//!    (priority inversion). Admission runs at the submitter's own priority, in short chunks
+//!    (`weft_consensus::admit`);
+//! 3. the pool's queue holds at most [`BULK_QUEUE_JOBS_MAX`] jobs; a submitter beyond it
+//!    waits for room (the RPC server bounds how many wait, `rpc.connections_max`, and the
+//!    gossip receiver is one).
 //!
 //! Elsewhere than Linux a thread cannot be lowered alone (the nice value belongs to the
 //! process), so there it keeps its priority.
@@ -23,7 +29,7 @@ use futures::channel::oneshot;
 use std::sync::{Arc, Mutex};
 use tracing::warn;
 
-/// Most jobs waiting for a bulk thread (rule 2).
+/// Most jobs waiting for a bulk thread (rule 3).
 pub const BULK_QUEUE_JOBS_MAX: usize = 256;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -114,6 +120,13 @@ impl BulkPool {
             Ok(value) => value,
             Err(panic) => std::panic::resume_unwind(panic),
         }
+    }
+}
+
+impl weft_consensus::Offload for BulkPool {
+    fn run(&self, job: Box<dyn FnOnce() + Send>) -> futures::future::BoxFuture<'static, ()> {
+        let pool = self.clone();
+        Box::pin(async move { BulkPool::run(&pool, job).await })
     }
 }
 

@@ -72,10 +72,9 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
     ));
     // Bulk work yields the CPU to the receipt path (see `bulk`).
     let bulk_nice = cfg.node.bulk_nice;
-    let lower: Arc<dyn Fn() + Send + Sync> =
-        Arc::new(move || crate::bulk::lower_this_thread(bulk_nice));
-    let _ = shared.on_bulk_thread.set(lower);
     let bulk = crate::bulk::BulkPool::start(cfg.node.bulk_threads, bulk_nice);
+    let offload: Arc<dyn weft_consensus::Offload> = Arc::new(bulk.clone());
+    let _ = shared.bulk.set(offload);
     let peers: Vec<_> = keys
         .iter()
         .cloned()
