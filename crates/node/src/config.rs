@@ -127,12 +127,46 @@ impl Config {
                 "node.bulk_nice must be from 0 to {}, not {}",
                 crate::bulk::NICE_MAX,
                 self.node.bulk_nice
-            )
-            .into());
+            ));
         }
         self.mempool.validate()?;
         self.consensus.validate()?;
         self.network.validate()?;
         self.rpc.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bulk_settings_are_bounded_with_a_clear_error() {
+        let text = r#"
+            [node]
+            data_dir = "data"
+            key_file = "validator.key"
+            genesis_file = "genesis.toml"
+            p2p_listen = "127.0.0.1:9000"
+            rpc_listen = "127.0.0.1:9001"
+        "#;
+        let cfg: Config = toml::from_str(text).unwrap();
+        assert_eq!(cfg.node.bulk_nice, DEFAULT_BULK_NICE);
+        assert_eq!(cfg.node.bulk_threads, DEFAULT_BULK_THREADS);
+        assert_eq!(cfg.validate(), Ok(()));
+        let mut bad = cfg.clone();
+        bad.node.bulk_nice = 20;
+        assert_eq!(
+            bad.validate(),
+            Err("node.bulk_nice must be from 0 to 19, not 20".to_string())
+        );
+        bad.node.bulk_nice = -1;
+        assert!(bad.validate().unwrap_err().contains("not -1"));
+        let mut bad = cfg;
+        bad.node.bulk_threads = 0;
+        assert_eq!(
+            bad.validate(),
+            Err("node.bulk_threads must be > 0".to_string())
+        );
     }
 }
