@@ -252,7 +252,7 @@ pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
         };
         match message {
             Gossip::Txs(txs) => {
-                if !admit_pushed(&shared, &peer, txs).await {
+                if !admit_pushed(&clock, &shared, &peer, txs).await {
                     shared.metrics.gossip_rejected.inc();
                     blocker.block(peer);
                 }
@@ -321,7 +321,12 @@ pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
 /// Admits a pushed batch; returns false if the peer is Byzantine (rule 2). The checks run
 /// as bulk work ([`Shared::offload`]), outside every lock; admission, which takes the
 /// mempool lock in short chunks, runs here, at the receiver's own priority.
-async fn admit_pushed(shared: &Arc<Shared>, peer: &VerifyingKey, txs: Vec<Transaction>) -> bool {
+async fn admit_pushed(
+    clock: &(impl commonware_runtime::Spawner + Clock),
+    shared: &Arc<Shared>,
+    peer: &VerifyingKey,
+    txs: Vec<Transaction>,
+) -> bool {
     let fresh: Vec<Transaction> = {
         let mempool = shared.mempool.lock().expect("mempool lock");
         txs.into_iter()
@@ -353,8 +358,16 @@ async fn admit_pushed(shared: &Arc<Shared>, peer: &VerifyingKey, txs: Vec<Transa
         }
     };
     // Rejections here are races (already finalized, nonce used): not the peer's fault.
-    let (_, admitted) = crate::admit(shared, fresh, false);
-    let admitted = admitted.len() as u64;
+    // Admitting a batch holds a thread for milliseconds (in short lock holds): on the blocking
+    // pool, at normal priority, so the shared executor's tasks (votes, the finalizer) are not
+    // starved.
+    let admitting = shared.clone();
+    let admitted = clock
+        .child("admit_pushed")
+        .shared(true)
+        .spawn(move |_| async move { crate::admit(&admitting, fresh, false).1.len() })
+        .await
+        .expect("admitting a gossiped batch failed") as u64;
     shared.metrics.gossip_admitted.inc_by(admitted);
     debug!(target: "weft::gossip", %peer, admitted, "gossip batch");
     true

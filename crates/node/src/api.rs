@@ -12,7 +12,7 @@ use weft_types::{Promise, Receipt, Transaction, TxHash, PRECONF_LAG_HEIGHTS_MAX}
 
 pub(crate) struct Api {
     pub shared: Arc<Shared>,
-    /// Checks and admits submitted batches, below the receipt path's priority.
+    /// Verifies submitted batches, below the receipt path's priority.
     pub bulk: crate::bulk::BulkPool,
     pub persister: Persister,
     pub validators: Vec<weft_types::VerifyingKey>,
@@ -144,20 +144,35 @@ async fn acknowledge(
 type Checked = (Vec<Option<Result<Accepted, AdmitError>>>, Vec<Transaction>);
 
 /// Stateless checks, signatures in one batch: no lock taken, so a batch's checks may run as
-/// bulk work (see `bulk`).
+/// bulk work (see `bulk`). `known[i]` says the `i`-th submission is byte for byte a
+/// transaction the mempool holds verified: its signature is not checked again, so a client
+/// resubmitting a batch costs no verification (admission refuses it as a duplicate, and a
+/// copy of a valid transaction is valid whenever it is admitted).
 fn check(
     limits: &weft_types::Limits,
     chain: &weft_types::ChainId,
     txs: Vec<Result<Transaction, AdmitError>>,
+    known: &[bool],
 ) -> Checked {
     let mut results: Vec<Result<Transaction, AdmitError>> = txs
         .into_iter()
         .map(|r| r.and_then(|tx| tx.check_size(limits).map(|_| tx).map_err(AdmitError::from)))
         .collect();
-    let candidates: Vec<&Transaction> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let unverified = |i: usize, r: &Result<Transaction, AdmitError>| {
+        r.is_ok() && !known.get(i).copied().unwrap_or(false)
+    };
+    let candidates: Vec<&Transaction> = results
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| unverified(*i, r))
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .collect();
     let flags = Transaction::verify_signatures(&candidates, chain);
     let mut flags = flags.into_iter();
-    for r in results.iter_mut() {
+    for (i, r) in results.iter_mut().enumerate() {
+        if !unverified(i, r) {
+            continue;
+        }
         if let Ok(tx) = r {
             if !flags.next().expect("one flag per candidate") {
                 *r = Err(AdmitError::Invalid(weft_types::TxError::BadSignature {
@@ -258,18 +273,36 @@ impl NodeApi for Api {
             };
             // A batch's checks hold a thread for milliseconds: on the bulk pool, so the RPC
             // runtime's workers stay free for lone submissions (and their receipts), and the
-            // checks yield the CPU to them. Admission takes the mempool lock, so it runs here,
-            // at the RPC runtime's priority, in short chunks (bulk rule 2).
+            // checks yield the CPU to them. Admission takes the mempool lock, so it stays at
+            // normal priority (bulk rule 2), on the blocking pool, in short chunks.
             let lane = crate::persister::lane_for(txs.len(), txs.len());
-            let (slots, verified) = if lane == AckLane::Bulk {
+            let (slots, mut admitted_results, admitted) = if lane == AckLane::Bulk {
+                let known: Vec<bool> = {
+                    let mempool = shared.mempool.lock().expect("mempool lock");
+                    txs.iter()
+                        .map(|r| r.as_ref().is_ok_and(|tx| mempool.contains_verified(tx)))
+                        .collect()
+                };
                 let (limits, chain) = (shared.limits, shared.chain);
-                bulk.run(move || check(&limits, &chain, txs)).await
+                let (slots, verified) = bulk
+                    .run(crate::bulk::Class::Submitted, move || {
+                        check(&limits, &chain, txs, &known)
+                    })
+                    .await;
+                let admitting = shared.clone();
+                let (results, admitted) = tokio::task::spawn_blocking(move || {
+                    // Facts are read outside the mempool lock (see `weft_consensus::admit`).
+                    weft_consensus::admit_promising(&admitting, verified, true, Some(deadline))
+                })
+                .await
+                .expect("admitting a submitted batch failed");
+                (slots, results, admitted)
             } else {
-                check(&shared.limits, &shared.chain, txs)
+                let (slots, verified) = check(&shared.limits, &shared.chain, txs, &[]);
+                let (results, admitted) =
+                    weft_consensus::admit_promising(&shared, verified, true, Some(deadline));
+                (slots, results, admitted)
             };
-            // Facts are read outside the mempool lock (see `weft_consensus::admit`).
-            let (mut admitted_results, admitted) =
-                weft_consensus::admit_promising(&shared, verified, true, Some(deadline));
             let mut promised: Vec<bool> = admitted_results
                 .iter()
                 .filter_map(|r| r.as_ref().ok().map(|a| a.promised))
@@ -379,6 +412,35 @@ impl NodeApi for Api {
 mod tests {
     use super::*;
     use weft_types::Limits;
+
+    /// A batch's checks verify every signature except those of transactions the mempool
+    /// holds byte for byte, verified: a client resubmitting a batch costs no verification.
+    #[test]
+    fn checks_skip_only_transactions_known_verified() {
+        use commonware_cryptography::Signer as _;
+        let limits = Limits::default();
+        let signed_for = weft_types::ChainId(weft_types::sha256(&[b"another chain"]));
+        let chain = weft_types::ChainId(weft_types::sha256(&[b"node api tests"]));
+        // Signed in another chain's domain: its signature is bad here.
+        let tx = Transaction::sign(
+            &weft_types::SigningKey::from_seed(5),
+            &signed_for,
+            weft_types::NamespaceId(1),
+            0,
+            bytes::Bytes::from_static(b"x"),
+        );
+        let (slots, verified) = check(&limits, &chain, vec![Ok(tx.clone())], &[false]);
+        assert!(verified.is_empty());
+        assert!(matches!(
+            &slots[0],
+            Some(Err(AdmitError::Invalid(
+                weft_types::TxError::BadSignature { .. }
+            )))
+        ));
+        let (slots, verified) = check(&limits, &chain, vec![Ok(tx.clone())], &[true]);
+        assert!(slots[0].is_none());
+        assert_eq!(verified, vec![tx]);
+    }
 
     /// The deadline rule's first condition: no receipt from a validator that has seen no
     /// proposal lately (just restarted: its view of the tip is stale) or whose head trails

@@ -11,8 +11,9 @@ use std::{
 pub const DEFAULT_METRICS_PORT_OFFSET: u16 = 2;
 /// Default runtime worker threads.
 pub const DEFAULT_WORKER_THREADS: usize = 2;
-/// Default threads that check and admit submitted batches (see `bulk`).
-pub const DEFAULT_BULK_THREADS: usize = 2;
+/// Default bulk threads (see `bulk`): 0, one per core the machine has (they run at lowered
+/// priority, so using every core costs lone orders nothing).
+pub const DEFAULT_BULK_THREADS: usize = 0;
 /// Default nice steps bulk work runs below the rest of the node (see `bulk`).
 pub const DEFAULT_BULK_NICE: i32 = 10;
 
@@ -41,10 +42,11 @@ pub struct NodeSection {
     /// it is owed and always kept. About 330 bytes per receipt on disk.
     #[serde(default = "default_receipt_retention_heights")]
     pub receipt_retention_heights: u64,
-    /// Threads that check and admit submitted batches, at `bulk_nice` below the rest.
+    /// Threads that verify submitted batches and peers' gossip and sign a batch's receipts, at
+    /// `bulk_nice` below the rest; 0 for one per core.
     #[serde(default = "default_bulk_threads")]
     pub bulk_threads: usize,
-    /// Nice steps (0 to 19) by which bulk work (submitted batches, peers' gossip) runs below
+    /// Nice steps (0 to 19) by which bulk work (verifying batches and gossip) runs below
     /// the node's other threads, so a lone order's receipt does not wait for a core behind
     /// it; 0 runs it at the same priority.
     #[serde(default = "default_bulk_nice")]
@@ -119,8 +121,12 @@ impl Config {
         if self.node.worker_threads == 0 {
             return Err("node.worker_threads must be > 0".into());
         }
-        if self.node.bulk_threads == 0 {
-            return Err("node.bulk_threads must be > 0".into());
+        if self.node.bulk_threads > crate::bulk::BULK_THREADS_MAX {
+            return Err(format!(
+                "node.bulk_threads must be at most {} (0 for one per core), not {}",
+                crate::bulk::BULK_THREADS_MAX,
+                self.node.bulk_threads
+            ));
         }
         if !(0..=crate::bulk::NICE_MAX).contains(&self.node.bulk_nice) {
             return Err(format!(
@@ -164,9 +170,11 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("not -1"));
         let mut bad = cfg;
         bad.node.bulk_threads = 0;
+        assert_eq!(bad.validate(), Ok(()), "0 is one thread per core");
+        bad.node.bulk_threads = 257;
         assert_eq!(
             bad.validate(),
-            Err("node.bulk_threads must be > 0".to_string())
+            Err("node.bulk_threads must be at most 256 (0 for one per core), not 257".to_string())
         );
     }
 }

@@ -66,12 +66,12 @@ pub struct Persister {
 
 impl Persister {
     /// Starts the writer threads; receipts are signed with `key`, a bulk request's on
-    /// `bulk_pool`. The bulk lane's writer runs at `bulk_nice` below the rest (see `bulk`).
+    /// `bulk_pool`. Both writers keep the node's priority: each holds its database's write
+    /// lock, which the finalizer and the gossip loop take to clean up (`bulk` rule 2).
     pub fn start(
         store: Arc<Store>,
         key: SigningKey,
         bulk_pool: crate::bulk::BulkPool,
-        bulk_nice: i32,
         metrics: crate::metrics::Metrics,
     ) -> Self {
         let start = |lane: AckLane, name: &str| {
@@ -79,12 +79,7 @@ impl Persister {
             let (store, metrics) = (store.clone(), metrics.clone());
             std::thread::Builder::new()
                 .name(name.into())
-                .spawn(move || {
-                    if lane == AckLane::Bulk {
-                        crate::bulk::lower_this_thread(bulk_nice);
-                    }
-                    writer(lane, store, receiver, metrics)
-                })
+                .spawn(move || writer(lane, store, receiver, metrics))
                 .expect("spawning a persister thread failed");
             sender
         };
@@ -111,7 +106,9 @@ impl Persister {
             AckLane::Bulk => {
                 let key = self.key.clone();
                 self.bulk_pool
-                    .run(move || promises.into_iter().map(|p| p.sign(&key)).collect())
+                    .run(crate::bulk::Class::Sign, move || {
+                        promises.into_iter().map(|p| p.sign(&key)).collect()
+                    })
                     .await
             }
         };

@@ -72,7 +72,11 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
     ));
     // Bulk work yields the CPU to the receipt path (see `bulk`).
     let bulk_nice = cfg.node.bulk_nice;
-    let bulk = crate::bulk::BulkPool::start(cfg.node.bulk_threads, bulk_nice);
+    let bulk_threads = match cfg.node.bulk_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let bulk = crate::bulk::BulkPool::start(bulk_threads, bulk_nice);
     let offload: Arc<dyn weft_consensus::Offload> = Arc::new(bulk.clone());
     let _ = shared.bulk.set(offload);
     let peers: Vec<_> = keys
@@ -125,7 +129,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         let metrics = crate::metrics::Metrics::default();
         let handles = metrics.register(&context.child("weft_node"));
         shared.registered.lock().expect("metrics lock").extend(handles);
-        let api = Arc::new(Api { shared: shared.clone(), bulk: bulk.clone(), persister: Persister::start(store, key, bulk.clone(), bulk_nice, metrics.clone()), metrics, validators: keys, chain, me: me.clone(), preconfirmed: tokio::sync::broadcast::channel(crate::api::PRECONFIRMED_BATCHES_MAX).0 });
+        let api = Arc::new(Api { shared: shared.clone(), bulk: bulk.clone(), persister: Persister::start(store, key, bulk.clone(), metrics.clone()), metrics, validators: keys, chain, me: me.clone(), preconfirmed: tokio::sync::broadcast::channel(crate::api::PRECONFIRMED_BATCHES_MAX).0 });
         // RPC runs on its own runtime: its work (submission signature checks, reads) must
         // never take the consensus runtime's threads.
         let rpc_listen = cfg.node.rpc_listen;
