@@ -139,10 +139,11 @@ fn apply(
                 return Err(AdmitError::LegAlone { hash });
             }
             // P4: a plain transaction that depends on a bundle leg is accepted without a
-            // receipt.
-            let deadline = deadline.filter(|_| !mempool.depends_on_leg(&tx));
-            if deadline.is_some() {
-                mempool.promise_room(&tx)?;
+            // receipt, and so is one whose chain of unpromised predecessors alone spans more
+            // namespaces than a block holds; a full liability bound refuses it.
+            let mut deadline = deadline.filter(|_| !mempool.depends_on_leg(&tx));
+            if deadline.is_some() && !mempool.promise_room(&tx)? {
+                deadline = None;
             }
             mempool.admit(tx.clone(), chain, local)?;
             admitted.push(tx);

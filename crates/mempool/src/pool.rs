@@ -899,16 +899,27 @@ impl Mempool {
     }
 
     /// Whether promising `tx` once admitted would stay within the liability bound (the
-    /// check [`Mempool::promise`] makes, without admitting anything).
-    pub fn promise_room(&self, tx: &Transaction) -> Result<(), AdmitError> {
+    /// check [`Mempool::promise`] makes, without admitting anything): `Ok(true)` if it would,
+    /// an error naming the bound if the bound is full now, and `Ok(false)` if `tx` with the
+    /// unpromised predecessors it would cover alone spans more namespaces than a block holds:
+    /// no block could take them all, so it is accepted and never promised (as a bundle
+    /// would be, [`Mempool::bundle_promise_room`]).
+    pub fn promise_room(&self, tx: &Transaction) -> Result<bool, AdmitError> {
         let chain = self.unpromised_chain(&sender_bytes(tx), tx.nonce().checked_sub(1));
         let mut namespaces = self.namespaces_of(&chain);
         namespaces.push(tx.namespace());
+        let mut alone = namespaces.clone();
+        alone.sort_unstable();
+        alone.dedup();
+        if alone.len() > self.promised_namespaces_max() {
+            return Ok(false);
+        }
         self.check_room(
             chain.len() + 1,
             chain.iter().map(|(_, b)| b).sum::<usize>() + encoded_len(tx),
             namespaces,
-        )
+        )?;
+        Ok(true)
     }
 
     /// The sender's pending, unpromised transactions from `from` down to the first gap or
@@ -2094,6 +2105,42 @@ mod tests {
     /// P2: promises span at most a block's namespaces, so a client spreading promised
     /// transactions over many namespaces cannot make them outgrow one block; the room comes
     /// back as promises end.
+    /// P2: a sender's chain that alone spans more namespaces than a block holds cannot be
+    /// promised by anyone; it is accepted unpromised (`Ok(false)`), not refused as if the
+    /// bound were full, and a chain within the bound still can be.
+    #[test]
+    fn a_chain_spanning_more_than_a_block_is_accepted_unpromised() {
+        let chain = Chain::default();
+        let limits = Limits {
+            namespaces_per_block_max: 4,
+            ..Limits::default()
+        };
+        let mut pool = Mempool::new(cfg(), limits);
+        let tx = |nonce: u64, ns: u64| {
+            Transaction::sign(
+                &key(30),
+                &test_chain(),
+                NamespaceId(ns),
+                nonce,
+                Bytes::from_static(b"x"),
+            )
+        };
+        // Nonces 0..=3 in namespaces 1..=4, pending and unpromised.
+        for n in 0..4 {
+            pool.admit(tx(n, n + 1), &chain, true).unwrap();
+        }
+        let within = tx(4, 2);
+        assert_eq!(
+            pool.promise_room(&within).map_err(|e| e.to_string()),
+            Ok(true)
+        );
+        let beyond = tx(4, 5);
+        assert_eq!(
+            pool.promise_room(&beyond).map_err(|e| e.to_string()),
+            Ok(false)
+        );
+    }
+
     #[test]
     fn promises_span_at_most_a_blocks_namespaces() {
         let chain = Chain::default();
@@ -2115,7 +2162,7 @@ mod tests {
         for ns in 1..=4 {
             let t = in_ns(10 + ns, ns);
             pool.admit(t.clone(), &chain, true).unwrap();
-            pool.promise_room(&t).unwrap();
+            assert!(pool.promise_room(&t).unwrap());
             pool.promise(&t.hash(), 40).unwrap();
             promised.push(t);
         }
