@@ -32,7 +32,8 @@
 //! - P1. block building takes them before all others, earliest deadline first;
 //! - P2. a promise covers the sender's pending predecessors too, and all promises together
 //!   stay within `preconf_txs_max` and `preconf_bytes_max` (the liability bound, at most
-//!   half a block: [`Config::validate_with`]) and span at most
+//!   half a block: [`Config::validate_with`]; a bundle leg also books its share of the
+//!   bundle's entry in the block's bundle section) and span at most
 //!   `limits.namespaces_per_block_max` namespaces, so one block always holds every promise
 //!   (a bundle or chain that alone spans more is accepted unpromised). Like any liability
 //!   bound, a flood of promised submissions fills it (here, one transaction per namespace

@@ -190,6 +190,18 @@ fn leg_not_promised() -> AdmitError {
 }
 
 /// Bytes a group adds to the body's bundle section: its entry, if it is a bundle.
+/// What a promise of `tx` books against the liability bound's bytes: its encoding, and for
+/// a bundle leg its share of the bundle's entry in the block's bundle section (32 + 8 + 1 +
+/// 32 per leg, split over the legs and rounded up, so a bundle's legs together book at least
+/// its whole entry). The block that must hold every promise holds their section entries too.
+fn booked_len(tx: &weft_types::Transaction) -> usize {
+    let share = tx.leg().map_or(0, |l| {
+        let legs = l.count().max(1);
+        32 + (32 + 8 + 1usize).div_ceil(legs)
+    });
+    encoded_len(tx) + share
+}
+
 fn section_bytes(group: &[&Entry]) -> usize {
     group
         .first()
@@ -762,7 +774,7 @@ impl Mempool {
         let Some(deadline) = entry.promised.take() else {
             return covered;
         };
-        let (seq, bytes, namespace) = (entry.seq, entry.bytes, entry.tx.namespace());
+        let (seq, bytes, namespace) = (entry.seq, booked_len(&entry.tx), entry.tx.namespace());
         self.promised.remove(&(deadline, seq));
         self.promised_bytes -= bytes;
         let count = self
@@ -867,7 +879,7 @@ impl Mempool {
             return Ok(false);
         }
         let mut seen: HashSet<TxHash> = legs.iter().map(|t| t.hash()).collect();
-        let (mut txs, mut bytes) = (legs.len(), legs.iter().map(encoded_len).sum::<usize>());
+        let (mut txs, mut bytes) = (legs.len(), legs.iter().map(booked_len).sum::<usize>());
         let mut namespaces: Vec<weft_types::NamespaceId> =
             legs.iter().map(|t| t.namespace()).collect();
         for tx in legs {
@@ -916,7 +928,7 @@ impl Mempool {
         }
         self.check_room(
             chain.len() + 1,
-            chain.iter().map(|(_, b)| b).sum::<usize>() + encoded_len(tx),
+            chain.iter().map(|(_, b)| b).sum::<usize>() + booked_len(tx),
             namespaces,
         )?;
         Ok(true)
@@ -935,7 +947,7 @@ impl Mempool {
             if e.promised.is_some() {
                 break;
             }
-            chain.push((*h, e.bytes));
+            chain.push((*h, booked_len(&e.tx)));
             nonce = n.checked_sub(1);
         }
         chain
@@ -2079,6 +2091,48 @@ mod tests {
         assert!(dropped.contains(&legs[0].hash()) && dropped.contains(&legs[1].hash()));
     }
 
+    /// P2: a promised bundle books its legs and its entry in the block's bundle section
+    /// against the liability bound's bytes, and gives all of it back when the promise ends.
+    #[test]
+    fn a_bundle_books_its_section_entry() {
+        let chain = Chain::default();
+        let (a, b) = (key(1), key(2));
+        let legs = bundle(&a, 0, &b, 0, 100);
+        let hashes: Vec<TxHash> = legs.iter().map(|t| t.hash()).collect();
+        let encoded: usize = legs.iter().map(encoded_len).sum();
+        // The section entry of a 2-leg bundle: id, expiry, count, two leg hashes.
+        let entry = 32 + 8 + 1 + 2 * 32;
+        let with_bound = |bytes: usize| {
+            Mempool::new(
+                Config {
+                    preconf_bytes_max: bytes,
+                    ..cfg()
+                },
+                Limits::default(),
+            )
+        };
+        // Room for the legs' bytes but not their section entry: refused as over the bound.
+        let pool = with_bound(encoded + entry - 1);
+        assert!(matches!(
+            pool.bundle_promise_room(&legs, 50),
+            Err(AdmitError::Preconf { .. })
+        ));
+        let mut pool = with_bound(encoded + entry + 1);
+        assert_eq!(pool.bundle_promise_room(&legs, 50).ok(), Some(true));
+        pool.admit_bundle(&legs, &chain, true).unwrap();
+        pool.promise_bundle(&hashes, 50).unwrap();
+        // The bound is full now: nothing more fits...
+        let other = tx(&key(3), 0);
+        assert!(pool.promise_room(&other).is_err());
+        // ...until the bundle's promise ends and gives every booked byte back.
+        for h in hashes.iter().rev() {
+            pool.unpromise(h);
+        }
+        assert_eq!(pool.promised_len(), 0);
+        assert_eq!(pool.promise_room(&other).ok(), Some(true));
+        pool.promise_bundle(&hashes, 50).unwrap();
+    }
+
     /// A plain transaction whose sender has a pending leg below it is accepted, but never
     /// promised (P4): the leg's fate is its bundle's.
     #[test]
@@ -2102,9 +2156,6 @@ mod tests {
         assert!(pool.promise(&next.hash(), 50).is_err());
     }
 
-    /// P2: promises span at most a block's namespaces, so a client spreading promised
-    /// transactions over many namespaces cannot make them outgrow one block; the room comes
-    /// back as promises end.
     /// P2: a sender's chain that alone spans more namespaces than a block holds cannot be
     /// promised by anyone; it is accepted unpromised (`Ok(false)`), not refused as if the
     /// bound were full, and a chain within the bound still can be.
@@ -2141,6 +2192,9 @@ mod tests {
         );
     }
 
+    /// P2: promises span at most a block's namespaces, so a client spreading promised
+    /// transactions over many namespaces cannot make them outgrow one block; the room comes
+    /// back as promises end.
     #[test]
     fn promises_span_at_most_a_blocks_namespaces() {
         let chain = Chain::default();
