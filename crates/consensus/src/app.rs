@@ -271,7 +271,7 @@ impl App {
                 }
             }
         }
-        let flags = Transaction::verify_signatures(&unverified, &self.shared.chain);
+        let flags = self.shared.verify_signatures(&unverified);
         if let Some(i) = flags.iter().position(|ok| !ok) {
             return Err(BlockError::BadSignature {
                 tx: unverified[i].hash(),
@@ -552,6 +552,50 @@ mod tests {
         let err = check(&f, &reseal(block.header.clone(), body)).unwrap_err();
         assert!(matches!(err, BlockError::BadSignature { .. }), "{err}");
         assert_eq!(err.rule(), 6);
+    }
+
+    /// A validator remembers the signatures a block passed, so the gossip copies that follow
+    /// cost no second check; a Byzantine leader that then proposes the same transactions
+    /// with a forged signature is still caught (`weft_types::SignatureCache` rule 1).
+    #[test]
+    fn signatures_a_block_passed_are_not_checked_again_but_a_forged_copy_is() {
+        use commonware_codec::Encode as _;
+        let (builder, checker) = (fixture(Limits::default()), fixture(Limits::default()));
+        let block = propose(&builder, &txs(6));
+        let shared = &checker.app.shared;
+        check(&checker, &block).unwrap();
+        assert_eq!(
+            shared.metrics.signatures_checked.get(),
+            6,
+            "none was in its mempool"
+        );
+        // The gossip copies, off the wire.
+        let copies: Vec<Transaction> = block
+            .body
+            .txs()
+            .map(|t| Transaction::decode_untrusted(&t.encode(), &Limits::default()).unwrap())
+            .collect();
+        let refs: Vec<&Transaction> = copies.iter().collect();
+        assert_eq!(shared.verify_signatures(&refs), vec![true; 6]);
+        assert_eq!(shared.metrics.signatures_checked.get(), 6);
+        assert_eq!(shared.metrics.signatures_skipped.get(), 6);
+        // The same content under a forged signature: same id, checked, refused.
+        let mut body = block.body.clone();
+        let t = body.namespaces[0].txs[0].clone();
+        let forged = Transaction::from_parts(
+            t.namespace(),
+            *t.sender(),
+            t.nonce(),
+            t.payload().clone(),
+            key(99).sign(b"elsewhere", b"something else"),
+        );
+        assert_eq!(forged.hash(), t.hash());
+        body.namespaces[0].txs[0] = forged;
+        let err = check(&checker, &reseal(block.header.clone(), body)).unwrap_err();
+        assert!(
+            matches!(err, BlockError::BadSignature { tx } if tx == t.hash()),
+            "{err}"
+        );
     }
 
     #[test]

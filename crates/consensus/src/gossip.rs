@@ -343,7 +343,7 @@ async fn admit_pushed(
                 return Err("gossiped transaction above the size limits; blocking peer");
             }
             let refs: Vec<&Transaction> = fresh.iter().collect();
-            let flags = Transaction::verify_signatures(&refs, &checking.chain);
+            let flags = checking.verify_signatures(&refs);
             if flags.iter().any(|ok| !ok) {
                 return Err("gossip batch with an invalid signature; blocking peer");
             }

@@ -87,6 +87,10 @@ pub struct Shared {
     /// Wakes the gossip loop before its interval: a submission waiting for its receipt
     /// should not wait for a timer.
     pub gossip_wake: tokio::sync::Notify,
+    /// Signatures this validator saw pass and sender keys it decompressed: a transaction
+    /// verified in a block is not verified again when its gossip copy arrives
+    /// ([`weft_types::SignatureCache`]). Check through [`Shared::verify_signatures`].
+    pub signatures: weft_types::SignatureCache,
     /// Where bulk CPU work runs (verifying peers' gossip): the node runs it on threads of
     /// lowered priority, so it yields the CPU to votes and to the receipt path. Unset (tests,
     /// the simulator), it runs inline. See [`Shared::offload`].
@@ -114,6 +118,15 @@ impl Shared {
         }
     }
 
+    /// Checks the signatures of `txs` in this chain's domain, skipping those already seen
+    /// pass: one flag per transaction, as [`weft_types::Transaction::verify_signatures`].
+    pub fn verify_signatures(&self, txs: &[&weft_types::Transaction]) -> Vec<bool> {
+        let (flags, stats) = self.signatures.verify(txs, &self.chain);
+        self.metrics.signatures_checked.inc_by(stats.checked);
+        self.metrics.signatures_skipped.inc_by(stats.skipped);
+        flags
+    }
+
     /// A validator's shared state, with nothing seen and nothing gossiped yet.
     pub fn new(
         mempool: Mempool,
@@ -134,6 +147,7 @@ impl Shared {
             tip_seen_at_ms: Default::default(),
             gossip_spread: Default::default(),
             gossip_wake: Default::default(),
+            signatures: Default::default(),
             bulk: Default::default(),
             #[cfg(feature = "byzantine")]
             misbehaviour: Default::default(),

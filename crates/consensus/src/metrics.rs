@@ -19,6 +19,10 @@ pub struct Metrics {
     pub gossip_served: Counter,
     /// Pending transactions in the mempool.
     pub mempool_txs: Gauge,
+    /// Transaction signatures checked (blocks, gossip, submissions).
+    pub signatures_checked: Counter,
+    /// Transaction signatures not checked again because the same one already passed.
+    pub signatures_skipped: Counter,
 }
 
 impl Metrics {
@@ -53,6 +57,16 @@ impl Metrics {
                 "gossip_admitted",
                 "Transactions received by gossip and admitted",
                 self.gossip_admitted.clone(),
+            )),
+            Box::new(context.register(
+                "signatures_checked",
+                "Transaction signatures checked (blocks, gossip, submissions)",
+                self.signatures_checked.clone(),
+            )),
+            Box::new(context.register(
+                "signatures_skipped",
+                "Transaction signatures not checked again because the same one already passed",
+                self.signatures_skipped.clone(),
             )),
             Box::new(context.register(
                 "gossip_served",

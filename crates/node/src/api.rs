@@ -150,7 +150,7 @@ type Checked = (Vec<Option<Result<Accepted, AdmitError>>>, Vec<Transaction>);
 /// copy of a valid transaction is valid whenever it is admitted).
 fn check(
     limits: &weft_types::Limits,
-    chain: &weft_types::ChainId,
+    verify: &dyn Fn(&[&Transaction]) -> Vec<bool>,
     txs: Vec<Result<Transaction, AdmitError>>,
     known: &[bool],
 ) -> Checked {
@@ -167,7 +167,7 @@ fn check(
         .filter(|(i, r)| unverified(*i, r))
         .filter_map(|(_, r)| r.as_ref().ok())
         .collect();
-    let flags = Transaction::verify_signatures(&candidates, chain);
+    let flags = verify(&candidates);
     let mut flags = flags.into_iter();
     for (i, r) in results.iter_mut().enumerate() {
         if !unverified(i, r) {
@@ -220,7 +220,7 @@ impl NodeApi for Api {
                     .map_err(|e| leg_error(i, e.into()))?;
             }
             let refs: Vec<&Transaction> = legs.iter().collect();
-            let flags = Transaction::verify_signatures(&refs, &shared.chain);
+            let flags = shared.verify_signatures(&refs);
             if let Some(i) = flags.iter().position(|ok| !ok) {
                 return Err(leg_error(
                     i,
@@ -283,10 +283,15 @@ impl NodeApi for Api {
                         .map(|r| r.as_ref().is_ok_and(|tx| mempool.contains_verified(tx)))
                         .collect()
                 };
-                let (limits, chain) = (shared.limits, shared.chain);
+                let checking = shared.clone();
                 let (slots, verified) = bulk
                     .run(crate::bulk::Class::Submitted, move || {
-                        check(&limits, &chain, txs, &known)
+                        check(
+                            &checking.limits,
+                            &|t| checking.verify_signatures(t),
+                            txs,
+                            &known,
+                        )
                     })
                     .await;
                 let admitting = shared.clone();
@@ -298,7 +303,8 @@ impl NodeApi for Api {
                 .expect("admitting a submitted batch failed");
                 (slots, results, admitted)
             } else {
-                let (slots, verified) = check(&shared.limits, &shared.chain, txs, &[]);
+                let (slots, verified) =
+                    check(&shared.limits, &|t| shared.verify_signatures(t), txs, &[]);
                 let (results, admitted) =
                     weft_consensus::admit_promising(&shared, verified, true, Some(deadline));
                 (slots, results, admitted)
@@ -429,7 +435,8 @@ mod tests {
             0,
             bytes::Bytes::from_static(b"x"),
         );
-        let (slots, verified) = check(&limits, &chain, vec![Ok(tx.clone())], &[false]);
+        let verify = |t: &[&Transaction]| Transaction::verify_signatures(t, &chain);
+        let (slots, verified) = check(&limits, &verify, vec![Ok(tx.clone())], &[false]);
         assert!(verified.is_empty());
         assert!(matches!(
             &slots[0],
@@ -437,7 +444,7 @@ mod tests {
                 weft_types::TxError::BadSignature { .. }
             )))
         ));
-        let (slots, verified) = check(&limits, &chain, vec![Ok(tx.clone())], &[true]);
+        let (slots, verified) = check(&limits, &verify, vec![Ok(tx.clone())], &[true]);
         assert!(slots[0].is_none());
         assert_eq!(verified, vec![tx]);
     }

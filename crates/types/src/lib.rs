@@ -16,6 +16,7 @@ pub mod merkle;
 mod namespace;
 mod proof;
 pub mod receipt;
+mod sigcache;
 mod tx;
 
 pub use block::{
@@ -38,6 +39,7 @@ pub use evidence::{
 pub use namespace::NamespaceId;
 pub use proof::{LeafParts, LeafPath, NamespaceProof, ProofError, PROOF_DEPTH_MAX};
 pub use receipt::{Promise, Receipt, ReceiptError, RECEIPT_BYTES};
+pub use sigcache::{SignatureCache, VerifyStats, DEFAULT_PASSED_MAX, DEFAULT_SENDER_KEYS_MAX};
 pub use tx::{
     Auth, SigningKey, Transaction, TxHash, VerifyingKey, TX_OVERHEAD_BYTES, TX_SIGNING_NAMESPACE,
 };

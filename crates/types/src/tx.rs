@@ -306,6 +306,20 @@ impl Transaction {
             .get_or_init(|| VerifyingKey::decode(self.sender.as_slice().to_vec()).ok())
             .as_ref()
     }
+    /// Whether the sender key was already decompressed (or found not to be a key).
+    pub(crate) fn sender_key_known(&self) -> bool {
+        self.sender_key.get().is_some()
+    }
+    /// Sets the decompressed sender key from a cache keyed by this sender's bytes
+    /// ([`crate::SignatureCache`] rule 3); a no-op if already known.
+    pub(crate) fn set_sender_key(&self, key: VerifyingKey) {
+        assert_eq!(
+            key.as_ref(),
+            self.sender.as_slice(),
+            "a cached key for another sender"
+        );
+        let _ = self.sender_key.set(Some(key));
+    }
     /// The sender's nonce: consecutive per sender from 0.
     pub fn nonce(&self) -> u64 {
         self.nonce
