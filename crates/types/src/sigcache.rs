@@ -311,7 +311,7 @@ mod tests {
             for (k, key) in keys.iter().enumerate() {
                 let good = tx(key, round);
                 batch.push(wire(&good));
-                if (k as u64 + round) % 2 == 0 {
+                if (k as u64 + round).is_multiple_of(2) {
                     batch.push(forged(&good, key));
                 }
             }
