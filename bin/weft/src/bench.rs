@@ -388,56 +388,27 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
     }
 
     // The lone-submission probe: its own senders, one transaction per call, in nonce order
-    // per sender, round robin over the validators; it stops when the load is submitted.
+    // per sender, round robin over the validators; it stops when the load is submitted. It
+    // runs on a thread and runtime of its own: a market maker's client does not share a
+    // runtime with a load generator building and parsing 500-transaction batches, and here
+    // it would queue behind that work and measure the bench, not the validators.
     let probe_latencies = Arc::new(Mutex::new((Vec::<Duration>::new(), 0usize, 0usize)));
     let probe_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let probe = (args.probe_rate > 0).then(|| {
-        let (clients, chain, payload) = (clients.clone(), chain, payload.clone());
+        let (urls, chain, payload) = (urls.clone(), chain, payload.clone());
         let (latencies, stop) = (probe_latencies.clone(), probe_stop.clone());
         let interval = Duration::from_secs_f64(1.0 / args.probe_rate as f64);
-        let probe_keys: Vec<_> = (0..clients.len().max(1))
-            .map(|_| weft_node::generate_key())
-            .collect();
-        tokio::spawn(async move {
-            let mut nonces = vec![0u64; probe_keys.len()];
-            for i in 0..PROBE_TXS_MAX {
-                if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                let tick = Instant::now();
-                let k = i % probe_keys.len();
-                let tx = Transaction::sign(
-                    &probe_keys[k],
-                    &chain,
-                    NamespaceId(1),
-                    nonces[k],
-                    payload.clone(),
-                );
-                let hex = weft_types::to_hex(&tx.encode());
-                let t0 = Instant::now();
-                let result = clients[k].send_transaction_with_receipt(&hex).await;
-                let elapsed = t0.elapsed();
-                {
-                    let mut l = latencies.lock().expect("lock");
-                    match result {
-                        Ok(a) if a.receipt.is_some() => {
-                            l.0.push(elapsed);
-                            nonces[k] += 1;
-                        }
-                        Ok(_) => {
-                            l.2 += 1;
-                            nonces[k] += 1;
-                        }
-                        Err(_) => l.1 += 1,
-                    }
-                }
-                if let Some(rest) = interval.checked_sub(tick.elapsed()) {
-                    tokio::time::sleep(rest).await;
-                }
-            }
-        })
+        std::thread::Builder::new()
+            .name("bench-probe".into())
+            .spawn(move || -> Result<()> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(run_probe(urls, chain, payload, interval, latencies, stop))
+            })
+            .map_err(anyhow::Error::from)
     });
-
+    let probe = probe.transpose()?;
     // Follow finalized blocks on validator 0.
     let follower = clients[0].clone();
     let mut latencies = Vec::with_capacity(args.txs);
@@ -554,7 +525,12 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
         percentile(&ack_latencies, 0.99).as_secs_f64() * 1e3,
     );
     if let Some(probe) = probe {
-        probe.abort();
+        probe_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        match probe.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("the lone-submission probe failed: {e:#}"),
+            Err(_) => eprintln!("the lone-submission probe panicked"),
+        }
         let (mut lone, failed, unreceipted) = probe_latencies.lock().expect("lock").clone();
         lone.sort();
         println!(
@@ -602,6 +578,66 @@ async fn drive(args: Args, urls: Vec<String>) -> Result<()> {
         pick(0.99),
         deliveries.last().copied().unwrap_or(0),
     );
+    Ok(())
+}
+
+/// Probe results: submit-to-receipt latencies, failures, and submissions accepted without a
+/// receipt.
+type ProbeLatencies = Arc<Mutex<(Vec<Duration>, usize, usize)>>;
+
+/// The lone-submission probe's loop (see `--probe-rate`): one signed transaction per call,
+/// every `interval`, until `stop` is set or [`PROBE_TXS_MAX`] were sent.
+async fn run_probe(
+    urls: Vec<String>,
+    chain: weft_types::ChainId,
+    payload: Bytes,
+    interval: Duration,
+    latencies: ProbeLatencies,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<()> {
+    let clients: Vec<Client> = urls
+        .iter()
+        .map(|u| Client::new(u))
+        .collect::<Result<_, _>>()?;
+    let probe_keys: Vec<_> = (0..clients.len().max(1))
+        .map(|_| weft_node::generate_key())
+        .collect();
+    let mut nonces = vec![0u64; probe_keys.len()];
+    for i in 0..PROBE_TXS_MAX {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+        let tick = Instant::now();
+        let k = i % probe_keys.len();
+        let tx = Transaction::sign(
+            &probe_keys[k],
+            &chain,
+            NamespaceId(1),
+            nonces[k],
+            payload.clone(),
+        );
+        let hex = weft_types::to_hex(&tx.encode());
+        let t0 = Instant::now();
+        let result = clients[k].send_transaction_with_receipt(&hex).await;
+        let elapsed = t0.elapsed();
+        {
+            let mut l = latencies.lock().expect("lock");
+            match result {
+                Ok(a) if a.receipt.is_some() => {
+                    l.0.push(elapsed);
+                    nonces[k] += 1;
+                }
+                Ok(_) => {
+                    l.2 += 1;
+                    nonces[k] += 1;
+                }
+                Err(_) => l.1 += 1,
+            }
+        }
+        if let Some(rest) = interval.checked_sub(tick.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+    }
     Ok(())
 }
 
