@@ -16,10 +16,14 @@
 //!    Ethereum hash does not commit to the claimed fields; those are checked each time.
 //! 3. A cached sender key is looked up by the sender's 32 bytes: it is that sender's own key
 //!    and cannot apply to another.
-//! 4. Both memories are bounded (two generations of at most `*_max` entries each): a flood
-//!    of distinct senders or transactions only evicts, costing misses, never more work than
-//!    without the cache. The result is the same with or without it (a cached pass is a pass),
-//!    so verification stays a deterministic function of its input.
+//! 4. Both memories are bounded (two generations of at most `*_max` entries each, split
+//!    over shards): a flood of distinct senders or transactions only evicts, costing misses,
+//!    never more work than without the cache. The result is the same with or without it (a
+//!    cached pass is a pass), so verification stays a deterministic function of its input.
+//! 5. A lock is held for one lookup or one insertion, never across a batch, and a
+//!    generation is dropped after its shard's lock is released: a block's verification on a
+//!    thread of lowered priority (bulk work) must never hold a lock that a lone order's check
+//!    waits on while that thread waits for a CPU (priority inversion).
 
 use crate::{ChainId, Transaction, TxHash, VerifyingKey};
 use std::collections::HashMap;
@@ -32,6 +36,10 @@ use std::sync::Mutex;
 pub const DEFAULT_PASSED_MAX: usize = 32_768;
 /// Default number of decompressed sender keys remembered per generation (two are kept).
 pub const DEFAULT_SENDER_KEYS_MAX: usize = 8_192;
+
+/// Most shards a memory is split into (rule 5): a lone check meets a batch's holder on one
+/// shard only, for one lookup.
+pub const SHARDS_MAX: usize = 16;
 
 /// A map of at most `2 * max` entries that forgets the oldest generation when the newest is
 /// full (rule 4).
@@ -55,16 +63,90 @@ impl<K: Eq + Hash, V> Generations<K, V> {
         self.current.get(key).or_else(|| self.previous.get(key))
     }
 
-    fn insert(&mut self, key: K, value: V) {
+    /// Inserts; returns the generation it forgot, if the newest was full, for the caller to
+    /// drop outside its lock (rule 5).
+    #[must_use]
+    fn insert(&mut self, key: K, value: V) -> Option<HashMap<K, V>> {
+        let mut forgotten = None;
         if self.current.len() >= self.max {
-            self.previous = std::mem::take(&mut self.current);
+            forgotten = Some(std::mem::replace(
+                &mut self.previous,
+                std::mem::take(&mut self.current),
+            ));
         }
         self.current.insert(key, value);
         assert!(self.current.len() <= self.max && self.previous.len() <= self.max);
+        forgotten
     }
 
     fn len(&self) -> usize {
         self.current.len() + self.previous.len()
+    }
+}
+
+/// [`Generations`] split into shards by the key's first byte, each under its own lock
+/// (rule 5). Holds at most `2 * max` entries in all.
+struct Sharded<K, V> {
+    shards: Vec<Mutex<Generations<K, V>>>,
+}
+
+/// Which shard a key goes to: a byte of it, uniform for hashes and public keys.
+trait ShardKey {
+    fn shard_byte(&self) -> u8;
+}
+
+impl ShardKey for TxHash {
+    fn shard_byte(&self) -> u8 {
+        self.as_bytes()[0]
+    }
+}
+
+impl ShardKey for [u8; 32] {
+    fn shard_byte(&self) -> u8 {
+        self[0]
+    }
+}
+
+impl<K: Eq + Hash + ShardKey, V: Clone> Sharded<K, V> {
+    fn new(max: usize) -> Self {
+        assert!(max > 0, "a cache must hold something");
+        let count = max.min(SHARDS_MAX);
+        // Each shard holds `max / count` (at least 1): `2 * max` in all at most.
+        let per_shard = max / count;
+        Self {
+            shards: (0..count)
+                .map(|_| Mutex::new(Generations::new(per_shard)))
+                .collect(),
+        }
+    }
+
+    fn shard(&self, key: &K) -> &Mutex<Generations<K, V>> {
+        &self.shards[key.shard_byte() as usize % self.shards.len()]
+    }
+
+    fn get(&self, key: &K) -> Option<V> {
+        self.shard(key)
+            .lock()
+            .expect("signature cache lock")
+            .get(key)
+            .cloned()
+    }
+
+    fn insert(&self, key: K, value: V) {
+        let forgotten = self
+            .shard(&key)
+            .lock()
+            .expect("signature cache lock")
+            .insert(key, value);
+        // Dropped here, after the lock (rule 5).
+        drop(forgotten);
+    }
+
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().expect("signature cache lock").len())
+            .sum()
     }
 }
 
@@ -79,8 +161,8 @@ pub struct VerifyStats {
 
 /// Remembered signature work, shared by a validator's verification paths (module docs).
 pub struct SignatureCache {
-    passed: Mutex<Generations<TxHash, [u8; 64]>>,
-    keys: Mutex<Generations<[u8; 32], VerifyingKey>>,
+    passed: Sharded<TxHash, [u8; 64]>,
+    keys: Sharded<[u8; 32], VerifyingKey>,
     checked: AtomicU64,
     skipped: AtomicU64,
 }
@@ -96,8 +178,8 @@ impl SignatureCache {
     /// sender keys; both must be > 0.
     pub fn new(passed_max: usize, keys_max: usize) -> Self {
         Self {
-            passed: Mutex::new(Generations::new(passed_max)),
-            keys: Mutex::new(Generations::new(keys_max)),
+            passed: Sharded::new(passed_max),
+            keys: Sharded::new(keys_max),
             checked: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
         }
@@ -108,16 +190,13 @@ impl SignatureCache {
     pub fn verify(&self, txs: &[&Transaction], chain: &ChainId) -> (Vec<bool>, VerifyStats) {
         let mut flags = vec![true; txs.len()];
         let mut todo: Vec<usize> = Vec::with_capacity(txs.len());
-        {
-            let passed = self.passed.lock().expect("signature cache lock");
-            for (i, tx) in txs.iter().enumerate() {
-                // Rules 1 and 2: the same hash with the same ed25519 signature.
-                let known = tx
-                    .signature()
-                    .is_some_and(|s| passed.get(&tx.hash()) == Some(&signature_bytes(s)));
-                if !known {
-                    todo.push(i);
-                }
+        for (i, tx) in txs.iter().enumerate() {
+            // Rules 1 and 2: the same hash with the same ed25519 signature.
+            let known = tx
+                .signature()
+                .is_some_and(|s| self.passed.get(&tx.hash()) == Some(signature_bytes(s)));
+            if !known {
+                todo.push(i);
             }
         }
         let stats = VerifyStats {
@@ -129,16 +208,13 @@ impl SignatureCache {
             return (flags, stats);
         }
         // Rule 3: fill each sender key from the cache, decompressing only the new ones (outside
-        // the lock), then remember those.
+        // every lock), then remember those.
         let mut fresh: Vec<([u8; 32], VerifyingKey)> = Vec::new();
-        {
-            let keys = self.keys.lock().expect("signature cache lock");
-            for &i in &todo {
-                let tx = txs[i];
-                if tx.signature().is_some() && !tx.sender_key_known() {
-                    if let Some(key) = keys.get(tx.sender()) {
-                        tx.set_sender_key(key.clone());
-                    }
+        for &i in &todo {
+            let tx = txs[i];
+            if tx.signature().is_some() && !tx.sender_key_known() {
+                if let Some(key) = self.keys.get(tx.sender()) {
+                    tx.set_sender_key(key);
                 }
             }
         }
@@ -150,24 +226,20 @@ impl SignatureCache {
                 }
             }
         }
-        if !fresh.is_empty() {
-            let mut keys = self.keys.lock().expect("signature cache lock");
-            for (sender, key) in fresh {
-                keys.insert(sender, key);
-            }
+        for (sender, key) in fresh {
+            self.keys.insert(sender, key);
         }
         let batch: Vec<&Transaction> = todo.iter().map(|&i| txs[i]).collect();
         let checked = Transaction::verify_signatures(&batch, chain);
-        let mut passed = self.passed.lock().expect("signature cache lock");
         for (&i, ok) in todo.iter().zip(checked) {
             flags[i] = ok;
             if ok {
                 if let Some(signature) = txs[i].signature() {
-                    passed.insert(txs[i].hash(), signature_bytes(signature));
+                    self.passed
+                        .insert(txs[i].hash(), signature_bytes(signature));
                 }
             }
         }
-        drop(passed);
         self.count(stats);
         (flags, stats)
     }
@@ -187,10 +259,7 @@ impl SignatureCache {
 
     /// Passed signatures and sender keys currently remembered.
     pub fn len(&self) -> (usize, usize) {
-        (
-            self.passed.lock().expect("signature cache lock").len(),
-            self.keys.lock().expect("signature cache lock").len(),
-        )
+        (self.passed.len(), self.keys.len())
     }
 
     /// Whether nothing is remembered.
