@@ -18,6 +18,14 @@ pub enum StorageError {
         /// Decoder's reason.
         reason: String,
     },
+    /// An acknowledgement journal could not be read or written (see `journal`).
+    #[error("acknowledgement journal of the {lane:?} lane: {source}")]
+    Journal {
+        /// The lane.
+        lane: crate::AckLane,
+        /// What failed.
+        source: std::io::Error,
+    },
     /// A block was committed out of order.
     #[error("non-contiguous commit: head is {head:?}, block height is {height}")]
     NonContiguous {

@@ -9,7 +9,9 @@
 //! - the highest finalized nonce of every sender (replay protection);
 //! - the durable pending log: transactions acknowledged to a client but not yet finalized;
 //! - the pre-confirmation receipts this validator signed, written with the pending log in
-//!   one transaction before any of them is released.
+//!   one transaction before any of them is released;
+//! - per acknowledgement lane, a journal that makes each group of acknowledgements durable
+//!   with one sequential write and one sync (see `journal`).
 //!
 //! A finalized block and all its index entries are written in one transaction, and the
 //! consensus layer acknowledges a block to marshal only after that commit returns, so the
@@ -25,11 +27,13 @@
 
 mod backend;
 mod error;
+mod journal;
 mod store;
 
 pub use backend::RuntimeBackend;
 pub use error::StorageError;
+pub use journal::{FileJournal, JOURNAL_CHECKPOINT_BYTES};
 pub use store::{
-    acks_paths, AckLane, AdmissionFacts, NamespaceChunk, Store, TxLocation, ACK_CLEANUP_KEYS_MAX,
-    ACK_LANES, DEFAULT_RECEIPT_RETENTION_HEIGHTS,
+    acks_journal_paths, acks_paths, AckLane, AdmissionFacts, NamespaceChunk, Store, TxLocation,
+    ACK_CLEANUP_KEYS_MAX, ACK_LANES, DEFAULT_RECEIPT_RETENTION_HEIGHTS,
 };

@@ -1,5 +1,6 @@
 //! The redb-backed store.
 
+use crate::journal::{FileJournal, Journal, JOURNAL_CHECKPOINT_BYTES};
 use crate::{RuntimeBackend, StorageError};
 use commonware_codec::Encode;
 use redb::{
@@ -7,6 +8,8 @@ use redb::{
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use tracing::warn;
 use weft_types::{
     Block, BlockDigest, Digest, Header, Limits, NamespaceId, Receipt, Transaction, TxHash,
 };
@@ -69,6 +72,16 @@ pub fn acks_paths(chain: &Path) -> [PathBuf; 2] {
     ]
 }
 
+/// The journals of the acknowledgement databases for a chain database at `chain`, in
+/// [`ACK_LANES`] order (`chain.redb` -> `chain.acks.journal`, `chain.acks-express.journal`;
+/// see `journal`).
+pub fn acks_journal_paths(chain: &Path) -> [PathBuf; 2] {
+    [
+        chain.with_extension("acks.journal"),
+        chain.with_extension("acks-express.journal"),
+    ]
+}
+
 /// The deadline height of an encoded receipt, read in place (`weft_types::receipt`'s fixed
 /// layout), or `None` if the bytes are not a receipt's size.
 fn receipt_deadline(bytes: &[u8]) -> Option<u64> {
@@ -128,7 +141,11 @@ pub struct TxLocation {
 ///   written by the group commits that acknowledge submissions, bulk and express.
 ///
 /// An acknowledgement therefore never waits behind a block's commit, and a lone submission
-/// never behind a bulk batch. Cleanup of the acknowledgement databases (finalized and
+/// never behind a bulk batch. An acknowledgement database is made durable by its lane's
+/// journal, not by its own commits (see `journal`): a group is appended to the journal and
+/// synced, then applied to the database in a commit that does not fsync; a checkpoint (a
+/// durable commit) empties the journal, and at open whatever the journal holds is applied
+/// again. Cleanup of the acknowledgement databases (finalized and
 /// evicted pending entries, expired receipts) looks up what is there in a read transaction
 /// and removes it
 /// in transactions of at most [`ACK_CLEANUP_KEYS_MAX`] keys that do not fsync: losing one in
@@ -139,6 +156,9 @@ pub struct Store {
     db: Database,
     /// One per lane, in [`ACK_LANES`] order.
     acks: [Database; 2],
+    /// Each lane's journal, in [`ACK_LANES`] order: its lock is held from a group's append
+    /// to its apply, so the database takes groups in journal order.
+    journals: [Mutex<Journal>; 2],
     limits: Limits,
     head: AtomicU64,
     /// Wakes readers (e.g. namespace subscriptions) when a block is committed. A tokio `watch`
@@ -148,41 +168,86 @@ pub struct Store {
     receipt_retention_heights: u64,
 }
 
+impl Drop for Store {
+    /// A clean stop checkpoints both lanes, so the next open has no journal to replay.
+    fn drop(&mut self) {
+        for lane in ACK_LANES {
+            if let Err(e) = self.checkpoint(lane) {
+                warn!(target: "weft::storage", ?lane, error = %e, "checkpoint at close failed: the journal is applied at the next open");
+            }
+        }
+    }
+}
+
+/// Inserts acknowledged transactions and their receipts into an acknowledgement database's
+/// tables (idempotent: journal rule 3).
+fn insert_acks(
+    txn: &redb::WriteTransaction,
+    txs: &[Transaction],
+    receipts: &[Receipt],
+) -> Result<(), StorageError> {
+    let mut pending = txn.open_table(PENDING)?;
+    for tx in txs {
+        pending.insert(tx.hash().as_bytes(), tx.encode().as_ref())?;
+    }
+    let mut signed = txn.open_table(RECEIPTS)?;
+    let mut deadlines = txn.open_table(RECEIPT_DEADLINES)?;
+    for r in receipts {
+        signed.insert(r.promise.tx.as_bytes(), r.encode().as_ref())?;
+        deadlines.insert((r.promise.deadline_height, r.promise.tx.as_bytes()), ())?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (or creates) the store at `path`, with its acknowledgement databases at
     /// [`acks_paths`]`(path)`.
     pub fn open(path: impl AsRef<Path>, limits: Limits) -> Result<Self, StorageError> {
         let path = path.as_ref();
         let [bulk, express] = acks_paths(path);
+        let journals = acks_journal_paths(path);
+        let journal = |lane: AckLane| -> Result<Box<dyn redb::StorageBackend>, StorageError> {
+            let file = FileJournal::open(&journals[lane as usize])
+                .map_err(|source| StorageError::Journal { lane, source })?;
+            Ok(Box::new(file))
+        };
         Self::with_databases(
             Database::create(path)?,
             [Database::create(bulk)?, Database::create(express)?],
+            [journal(AckLane::Bulk)?, journal(AckLane::Express)?],
             limits,
         )
     }
 
     /// Opens (or creates) the store on runtime blobs (the chain's, then one per lane in
-    /// [`ACK_LANES`] order) with the lengths the runtime opened them at: the deterministic
-    /// simulator's storage, with its fault injection (see [`RuntimeBackend`] for when this
-    /// is sound).
+    /// [`ACK_LANES`] order, then each lane's journal in that order) with the lengths the
+    /// runtime opened them at: the deterministic simulator's storage, with its fault
+    /// injection (see [`RuntimeBackend`] for when this is sound).
     pub fn open_on<B: commonware_runtime::Blob>(
         chain: (B, u64),
         acks: [(B, u64); 2],
+        journals: [(B, u64); 2],
         limits: Limits,
     ) -> Result<Self, StorageError> {
         Self::open_with_backend(
             RuntimeBackend::new(chain.0, chain.1),
             acks.map(|(blob, len)| RuntimeBackend::new(blob, len)),
+            journals.map(|(blob, len)| RuntimeBackend::new(blob, len)),
             limits,
         )
     }
 
     /// Opens (or creates) the store on any redb storage backends: the chain database's, then
-    /// one per lane in [`ACK_LANES`] order (the simulator layers its per-validator disk faults
-    /// over [`RuntimeBackend`]s this way).
-    pub fn open_with_backend<C: redb::StorageBackend, A: redb::StorageBackend>(
+    /// one per lane in [`ACK_LANES`] order, then each lane's journal in that order (the
+    /// simulator layers its per-validator disk faults over [`RuntimeBackend`]s this way).
+    pub fn open_with_backend<
+        C: redb::StorageBackend,
+        A: redb::StorageBackend,
+        J: redb::StorageBackend,
+    >(
         chain: C,
         acks: [A; 2],
+        journals: [J; 2],
         limits: Limits,
     ) -> Result<Self, StorageError> {
         fn open(backend: impl redb::StorageBackend) -> Result<Database, redb::DatabaseError> {
@@ -191,12 +256,19 @@ impl Store {
                 .create_with_backend(backend)
         }
         let [bulk, express] = acks;
-        Self::with_databases(open(chain)?, [open(bulk)?, open(express)?], limits)
+        let journals = journals.map(|j| Box::new(j) as Box<dyn redb::StorageBackend>);
+        Self::with_databases(
+            open(chain)?,
+            [open(bulk)?, open(express)?],
+            journals,
+            limits,
+        )
     }
 
     fn with_databases(
         db: Database,
         acks: [Database; 2],
+        journals: [Box<dyn redb::StorageBackend>; 2],
         limits: Limits,
     ) -> Result<Self, StorageError> {
         // Create every table so readers never see "table does not exist".
@@ -227,9 +299,16 @@ impl Store {
             last.unwrap_or(NO_HEAD)
         };
         let initial = (head != NO_HEAD).then_some(head);
+        let [bulk_journal, express_journal] = journals;
+        let open_journal = |lane: AckLane, backend| {
+            Journal::open(backend, &limits).map_err(|source| StorageError::Journal { lane, source })
+        };
+        let (bulk_journal, bulk_replay) = open_journal(AckLane::Bulk, bulk_journal)?;
+        let (express_journal, express_replay) = open_journal(AckLane::Express, express_journal)?;
         let store = Self {
             db,
             acks,
+            journals: [Mutex::new(bulk_journal), Mutex::new(express_journal)],
             limits,
             head: AtomicU64::new(head),
             head_watch: tokio::sync::watch::Sender::new(initial),
@@ -238,7 +317,59 @@ impl Store {
         store.rebuild_namespace_index()?;
         store.move_acks_out_of_chain()?;
         store.rebuild_receipt_deadlines()?;
+        store.replay_journal(AckLane::Bulk, bulk_replay)?;
+        store.replay_journal(AckLane::Express, express_replay)?;
         Ok(store)
+    }
+
+    /// Applies what `lane`'s journal held at open to its database in one durable commit, then
+    /// empties the journal (journal rules 2 and 3).
+    fn replay_journal(
+        &self,
+        lane: AckLane,
+        replay: crate::journal::Replay,
+    ) -> Result<(), StorageError> {
+        if replay.torn_bytes > 0 {
+            warn!(target: "weft::storage", ?lane, bytes = replay.torn_bytes, "dropped a torn record at the end of the acknowledgement journal (written, never acknowledged)");
+        }
+        let mut journal = self.journals[lane as usize].lock().expect("journal lock");
+        if journal.len() == 0 && replay.torn_bytes == 0 {
+            return Ok(());
+        }
+        let txn = self.ack(lane).begin_write()?;
+        for (txs, receipts) in &replay.groups {
+            // A transaction finalized since it was logged stays out of the pending log (its
+            // cleanup did not fsync); its receipt stays, as for any finalized transaction.
+            let hashes: Vec<TxHash> = txs.iter().map(|t| t.hash()).collect();
+            let finalized = self.finalized_among(&hashes)?;
+            let pending: Vec<Transaction> = txs
+                .iter()
+                .zip(finalized)
+                .filter(|(_, f)| !f)
+                .map(|(t, _)| t.clone())
+                .collect();
+            insert_acks(&txn, &pending, receipts)?;
+        }
+        txn.commit()?;
+        journal
+            .reset()
+            .map_err(|source| StorageError::Journal { lane, source })
+    }
+
+    /// Makes `lane`'s database durable and empties its journal (journal rule 4). Also run
+    /// by tests and at a clean stop, so the next open has nothing to replay.
+    pub fn checkpoint(&self, lane: AckLane) -> Result<(), StorageError> {
+        let mut journal = self.journals[lane as usize].lock().expect("journal lock");
+        self.checkpoint_locked(lane, &mut journal)
+    }
+
+    fn checkpoint_locked(&self, lane: AckLane, journal: &mut Journal) -> Result<(), StorageError> {
+        // An empty commit at the default (immediate) durability makes every commit before it
+        // durable.
+        self.ack(lane).begin_write()?.commit()?;
+        journal
+            .reset()
+            .map_err(|source| StorageError::Journal { lane, source })
     }
 
     /// Moves the pending log and receipts of a store written when they lived in the chain
@@ -622,8 +753,8 @@ impl Store {
     }
 
     /// Durably records acknowledged transactions and the receipts signed for them, in one
-    /// transaction (one fsync) on `lane`'s database: a receipt never leaves the node before
-    /// both are on disk.
+    /// journal record (one fsync) on `lane`, then in `lane`'s database: a receipt never
+    /// leaves the node before both are on disk, nor is it served before.
     pub fn persist_pending_with_receipts(
         &self,
         lane: AckLane,
@@ -633,20 +764,18 @@ impl Store {
         if txs.is_empty() && receipts.is_empty() {
             return Ok(());
         }
-        let txn = self.ack(lane).begin_write()?;
-        {
-            let mut pending = txn.open_table(PENDING)?;
-            for tx in txs {
-                pending.insert(tx.hash().as_bytes(), tx.encode().as_ref())?;
-            }
-            let mut signed = txn.open_table(RECEIPTS)?;
-            let mut deadlines = txn.open_table(RECEIPT_DEADLINES)?;
-            for r in receipts {
-                signed.insert(r.promise.tx.as_bytes(), r.encode().as_ref())?;
-                deadlines.insert((r.promise.deadline_height, r.promise.tx.as_bytes()), ())?;
-            }
-        }
+        let mut journal = self.journals[lane as usize].lock().expect("journal lock");
+        // Journal rule 1: durable in the journal first, then visible in the database.
+        journal
+            .append(txs, receipts)
+            .map_err(|source| StorageError::Journal { lane, source })?;
+        let mut txn = self.ack(lane).begin_write()?;
+        txn.set_durability(redb::Durability::None)?;
+        insert_acks(&txn, txs, receipts)?;
         txn.commit()?;
+        if journal.len() >= JOURNAL_CHECKPOINT_BYTES {
+            self.checkpoint_locked(lane, &mut journal)?;
+        }
         Ok(())
     }
 

@@ -370,6 +370,8 @@ impl Testnet {
             &b"chain.redb"[..],
             &b"chain.acks.redb"[..],
             &b"chain.acks-express.redb"[..],
+            &b"chain.acks.journal"[..],
+            &b"chain.acks-express.journal"[..],
         ] {
             let (blob, len) = context
                 .open(&format!("{name}-store"), file)
@@ -382,11 +384,18 @@ impl Testnet {
                 disk: self.disks[i].clone(),
             });
         }
-        let express = backends.pop().expect("three backends");
-        let bulk = backends.pop().expect("three backends");
-        let chain = backends.pop().expect("three backends");
-        let store =
-            Store::open_with_backend(chain, [bulk, express], self.limits).expect("open store");
+        let express_journal = backends.pop().expect("five backends");
+        let bulk_journal = backends.pop().expect("five backends");
+        let express = backends.pop().expect("five backends");
+        let bulk = backends.pop().expect("five backends");
+        let chain = backends.pop().expect("five backends");
+        let store = Store::open_with_backend(
+            chain,
+            [bulk, express],
+            [bulk_journal, express_journal],
+            self.limits,
+        )
+        .expect("open store");
         let shared = Arc::new(Shared::new(
             Mempool::new(self.mempool.clone(), self.limits),
             Arc::new(store),
