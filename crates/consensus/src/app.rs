@@ -258,19 +258,21 @@ impl App {
     fn check_txs(&self, block: &Block, pending: &Pending) -> Result<(), BlockError> {
         let limits = &self.shared.limits;
         let txs: Vec<&Transaction> = block.body.txs().collect();
-        let mut unverified = Vec::new();
-        {
-            let mempool = self.shared.mempool.lock().expect("mempool lock");
-            for tx in &txs {
-                tx.check_size(limits).map_err(|reason| BlockError::BadTx {
-                    tx: tx.hash(),
-                    reason,
-                })?;
-                if !mempool.contains_verified(tx) {
-                    unverified.push(*tx);
-                }
-            }
+        for tx in &txs {
+            tx.check_size(limits).map_err(|reason| BlockError::BadTx {
+                tx: tx.hash(),
+                reason,
+            })?;
         }
+        let known = self
+            .shared
+            .read_mempool(&txs, |mempool, tx| mempool.contains_verified(tx));
+        let unverified: Vec<&Transaction> = txs
+            .iter()
+            .zip(known)
+            .filter(|(_, known)| !known)
+            .map(|(tx, _)| *tx)
+            .collect();
         let flags = self.shared.verify_signatures(&unverified);
         if let Some(i) = flags.iter().position(|ok| !ok) {
             return Err(BlockError::BadSignature {

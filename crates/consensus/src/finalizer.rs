@@ -22,6 +22,10 @@ use futures::{channel::mpsc, StreamExt as _};
 use std::sync::Arc;
 use tracing::{debug, warn};
 
+/// Most of a finalized block's transactions removed from the mempool under one hold of its
+/// lock (the same bound as admission's, `crate::admit::ADMIT_LOCK_TXS_MAX`).
+pub const FINALIZE_LOCK_TXS_MAX: usize = crate::admit::ADMIT_LOCK_TXS_MAX;
+
 /// Receives marshal's updates and hands blocks to the finalizer task.
 #[derive(Clone)]
 pub(crate) struct Finalized {
@@ -107,9 +111,17 @@ pub(crate) async fn run(
             .commit_finalized(block, &certificate, clock.current().epoch_millis())
             .expect("persisting a finalized block failed");
         if new {
+            // In parts, one hold of the mempool lock each: a lone order's admission waits for
+            // one part, not a whole block.
+            let txs: Vec<&weft_types::Transaction> = block.body.txs().collect();
+            let mut step = weft_mempool::Finalizing::default();
+            for part in txs.chunks(FINALIZE_LOCK_TXS_MAX) {
+                let mut mempool = shared.mempool.lock().expect("mempool lock");
+                mempool.finalize_txs(&mut step, part.iter().copied());
+            }
             let evicted = {
                 let mut mempool = shared.mempool.lock().expect("mempool lock");
-                let evicted = mempool.on_finalized(block.body.txs());
+                let evicted = mempool.finish_finalized(step);
                 mempool.on_finalized_height(height);
                 shared.metrics.mempool_txs.set(mempool.len() as i64);
                 evicted

@@ -327,12 +327,13 @@ async fn admit_pushed(
     peer: &VerifyingKey,
     txs: Vec<Transaction>,
 ) -> bool {
-    let fresh: Vec<Transaction> = {
-        let mempool = shared.mempool.lock().expect("mempool lock");
-        txs.into_iter()
-            .filter(|t| mempool.status(&t.hash()).is_none())
-            .collect()
-    };
+    let known = shared.read_mempool(&txs, |mempool, t| mempool.status(&t.hash()).is_some());
+    let fresh: Vec<Transaction> = txs
+        .into_iter()
+        .zip(known)
+        .filter(|(_, known)| !known)
+        .map(|(t, _)| t)
+        .collect();
     let checking = shared.clone();
     let fresh = shared
         .offload(move || {

@@ -54,6 +54,9 @@ pub trait Offload: Send + Sync {
     fn run(&self, job: Box<dyn FnOnce() + Send>) -> futures::future::BoxFuture<'static, ()>;
 }
 
+/// Most items one [`Shared::read_mempool`] reads under one hold of the mempool lock.
+pub const MEMPOOL_READ_LOCK_ITEMS_MAX: usize = 256;
+
 /// State shared by consensus, gossip and the RPC server of one validator.
 pub struct Shared {
     /// Pending transactions.
@@ -116,6 +119,19 @@ impl Shared {
             Ok(value) => value,
             Err(panic) => std::panic::resume_unwind(panic),
         }
+    }
+
+    /// `f` of each item, read from the mempool in parts of at most
+    /// [`MEMPOOL_READ_LOCK_ITEMS_MAX`] items, one hold of its lock each: a read over a block
+    /// or a batch never keeps a lone order's admission waiting for all of it (a thread can
+    /// lose its CPU while it holds the lock).
+    pub fn read_mempool<I, T>(&self, items: &[I], f: impl Fn(&Mempool, &I) -> T) -> Vec<T> {
+        let mut out = Vec::with_capacity(items.len());
+        for part in items.chunks(MEMPOOL_READ_LOCK_ITEMS_MAX) {
+            let mempool = self.mempool.lock().expect("mempool lock");
+            out.extend(part.iter().map(|i| f(&mempool, i)));
+        }
+        out
     }
 
     /// Checks the signatures of `txs` in this chain's domain, skipping those already seen

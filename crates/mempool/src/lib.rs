@@ -65,5 +65,5 @@ pub use config::{
 };
 pub use error::AdmitError;
 pub use pool::{
-    check_bundle_shape, ChainView, Mempool, SelectLimits, Status, NAMESPACE_LIST_BYTES,
+    check_bundle_shape, ChainView, Finalizing, Mempool, SelectLimits, Status, NAMESPACE_LIST_BYTES,
 };

@@ -259,6 +259,15 @@ mod commonware_codec_free {
     }
 }
 
+/// A finalized block being applied in steps ([`Mempool::finalize_txs`]): per sender, the
+/// lowest and highest nonce the block used, in a sorted map so eviction runs in one order.
+#[derive(Debug, Default)]
+pub struct Finalizing {
+    floors: BTreeMap<[u8; 32], (u64, u64)>,
+    /// Transactions of each sender the block held.
+    counts: HashMap<[u8; 32], u64>,
+}
+
 impl Mempool {
     /// An empty mempool.
     pub fn new(cfg: Config, limits: Limits) -> Self {
@@ -1289,24 +1298,76 @@ impl Mempool {
 
     /// Removes the transactions of a finalized block and evicts pending transactions whose
     /// nonce the block used up. Returns the evicted hashes (to drop from the pending log).
+    /// [`Mempool::finalize_txs`] and [`Mempool::finish_finalized`] do the same in steps.
     pub fn on_finalized<'a>(&mut self, txs: impl Iterator<Item = &'a Transaction>) -> Vec<TxHash> {
-        let mut floors: HashMap<[u8; 32], u64> = HashMap::new();
+        let mut step = Finalizing::default();
+        self.finalize_txs(&mut step, txs);
+        self.finish_finalized(step)
+    }
+
+    /// Removes some of a finalized block's transactions, recording what
+    /// [`Mempool::finish_finalized`] needs. A caller applying a large block takes the
+    /// mempool's lock once per part, so no one waits for the whole block (the store already
+    /// holds the block: admission and selection read finalized nonces there, so they treat a
+    /// finalized transaction not yet removed as used up).
+    pub fn finalize_txs<'a>(
+        &mut self,
+        step: &mut Finalizing,
+        txs: impl Iterator<Item = &'a Transaction>,
+    ) {
         for tx in txs {
             self.remove(&tx.hash());
-            let f = floors.entry(sender_bytes(tx)).or_insert(tx.nonce());
-            *f = (*f).max(tx.nonce());
+            let (sender, nonce) = (sender_bytes(tx), tx.nonce());
+            let span = step.floors.entry(sender).or_insert((nonce, nonce));
+            span.0 = span.0.min(nonce);
+            span.1 = span.1.max(nonce);
+            *step.counts.entry(sender).or_default() += 1;
         }
+    }
+
+    /// Ends applying a finalized block whose transactions [`Mempool::finalize_txs`] removed:
+    /// evicts pending transactions whose nonce the block used up (found through the sender's
+    /// nonce index, not a scan of the pool: the work is the block's, whatever the pool
+    /// holds), drops bundles that lost a leg, and makes ready what finalized nonces unblock.
+    /// Returns the evicted hashes.
+    pub fn finish_finalized(&mut self, step: Finalizing) -> Vec<TxHash> {
+        let floors = step.floors;
         if floors.is_empty() {
             return Vec::new();
         }
-        let stale: Vec<(TxHash, u64, u64)> = self
-            .txs
-            .values()
-            .filter_map(|e| {
-                let floor = floors.get(&sender_bytes(&e.tx))?;
-                (e.tx.nonce() <= *floor).then(|| (e.tx.hash(), e.tx.nonce(), *floor))
-            })
-            .collect();
+        let mut stale: Vec<(TxHash, u64, u64)> = Vec::new();
+        for (sender, &(lo, floor)) in &floors {
+            if floor - lo >= step.counts[sender] {
+                // Not consecutive (a valid block's are): look through the pool for this
+                // sender rather than probe a range the block does not bound.
+                let mut found: Vec<(TxHash, u64, u64)> = self
+                    .by_sender_nonce
+                    .iter()
+                    .filter(|((s, n), _)| s == sender && *n <= floor)
+                    .map(|((_, n), h)| (*h, *n, floor))
+                    .collect();
+                found.sort_unstable_by_key(|(_, n, _)| *n);
+                stale.extend(found);
+                continue;
+            }
+            // The block used nonces lo..=floor of this sender (consecutive, rule 8); another
+            // transaction pending at one of them is used up.
+            for nonce in lo..=floor {
+                if let Some(hash) = self.by_sender_nonce.get(&(*sender, nonce)) {
+                    stale.push((*hash, nonce, floor));
+                }
+            }
+            // Admission refuses a nonce at or below the finalized one, so nothing is pending
+            // below `lo`; should anything be, it is used up too.
+            let mut below = lo;
+            while let Some(hash) = below
+                .checked_sub(1)
+                .and_then(|n| self.by_sender_nonce.get(&(*sender, n)))
+            {
+                below -= 1;
+                stale.push((*hash, below, floor));
+            }
+        }
         let mut dead_bundles = Vec::new();
         for (hash, nonce, floor) in &stale {
             if let Some(leg) = self.txs.get(hash).and_then(|e| e.tx.leg()) {
@@ -1328,7 +1389,7 @@ impl Mempool {
         // Reported to the caller here, not through `take_dropped`.
         stale.extend(self.dropped.drain(before..));
         // Finalized nonces may close a sender's gap: its queued transactions become ready.
-        for (sender, floor) in &floors {
+        for (sender, &(_, floor)) in &floors {
             if let Some(end) = self.ready_end.get_mut(sender) {
                 *end = (*end).max(floor + 1);
                 self.promote(*sender);
@@ -1605,6 +1666,81 @@ mod tests {
             nonces(pool.select(&HashSet::new(), |_| 0, lim(2))),
             vec![0, 1]
         );
+    }
+
+    /// A finalized block applied in parts (one lock hold each, as the finalizer does) leaves
+    /// the pool exactly as applying it whole: the same evictions (found through the nonce
+    /// index, not a scan), the same ready and held-back transactions, the same selection.
+    #[test]
+    fn finalizing_in_parts_matches_finalizing_whole() {
+        let chain = Chain::default();
+        let senders: Vec<SigningKey> = (1..=4).map(key).collect();
+        let mut pending: Vec<Transaction> = Vec::new();
+        for (i, k) in senders.iter().enumerate() {
+            for nonce in 0..5 {
+                pending.push(tx(k, nonce));
+            }
+            // A held-back one above a gap, which finalization may make ready.
+            pending.push(tx(k, 6 + i as u64));
+        }
+        // The block: sender 0's nonces 0..=2 as pending; sender 1's 0..=1 as other
+        // transactions than the pending ones (conflicts); sender 2's 0..=4 and a 5th that
+        // fills its gap; nothing of sender 3.
+        let elsewhere = |k: &SigningKey, nonce: u64| {
+            Transaction::sign(
+                k,
+                &test_chain(),
+                NamespaceId(3),
+                nonce,
+                Bytes::from(format!("elsewhere {nonce}")),
+            )
+        };
+        let mut block: Vec<Transaction> = (0..3).map(|n| tx(&senders[0], n)).collect();
+        block.extend((0..2).map(|n| elsewhere(&senders[1], n)));
+        block.extend((0..=5).map(|n| tx(&senders[2], n)));
+        let fresh = || {
+            let mut pool = Mempool::new(Config::default(), Limits::default());
+            for t in &pending {
+                pool.admit(t.clone(), &chain, false).unwrap();
+            }
+            pool
+        };
+        let mut whole = fresh();
+        let mut evicted_whole = whole.on_finalized(block.iter());
+        let mut parts = fresh();
+        let mut step = Finalizing::default();
+        for part in block.chunks(1) {
+            parts.finalize_txs(&mut step, part.iter());
+        }
+        let mut evicted_parts = parts.finish_finalized(step);
+        evicted_whole.sort();
+        evicted_parts.sort();
+        let mut conflicts: Vec<TxHash> = (0..2).map(|n| tx(&senders[1], n).hash()).collect();
+        conflicts.sort();
+        assert_eq!(
+            evicted_whole, conflicts,
+            "the conflicting nonces are evicted"
+        );
+        assert_eq!(evicted_parts, evicted_whole);
+        for t in pending.iter().chain(&block) {
+            assert_eq!(parts.status(&t.hash()), whole.status(&t.hash()), "{t:?}");
+        }
+        assert_eq!((parts.len(), parts.bytes()), (whole.len(), whole.bytes()));
+        assert_eq!(parts.queued_len(), whole.queued_len());
+        // Each sender's next nonce after the block.
+        let next = |s: &[u8; 32]| {
+            let i = senders.iter().position(|k| &k.public_key_bytes() == s);
+            [3, 2, 6, 0][i.expect("a known sender")]
+        };
+        let selected = |pool: &Mempool| {
+            pool.select(&HashSet::new(), next, lim(100))
+                .iter()
+                .map(|t| t.hash())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(selected(&parts), selected(&whole));
+        // Sender 2's held-back nonce 8 is still held back (7 is missing); sender 0's 6 too.
+        assert!(!selected(&whole).is_empty());
     }
 
     #[test]

@@ -277,12 +277,9 @@ impl NodeApi for Api {
             // normal priority (bulk rule 2), on the blocking pool, in short chunks.
             let lane = crate::persister::lane_for(txs.len(), txs.len());
             let (slots, mut admitted_results, admitted) = if lane == AckLane::Bulk {
-                let known: Vec<bool> = {
-                    let mempool = shared.mempool.lock().expect("mempool lock");
-                    txs.iter()
-                        .map(|r| r.as_ref().is_ok_and(|tx| mempool.contains_verified(tx)))
-                        .collect()
-                };
+                let known: Vec<bool> = shared.read_mempool(&txs, |mempool, r| {
+                    r.as_ref().is_ok_and(|tx| mempool.contains_verified(tx))
+                });
                 let checking = shared.clone();
                 let (slots, verified) = bulk
                     .run(crate::bulk::Class::Submitted, move || {
