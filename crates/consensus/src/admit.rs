@@ -10,7 +10,9 @@
 //!
 //! A batch is admitted in chunks of at most [`ADMIT_LOCK_TXS_MAX`] transactions, each under
 //! its own hold of the lock, so a lone order waiting on the lock waits for one chunk, not a
-//! whole batch. Chunks in order admit what one pass would: each transaction's admission
+//! whole batch: each hold ends with a fair unlock, which hands the lock to a waiting thread
+//! rather than let the running batch take it again first (a plain unlock lets the thread
+//! that released it barge ahead of a waiter that still has to be scheduled). Chunks in order admit what one pass would: each transaction's admission
 //! reads the mempool as its predecessors left it. Admission runs at the caller's priority,
 //! never as bulk work ([`crate::Offload`]): a thread of lowered priority holding the lock
 //! would keep the receipt path waiting while the CPU serves everything else first.
@@ -109,14 +111,18 @@ fn with_facts<T>(
             .store
             .admission_facts(hashes, senders)
             .expect("store read failed");
-        let mut mempool = shared.mempool.lock().expect("mempool lock");
+        let mut mempool = shared.mempool.lock();
         // Facts must include every block the mempool has applied.
         if facts.head < mempool.finalized_head() {
             continue;
         }
-        return f(&mut mempool, &Facts(&facts));
+        let out = f(&mut mempool, &Facts(&facts));
+        // Handed to a waiter, if any (a batch's next chunk must not barge ahead of a lone
+        // order that waited for this one: see the module docs).
+        parking_lot::MutexGuard::unlock_fair(mempool);
+        return out;
     }
-    let mut mempool = shared.mempool.lock().expect("mempool lock");
+    let mut mempool = shared.mempool.lock();
     f(&mut mempool, &ChainState(&shared.store))
 }
 

@@ -118,7 +118,7 @@ impl App {
         // charged inside the selection as they open.
         let header_room = weft_types::HEADER_BYTES + 64;
         let txs = {
-            let mempool = self.shared.mempool.lock().expect("mempool lock");
+            let mempool = self.shared.mempool.lock();
             mempool.select(
                 &pending.hashes,
                 |s| self.next_nonce(pending, s),
@@ -368,7 +368,7 @@ where
             if now >= ready_at {
                 break;
             }
-            let len = self.shared.mempool.lock().expect("mempool lock").len();
+            let len = self.shared.mempool.lock().len();
             if len >= self.shared.consensus.block_txs_target {
                 break;
             }
@@ -507,7 +507,7 @@ mod tests {
     /// Builds a proposal through the leader's own path, from a mempool holding `txs`.
     fn propose(f: &Fixture, txs: &[Transaction]) -> Block {
         {
-            let mut mempool = f.app.shared.mempool.lock().unwrap();
+            let mut mempool = f.app.shared.mempool.lock();
             for tx in txs {
                 mempool
                     .admit(tx.clone(), &ChainState(&f.app.shared.store), false)

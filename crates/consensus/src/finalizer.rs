@@ -116,11 +116,13 @@ pub(crate) async fn run(
             let txs: Vec<&weft_types::Transaction> = block.body.txs().collect();
             let mut step = weft_mempool::Finalizing::default();
             for part in txs.chunks(FINALIZE_LOCK_TXS_MAX) {
-                let mut mempool = shared.mempool.lock().expect("mempool lock");
+                let mut mempool = shared.mempool.lock();
                 mempool.finalize_txs(&mut step, part.iter().copied());
+                // To a waiter first, not to the next part (see `admit`).
+                parking_lot::MutexGuard::unlock_fair(mempool);
             }
             let evicted = {
-                let mut mempool = shared.mempool.lock().expect("mempool lock");
+                let mut mempool = shared.mempool.lock();
                 let evicted = mempool.finish_finalized(step);
                 mempool.on_finalized_height(height);
                 shared.metrics.mempool_txs.set(mempool.len() as i64);

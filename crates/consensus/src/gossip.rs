@@ -165,7 +165,7 @@ pub async fn run_outbound(
         }
         // The mempool's clock: queued transactions expire on it.
         let dropped = {
-            let mut mempool = shared.mempool.lock().expect("mempool lock");
+            let mut mempool = shared.mempool.lock();
             mempool.tick(clock.current().epoch_millis());
             mempool.take_dropped()
         };
@@ -179,13 +179,9 @@ pub async fn run_outbound(
         // A round counts (rule 5) only if every batch reached `spread_min` peers; a batch that
         // did not goes back to the outbox for the next round.
         let mut spread = clock.current() >= push_after;
-        let admitted = shared.mempool.lock().expect("mempool lock").outbox_seq();
+        let admitted = shared.mempool.lock().outbox_seq();
         while spread {
-            let batch = shared
-                .mempool
-                .lock()
-                .expect("mempool lock")
-                .take_gossip_batch(bytes_max);
+            let batch = shared.mempool.lock().take_gossip_batch(bytes_max);
             if batch.is_empty() {
                 break;
             }
@@ -193,11 +189,7 @@ pub async fn run_outbound(
             let hashes: Vec<TxHash> = batch.iter().map(|t| t.hash()).collect();
             let to = sender.send(Recipients::All, Gossip::Txs(batch).encode(), false);
             if to.len() < spread_min {
-                shared
-                    .mempool
-                    .lock()
-                    .expect("mempool lock")
-                    .return_gossip(&hashes);
+                shared.mempool.lock().return_gossip(&hashes);
                 spread = false;
                 // Resend to the peers that did get it only after a pause, not every round.
                 push_after = clock.current() + GOSSIP_RETRY;
@@ -216,7 +208,6 @@ pub async fn run_outbound(
             let (hashes, cursor) = shared
                 .mempool
                 .lock()
-                .expect("mempool lock")
                 .pending_from(ae.cursor, shared.limits.gossip_hashes_max);
             ae.cursor = cursor;
             ae.announce(&hashes);
@@ -271,7 +262,7 @@ pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
                     ae.answered.insert(peer.clone(), now);
                 }
                 let missing: Vec<TxHash> = {
-                    let mempool = shared.mempool.lock().expect("mempool lock");
+                    let mempool = shared.mempool.lock();
                     hashes
                         .into_iter()
                         .filter(|h| mempool.status(h).is_none())
@@ -304,7 +295,7 @@ pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
                     ae.served.insert(peer.clone(), round);
                     hashes.into_iter().filter(|h| ae.was_announced(h)).collect()
                 };
-                let txs = shared.mempool.lock().expect("mempool lock").get_many(
+                let txs = shared.mempool.lock().get_many(
                     &wanted,
                     shared.limits.gossip_batch_txs_max,
                     bytes_max,

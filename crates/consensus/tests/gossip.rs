@@ -100,7 +100,7 @@ async fn connect(oracle: &Oracle, a: &VerifyingKey, b: &VerifyingKey) {
 }
 
 fn pending_count(node: &Node, hashes: &[TxHash]) -> usize {
-    let mempool = node.shared.mempool.lock().unwrap();
+    let mempool = node.shared.mempool.lock();
     hashes
         .iter()
         .filter(|h| mempool.status(h) == Some(Status::Pending))
@@ -143,7 +143,7 @@ fn late_and_restarted_peers_end_with_every_pending_transaction() {
             let mut hashes = Vec::new();
             {
                 let chain = ChainState(&a.shared.store);
-                let mut mempool = a.shared.mempool.lock().unwrap();
+                let mut mempool = a.shared.mempool.lock();
                 for s in 0..6u64 {
                     let key = SigningKey::from_seed(100 + s);
                     for n in 0..50u64 {

@@ -730,7 +730,7 @@ fn nonce_gap_flood_cannot_crowd_out_honest_senders() {
                         );
                         for node in nodes.values() {
                             let state = weft_consensus::ChainState(&node.store);
-                            let mut mempool = node.mempool.lock().unwrap();
+                            let mut mempool = node.mempool.lock();
                             if mempool.admit(tx.clone(), &state, true).is_ok() {
                                 flood_accepted += 1;
                             }
@@ -761,7 +761,7 @@ fn nonce_gap_flood_cannot_crowd_out_honest_senders() {
                 )
                 .await;
                 for node in nodes.values() {
-                    assert!(node.mempool.lock().unwrap().queued_len() <= 500);
+                    assert!(node.mempool.lock().queued_len() <= 500);
                 }
                 assert_agreement(&nodes, &net.genesis);
             });

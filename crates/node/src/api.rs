@@ -91,7 +91,7 @@ async fn acknowledge(
     deadline: u64,
 ) -> Vec<Receipt> {
     if promised.iter().any(|p| *p) {
-        let seq = shared.mempool.lock().expect("mempool lock").outbox_seq();
+        let seq = shared.mempool.lock().outbox_seq();
         let mut spread_rx = shared.gossip_spread.subscribe();
         shared.gossip_wake.notify_one();
         let started = std::time::Instant::now();
@@ -106,7 +106,7 @@ async fn acknowledge(
             // later one rests on.
             let mut order: Vec<usize> = (0..admitted.len()).filter(|&i| promised[i]).collect();
             order.sort_by_key(|&i| std::cmp::Reverse((*admitted[i].sender(), admitted[i].nonce())));
-            let mut mempool = shared.mempool.lock().expect("mempool lock");
+            let mut mempool = shared.mempool.lock();
             for i in order {
                 mempool.unpromise(&admitted[i].hash());
                 promised[i] = false;
@@ -354,20 +354,12 @@ impl NodeApi for Api {
     }
 
     fn pending_status(&self, hash: &TxHash) -> Option<Status> {
-        self.shared
-            .mempool
-            .lock()
-            .expect("mempool lock")
-            .status(hash)
+        self.shared.mempool.lock().status(hash)
     }
 
     fn next_nonce(&self, sender: &[u8; 32]) -> u64 {
         let chain = ChainState(&self.shared.store);
-        self.shared
-            .mempool
-            .lock()
-            .expect("mempool lock")
-            .next_nonce(sender, &chain)
+        self.shared.mempool.lock().next_nonce(sender, &chain)
     }
 
     fn validators(&self) -> Vec<weft_types::VerifyingKey> {
@@ -387,12 +379,7 @@ impl NodeApi for Api {
     }
 
     fn outstanding(&self, namespace: weft_types::NamespaceId) -> Vec<(Transaction, Receipt)> {
-        let txs = self
-            .shared
-            .mempool
-            .lock()
-            .expect("mempool lock")
-            .promised_in(namespace);
+        let txs = self.shared.mempool.lock().promised_in(namespace);
         // Promised predecessors of a receipt's transaction may have none of their own.
         txs.into_iter()
             .filter_map(|tx| match self.shared.store.receipt(&tx.hash()) {
@@ -403,7 +390,7 @@ impl NodeApi for Api {
     }
 
     fn pending_among(&self, hashes: &[TxHash]) -> Vec<bool> {
-        let mempool = self.shared.mempool.lock().expect("mempool lock");
+        let mempool = self.shared.mempool.lock();
         hashes
             .iter()
             .map(|h| matches!(mempool.status(h), Some(Status::Pending)))
