@@ -756,7 +756,6 @@ pub fn submit_bundle(node: &Shared, legs: Vec<Transaction>) -> Vec<TxHash> {
     let chain = ChainState(&node.store);
     node.mempool
         .lock()
-        .expect("mempool lock")
         .admit_bundle(&legs, &chain, true)
         .expect("admission of a fresh bundle");
     legs.iter().map(|t| t.hash()).collect()
@@ -768,7 +767,6 @@ pub fn submit(node: &Shared, tx: Transaction) -> TxHash {
     let chain = ChainState(&node.store);
     node.mempool
         .lock()
-        .expect("mempool lock")
         .admit(tx, &chain, true)
         .expect("admission of a fresh, well-formed transaction");
     hash
