@@ -18,6 +18,7 @@ mod run;
 
 pub use config::{
     Config, NodeSection, DEFAULT_BULK_NICE, DEFAULT_BULK_THREADS, DEFAULT_METRICS_PORT_OFFSET,
+    DEFAULT_WORKER_THREADS,
 };
 pub use error::NodeError;
 pub use genesis::{Genesis, GenesisValidator};
