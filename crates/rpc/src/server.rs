@@ -647,11 +647,54 @@ async fn stream_namespace(state: Arc<State>, sink: SubscriptionSink, namespace: 
 /// (the client resubscribes and resynchronises).
 pub const PRECONF_STREAM_TRACKED_MAX: usize = 65_536;
 
+/// Receipt index entries one page of a resumed preconfirmed stream reads (per
+/// acknowledgement lane) before it yields the store to other readers.
+pub const PRECONF_RESUME_PAGE_MAX: usize = 4_096;
+
+/// A preconfirmed transaction a stream follows to its outcome.
+#[derive(Clone, Copy)]
+struct Tracked {
+    sender: [u8; 32],
+    nonce: u64,
+    deadline: u64,
+    /// For a bundle leg, when its bundle expires (or a bound below that: see `resumed`).
+    leg: Option<u64>,
+    /// Whether this stream sent its `preconfirmed` event.
+    announced: bool,
+}
+
+impl Tracked {
+    fn announced(p: &weft_types::Promise, leg: Option<u64>) -> Self {
+        Self {
+            sender: p.sender,
+            nonce: p.nonce,
+            deadline: p.deadline_height,
+            leg,
+            announced: true,
+        }
+    }
+
+    /// A receipt found unresolved when a stream resumes, its transaction perhaps gone. A
+    /// leg's bundle expiry is then unknown, but a leg is promised only if its bundle is valid
+    /// until the deadline at least (mempool P4), so the deadline stands in for it: a leg
+    /// gone before then was voided (`conflict`), after it the reason given is `deadline`.
+    fn resumed(p: &weft_types::Promise) -> Self {
+        let leg =
+            (p.version == weft_types::receipt::RECEIPT_VERSION_LEG).then_some(p.deadline_height);
+        Self {
+            announced: false,
+            ..Self::announced(p, leg)
+        }
+    }
+}
+
 /// `weft_subscribePreconfirmed`: finalized events from `from`, then this validator's
 /// outstanding receipts, then live receipts and finalizations. Every transaction this
 /// validator preconfirms appears as `preconfirmed` before the `finalized` event that lists
 /// it, or only in that event if it landed before the stream saw its receipt; a promise that
 /// can no longer be kept is reported `dropped`, so no entry is left hanging.
+/// A resumed stream also reports `dropped` for receipts it sent before a disconnect that
+/// were dropped while the subscriber was away.
 async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespace: u64, from: u64) {
     use std::collections::HashMap;
     use tokio::sync::broadcast::error::RecvError;
@@ -660,12 +703,41 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
     // Subscribed before anything is read, so no receipt issued from here on is missed.
     let mut head_rx = store.subscribe_head();
     let mut receipts = state.node.preconfirmed();
-    // Preconfirmed, not yet finalized: hash -> (sender, nonce, deadline, a leg's bundle
-    // expiry).
-    let mut tracked: HashMap<TxHash, ([u8; 32], u64, u64, Option<u64>)> = HashMap::new();
+    // Preconfirmed, not yet finalized.
+    let mut tracked: HashMap<TxHash, Tracked> = HashMap::new();
     // Never past the next height: heights above the head are not final, and treating them
     // as streamed would drop promises that are still running.
     let mut cursor = from.min(store.head_height().map_or(0, |h| h + 1));
+    // A resumed stream follows every receipt this validator signed in the namespace that
+    // was still unresolved as of `from`, so one seen before a disconnect and dropped while
+    // away is reported `dropped` now, not left hanging (its transaction may be gone: it is
+    // followed without being announced again). Finalized ones are in `finalized` events.
+    {
+        let mut key = Some((cursor.saturating_sub(1), [0u8; 32]));
+        while let Some(at) = key {
+            let page = {
+                let Ok(_permit) = state.subscription_reads.acquire().await else {
+                    return;
+                };
+                match store.receipts_from(ns, at, PRECONF_RESUME_PAGE_MAX) {
+                    Ok(page) => page,
+                    Err(_) => return,
+                }
+            };
+            for receipt in page.0 {
+                let p = &receipt.promise;
+                if !matches!(store.tx_location(&p.tx), Ok(None)) {
+                    continue;
+                }
+                if tracked.len() >= PRECONF_STREAM_TRACKED_MAX {
+                    tracing::warn!(target: "weft::rpc", "preconfirmed stream follows {PRECONF_STREAM_TRACKED_MAX} transactions; closing it");
+                    return;
+                }
+                tracked.insert(p.tx, Tracked::resumed(p));
+            }
+            key = page.1;
+        }
+    }
     let send = |event: PreconfEventJson| {
         let sink = &sink;
         async move {
@@ -682,7 +754,7 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
         ($pairs:expr) => {
             for (tx, receipt) in $pairs {
                 let hash = tx.hash();
-                if tx.namespace() != ns || tracked.contains_key(&hash) {
+                if tx.namespace() != ns || tracked.get(&hash).is_some_and(|t| t.announced) {
                     continue;
                 }
                 if let Ok(Some(at)) = store.tx_location(&hash) {
@@ -695,15 +767,7 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
                     return;
                 }
                 let p = &receipt.promise;
-                tracked.insert(
-                    hash,
-                    (
-                        p.sender,
-                        p.nonce,
-                        p.deadline_height,
-                        tx.leg().map(|l| l.valid_until),
-                    ),
-                );
+                tracked.insert(hash, Tracked::announced(p, tx.leg().map(|l| l.valid_until)));
                 let event = PreconfEventJson::Preconfirmed {
                     transaction: tx_json(&tx),
                     receipt: Box::new(ReceiptJson::of(&receipt)),
@@ -762,7 +826,13 @@ async fn stream_preconfirmed(state: Arc<State>, sink: SubscriptionSink, namespac
             let hashes: Vec<TxHash> = tracked.keys().copied().collect();
             let pending = state.node.pending_among(&hashes);
             for (hash, pending) in hashes.into_iter().zip(pending) {
-                let (sender, nonce, deadline, leg) = tracked[&hash];
+                let Tracked {
+                    sender,
+                    nonce,
+                    deadline,
+                    leg,
+                    ..
+                } = tracked[&hash];
                 if pending && streamed < deadline {
                     continue;
                 }

@@ -94,6 +94,23 @@ fn receipt_deadline(bytes: &[u8]) -> Option<u64> {
     ))
 }
 
+/// A key of the receipt deadline index: deadline height, then transaction hash.
+pub type ReceiptKey = (u64, [u8; 32]);
+
+/// The index key right after `(deadline, hash)`.
+fn next_key(deadline: u64, hash: [u8; 32]) -> ReceiptKey {
+    let mut next = hash;
+    for byte in next.iter_mut().rev() {
+        if *byte == u8::MAX {
+            *byte = 0;
+        } else {
+            *byte += 1;
+            return (deadline, next);
+        }
+    }
+    (deadline.saturating_add(1), next)
+}
+
 /// Finalized-chain facts read ahead of admission, so no mempool lock is held across disk I/O.
 #[derive(Clone, Debug, Default)]
 pub struct AdmissionFacts {
@@ -842,6 +859,64 @@ impl Store {
         Ok(())
     }
 
+    /// A page of this validator's receipts in `namespace` with a deadline of at least
+    /// `from.0` (starting at key `from`: deadline, then tx hash), both lanes' merged in
+    /// deadline order, reading at most `scan_max` index entries per lane. Returns the page
+    /// and the key to continue from, `None` once the index is exhausted. Bounded work per
+    /// call, whatever the range holds: a caller walks a long range page by page.
+    pub fn receipts_from(
+        &self,
+        namespace: NamespaceId,
+        from: ReceiptKey,
+        scan_max: usize,
+    ) -> Result<(Vec<Receipt>, Option<ReceiptKey>), StorageError> {
+        // Each lane's next `scan_max` keys; the merged page ends at the smallest last key
+        // among lanes that had more, so no key below it is left unread in any lane.
+        let mut keys: Vec<(u64, [u8; 32], AckLane)> = Vec::new();
+        let mut end: Option<ReceiptKey> = None;
+        for lane in ACK_LANES {
+            let txn = self.ack(lane).begin_read()?;
+            let deadlines = txn.open_table(RECEIPT_DEADLINES)?;
+            let mut read = 0;
+            for entry in deadlines.range((from.0, &from.1)..)? {
+                let (k, _) = entry?;
+                let (deadline, hash) = k.value();
+                keys.push((deadline, *hash, lane));
+                read += 1;
+                if read == scan_max {
+                    let last = (deadline, *hash);
+                    end = Some(end.map_or(last, |e: (u64, [u8; 32])| e.min(last)));
+                    break;
+                }
+            }
+        }
+        keys.sort_unstable_by_key(|(d, h, lane)| (*d, *h, *lane as u8));
+        keys.dedup_by_key(|(d, h, _)| (*d, *h));
+        let mut page = Vec::new();
+        for (deadline, hash, lane) in keys {
+            if end.is_some_and(|e| (deadline, hash) > e) {
+                break;
+            }
+            let txn = self.ack(lane).begin_read()?;
+            let table = txn.open_table(RECEIPTS)?;
+            let Some(v) = table.get(&hash)? else {
+                continue;
+            };
+            let receipt = Receipt::decode_bytes(v.value()).map_err(|e| StorageError::Corrupt {
+                what: "receipt",
+                key: weft_types::to_hex(&hash),
+                reason: e.to_string(),
+            })?;
+            // Only the receipt this entry indexes (a re-signed one has its own entry).
+            if receipt.promise.deadline_height == deadline && receipt.promise.namespace == namespace
+            {
+                page.push(receipt);
+            }
+        }
+        let next = end.map(|(d, h)| next_key(d, h));
+        Ok((page, next))
+    }
+
     /// The receipt this validator signed for `hash`, if any (either lane's).
     pub fn receipt(&self, hash: &TxHash) -> Result<Option<Receipt>, StorageError> {
         for lane in [AckLane::Express, AckLane::Bulk] {
@@ -1029,6 +1104,55 @@ mod tests {
         assert_eq!(receipt_deadline(b"not a receipt"), None);
         // The late receipt is owed until 20 and kept five heights after.
         assert_eq!(store.receipt(&late.promise.tx).unwrap(), Some(late));
+    }
+
+    /// Paging through receipts by deadline visits every receipt of the namespace from the
+    /// first key on, in deadline order, once, whichever lane holds it, with bounded reads
+    /// per page.
+    #[test]
+    fn receipts_page_by_deadline_across_lanes() {
+        use commonware_cryptography::Signer as _;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("chain.redb"), Limits::default()).unwrap();
+        let issuer = key(9);
+        let receipt = |seed: u64, namespace: u64, deadline: u64| {
+            let tx = Transaction::sign(
+                &key(100 + seed),
+                &test_chain(),
+                NamespaceId(namespace),
+                0,
+                Bytes::from_static(b"r"),
+            );
+            weft_types::Promise::for_tx(test_chain(), &tx, 0, deadline, issuer.public_key())
+                .sign(&issuer)
+        };
+        let all: Vec<Receipt> = (0..12).map(|i| receipt(i, 5 + i % 2, 10 + i / 3)).collect();
+        for (i, r) in all.iter().enumerate() {
+            store
+                .persist_pending_with_receipts(ACK_LANES[i % 2], &[], std::slice::from_ref(r))
+                .unwrap();
+        }
+        for from_deadline in [0, 11, 13, 20] {
+            let mut expected: Vec<Receipt> = all
+                .iter()
+                .filter(|r| r.promise.namespace == NamespaceId(5))
+                .filter(|r| r.promise.deadline_height >= from_deadline)
+                .cloned()
+                .collect();
+            expected.sort_by_key(|r| (r.promise.deadline_height, r.promise.tx));
+            let mut got = Vec::new();
+            let mut from = Some((from_deadline, [0u8; 32]));
+            let mut pages = 0;
+            while let Some(key) = from {
+                let (page, next) = store.receipts_from(NamespaceId(5), key, 2).unwrap();
+                assert!(page.len() <= 4, "two index entries per lane at most");
+                got.extend(page);
+                from = next;
+                pages += 1;
+                assert!(pages < 20, "paging does not end");
+            }
+            assert_eq!(got, expected, "from deadline {from_deadline}");
+        }
     }
 
     /// Acknowledging takes its lane's write lock only: an express write completes while a
