@@ -343,6 +343,14 @@ fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<(
     let alloc = dir.join("alloc.toml");
     let (alice, bob) = (dir.join("alice.key"), dir.join("bob.key"));
     let (oracle, escrow) = (dir.join("oracle.key"), dir.join("escrow.key"));
+    // The token rollup's owner (named by the L1's deployment of it) and its batch
+    // submitter (named by the owner's registration).
+    let (owner, submitter) = (dir.join("owner.key"), dir.join("submitter.key"));
+    for k in [&owner, &submitter] {
+        if !k.exists() {
+            weft_node::write_key(k, &weft_node::generate_key())?;
+        }
+    }
     let options_genesis = dir.join("options.toml");
     let pk_of = |k: &std::path::Path| -> Result<String> {
         Ok(weft_types::to_hex(
@@ -391,6 +399,8 @@ fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<(
         os(&l1_addr),
         os("--weft-rpc"),
         os(weft_rpc),
+        os("--token-owner"),
+        os(&pk_of(&owner)?),
     ];
     procs.spawn_child("the embedded L1", &l1_args, &l1_dir.join("l1.log"))?;
     // The world's config: ports follow this run's base port; the genesis parts (allocation,
@@ -401,11 +411,13 @@ fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<(
     std::fs::write(
         &world,
         format!(
-            "rpc = {:?}\nlisten = {:?}\ndata_dir = {}\nl1 = {:?}\n\n[token]\nnamespace = 7\nalloc = {}\n\n[options]\n{options_text}",
+            "rpc = {:?}\nlisten = {:?}\ndata_dir = {}\nl1 = {:?}\nsubmitter_key = {}\nowner_key = {}\n\n[token]\nnamespace = 7\nalloc = {}\n\n[options]\n{options_text}",
             weft_rpc,
             token_addr,
             toml_str(&dir),
             l1_url,
+            toml_str(&submitter),
+            toml_str(&owner),
             toml_str(&alloc),
         ),
     )?;

@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc};
 use weft_rollup::l1::{TokenProgram, WeftRpcData};
 use weft_rollup::service::DEFAULT_TOKEN_NAMESPACE;
-use weft_settlement::{EmbeddedL1, Program};
+use weft_settlement::{Deployment, EmbeddedL1, Program};
 
 /// Default address of the embedded L1's RPC.
 pub const DEFAULT_L1_RPC: &str = "http://127.0.0.1:9200";
@@ -27,6 +27,10 @@ pub enum L1Command {
         /// Namespace of the token rollup (its settlement program is installed there).
         #[arg(long, default_value_t = DEFAULT_TOKEN_NAMESPACE)]
         token_namespace: u64,
+        /// Public key (hex) of the token rollup's owner: the only key that may register it
+        /// (and so name its batch submitter).
+        #[arg(long)]
+        token_owner: String,
     },
     /// Print the settled batches per rollup.
     Status {
@@ -61,7 +65,10 @@ pub fn run(cmd: L1Command) -> Result<()> {
                 listen,
                 weft_rpc,
                 token_namespace,
+                token_owner,
             } => {
+                let owner = weft_types::from_hex_fixed::<32>(&token_owner)
+                    .map_err(|e| anyhow::anyhow!("--token-owner: {e}"))?;
                 tracing_subscriber::fmt().with_target(true).init();
                 std::fs::create_dir_all(&data_dir)?;
                 let weft_client = weft_client::Client::new(&weft_rpc)?;
@@ -69,12 +76,12 @@ pub fn run(cmd: L1Command) -> Result<()> {
                     .chain_id()
                     .await
                     .context("asking the Weft validator for its chain id")?;
-                let mut programs: BTreeMap<u64, Arc<dyn Program>> = BTreeMap::new();
                 let domain = weft_rollup_token::TransferDomain {
                     chain,
                     rollup: weft_types::NamespaceId(token_namespace),
                 };
-                programs.insert(token_namespace, Arc::new(TokenProgram { domain }));
+                let program: Arc<dyn Program> = Arc::new(TokenProgram { domain });
+                let rollups = BTreeMap::from([(token_namespace, Deployment { program, owner })]);
                 let weft = Arc::new(WeftRpcData::new(
                     weft_client,
                     tokio::runtime::Handle::current(),
@@ -82,7 +89,8 @@ pub fn run(cmd: L1Command) -> Result<()> {
                 let l1 = EmbeddedL1::open(
                     data_dir.join("l1.redb"),
                     weft_settlement::Config::default(),
-                    programs,
+                    chain,
+                    rollups,
                     weft,
                 )
                 .context("opening the embedded L1")?;

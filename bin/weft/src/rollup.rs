@@ -59,9 +59,16 @@ pub enum TokenCommand {
         /// (no batches, no proofs, no settlement).
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// Embedded L1 RPC URL to settle proven batches on.
+        /// Embedded L1 RPC URL to settle proven batches on (needs --submitter-key).
         #[arg(long)]
         l1: Option<String>,
+        /// Key file of the batch submitter the rollup's L1 registration names.
+        #[arg(long)]
+        submitter_key: Option<PathBuf>,
+        /// Key file of the rollup's owner (the key the L1's deployment names): with it, the
+        /// rollup registers itself on the L1, naming --submitter-key.
+        #[arg(long)]
+        owner_key: Option<PathBuf>,
         /// Most transactions per batch.
         #[arg(long, default_value_t = weft_rollup::batcher::DEFAULT_BATCH_TXS_MAX)]
         batch_txs_max: usize,
@@ -161,6 +168,8 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                 listen,
                 data_dir,
                 l1,
+                submitter_key,
+                owner_key,
                 batch_txs_max,
                 batch_interval_ms,
                 prover_timeout_ms,
@@ -176,6 +185,8 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                     listen,
                     data_dir,
                     l1,
+                    submitter_key,
+                    owner_key,
                     token: weft_rollup::config::TokenConfig { namespace, alloc },
                     options,
                     batcher: weft_rollup::batcher::Config {

@@ -86,6 +86,17 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
     )
     .unwrap();
     let (l1_url, token_url) = ("http://127.0.0.1:27300", "http://127.0.0.1:27301");
+    // The rollup's owner (named by the L1's deployment) and the submitter it registers.
+    let (owner, submitter) = (key(802), key(803));
+    let key_file = |name: &str, k: &SigningKey| {
+        let path = dir.path().join(name);
+        weft_node::write_key(&path, k).unwrap();
+        path.display().to_string()
+    };
+    let (owner_file, submitter_file) = (
+        key_file("owner.key", &owner),
+        key_file("submitter.key", &submitter),
+    );
     let mut procs = Procs(Vec::new(), dir.path().to_path_buf());
     let s = |x: &str| x.to_string();
     procs.spawn(
@@ -99,6 +110,8 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
             s("127.0.0.1:27300"),
             s("--weft-rpc"),
             weft_rpc.clone(),
+            s("--token-owner"),
+            weft_types::to_hex(&pk(&owner)),
         ],
     );
     procs.spawn(
@@ -117,6 +130,10 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
             dir.path().join("token").display().to_string(),
             s("--l1"),
             s(l1_url),
+            s("--owner-key"),
+            owner_file,
+            s("--submitter-key"),
+            submitter_file,
             s("--batch-interval-ms"),
             s("1000"),
             s("--prover-timeout-ms"),
@@ -248,6 +265,66 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
             (b.batch.old_root, b.batch.new_root, b.batch.commitment)
         );
     }
+
+    // The L1 takes the rollup's registration only from its owner and its batches only from
+    // the submitter the owner named; an attacker's calls are refused and seal nothing.
+    assert_eq!(token.submitter, pk(&submitter));
+    use jsonrpsee::core::client::ClientT as _;
+    let l1 = jsonrpsee::http_client::HttpClientBuilder::default()
+        .build(l1_url)
+        .unwrap();
+    let head: u64 = l1
+        .request("l1_head", jsonrpsee::rpc_params![])
+        .await
+        .unwrap();
+    let attacker = key(804);
+    let hijack = weft_settlement::Registration {
+        rollup: NS,
+        genesis_root: [0; 4],
+        start: weft_settlement::Cursor::new(0, 0),
+        submitter: pk(&attacker),
+    }
+    .sign(&attacker, &chain());
+    let err = l1
+        .request::<(), _>("l1_registerRollup", jsonrpsee::rpc_params![hijack])
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not signed by the rollup's owner"),
+        "{err}"
+    );
+    let mut forged = weft_settlement::Submission {
+        header: weft_settlement::BatchHeader {
+            rollup: NS,
+            batch_index: token.settled_batches,
+            start: token.next_start,
+            end: weft_settlement::Cursor::new(token.next_start.height + 1, 0),
+        },
+        old_root: token.root,
+        new_root: [7; 4],
+        commitment: [7; 4],
+        proof: vec![1; 64],
+        bundle_outcomes: Vec::new(),
+        signature: Vec::new(),
+    };
+    forged.sign(&attacker, &chain());
+    let err = l1
+        .request::<weft_settlement::Receipt, _>(
+            "l1_submit",
+            jsonrpsee::rpc_params![weft_rollup::l1::SubmissionJson::of(&forged)],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not signed by the registered submitter"),
+        "{err}"
+    );
+    let after: u64 = l1
+        .request("l1_head", jsonrpsee::rpc_params![])
+        .await
+        .unwrap();
+    assert_eq!(after, head, "refused calls seal no L1 block");
 }
 
 fn root_hex(root: &[u64; 4]) -> String {

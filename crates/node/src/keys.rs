@@ -1,7 +1,7 @@
 //! Validator and client key files: the hex of a 32-byte ed25519 secret, mode 0600.
 
 use crate::NodeError;
-use commonware_codec::{DecodeExt as _, Encode as _};
+use commonware_codec::Encode as _;
 use commonware_math::algebra::Random as _;
 use std::path::Path;
 use weft_types::SigningKey;
@@ -26,15 +26,5 @@ pub fn write_key(path: &Path, key: &SigningKey) -> Result<(), NodeError> {
 
 /// Reads a key file.
 pub fn read_key(path: &Path) -> Result<SigningKey, NodeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| NodeError::io(path, e))?;
-    let bytes = hex::decode(text.trim().trim_start_matches("0x"))
-        .map_err(|e| NodeError::config(path, format!("key file is not hex: {e}")))?;
-    if bytes.len() != 32 {
-        return Err(NodeError::config(
-            path,
-            format!("key must be 32 bytes, found {}", bytes.len()),
-        ));
-    }
-    SigningKey::decode(bytes)
-        .map_err(|e| NodeError::config(path, format!("invalid ed25519 key: {e}")))
+    weft_types::keyfile::read_key(path).map_err(|reason| NodeError::config(path, reason))
 }

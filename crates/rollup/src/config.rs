@@ -27,9 +27,19 @@ pub struct Config {
     /// Directory for batches and proof tasks; without it the token rollup only executes.
     #[serde(default)]
     pub data_dir: Option<PathBuf>,
-    /// Embedded L1 RPC URL to settle proven batches on (needs `data_dir`).
+    /// Embedded L1 RPC URL to settle proven batches on (needs `data_dir` and
+    /// `submitter_key`).
     #[serde(default)]
     pub l1: Option<String>,
+    /// Key file of the token rollup's batch submitter: the only key its L1 registration
+    /// lets submit batches (`weft_settlement::auth` rule A2).
+    #[serde(default)]
+    pub submitter_key: Option<PathBuf>,
+    /// Key file of the token rollup's owner, the key its L1 deployment names (rule A1). With
+    /// it, the world registers the rollup naming `submitter_key`; without it, the owner must
+    /// have registered it. Keep it off the node where that is done another way.
+    #[serde(default)]
+    pub owner_key: Option<PathBuf>,
     /// The token rollup.
     #[serde(default)]
     pub token: TokenConfig,
@@ -93,6 +103,9 @@ impl Config {
         if self.l1.is_some() && self.data_dir.is_none() {
             return Err("l1 needs data_dir (batches are cut and proven before they settle)".into());
         }
+        if self.l1.is_some() && self.submitter_key.is_none() {
+            return Err("l1 needs submitter_key (the L1 settles only batches its registered submitter signs)".into());
+        }
         if let Some(o) = &self.options {
             if o.namespace == self.token.namespace {
                 return Err(format!(
@@ -118,7 +131,7 @@ mod tests {
     #[test]
     fn a_world_file_parses_with_defaults_and_bad_ones_say_why() {
         let cfg: Config = toml::from_str(
-            "data_dir = \"d\"\nl1 = \"http://x\"\n[options]\noracle = \"0x01\"\nescrow = \"0x02\"\n",
+            "data_dir = \"d\"\nl1 = \"http://x\"\nsubmitter_key = \"s.key\"\n[options]\noracle = \"0x01\"\nescrow = \"0x02\"\n",
         )
         .unwrap();
         assert_eq!(cfg.token.namespace, 7);
@@ -126,6 +139,8 @@ mod tests {
         cfg.validate().unwrap();
         let no_dir: Config = toml::from_str("l1 = \"http://x\"\n").unwrap();
         assert!(no_dir.validate().unwrap_err().contains("data_dir"));
+        let no_key: Config = toml::from_str("l1 = \"http://x\"\ndata_dir = \"d\"\n").unwrap();
+        assert!(no_key.validate().unwrap_err().contains("submitter_key"));
         let clash: Config = toml::from_str(
             "[token]\nnamespace = 8\n[options]\noracle = \"0x01\"\nescrow = \"0x02\"\n",
         )

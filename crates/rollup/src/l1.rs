@@ -19,7 +19,7 @@ use weft_prover::token::{self, PublicInputs};
 use weft_rollup_token::{commitment, word_from_u64, word_to_u64, Record, TransferDomain};
 use weft_settlement::{
     BatchHeader, Cursor, DataError, EmbeddedL1, InboxMessage, Program, Receipt, RollupStatus, Root,
-    SettledBatch, Submission, WeftData, L1,
+    SettledBatch, SignedRegistration, Submission, WeftData, L1,
 };
 
 /// Most heights asked of a validator per namespace range request.
@@ -163,7 +163,52 @@ pub struct SubmissionJson {
     /// Outcome of each bundle with a leg in the batch, sorted by bundle.
     #[serde(default)]
     pub bundle_outcomes: Vec<weft_settlement::BundleOutcome>,
+    /// The rollup's registered submitter's signature (hex; `Submission::sign`).
+    #[serde(default)]
+    pub signature: String,
 }
+
+impl SubmissionJson {
+    /// The submission on the wire.
+    pub fn of(s: &Submission) -> Self {
+        Self {
+            header: s.header,
+            old_root: s.old_root,
+            new_root: s.new_root,
+            commitment: s.commitment,
+            proof: hex::encode(&s.proof),
+            bundle_outcomes: s.bundle_outcomes.clone(),
+            signature: hex::encode(&s.signature),
+        }
+    }
+
+    /// The submission, or what is wrong with its hex.
+    pub fn decode(self) -> Result<Submission, String> {
+        let proof =
+            hex::decode(self.proof.trim_start_matches("0x")).map_err(|e| format!("proof: {e}"))?;
+        let signature = self.signature.trim_start_matches("0x");
+        if signature.len() > 2 * SIGNATURE_BYTES {
+            return Err(format!(
+                "signature: {} hex characters, more than {}",
+                signature.len(),
+                2 * SIGNATURE_BYTES
+            ));
+        }
+        let signature = hex::decode(signature).map_err(|e| format!("signature: {e}"))?;
+        Ok(Submission {
+            header: self.header,
+            old_root: self.old_root,
+            new_root: self.new_root,
+            commitment: self.commitment,
+            proof,
+            bundle_outcomes: self.bundle_outcomes,
+            signature,
+        })
+    }
+}
+
+/// Bytes of an ed25519 signature.
+const SIGNATURE_BYTES: usize = 64;
 
 fn rpc_err(code: i32, message: impl ToString) -> ErrorObjectOwned {
     ErrorObject::owned(code, message.to_string(), None::<()>)
@@ -185,17 +230,8 @@ pub async fn serve(
     let io = std::io::Error::other;
     m.register_blocking_method("l1_submit", |p, l1, _| {
         let (s,): (SubmissionJson,) = p.parse()?;
-        let proof = hex::decode(s.proof.trim_start_matches("0x"))
-            .map_err(|e| rpc_err(-32602, format!("proof: {e}")))?;
-        l1.submit(Submission {
-            header: s.header,
-            old_root: s.old_root,
-            new_root: s.new_root,
-            commitment: s.commitment,
-            proof,
-            bundle_outcomes: s.bundle_outcomes,
-        })
-        .map_err(|e| rpc_err(-32000, e))
+        let submission = s.decode().map_err(|e| rpc_err(-32602, e))?;
+        l1.submit(submission).map_err(|e| rpc_err(-32000, e))
     })
     .map_err(io)?;
     m.register_blocking_method("l1_status", |_p, l1, _| {
@@ -212,8 +248,8 @@ pub async fn serve(
     })
     .map_err(io)?;
     m.register_blocking_method("l1_registerRollup", |p, l1, _| {
-        let (rollup, root, start): (u64, Root, Cursor) = p.parse()?;
-        l1.register_rollup(rollup, root, start)
+        let (registration,): (SignedRegistration,) = p.parse()?;
+        l1.register_rollup(registration)
             .map_err(|e| rpc_err(-32000, e))
     })
     .map_err(io)?;
@@ -275,18 +311,10 @@ impl L1Client {
             .map_err(|e| e.to_string())
     }
 
-    /// Registers a rollup (idempotent).
-    pub async fn register(
-        &self,
-        rollup: u64,
-        genesis_root: Root,
-        start: Cursor,
-    ) -> Result<(), String> {
+    /// Registers a rollup, as its owner signed it (idempotent).
+    pub async fn register(&self, registration: &SignedRegistration) -> Result<(), String> {
         self.http
-            .request(
-                "l1_registerRollup",
-                rpc_params![rollup, genesis_root, start],
-            )
+            .request("l1_registerRollup", rpc_params![registration])
             .await
             .map_err(|e| e.to_string())
     }

@@ -53,11 +53,23 @@ pub async fn run_with(
             };
             let coordinator = weft_prover::Coordinator::open(dir.join("tasks.redb"), prover_cfg)
                 .map_err(|e| e.to_string())?;
-            let l1 = cfg
-                .l1
-                .as_deref()
-                .map(crate::l1::L1Client::new)
-                .transpose()?;
+            let l1 = match &cfg.l1 {
+                None => None,
+                Some(url) => {
+                    let key = |path: &std::path::Path| weft_types::keyfile::read_key(path);
+                    let submitter = key(cfg
+                        .submitter_key
+                        .as_deref()
+                        .ok_or("l1 needs submitter_key")?)?;
+                    let owner = cfg.owner_key.as_deref().map(key).transpose()?;
+                    Some(crate::pipeline::Settler {
+                        client: crate::l1::L1Client::new(url)?,
+                        chain,
+                        submitter,
+                        owner,
+                    })
+                }
+            };
             let pipeline = Pipeline::new(
                 rollup.clone(),
                 batches,

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use weft_prover::token::{PublicInputs, TokenBackend, BACKEND_ID};
 use weft_prover::{Coordinator, SubmitOutcome, TaskState};
 use weft_rollup_token::word_from_u64;
-use weft_settlement::{Cursor, Outcome};
+use weft_settlement::{Cursor, Outcome, Reject};
 
 const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
 
@@ -25,6 +25,34 @@ pub const ROLLUP_BATCHES_MAX: usize = 1000;
 pub const PIPELINE_TICK_MS: u64 = 100;
 /// Pause between settlement attempts, in milliseconds.
 pub const SETTLE_POLL_MS: u64 = 300;
+/// Longest pause between settlement attempts after failures (doubling from
+/// [`SETTLE_POLL_MS`]), in milliseconds.
+pub const SETTLE_BACKOFF_MAX_MS: u64 = 30_000;
+
+/// What the pipeline settles with: the L1, and the keys the rollup's L1 deployment expects
+/// (`weft_settlement::auth`).
+pub struct Settler {
+    /// The L1's RPC.
+    pub client: L1Client,
+    /// The Weft chain the L1 settles (named by the signing domains).
+    pub chain: weft_types::ChainId,
+    /// Signs batch submissions (auth rule A2).
+    pub submitter: weft_types::SigningKey,
+    /// The rollup's owner, if this node holds it: it then registers the rollup, naming
+    /// `submitter` (rule A1). Without it the owner must have registered the rollup.
+    pub owner: Option<weft_types::SigningKey>,
+}
+
+/// What one settlement attempt came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// A batch settled, or nothing is ready yet: poll again soon.
+    Progress,
+    /// A transient refusal (the L1's view of Weft is behind) or failure: back off.
+    Retry,
+    /// The L1 refused the batch for good: resubmitting it cannot settle it.
+    Refused(String),
+}
 
 /// The persisted batches (index → [`Batch`]), written before their task exists.
 pub struct BatchStore {
@@ -107,7 +135,7 @@ pub struct Pipeline {
     batches: BatchStore,
     coordinator: Coordinator,
     genesis_root: [u64; 4],
-    l1: Option<L1Client>,
+    l1: Option<Settler>,
     clock: SharedClock,
 }
 
@@ -160,7 +188,7 @@ impl Pipeline {
         batches: BatchStore,
         coordinator: Coordinator,
         genesis_root: [u64; 4],
-        l1: Option<L1Client>,
+        l1: Option<Settler>,
         clock: SharedClock,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -215,71 +243,132 @@ impl Pipeline {
         }
     }
 
-    /// Submits proven batches to the L1 in order, until the process ends.
+    /// Submits proven batches to the L1 in order, until the process ends or the L1 refuses
+    /// a batch for good. Failures back off, doubling up to [`SETTLE_BACKOFF_MAX_MS`].
     pub async fn run_settlement(self: Arc<Self>) {
-        let Some(l1) = self.l1.clone() else { return };
+        let Some(settler) = self.l1.as_ref() else {
+            return;
+        };
         let ns = self.rollup.namespace();
         let mut registered = false;
+        let mut pause = SETTLE_POLL_MS;
         loop {
-            self.clock.sleep(SETTLE_POLL_MS).await;
-            if !registered {
-                match l1.register(ns, self.genesis_root, Cursor::new(0, 0)).await {
-                    Ok(()) => registered = true,
-                    Err(e) => {
-                        warn!(target: "weft::rollup::settle", %e, "registering with the L1 failed");
-                        continue;
+            self.clock.sleep(pause).await;
+            let step = if registered {
+                self.settle_next(settler, ns).await
+            } else {
+                match self.register_on_l1(settler, ns).await {
+                    Ok(()) => {
+                        registered = true;
+                        Ok(Step::Progress)
                     }
+                    Err(e) => Err(format!("registering with the L1: {e}")),
                 }
-            }
-            if let Err(e) = self.settle_next(&l1, ns).await {
-                warn!(target: "weft::rollup::settle", %e, "settlement attempt failed");
+            };
+            match step {
+                Ok(Step::Progress) => pause = SETTLE_POLL_MS,
+                Ok(Step::Retry) => pause = (pause * 2).min(SETTLE_BACKOFF_MAX_MS),
+                Ok(Step::Refused(reject)) => {
+                    // Every further attempt would be refused the same way (and recorded):
+                    // stop, and leave it to an operator.
+                    tracing::error!(target: "weft::rollup::settle", %reject, "the L1 refused a batch for good; settlement stopped");
+                    return;
+                }
+                Err(e) => {
+                    warn!(target: "weft::rollup::settle", %e, retry_ms = pause, "settlement attempt failed");
+                    pause = (pause * 2).min(SETTLE_BACKOFF_MAX_MS);
+                }
             }
         }
     }
 
-    async fn settle_next(&self, l1: &L1Client, ns: u64) -> Result<(), String> {
+    /// Registers the rollup if this node holds its owner key; otherwise checks that the
+    /// owner registered it with this node's submitter.
+    async fn register_on_l1(&self, settler: &Settler, ns: u64) -> Result<(), String> {
+        let submitter = weft_settlement::auth::public_key(&settler.submitter);
+        if let Some(owner) = &settler.owner {
+            let registration = weft_settlement::Registration {
+                rollup: ns,
+                genesis_root: self.genesis_root,
+                start: Cursor::new(0, 0),
+                submitter,
+            };
+            return settler
+                .client
+                .register(&registration.sign(owner, &settler.chain))
+                .await;
+        }
+        let status = settler.client.status().await?;
+        match status.iter().find(|s| s.rollup == ns) {
+            Some(s) if s.submitter == submitter => Ok(()),
+            Some(s) => Err(format!(
+                "rollup {ns} is registered with submitter {}, not this node's {}",
+                weft_types::to_hex(&s.submitter),
+                weft_types::to_hex(&submitter)
+            )),
+            None => Err(format!(
+                "rollup {ns} is not registered, and this node has no owner key to register it"
+            )),
+        }
+    }
+
+    async fn settle_next(&self, settler: &Settler, ns: u64) -> Result<Step, String> {
+        let l1 = &settler.client;
         let status = l1.status().await?;
         let next = status
             .iter()
             .find(|s| s.rollup == ns)
             .map_or(0, |s| s.settled_batches);
         let Some(batch) = self.batches.get(next)? else {
-            return Ok(());
+            return Ok(Step::Progress);
         };
         let Some(task) = self
             .coordinator
             .task_of(ns, next)
             .map_err(|e| e.to_string())?
         else {
-            return Ok(());
+            return Ok(Step::Progress);
         };
         if !matches!(task.state, TaskState::Proven { .. }) {
-            return Ok(());
+            return Ok(Step::Progress);
         }
         let proof = self
             .coordinator
             .proof(task.id)
             .map_err(|e| e.to_string())?
             .ok_or("proven task without a proof")?;
-        let receipt = l1
-            .submit(&SubmissionJson {
-                header: batch.header,
-                old_root: batch.old_root,
-                new_root: batch.new_root,
-                commitment: batch.commitment,
-                proof: hex::encode(&proof),
-                bundle_outcomes: batch.bundle_outcomes.clone(),
-            })
-            .await?;
-        match receipt.outcome {
+        let mut submission = weft_settlement::Submission {
+            header: batch.header,
+            old_root: batch.old_root,
+            new_root: batch.new_root,
+            commitment: batch.commitment,
+            proof,
+            bundle_outcomes: batch.bundle_outcomes.clone(),
+            signature: Vec::new(),
+        };
+        submission.sign(&settler.submitter, &settler.chain);
+        let receipt = l1.submit(&SubmissionJson::of(&submission)).await?;
+        Ok(match receipt.outcome {
             Outcome::Settled { .. } => {
-                info!(target: "weft::rollup::settle", batch = next, l1_block = receipt.l1_block, "batch settled")
+                info!(target: "weft::rollup::settle", batch = next, l1_block = receipt.l1_block, "batch settled");
+                Step::Progress
+            }
+            // Only this node submits the rollup's batches (auth rule A2): an index settled
+            // meanwhile is an earlier attempt of its own whose answer was lost.
+            Outcome::Rejected {
+                reject: Reject::AlreadySettled { .. },
+            } => Step::Progress,
+            Outcome::Rejected {
+                reject: reject @ Reject::NotFinalized { .. },
+            } => {
+                info!(target: "weft::rollup::settle", batch = next, %reject, "the L1 has not seen the batch's data finalized yet");
+                Step::Retry
             }
             Outcome::Rejected { reject } => {
-                warn!(target: "weft::rollup::settle", batch = next, %reject, "the L1 refused the batch")
+                warn!(target: "weft::rollup::settle", batch = next, %reject, "the L1 refused the batch");
+                Step::Refused(format!("batch {next}: {reject}"))
             }
-        }
-        Ok(())
+        })
     }
 
     /// Registers `prover_pull`, `prover_submit`, `prover_tasks` and `rollup_batches`.

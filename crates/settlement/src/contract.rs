@@ -32,6 +32,12 @@
 //!    `end`: all in one write transaction together with the L1 block that includes it (see
 //!    [`EmbeddedL1`](crate::EmbeddedL1)). A refused submission is recorded in its block too,
 //!    but changes no contract state.
+//!
+//! Before any of these, the submission must be signed by the rollup's registered submitter
+//! ([auth](crate::auth) rule A2): an unsigned one is answered with an error and not recorded.
+//! Rules 5 and 6 (the expensive ones) run outside the L1's write lock; rules 1 to 4 and the
+//! cross-rollup part of 5b are checked again under it, against the state the batch would
+//! settle on.
 
 use crate::{Config, Cursor, DataError, Hash, Program, Reject, Root, Submission, WeftData};
 use serde::{Deserialize, Serialize};
@@ -41,6 +47,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) struct RollupState {
     pub rollup: u64,
     pub program: String,
+    pub submitter: crate::auth::PublicKey,
     pub genesis_root: Root,
     pub start: Cursor,
     pub settled_batches: u64,
@@ -50,10 +57,17 @@ pub(crate) struct RollupState {
 }
 
 impl RollupState {
-    pub fn new(rollup: u64, program: String, genesis_root: Root, start: Cursor) -> Self {
+    pub fn new(
+        rollup: u64,
+        program: String,
+        submitter: crate::auth::PublicKey,
+        genesis_root: Root,
+        start: Cursor,
+    ) -> Self {
         Self {
             rollup,
             program,
+            submitter,
             genesis_root,
             start,
             settled_batches: 0,
@@ -106,22 +120,8 @@ impl From<Reject> for Refused {
 /// whether it executed.
 pub(crate) type SettledOutcome<'a> = &'a dyn Fn(&Hash) -> Option<(u64, bool)>;
 
-/// Applies rules 1 to 6 to `sub`, given the rollup's state and configured program, and the
-/// bundle outcomes other rollups settled.
-pub(crate) fn check(
-    cfg: &Config,
-    state: Option<&RollupState>,
-    program: Option<&dyn Program>,
-    weft: &dyn WeftData,
-    settled: SettledOutcome<'_>,
-    sub: &Submission,
-) -> Result<(), Refused> {
-    let (state, program) = check_cheap(cfg, state, program, sub)?;
-    check_data(state, program, weft, settled, sub)
-}
-
 /// Rules 1 to 4: everything decided from the submission and the contract's state alone.
-fn check_cheap<'a>(
+pub(crate) fn check_cheap<'a>(
     cfg: &Config,
     state: Option<&'a RollupState>,
     program: Option<&'a dyn Program>,
@@ -191,12 +191,13 @@ fn check_cheap<'a>(
     Ok((state, program))
 }
 
-/// Rules 5 and 6: the data fetch and the proof verification.
-fn check_data(
+/// Rules 5, 5b (but the cross-rollup part, [`check_conflicts`]) and 6: the data fetch and
+/// the proof verification. Depends on the rollup's id and program, not on its settled
+/// state, so the L1 runs it before taking its write lock.
+pub(crate) fn check_data(
     state: &RollupState,
     program: &dyn Program,
     weft: &dyn WeftData,
-    settled: SettledOutcome<'_>,
     sub: &Submission,
 ) -> Result<(), Refused> {
     let header = &sub.header;
@@ -230,19 +231,6 @@ fn check_data(
         ))
         .into());
     }
-    for o in outcomes {
-        if let Some((rollup, executed)) = settled(&o.bundle) {
-            if rollup != state.rollup && executed != o.executed {
-                return Err(Reject::BundleOutcomeConflict {
-                    bundle: o.bundle,
-                    claimed: o.executed,
-                    rollup,
-                    settled: executed,
-                }
-                .into());
-            }
-        }
-    }
     let executed = |b: &Hash| {
         outcomes
             .binary_search_by(|o| o.bundle.cmp(b))
@@ -273,5 +261,28 @@ fn check_data(
             &sub.proof,
         )
         .map_err(|reason| Reject::InvalidProof { reason })?;
+    Ok(())
+}
+
+/// Rule 5b, across rollups: no outcome in `sub` contradicts the one another rollup's settled
+/// batch gave the same bundle. Checked under the L1's write lock, against the outcomes
+/// settled by then.
+pub(crate) fn check_conflicts(
+    rollup: u64,
+    settled: SettledOutcome<'_>,
+    sub: &Submission,
+) -> Result<(), Reject> {
+    for o in &sub.bundle_outcomes {
+        if let Some((other, executed)) = settled(&o.bundle) {
+            if other != rollup && executed != o.executed {
+                return Err(Reject::BundleOutcomeConflict {
+                    bundle: o.bundle,
+                    claimed: o.executed,
+                    rollup: other,
+                    settled: executed,
+                });
+            }
+        }
+    }
     Ok(())
 }

@@ -1,10 +1,11 @@
 //! The embedded L1: a small local chain, persisted in one redb file, that runs the
 //! [settlement contract](crate::contract) and the rollup inboxes.
 
+use crate::auth::{Deployment, SignedRegistration};
 use crate::contract::{self, Refused, RollupState};
 use crate::{
-    Config, Cursor, Hash, InboxMessage, L1Block, L1Tx, Outcome, Program, Receipt, RollupStatus,
-    Root, SettledBatch, SettlementError, Submission, SubmitCall, WeftData, L1,
+    Config, Hash, InboxMessage, L1Block, L1Tx, Outcome, Program, Receipt, Reject, RollupStatus,
+    SettledBatch, SettlementError, Submission, SubmitCall, WeftData, L1,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::de::DeserializeOwned;
@@ -33,7 +34,8 @@ const BUNDLE_OUTCOMES: TableDefinition<&[u8; 32], (u64, u8)> =
 const HEAD: &str = "head";
 /// Meta key of the schema version, so a future layout change is detected, not misread.
 const SCHEMA: &str = "schema";
-const SCHEMA_VERSION: u64 = 1;
+/// 2: a rollup's state names its submitter (auth rule A2).
+const SCHEMA_VERSION: u64 = 2;
 
 /// The embedded L1: a small local chain, persisted in one redb file, that runs the
 /// [settlement contract](crate::contract) and the rollup inboxes.
@@ -42,14 +44,20 @@ const SCHEMA_VERSION: u64 = 1;
 /// transaction in its own new block, written (fsync) before the call returns. The contract's
 /// state change and the block that records it are one write transaction, so a crash leaves
 /// either both or neither. Calls that write are serialized by one lock held across the
-/// check and the write, so two submissions of the same batch index cannot both settle.
+/// final check and the write, so two submissions of the same batch index cannot both
+/// settle; a submission's data fetch and proof verification run before it, and only for
+/// calls signed by the key allowed to make them ([auth](crate::auth) rule A3).
 pub struct EmbeddedL1 {
     db: Database,
     cfg: Config,
-    programs: BTreeMap<u64, Arc<dyn Program>>,
+    /// The Weft chain whose rollups this L1 settles: named by every signing domain.
+    chain: weft_types::ChainId,
+    rollups: BTreeMap<u64, Deployment>,
     weft: Arc<dyn WeftData>,
-    /// Held across every check-then-write: the chain has one writer at a time.
+    /// Held across every final check and write: the chain has one writer at a time.
     write: Mutex<()>,
+    /// Inbox sends in the current second: (second since the Unix epoch, count).
+    inbox_window: Mutex<(u64, u32)>,
 }
 
 /// The block a write transaction is building.
@@ -60,13 +68,14 @@ struct Pending {
 }
 
 impl EmbeddedL1 {
-    /// Opens (or creates, with a genesis block) the chain at `path`. `programs` are the
-    /// proof programs per rollup; `weft` is the finalized Weft data batches are checked
-    /// against.
+    /// Opens (or creates, with a genesis block) the chain at `path`, settling rollups of the
+    /// Weft `chain`. `rollups` are the rollups it is deployed with (proof program and owner
+    /// each); `weft` is the finalized Weft data batches are checked against.
     pub fn open(
         path: impl AsRef<Path>,
         cfg: Config,
-        programs: BTreeMap<u64, Arc<dyn Program>>,
+        chain: weft_types::ChainId,
+        rollups: BTreeMap<u64, Deployment>,
         weft: Arc<dyn WeftData>,
     ) -> Result<Self, SettlementError> {
         cfg.validate().map_err(SettlementError::Config)?;
@@ -109,9 +118,11 @@ impl EmbeddedL1 {
         Ok(Self {
             db,
             cfg,
-            programs,
+            chain,
+            rollups,
             weft,
             write: Mutex::new(()),
+            inbox_window: Mutex::new((0, 0)),
         })
     }
 
@@ -135,68 +146,123 @@ impl EmbeddedL1 {
         self.write.lock().expect("settlement writer panicked")
     }
 
-    /// Settles or rejects `sub` in a new block; the caller holds the write lock.
+    fn program(&self, rollup: u64) -> Option<&dyn Program> {
+        self.rollups.get(&rollup).map(|d| d.program.as_ref())
+    }
+
+    /// Rules 5 and 6 on `sub`, without the write lock: `Ok` with the contract's verdict, or
+    /// the data source's failure (no verdict).
+    fn check_data(
+        &self,
+        state: &RollupState,
+        program: &dyn Program,
+        sub: &Submission,
+    ) -> Result<Result<(), Reject>, SettlementError> {
+        match contract::check_data(state, program, &*self.weft, sub) {
+            Ok(()) => Ok(Ok(())),
+            Err(Refused::Contract(reject)) => Ok(Err(reject)),
+            Err(Refused::Unavailable(source)) => Err(SettlementError::Data {
+                rollup: sub.header.rollup,
+                end: sub.header.end,
+                source,
+            }),
+        }
+    }
+
+    /// Settles or rejects `sub` in a new block.
     fn execute(&self, sub: Submission) -> Result<Receipt, SettlementError> {
         let rollup = sub.header.rollup;
-        let txn = self.db.begin_write()?;
-        let state = read_rollup(&txn, rollup)?;
-        let program = self.programs.get(&rollup).map(|p| p.as_ref());
-        // Read up front so a storage error fails the call instead of passing rule 5b.
-        let outcomes = txn.open_table(BUNDLE_OUTCOMES)?;
-        let mut known: BTreeMap<Hash, (u64, bool)> = BTreeMap::new();
-        for o in &sub.bundle_outcomes {
-            if let Some(v) = outcomes.get(&o.bundle)? {
-                known.insert(o.bundle, (v.value().0, v.value().1 == 1));
-            }
+        let program = self.program(rollup);
+        // Auth rules A2 and A3: the signature first, against the registered submitter (fixed
+        // at registration, so a read snapshot is enough); nothing else is done for, or
+        // recorded of, a call without it.
+        let snapshot = {
+            let txn = self.db.begin_read()?;
+            let rollups = txn.open_table(ROLLUPS)?;
+            let state = rollups.get(rollup)?;
+            state
+                .map(|v| decode::<RollupState>("rollup", rollup, v.value()))
+                .transpose()?
+                .ok_or(SettlementError::UnknownRollup { rollup })?
+        };
+        if !sub.signed_by(&snapshot.submitter, &self.chain) {
+            return Err(SettlementError::Unauthorized {
+                rollup,
+                reason: format!(
+                    "the submission is not signed by the registered submitter {}",
+                    weft_types::to_hex(&snapshot.submitter)
+                ),
+            });
         }
-        let settled = |b: &Hash| known.get(b).copied();
-        let verdict = contract::check(
-            &self.cfg,
-            state.as_ref(),
-            program,
-            &*self.weft,
-            &settled,
-            &sub,
-        );
-        drop(outcomes);
-        let pending = pending_block(&txn)?;
-        let outcome = match verdict {
-            Ok(()) => {
-                let state = state.expect("a passed check implies a registered rollup");
-                Outcome::Settled {
-                    batch: settle(&txn, state, &sub, &pending)?,
+        // Rules 5 and 6 outside the lock, if the snapshot passes rules 1 to 4.
+        let mut data = match contract::check_cheap(&self.cfg, Some(&snapshot), program, &sub) {
+            Ok((state, program)) => Some(self.check_data(state, program, &sub)?),
+            Err(_) => None,
+        };
+        // At most two rounds: the second only if rules 1 to 4 fail on the snapshot but pass
+        // under the lock (the previous batch settled meanwhile), with the data then checked.
+        loop {
+            let guard = self.lock();
+            let txn = self.db.begin_write()?;
+            let state = read_rollup(&txn, rollup)?;
+            let verdict = match contract::check_cheap(&self.cfg, state.as_ref(), program, &sub) {
+                Err(reject) => Err(reject),
+                Ok((state, program)) => match &data {
+                    None => {
+                        let state = state.clone();
+                        drop(txn);
+                        drop(guard);
+                        data = Some(self.check_data(&state, program, &sub)?);
+                        continue;
+                    }
+                    Some(Err(reject)) => Err(reject.clone()),
+                    Some(Ok(())) => {
+                        // Read up front so a storage error fails the call instead of
+                        // passing rule 5b.
+                        let outcomes = txn.open_table(BUNDLE_OUTCOMES)?;
+                        let mut known: BTreeMap<Hash, (u64, bool)> = BTreeMap::new();
+                        for o in &sub.bundle_outcomes {
+                            if let Some(v) = outcomes.get(&o.bundle)? {
+                                known.insert(o.bundle, (v.value().0, v.value().1 == 1));
+                            }
+                        }
+                        let settled = |b: &Hash| known.get(b).copied();
+                        contract::check_conflicts(rollup, &settled, &sub)
+                    }
+                },
+            };
+            let pending = pending_block(&txn)?;
+            let outcome = match verdict {
+                Ok(()) => {
+                    let state = state.expect("a passed check implies a registered rollup");
+                    Outcome::Settled {
+                        batch: settle(&txn, state, &sub, &pending)?,
+                    }
                 }
-            }
-            Err(Refused::Contract(reject)) => Outcome::Rejected { reject },
-            // The transaction is dropped uncommitted: nothing is recorded.
-            Err(Refused::Unavailable(source)) => {
-                return Err(SettlementError::Data {
-                    rollup,
-                    end: sub.header.end,
-                    source,
-                })
-            }
-        };
-        let call = SubmitCall {
-            header: sub.header,
-            old_root: sub.old_root,
-            new_root: sub.new_root,
-            commitment: sub.commitment,
-            proof_bytes: sub.proof.len() as u64,
-            proof_sha256: Sha256::digest(&sub.proof).into(),
-        };
-        let tx = L1Tx::Submit {
-            call: Box::new(call),
-            outcome: outcome.clone(),
-        };
-        let block = seal(&txn, pending, vec![tx])?;
-        txn.commit()?;
-        Ok(Receipt {
-            l1_block: block.number,
-            l1_block_hash: block.hash,
-            tx_index: 0,
-            outcome,
-        })
+                Err(reject) => Outcome::Rejected { reject },
+            };
+            let call = SubmitCall {
+                header: sub.header,
+                old_root: sub.old_root,
+                new_root: sub.new_root,
+                commitment: sub.commitment,
+                proof_bytes: sub.proof.len() as u64,
+                proof_sha256: Sha256::digest(&sub.proof).into(),
+            };
+            let tx = L1Tx::Submit {
+                call: Box::new(call),
+                outcome: outcome.clone(),
+            };
+            let block = seal(&txn, pending, vec![tx])?;
+            txn.commit()?;
+            drop(guard);
+            return Ok(Receipt {
+                l1_block: block.number,
+                l1_block_hash: block.hash,
+                tx_index: 0,
+                outcome,
+            });
+        }
     }
 }
 
@@ -242,18 +308,26 @@ fn settle(
 }
 
 impl L1 for EmbeddedL1 {
-    fn register_rollup(
-        &self,
-        rollup: u64,
-        genesis_root: Root,
-        start: Cursor,
-    ) -> Result<(), SettlementError> {
-        let program = self
-            .programs
+    fn register_rollup(&self, signed: SignedRegistration) -> Result<(), SettlementError> {
+        let r = signed.registration;
+        let rollup = r.rollup;
+        let deployment = self
+            .rollups
             .get(&rollup)
-            .ok_or(SettlementError::NoProgram { rollup })?
-            .id()
-            .to_string();
+            .ok_or(SettlementError::NoProgram { rollup })?;
+        // Auth rules A1 and A3: only the owner named by the deployment registers, checked
+        // before the lock.
+        if !signed.signed_by(&deployment.owner, &self.chain) {
+            return Err(SettlementError::Unauthorized {
+                rollup,
+                reason: format!(
+                    "the registration is not signed by the rollup's owner {}",
+                    weft_types::to_hex(&deployment.owner)
+                ),
+            });
+        }
+        let program = deployment.program.id().to_string();
+        let (genesis_root, start) = (r.genesis_root, r.start);
         let _write = self.lock();
         let txn = self.db.begin_write()?;
         if let Some(existing) = read_rollup(&txn, rollup)? {
@@ -263,12 +337,14 @@ impl L1 for EmbeddedL1 {
                 "genesis_root"
             } else if existing.start != start {
                 "start"
+            } else if existing.submitter != r.submitter {
+                "submitter"
             } else {
                 return Ok(());
             };
             return Err(SettlementError::RegistrationConflict { rollup, field });
         }
-        let state = RollupState::new(rollup, program.clone(), genesis_root, start);
+        let state = RollupState::new(rollup, program.clone(), r.submitter, genesis_root, start);
         write_rollup(&txn, &state)?;
         let pending = pending_block(&txn)?;
         let tx = L1Tx::RegisterRollup {
@@ -276,6 +352,7 @@ impl L1 for EmbeddedL1 {
             program: program.clone(),
             genesis_root,
             start,
+            submitter: r.submitter,
         };
         let block = seal(&txn, pending, vec![tx])?;
         txn.commit()?;
@@ -285,10 +362,7 @@ impl L1 for EmbeddedL1 {
 
     fn submit(&self, submission: Submission) -> Result<Receipt, SettlementError> {
         let header = submission.header;
-        let receipt = {
-            let _write = self.lock();
-            self.execute(submission)?
-        };
+        let receipt = self.execute(submission)?;
         match &receipt.outcome {
             Outcome::Settled { batch } => info!(
                 target: "weft::settlement",
@@ -336,6 +410,7 @@ impl L1 for EmbeddedL1 {
             out.push(RollupStatus {
                 rollup: state.rollup,
                 program: state.program,
+                submitter: state.submitter,
                 genesis_root: state.genesis_root,
                 settled_batches: state.settled_batches,
                 last_batch,
@@ -367,6 +442,28 @@ impl L1 for EmbeddedL1 {
                 bytes: payload.len(),
                 bytes_max: self.cfg.inbox_payload_bytes_max,
             });
+        }
+        // Sending is open to anyone (it is the forced-inclusion path) and costs the L1 a
+        // durable block: bounded per second, across callers.
+        {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let mut window = self
+                .inbox_window
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if window.0 != now_ms / 1000 {
+                *window = (now_ms / 1000, 0);
+            }
+            if window.1 >= self.cfg.inbox_sends_per_second_max {
+                return Err(SettlementError::Busy {
+                    what: "inbox sends",
+                    per_second_max: self.cfg.inbox_sends_per_second_max,
+                    retry_after_ms: 1000 - now_ms % 1000,
+                });
+            }
+            window.1 += 1;
         }
         let _write = self.lock();
         let txn = self.db.begin_write()?;

@@ -36,8 +36,30 @@ pub enum SettlementError {
     RegistrationConflict {
         /// Rollup id.
         rollup: u64,
-        /// The parameter that differs (`"program"`, `"genesis_root"` or `"start"`).
+        /// The parameter that differs (`"program"`, `"genesis_root"`, `"start"` or
+        /// `"submitter"`).
         field: &'static str,
+    },
+    /// The call is not signed by the key allowed to make it (auth rules A1, A2); nothing
+    /// was recorded.
+    #[error("rollup {rollup}: {reason}")]
+    Unauthorized {
+        /// Rollup id.
+        rollup: u64,
+        /// Which key was expected.
+        reason: String,
+    },
+    /// Too many calls of this kind in the current second; nothing was recorded.
+    #[error(
+        "the L1 takes at most {per_second_max} {what} per second; retry in {retry_after_ms} ms"
+    )]
+    Busy {
+        /// The kind of call.
+        what: &'static str,
+        /// The bound.
+        per_second_max: u32,
+        /// When the next second starts, in milliseconds.
+        retry_after_ms: u64,
     },
     /// The rollup is not registered.
     #[error("rollup {rollup} is not registered")]

@@ -3,7 +3,7 @@
 
 use crate::{
     BatchHeader, Cursor, DataError, InboxMessage, Receipt, RollupStatus, Root, SettledBatch,
-    SettlementError, Submission,
+    SettlementError, SignedRegistration, Submission,
 };
 
 /// A rollup's proof program: derives the batch commitment from the Weft data and verifies
@@ -47,17 +47,14 @@ pub trait WeftData: Send + Sync {
 
 /// What settles rollup batches: the embedded L1 now, a real chain's adapter later.
 pub trait L1: Send + Sync {
-    /// Registers `rollup` with its genesis root and the cursor its first batch starts at.
-    /// Registering again with identical parameters does nothing; different ones are an error.
-    fn register_rollup(
-        &self,
-        rollup: u64,
-        genesis_root: Root,
-        start: Cursor,
-    ) -> Result<(), SettlementError>;
+    /// Registers a rollup with its genesis root, the cursor its first batch starts at and
+    /// its submitter, if its owner signed the registration (auth rule A1). Registering
+    /// again with identical parameters does nothing; different ones are an error.
+    fn register_rollup(&self, registration: SignedRegistration) -> Result<(), SettlementError>;
 
-    /// Submits a batch. `Err` only for infrastructure failures: a batch the contract refuses
-    /// is an `Ok` receipt with a rejected outcome, recorded on the chain.
+    /// Submits a batch. `Err` for infrastructure failures and for a submission not signed
+    /// by the rollup's submitter (auth rule A2), neither recorded: a batch the contract
+    /// refuses is an `Ok` receipt with a rejected outcome, recorded on the chain.
     fn submit(&self, submission: Submission) -> Result<Receipt, SettlementError>;
 
     /// Every registered rollup, by id.

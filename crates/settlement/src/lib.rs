@@ -7,7 +7,11 @@
 //! finalized Weft data, and carries a valid proof. The proof system ([`Program`]) and the
 //! Weft data source ([`WeftData`]) are injected, so this crate depends on no other Weft
 //! crate. Each rollup also has an L1 inbox, the path for forced inclusion.
+//!
+//! Only a rollup's owner registers it, and only the submitter it names submits its batches
+//! ([`auth`]).
 
+pub mod auth;
 mod config;
 pub mod contract;
 mod embedded;
@@ -15,9 +19,10 @@ mod error;
 mod l1;
 mod types;
 
+pub use auth::{Deployment, Registration, SignedRegistration};
 pub use config::{
     Config, DEFAULT_BATCH_HEIGHTS_MAX, DEFAULT_INBOX_MESSAGES_MAX, DEFAULT_INBOX_PAYLOAD_BYTES_MAX,
-    DEFAULT_PROOF_BYTES_MAX,
+    DEFAULT_INBOX_SENDS_PER_SECOND_MAX, DEFAULT_PROOF_BYTES_MAX,
 };
 pub use embedded::EmbeddedL1;
 pub use error::{DataError, SettlementError};

@@ -97,6 +97,10 @@ pub struct Submission {
     /// The outcome of every bundle with a leg in the batch, sorted by bundle (rule 5b).
     #[serde(default)]
     pub bundle_outcomes: Vec<BundleOutcome>,
+    /// The registered submitter's signature over all of the above ([`Submission::sign`],
+    /// auth rule A2).
+    #[serde(default, with = "crate::auth::hex_bytes")]
+    pub signature: Vec<u8>,
 }
 
 /// A batch the settlement contract accepted. Final: never replaced.
@@ -125,6 +129,9 @@ pub struct RollupStatus {
     pub rollup: u64,
     /// Id of the proof program registered for it.
     pub program: String,
+    /// The key that signs its submissions (auth rule A2).
+    #[serde(with = "crate::auth::hex32")]
+    pub submitter: [u8; 32],
     /// State root before any batch.
     pub genesis_root: Root,
     /// Number of settled batches (also the next expected batch index).
@@ -381,6 +388,9 @@ pub enum L1Tx {
         genesis_root: Root,
         /// Where its first batch must start.
         start: Cursor,
+        /// The key that signs its submissions.
+        #[serde(with = "crate::auth::hex32")]
+        submitter: [u8; 32],
     },
     /// A batch was submitted.
     Submit {

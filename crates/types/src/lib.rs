@@ -12,6 +12,7 @@ mod config;
 mod error;
 pub mod eth;
 pub mod evidence;
+pub mod keyfile;
 pub mod merkle;
 mod namespace;
 mod proof;

@@ -2,19 +2,23 @@
 
 mod support;
 
+use commonware_cryptography::Signer as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use support::{
-    honest_for, honest_with, Harness, SumProgram, TestChain, FINALIZED_HEAD, GENESIS,
-    OTHER_NAMESPACE, ROLLUP, START,
+    chain_id, honest_for, honest_with, owner_of, submitter_of, Harness, SumProgram, TestChain,
+    FINALIZED_HEAD, GENESIS, OTHER_NAMESPACE, ROLLUP, START,
 };
+use weft_settlement::auth::public_key;
 use weft_settlement::{
-    BatchHeader, Config, Cursor, EmbeddedL1, L1Tx, Program, Reject, SettlementError, WeftData, L1,
+    BatchHeader, Config, Cursor, EmbeddedL1, L1Tx, Registration, Reject, SettlementError, WeftData,
+    L1,
 };
+use weft_types::{ChainId, SigningKey};
 
 /// Submits and returns the rejection, asserting the submission did not settle.
 fn rejected(h: &Harness, sub: weft_settlement::Submission) -> Reject {
-    let receipt = h.l1.submit(sub).unwrap();
+    let receipt = h.submit(sub).unwrap();
     receipt.rejected().cloned().expect("submission settled")
 }
 
@@ -30,7 +34,7 @@ fn honest_batches_settle_in_order_and_roots_chain() {
         let head = h.l1.head().unwrap();
         let sub = h.honest(end);
         assert_eq!(sub.old_root, root);
-        let receipt = h.l1.submit(sub.clone()).unwrap();
+        let receipt = h.submit(sub.clone()).unwrap();
         let batch = receipt.settled().expect("honest batch settles").clone();
         assert_eq!(receipt.l1_block, head + 1);
         assert_eq!(h.l1.head().unwrap(), head + 1);
@@ -75,7 +79,7 @@ fn out_of_order_index_is_refused() {
 fn already_settled_index_is_refused_and_the_stored_batch_is_unchanged() {
     let h = Harness::new();
     let first = h.honest(Cursor::new(3, 0));
-    h.l1.submit(first.clone()).unwrap().settled().unwrap();
+    h.submit(first.clone()).unwrap().settled().unwrap();
     let stored = h.l1.batch(ROLLUP, 0).unwrap().unwrap();
 
     // A competing, otherwise valid batch 0 over a longer range.
@@ -114,7 +118,7 @@ fn non_contiguous_start_is_refused() {
             got: Cursor::new(1, 1)
         }
     );
-    h.l1.submit(h.honest(Cursor::new(3, 0)))
+    h.submit(h.honest(Cursor::new(3, 0)))
         .unwrap()
         .settled()
         .unwrap();
@@ -208,7 +212,7 @@ fn invalid_proof_is_refused() {
         Reject::InvalidProof { reason } if reason.contains("transition")
     ));
     assert_eq!(h.status().root, GENESIS);
-    h.l1.submit(honest).unwrap().settled().unwrap();
+    h.submit(honest).unwrap().settled().unwrap();
 }
 
 #[test]
@@ -231,7 +235,7 @@ fn end_beyond_finalized_data_is_refused_until_finalized() {
         }
     );
     h.chain.finalize_next();
-    h.l1.submit(sub).unwrap().settled().unwrap();
+    h.submit(sub).unwrap().settled().unwrap();
 }
 
 #[test]
@@ -271,9 +275,15 @@ fn empty_oversized_and_overproved_batches_are_refused() {
 #[test]
 fn unknown_rollup_and_changed_program_are_refused() {
     let h = Harness::new();
+    // An unregistered rollup has no submitter to sign for it: an error, nothing recorded.
+    let head = h.l1.head().unwrap();
     let mut sub = h.honest(Cursor::new(3, 0));
     sub.header.rollup = 99;
-    assert_eq!(rejected(&h, sub), Reject::UnknownRollup { rollup: 99 });
+    assert!(matches!(
+        h.submit(sub).unwrap_err(),
+        SettlementError::UnknownRollup { rollup: 99 }
+    ));
+    assert_eq!(h.l1.head().unwrap(), head);
 
     let h = h.reopen_with("test/sum-v2");
     let reject = rejected(&h, h.honest(Cursor::new(3, 0)));
@@ -291,7 +301,7 @@ fn unknown_rollup_and_changed_program_are_refused() {
 #[test]
 fn rejected_submissions_are_recorded_in_blocks_but_change_nothing() {
     let h = Harness::new();
-    h.l1.submit(h.honest(Cursor::new(3, 0)))
+    h.submit(h.honest(Cursor::new(3, 0)))
         .unwrap()
         .settled()
         .unwrap();
@@ -300,7 +310,7 @@ fn rejected_submissions_are_recorded_in_blocks_but_change_nothing() {
 
     let mut bad = h.honest(Cursor::new(5, 0));
     bad.proof.pop();
-    let receipt = h.l1.submit(bad.clone()).unwrap();
+    let receipt = h.submit(bad.clone()).unwrap();
     assert_eq!(receipt.l1_block, head + 1);
     assert_eq!(h.l1.head().unwrap(), head + 1);
     assert_eq!(h.status(), status);
@@ -323,24 +333,24 @@ fn unavailable_data_fails_the_call_and_records_nothing() {
     let sub = h.honest(Cursor::new(3, 0));
     let head = h.l1.head().unwrap();
     h.chain.set_unavailable(true);
-    let err = h.l1.submit(sub.clone()).unwrap_err();
+    let err = h.submit(sub.clone()).unwrap_err();
     assert!(
         matches!(err, SettlementError::Data { rollup: ROLLUP, .. }),
         "{err}"
     );
     assert_eq!(h.l1.head().unwrap(), head);
     h.chain.set_unavailable(false);
-    h.l1.submit(sub).unwrap().settled().unwrap();
+    h.submit(sub).unwrap().settled().unwrap();
 }
 
 #[test]
 fn blocks_form_a_hash_chain() {
     let h = Harness::new();
-    h.l1.submit(h.honest(Cursor::new(3, 0))).unwrap();
+    h.submit(h.honest(Cursor::new(3, 0))).unwrap();
     h.l1.inbox_send(ROLLUP, b"force".to_vec()).unwrap();
     let mut bad = h.honest(Cursor::new(4, 0));
     bad.old_root = [0; 4];
-    h.l1.submit(bad).unwrap();
+    h.submit(bad).unwrap();
 
     let head = h.l1.head().unwrap();
     // Genesis, registration, settle, inbox, reject.
@@ -373,17 +383,17 @@ fn blocks_form_a_hash_chain() {
 #[test]
 fn state_survives_reopen() {
     let h = Harness::new();
-    h.l1.submit(h.honest(Cursor::new(3, 0)))
+    h.submit(h.honest(Cursor::new(3, 0)))
         .unwrap()
         .settled()
         .unwrap();
-    h.l1.submit(h.honest(Cursor::new(6, 1)))
+    h.submit(h.honest(Cursor::new(6, 1)))
         .unwrap()
         .settled()
         .unwrap();
     let mut bad = h.honest(Cursor::new(7, 0));
     bad.header.batch_index = 5;
-    h.l1.submit(bad).unwrap().rejected().unwrap();
+    h.submit(bad).unwrap().rejected().unwrap();
     h.l1.inbox_send(ROLLUP, vec![1]).unwrap();
     h.l1.inbox_send(ROLLUP, vec![2, 2]).unwrap();
 
@@ -410,7 +420,7 @@ fn state_survives_reopen() {
     assert_eq!(h.l1.inbox(ROLLUP, 0, 10).unwrap(), inbox);
 
     // The chain goes on where it stopped.
-    let receipt = h.l1.submit(h.honest(Cursor::new(9, 0))).unwrap();
+    let receipt = h.submit(h.honest(Cursor::new(9, 0))).unwrap();
     assert_eq!(receipt.settled().unwrap().header.batch_index, 2);
     assert_eq!(receipt.l1_block, head + 1);
     let block = h.l1.block(head + 1).unwrap().unwrap();
@@ -469,29 +479,28 @@ fn inbox_appends_and_reads_within_bounds() {
 fn registration_is_idempotent_and_conflicts_are_errors() {
     let h = Harness::new();
     let head = h.l1.head().unwrap();
-    h.l1.register_rollup(ROLLUP, GENESIS, START).unwrap();
+    h.register(ROLLUP, GENESIS, START).unwrap();
     assert_eq!(
         h.l1.head().unwrap(),
         head,
         "identical registration seals nothing"
     );
     assert!(matches!(
-        h.l1.register_rollup(ROLLUP, [0; 4], START).unwrap_err(),
+        h.register(ROLLUP, [0; 4], START).unwrap_err(),
         SettlementError::RegistrationConflict {
             rollup: ROLLUP,
             field: "genesis_root"
         }
     ));
     assert!(matches!(
-        h.l1.register_rollup(ROLLUP, GENESIS, Cursor::new(2, 0))
-            .unwrap_err(),
+        h.register(ROLLUP, GENESIS, Cursor::new(2, 0)).unwrap_err(),
         SettlementError::RegistrationConflict {
             rollup: ROLLUP,
             field: "start"
         }
     ));
     assert!(matches!(
-        h.l1.register_rollup(99, GENESIS, START).unwrap_err(),
+        h.register(99, GENESIS, START).unwrap_err(),
         SettlementError::NoProgram { rollup: 99 }
     ));
     assert_eq!(h.l1.head().unwrap(), head);
@@ -515,7 +524,7 @@ fn concurrent_submissions_of_one_index_settle_once() {
     let receipts: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = subs
             .iter()
-            .map(|sub| s.spawn(|| h.l1.submit(sub.clone()).unwrap()))
+            .map(|sub| s.spawn(|| h.submit(sub.clone()).unwrap()))
             .collect();
         handles.into_iter().map(|t| t.join().unwrap()).collect()
     });
@@ -534,12 +543,17 @@ fn concurrent_submissions_of_one_index_settle_once() {
 fn an_invalid_config_is_refused_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let weft: Arc<dyn WeftData> = Arc::new(TestChain::with_head(0));
-    let programs: BTreeMap<u64, Arc<dyn Program>> = BTreeMap::new();
     let cfg = Config {
         proof_bytes_max: 0,
         ..Config::default()
     };
-    let result = EmbeddedL1::open(dir.path().join("l1.redb"), cfg, programs, weft);
+    let result = EmbeddedL1::open(
+        dir.path().join("l1.redb"),
+        cfg,
+        support::chain_id(),
+        BTreeMap::new(),
+        weft,
+    );
     assert!(matches!(result, Err(SettlementError::Config(_))));
 }
 
@@ -549,8 +563,7 @@ fn an_invalid_config_is_refused_at_open() {
 #[test]
 fn bundle_outcomes_cover_the_legs_and_agree_across_rollups() {
     let h = Harness::new();
-    h.l1.register_rollup(OTHER_NAMESPACE, GENESIS, START)
-        .unwrap();
+    h.register(OTHER_NAMESPACE, GENESIS, START).unwrap();
     let (b1, b2) = ([1u8; 32], [2u8; 32]);
     // Block 11: bundle 1 has a leg in each rollup, bundle 2 one in each too.
     h.chain.finalize(vec![
@@ -598,7 +611,7 @@ fn bundle_outcomes_cover_the_legs_and_agree_across_rollups() {
         rejected(&h, flipped),
         Reject::CommitmentMismatch { .. }
     ));
-    assert!(h.l1.submit(honest).unwrap().settled().is_some());
+    assert!(h.submit(honest).unwrap().settled().is_some());
     // The other rollup cannot settle bundle 1 as executed, nor bundle 2 as reverted.
     let liar = honest_with(&h.chain, header(OTHER_NAMESPACE), GENESIS, &|_| true);
     assert_eq!(
@@ -611,5 +624,157 @@ fn bundle_outcomes_cover_the_legs_and_agree_across_rollups() {
         }
     );
     let other = honest_with(&h.chain, header(OTHER_NAMESPACE), GENESIS, &outcome);
-    assert!(h.l1.submit(other).unwrap().settled().is_some());
+    assert!(h.submit(other).unwrap().settled().is_some());
+}
+
+/// Auth rule A1: whoever calls first does not get to fix a rollup's genesis root and
+/// submitter: only the owner its deployment names registers it, on this chain, with exactly
+/// what it signed. A refused registration records nothing.
+#[test]
+fn only_the_owner_registers_a_rollup() {
+    let h = Harness::unregistered(Config::default());
+    let head = h.l1.head().unwrap();
+    let attacker = SigningKey::from_seed(666);
+    let hijack = Registration {
+        rollup: ROLLUP,
+        genesis_root: [6, 6, 6, 6],
+        start: START,
+        submitter: public_key(&attacker),
+    };
+    let unauthorized = |r: Result<(), SettlementError>| {
+        assert!(
+            matches!(r, Err(SettlementError::Unauthorized { rollup: ROLLUP, .. })),
+            "{r:?}"
+        )
+    };
+    unauthorized(h.l1.register_rollup(hijack.sign(&attacker, &chain_id())));
+    // The owner's signature on another network, or over other fields, does not carry over.
+    let honest = Registration {
+        rollup: ROLLUP,
+        genesis_root: GENESIS,
+        start: START,
+        submitter: public_key(&submitter_of(ROLLUP)),
+    };
+    let elsewhere = ChainId(weft_types::sha256(&[b"another network"]));
+    unauthorized(h.l1.register_rollup(honest.sign(&owner_of(ROLLUP), &elsewhere)));
+    let mut swapped = honest.sign(&owner_of(ROLLUP), &chain_id());
+    swapped.registration.submitter = public_key(&attacker);
+    unauthorized(h.l1.register_rollup(swapped));
+    // Another rollup's owner is not this one's.
+    unauthorized(h.l1.register_rollup(honest.sign(&owner_of(OTHER_NAMESPACE), &chain_id())));
+    assert_eq!(h.l1.head().unwrap(), head, "refusals record nothing");
+    assert!(h.l1.status().unwrap().is_empty());
+
+    h.l1.register_rollup(honest.sign(&owner_of(ROLLUP), &chain_id()))
+        .unwrap();
+    let status = h.status();
+    assert_eq!(status.genesis_root, GENESIS);
+    assert_eq!(status.submitter, public_key(&submitter_of(ROLLUP)));
+    // The owner cannot swap the submitter by registering again either (no replayable
+    // rotation): a conflict.
+    let rotated = Registration {
+        submitter: public_key(&attacker),
+        ..honest
+    };
+    assert!(matches!(
+        h.l1.register_rollup(rotated.sign(&owner_of(ROLLUP), &chain_id())),
+        Err(SettlementError::RegistrationConflict {
+            rollup: ROLLUP,
+            field: "submitter"
+        })
+    ));
+}
+
+/// Auth rules A2 and A3: someone holding a valid proof of a differently cut batch 0 cannot
+/// settle it ahead of the rollup (which would leave the rollup's own batch 1 non-contiguous
+/// for good), nor make the L1 fetch data, verify a proof or seal a block for it.
+#[test]
+fn only_the_registered_submitter_settles_and_refusals_cost_nothing() {
+    let h = Harness::new();
+    let head = h.l1.head().unwrap();
+    let status = h.status();
+    let header = BatchHeader {
+        rollup: ROLLUP,
+        batch_index: 0,
+        start: START,
+        end: Cursor::new(4, 1),
+    };
+    // Valid in every contract rule: only the signature is wrong.
+    let competing = honest_for(&h.chain, header, GENESIS);
+    let mut by_attacker = competing.clone();
+    by_attacker.sign(&SigningKey::from_seed(666), &chain_id());
+    let mut by_owner = competing.clone();
+    by_owner.sign(&owner_of(ROLLUP), &chain_id());
+    let mut tampered = support::signed(competing.clone());
+    tampered.header.end = Cursor::new(5, 0);
+    let mut elsewhere = competing.clone();
+    elsewhere.sign(
+        &submitter_of(ROLLUP),
+        &ChainId(weft_types::sha256(&[b"another network"])),
+    );
+    // Make any data fetch fail loudly: a refused call must not reach it.
+    h.chain.set_unavailable(true);
+    for sub in [competing, by_attacker, by_owner, tampered, elsewhere] {
+        let err = h.l1.submit(sub).unwrap_err();
+        assert!(
+            matches!(err, SettlementError::Unauthorized { rollup: ROLLUP, .. }),
+            "{err}"
+        );
+    }
+    h.chain.set_unavailable(false);
+    assert_eq!(h.l1.head().unwrap(), head, "refusals record nothing");
+    assert_eq!(h.status(), status);
+    // The rollup's own cut settles, and its next batch continues it.
+    h.submit(h.honest(Cursor::new(3, 0)))
+        .unwrap()
+        .settled()
+        .unwrap();
+    h.submit(h.honest(Cursor::new(6, 0)))
+        .unwrap()
+        .settled()
+        .unwrap();
+}
+
+/// Inbox sends are open to anyone and each seals a durable block: bounded per second.
+#[test]
+fn inbox_sends_are_bounded_per_second() {
+    let h = Harness::with_config(Config {
+        inbox_sends_per_second_max: 3,
+        ..Config::default()
+    });
+    let head = h.l1.head().unwrap();
+    let secs = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let first = secs();
+    let (mut sent, mut busy) = (0u64, 0u64);
+    for i in 0..12u8 {
+        match h.l1.inbox_send(ROLLUP, vec![i]) {
+            Ok(_) => sent += 1,
+            Err(SettlementError::Busy {
+                per_second_max: 3,
+                retry_after_ms,
+                ..
+            }) => {
+                assert!((1..=1000).contains(&retry_after_ms));
+                busy += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let seconds = secs() - first + 1;
+    assert_eq!(sent + busy, 12);
+    assert!(sent <= 3 * seconds, "{sent} sends in {seconds} s");
+    if seconds == 1 {
+        assert_eq!(busy, 9);
+    }
+    assert_eq!(
+        h.l1.head().unwrap(),
+        head + sent,
+        "a busy answer seals nothing"
+    );
+    assert_eq!(h.status().inbox_messages, sent);
 }

@@ -1,13 +1,17 @@
 //! Test doubles: a toy proof program, an in-memory finalized Weft chain, and a harness that
 //! opens (and reopens) an embedded L1 on a temporary file.
 
+use commonware_cryptography::Signer as _;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
+use weft_settlement::auth::public_key;
 use weft_settlement::{
-    BatchHeader, BundleOutcome, Config, Cursor, DataError, EmbeddedL1, Hash, NamespaceItem,
-    Program, RollupStatus, Root, Submission, WeftData, L1,
+    BatchHeader, BundleOutcome, Config, Cursor, DataError, Deployment, EmbeddedL1, Hash,
+    NamespaceItem, Program, Receipt, Registration, RollupStatus, Root, SettlementError, Submission,
+    WeftData, L1,
 };
+use weft_types::{ChainId, SigningKey};
 
 /// The rollup the harness registers.
 pub const ROLLUP: u64 = 7;
@@ -19,6 +23,27 @@ pub const GENESIS: Root = [1, 2, 3, 4];
 pub const START: Cursor = Cursor::new(1, 0);
 /// Finalized Weft blocks at the start of every test: heights `0..=FINALIZED_HEAD`.
 pub const FINALIZED_HEAD: u64 = 10;
+
+/// The Weft chain the test L1 settles.
+pub fn chain_id() -> ChainId {
+    ChainId(weft_types::sha256(&[b"weft-settlement tests"]))
+}
+
+/// The owner its deployment names for `rollup`.
+pub fn owner_of(rollup: u64) -> SigningKey {
+    SigningKey::from_seed(rollup * 10)
+}
+
+/// The submitter `rollup`'s owner registers.
+pub fn submitter_of(rollup: u64) -> SigningKey {
+    SigningKey::from_seed(rollup * 10 + 1)
+}
+
+/// `sub` signed by its rollup's submitter.
+pub fn signed(mut sub: Submission) -> Submission {
+    sub.sign(&submitter_of(sub.header.rollup), &chain_id());
+    sub
+}
 
 /// A toy program: the commitment folds the payloads into four lanes; the state transition
 /// adds the commitment to the root; the "proof" is the little-endian encoding of
@@ -194,16 +219,44 @@ impl Harness {
     }
 
     pub fn with_config(cfg: Config) -> Self {
+        let h = Self::unregistered(cfg);
+        h.register(ROLLUP, GENESIS, START).unwrap();
+        h
+    }
+
+    /// An L1 deployed with [`ROLLUP`] and [`OTHER_NAMESPACE`], neither registered yet.
+    pub fn unregistered(cfg: Config) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let chain = Arc::new(TestChain::with_head(FINALIZED_HEAD));
         let l1 = open(&dir, &cfg, &chain, "test/sum-v1");
-        l1.register_rollup(ROLLUP, GENESIS, START).unwrap();
         Self {
             dir,
             chain,
             cfg,
             l1,
         }
+    }
+
+    /// Registers `rollup` as its owner, naming [`submitter_of`] it.
+    pub fn register(
+        &self,
+        rollup: u64,
+        genesis_root: Root,
+        start: Cursor,
+    ) -> Result<(), SettlementError> {
+        let registration = Registration {
+            rollup,
+            genesis_root,
+            start,
+            submitter: public_key(&submitter_of(rollup)),
+        };
+        self.l1
+            .register_rollup(registration.sign(&owner_of(rollup), &chain_id()))
+    }
+
+    /// Submits `sub` as its rollup's submitter.
+    pub fn submit(&self, sub: Submission) -> Result<Receipt, SettlementError> {
+        self.l1.submit(signed(sub))
     }
 
     /// Closes and reopens the chain file, with `program_id` for [`ROLLUP`].
@@ -288,6 +341,7 @@ pub fn honest_with(
         commitment,
         proof: SumProgram::prove(&old_root, &new_root, &commitment),
         bundle_outcomes,
+        signature: Vec::new(),
     }
 }
 
@@ -297,9 +351,21 @@ fn open(
     chain: &Arc<TestChain>,
     program_id: &'static str,
 ) -> EmbeddedL1 {
-    let mut programs: BTreeMap<u64, Arc<dyn Program>> = BTreeMap::new();
-    programs.insert(ROLLUP, Arc::new(SumProgram { id: program_id }));
-    programs.insert(OTHER_NAMESPACE, Arc::new(SumProgram { id: program_id }));
+    let mut rollups = BTreeMap::new();
+    for rollup in [ROLLUP, OTHER_NAMESPACE] {
+        let deployment = Deployment {
+            program: Arc::new(SumProgram { id: program_id }),
+            owner: public_key(&owner_of(rollup)),
+        };
+        rollups.insert(rollup, deployment);
+    }
     let weft: Arc<dyn WeftData> = chain.clone();
-    EmbeddedL1::open(dir.path().join("l1.redb"), cfg.clone(), programs, weft).unwrap()
+    EmbeddedL1::open(
+        dir.path().join("l1.redb"),
+        cfg.clone(),
+        chain_id(),
+        rollups,
+        weft,
+    )
+    .unwrap()
 }
