@@ -346,7 +346,11 @@ fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<(
     // The token rollup's owner (named by the L1's deployment of it) and its batch
     // submitter (named by the owner's registration).
     let (owner, submitter) = (dir.join("owner.key"), dir.join("submitter.key"));
-    for k in [&owner, &submitter] {
+    // Each prover's key, registered with the coordinator through the world's config.
+    let prover_keys: Vec<std::path::PathBuf> = (0..args.provers)
+        .map(|i| dir.join(format!("prover-{i}.key")))
+        .collect();
+    for k in [&owner, &submitter].into_iter().chain(&prover_keys) {
         if !k.exists() {
             weft_node::write_key(k, &weft_node::generate_key())?;
         }
@@ -411,13 +415,17 @@ fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<(
     std::fs::write(
         &world,
         format!(
-            "rpc = {:?}\nlisten = {:?}\ndata_dir = {}\nl1 = {:?}\nsubmitter_key = {}\nowner_key = {}\n\n[token]\nnamespace = 7\nalloc = {}\n\n[options]\n{options_text}",
+            "rpc = {:?}\nlisten = {:?}\ndata_dir = {}\nl1 = {:?}\nsubmitter_key = {}\nowner_key = {}\nprovers = {:?}\n\n[token]\nnamespace = 7\nalloc = {}\n\n[options]\n{options_text}",
             weft_rpc,
             token_addr,
             toml_str(&dir),
             l1_url,
             toml_str(&submitter),
             toml_str(&owner),
+            prover_keys
+                .iter()
+                .map(|k| pk_of(k))
+                .collect::<Result<Vec<_>>>()?,
             toml_str(&alloc),
         ),
     )?;
@@ -428,13 +436,13 @@ fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<(
         world.clone().into_os_string(),
     ];
     procs.spawn_child("the token rollup", &token_args, &dir.join("rollup.log"))?;
-    for i in 0..args.provers {
+    for (i, prover_key) in prover_keys.iter().enumerate() {
         let prover_args = [
             os("prover"),
             os("--coordinator"),
             os(&token_url),
-            os("--id"),
-            os(&format!("devnet-prover-{i}")),
+            os("--key"),
+            prover_key.clone().into_os_string(),
         ];
         procs.spawn_child(
             &format!("prover {i}"),

@@ -45,9 +45,10 @@ pub struct ProverArgs {
     /// The rollup's coordinator RPC URL.
     #[arg(long, default_value = crate::rollup::DEFAULT_TOKEN_RPC)]
     coordinator: String,
-    /// This prover's id (default: prover-<pid>).
+    /// This prover's key file: its public key must be registered with the coordinator
+    /// (`provers` in the rollup world's config), and signs every request.
     #[arg(long)]
-    id: Option<String>,
+    key: PathBuf,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -111,12 +112,10 @@ pub fn run(cmd: L1Command) -> Result<()> {
 
 pub fn prover(args: ProverArgs) -> Result<()> {
     tracing_subscriber::fmt().with_target(true).init();
-    let id = args
-        .id
-        .unwrap_or_else(|| format!("prover-{}", std::process::id()));
+    let key = weft_node::read_key(&args.key)?;
     runtime()?.block_on(async move {
         tokio::select! {
-            r = weft_rollup::worker::run(&args.coordinator, &id, weft_rollup::clock::system()) => r.map_err(anyhow::Error::msg),
+            r = weft_rollup::worker::run(&args.coordinator, &key, weft_rollup::clock::system()) => r.map_err(anyhow::Error::msg),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })

@@ -78,6 +78,10 @@ pub enum TokenCommand {
         /// Time a prover has to return a proof, in milliseconds.
         #[arg(long, default_value_t = weft_prover::DEFAULT_ASSIGNMENT_TIMEOUT_MS)]
         prover_timeout_ms: u64,
+        /// The registered provers' public keys (hex, comma-separated): only they may pull
+        /// and prove tasks.
+        #[arg(long, value_delimiter = ',')]
+        provers: Vec<String>,
     },
     /// Sign a transfer with a key file and submit it to Weft.
     Transfer {
@@ -173,6 +177,7 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                 batch_txs_max,
                 batch_interval_ms,
                 prover_timeout_ms,
+                provers,
             } => {
                 tracing_subscriber::fmt().with_target(true).init();
                 let options = options_genesis
@@ -195,6 +200,7 @@ pub fn run(cmd: RollupCommand) -> Result<()> {
                         ..Default::default()
                     },
                     prover_timeout_ms,
+                    provers,
                 };
                 launch(cfg).await
             }

@@ -244,4 +244,45 @@ fn the_risk_reversal_demo_runs_on_the_devnet() {
         "REVERTED on every rollup",
     );
     assert!(reverted.contains("above the taker's limit 3"), "{reverted}");
+
+    // The quick start's L1 and prover are wired: the token rollup's batches, the executed
+    // bundle's legs and the reverted one's, settle on the L1 with verified proofs (its
+    // submitter and provers authenticated) until the settled root is the rollup's own.
+    use jsonrpsee::core::client::ClientT as _;
+    let l1 = format!("http://127.0.0.1:{}", BASE + 200);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (root, status) = runtime.block_on(async {
+            let client = |url: &str| {
+                jsonrpsee::http_client::HttpClientBuilder::default()
+                    .build(url)
+                    .unwrap()
+            };
+            let root: Option<String> = client(&rollup)
+                .request("token_stateRoot", jsonrpsee::rpc_params![])
+                .await
+                .ok();
+            let status: Option<Vec<weft_settlement::RollupStatus>> = client(&l1)
+                .request("l1_status", jsonrpsee::rpc_params![])
+                .await
+                .ok();
+            (root, status)
+        });
+        let settled = status
+            .iter()
+            .flatten()
+            .find(|s| s.rollup == 7 && s.settled_batches >= 1)
+            .map(|s| {
+                weft_rollup::service::root_hex(&weft_rollup_token::word_from_u64(&s.root).unwrap())
+            });
+        if root.is_some() && settled == root {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the token rollup's root {root:?} never settled on the L1 (settled: {settled:?})"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

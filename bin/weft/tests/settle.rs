@@ -97,6 +97,16 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
         key_file("owner.key", &owner),
         key_file("submitter.key", &submitter),
     );
+    // Two registered provers; the first is killed mid-task.
+    let (doomed, survivor) = (key(805), key(806));
+    let (doomed_file, survivor_file) = (
+        key_file("doomed.key", &doomed),
+        key_file("survivor.key", &survivor),
+    );
+    let (doomed_id, survivor_id) = (
+        weft_prover::auth::prover_id(&doomed),
+        weft_prover::auth::prover_id(&survivor),
+    );
     let mut procs = Procs(Vec::new(), dir.path().to_path_buf());
     let s = |x: &str| x.to_string();
     procs.spawn(
@@ -138,6 +148,8 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
             s("1000"),
             s("--prover-timeout-ms"),
             s("10000"),
+            s("--provers"),
+            format!("{doomed_id},{survivor_id}"),
         ],
     );
 
@@ -182,13 +194,13 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
             s("prover"),
             s("--coordinator"),
             s(token_url),
-            s("--id"),
-            s("doomed"),
+            s("--key"),
+            doomed_file,
         ],
     );
     wait_until("the doomed prover holds a task", || async {
         let batches: Vec<BatchStatusJson> = call(token_url, "rollup_batches", jsonrpsee::rpc_params![0u64, 100usize]).await.unwrap_or_default();
-        batches.iter().any(|b| matches!(&b.task, Some(weft_prover::TaskState::Assigned { prover, .. }) if prover == "doomed"))
+        batches.iter().any(|b| matches!(&b.task, Some(weft_prover::TaskState::Assigned { prover, .. }) if *prover == doomed_id))
     })
     .await;
     procs.kill("doomed");
@@ -198,8 +210,8 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
             s("prover"),
             s("--coordinator"),
             s(token_url),
-            s("--id"),
-            s("survivor"),
+            s("--key"),
+            survivor_file,
         ],
     );
 
@@ -238,7 +250,7 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
     .unwrap();
     assert!(!batches.is_empty());
     assert!(
-        batches.iter().any(|b| b.attempts >= 1 && matches!(&b.task, Some(weft_prover::TaskState::Proven { prover, .. }) if prover == "survivor")),
+        batches.iter().any(|b| b.attempts >= 1 && matches!(&b.task, Some(weft_prover::TaskState::Proven { prover, .. }) if *prover == survivor_id)),
         "the killed prover's task was reassigned after its deadline and proven by the survivor: {batches:?}"
     );
     let status: Vec<RollupStatus> = call(l1_url, "l1_status", jsonrpsee::rpc_params![])
@@ -266,10 +278,33 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
         );
     }
 
+    // The killed prover's missed deadline is a strike against its key; a key nobody
+    // registered gets no task, however it names itself.
+    let provers: Vec<weft_rollup::pipeline::ProverJson> =
+        call(token_url, "prover_provers", jsonrpsee::rpc_params![])
+            .await
+            .unwrap();
+    let record = |id: &str| &provers.iter().find(|p| p.prover == id).unwrap().record;
+    assert!(record(&doomed_id).missed_deadlines >= 1, "{provers:?}");
+    assert!(record(&survivor_id).proven >= 1, "{provers:?}");
+    let stranger = key(807);
+    let pull = weft_prover::auth::PullRequest::sign(&stranger, &chain(), NS, now_ms());
+    let coordinator = jsonrpsee::http_client::HttpClientBuilder::default()
+        .build(token_url)
+        .unwrap();
+    use jsonrpsee::core::client::ClientT as _;
+    let err = coordinator
+        .request::<Option<weft_rollup::pipeline::PulledTask>, _>(
+            "prover_pull",
+            jsonrpsee::rpc_params![pull],
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not a registered prover"), "{err}");
+
     // The L1 takes the rollup's registration only from its owner and its batches only from
     // the submitter the owner named; an attacker's calls are refused and seal nothing.
     assert_eq!(token.submitter, pk(&submitter));
-    use jsonrpsee::core::client::ClientT as _;
     let l1 = jsonrpsee::http_client::HttpClientBuilder::default()
         .build(l1_url)
         .unwrap();
@@ -325,6 +360,13 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
         .await
         .unwrap();
     assert_eq!(after, head, "refused calls seal no L1 block");
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 fn root_hex(root: &[u64; 4]) -> String {

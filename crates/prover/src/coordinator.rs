@@ -2,15 +2,20 @@
 //!
 //! # Rules
 //! 1. A task is created once per `(rollup, batch_index)`; creating it again returns the same id.
-//! 2. `pull(prover)` assigns the oldest `unassigned` task this prover has not failed, with a
-//!    deadline `now + assignment_timeout_ms`. Assignment is one write transaction, so two
+//! 2. `pull` assigns the oldest `unassigned` task of the rollup asked for that this prover has
+//!    not failed, with a deadline `now + assignment_timeout_ms`, to a registered prover only
+//!    (signed and fresh: [auth](crate::auth) rule K1), not suspended (rule 6), holding fewer
+//!    than `assigned_per_prover_max` tasks. Assignment is one write transaction, so two
 //!    provers never hold the same task.
-//! 3. `submit(prover, task, proof)` is accepted only from the task's current assignee. A proof
-//!    that verifies makes the task `proven` (final). One that does not is recorded against the
-//!    prover, which is never given that task again, and the task returns to `unassigned`.
-//! 4. `sweep(now)` returns every `assigned` task whose deadline passed to `unassigned`.
-//! 5. Each return to `unassigned` (bad proof or missed deadline) counts an attempt; at
-//!    `attempts_max` the task becomes `failed` (final) and needs an operator.
+//! 3. `submit` is accepted only from the task's current assignee, signed by it (rule K2). A
+//!    proof that verifies makes the task `proven` (final). One that does not is a strike
+//!    against the prover, which is never given that task again, and the task returns to
+//!    `unassigned`.
+//! 4. `sweep(now)` returns every `assigned` task whose deadline passed to `unassigned`, a
+//!    strike against the prover that held it.
+//! 5. A task never fails: what a prover does wrong counts against the prover (rules 3, 4, 6),
+//!    never against the task's eventual settlement. `attempts` only counts its returns.
+//! 6. A prover with `strikes_max` strikes is suspended: its pulls are refused.
 //!
 //! Every transition is written (fsync) before it is reported.
 
@@ -23,8 +28,12 @@ use tracing::{info, warn};
 
 /// Default time a prover has to return a proof, in milliseconds.
 pub const DEFAULT_ASSIGNMENT_TIMEOUT_MS: u64 = 10 * 60 * 1000;
-/// Default attempts before a task fails.
-pub const DEFAULT_ATTEMPTS_MAX: u32 = 5;
+/// Default strikes (invalid proofs plus missed deadlines) that suspend a prover (rule 6).
+pub const DEFAULT_STRIKES_MAX: u32 = 3;
+/// Default bound on the tasks one prover holds at once (rule 2).
+pub const DEFAULT_ASSIGNED_PER_PROVER_MAX: u32 = 1;
+/// Most provers one coordinator registers.
+pub const PROVERS_MAX: usize = 1_024;
 
 const TASKS: TableDefinition<u64, &[u8]> = TableDefinition::new("tasks");
 const BY_BATCH: TableDefinition<(u64, u64), u64> = TableDefinition::new("task_by_batch");
@@ -35,6 +44,8 @@ const OPEN: TableDefinition<u64, ()> = TableDefinition::new("open_tasks");
 const INPUTS: TableDefinition<u64, &[u8]> = TableDefinition::new("task_inputs");
 /// Verified proofs, by task id.
 const PROOFS: TableDefinition<u64, &[u8]> = TableDefinition::new("task_proofs");
+/// Prover id -> JSON [`ProverRecord`].
+const PROVERS: TableDefinition<&str, &[u8]> = TableDefinition::new("provers");
 
 /// Coordinator configuration (`[prover]` in a config file).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,15 +53,21 @@ const PROOFS: TableDefinition<u64, &[u8]> = TableDefinition::new("task_proofs");
 pub struct Config {
     /// Time a prover has to return a proof, in milliseconds.
     pub assignment_timeout_ms: u64,
-    /// Attempts (missed deadlines plus invalid proofs) before a task fails.
-    pub attempts_max: u32,
+    /// Strikes (invalid proofs plus missed deadlines) that suspend a prover (rule 6).
+    pub strikes_max: u32,
+    /// Most tasks one prover holds at once (rule 2).
+    pub assigned_per_prover_max: u32,
+    /// The registered provers: their ed25519 public keys, hex (at most [`PROVERS_MAX`]).
+    pub provers: Vec<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             assignment_timeout_ms: DEFAULT_ASSIGNMENT_TIMEOUT_MS,
-            attempts_max: DEFAULT_ATTEMPTS_MAX,
+            strikes_max: DEFAULT_STRIKES_MAX,
+            assigned_per_prover_max: DEFAULT_ASSIGNED_PER_PROVER_MAX,
+            provers: Vec::new(),
         }
     }
 }
@@ -58,11 +75,47 @@ impl Default for Config {
 impl Config {
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), String> {
-        if self.assignment_timeout_ms == 0 || self.attempts_max == 0 {
-            return Err("prover.assignment_timeout_ms and prover.attempts_max must be > 0".into());
+        if self.assignment_timeout_ms == 0
+            || self.strikes_max == 0
+            || self.assigned_per_prover_max == 0
+        {
+            return Err("prover.assignment_timeout_ms, prover.strikes_max and prover.assigned_per_prover_max must be > 0".into());
+        }
+        if self.provers.len() > PROVERS_MAX {
+            return Err(format!(
+                "prover.provers names {} keys, more than {PROVERS_MAX}",
+                self.provers.len()
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &self.provers {
+            let id = normalize(p).map_err(|e| format!("prover.provers: {p}: {e}"))?;
+            if !seen.insert(id) {
+                return Err(format!("prover.provers names {p} twice"));
+            }
         }
         Ok(())
     }
+}
+
+/// A prover id in its one canonical form (`0x` and lowercase hex of 32 bytes).
+fn normalize(prover: &str) -> Result<String, String> {
+    weft_types::from_hex_fixed::<32>(prover).map(|k| weft_types::to_hex(&k))
+}
+
+/// What the coordinator remembers of a registered prover.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProverRecord {
+    /// Invalid proofs plus missed deadlines (rule 6).
+    pub strikes: u32,
+    /// Invalid proofs handed in.
+    pub invalid_proofs: u32,
+    /// Deadlines missed.
+    pub missed_deadlines: u32,
+    /// Tasks proven.
+    pub proven: u64,
+    /// The latest pull accepted, ms since the Unix epoch ([auth](crate::auth) rule K1).
+    pub last_pull_ms: u64,
 }
 
 /// A task's id.
@@ -87,11 +140,6 @@ pub enum TaskState {
         prover: String,
         /// Backend that verified the proof.
         backend: String,
-    },
-    /// Gave up after `attempts_max` attempts (final).
-    Failed {
-        /// The last reason.
-        reason: String,
     },
 }
 
@@ -151,6 +199,48 @@ pub enum CoordinatorError {
         /// Prover.
         prover: String,
     },
+    /// The request is not signed by the prover it names, or is malformed.
+    #[error("unauthenticated prover request: {0}")]
+    Unauthenticated(String),
+    /// The key is not a registered prover.
+    #[error("{0} is not a registered prover")]
+    NotRegistered(String),
+    /// The prover is suspended (rule 6).
+    #[error("prover {prover} is suspended after {strikes} strikes (invalid proofs and missed deadlines)")]
+    Suspended {
+        /// Prover.
+        prover: String,
+        /// Its strikes.
+        strikes: u32,
+    },
+    /// A pull's timestamp is too far from the coordinator's clock (rule K1).
+    #[error(
+        "pull at {at_ms} ms is more than {skew_ms} ms from the coordinator's clock ({now_ms} ms)"
+    )]
+    StalePull {
+        /// The pull's timestamp.
+        at_ms: u64,
+        /// The coordinator's clock.
+        now_ms: u64,
+        /// The bound.
+        skew_ms: u64,
+    },
+    /// A pull's timestamp is not above the prover's last accepted one: a replay (rule K1).
+    #[error("pull at {at_ms} ms is not after this prover's last accepted pull at {last_ms} ms")]
+    ReplayedPull {
+        /// The pull's timestamp.
+        at_ms: u64,
+        /// The last accepted one.
+        last_ms: u64,
+    },
+    /// The prover already holds as many tasks as it may (rule 2).
+    #[error("prover {prover} already holds {held} tasks, the most it may")]
+    HoldsTasks {
+        /// Prover.
+        prover: String,
+        /// Tasks it holds.
+        held: u32,
+    },
 }
 
 macro_rules! from_redb {
@@ -172,6 +262,10 @@ from_redb!(
 pub struct Coordinator {
     db: Database,
     cfg: Config,
+    /// The Weft chain the provers' requests are signed for.
+    chain: weft_types::ChainId,
+    /// The registered provers' ids, canonical.
+    registered: std::collections::BTreeSet<String>,
 }
 
 fn decode(id: TaskId, bytes: &[u8]) -> Result<Task, CoordinatorError> {
@@ -192,13 +286,48 @@ fn load(
 }
 
 impl Task {
-    /// Whether the task is proven or failed.
+    /// Whether the task is proven (rule 5: nothing else is final).
     pub fn is_final(&self) -> bool {
-        matches!(
-            self.state,
-            TaskState::Proven { .. } | TaskState::Failed { .. }
-        )
+        matches!(self.state, TaskState::Proven { .. })
     }
+}
+
+fn load_prover(
+    provers: &impl ReadableTable<&'static str, &'static [u8]>,
+    prover: &str,
+) -> Result<ProverRecord, CoordinatorError> {
+    match provers.get(prover)? {
+        Some(v) => serde_json::from_slice(v.value())
+            .map_err(|e| CoordinatorError::Corrupt(0, format!("prover {prover}: {e}"))),
+        None => Ok(ProverRecord::default()),
+    }
+}
+
+fn store_prover(
+    provers: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    prover: &str,
+    record: &ProverRecord,
+) -> Result<(), CoordinatorError> {
+    let bytes = serde_json::to_vec(record).expect("prover records serialize");
+    provers.insert(prover, bytes.as_slice())?;
+    Ok(())
+}
+
+/// A strike against `prover` (rules 3, 4, 6).
+fn strike(
+    provers: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    prover: &str,
+    invalid_proof: bool,
+) -> Result<ProverRecord, CoordinatorError> {
+    let mut record = load_prover(provers, prover)?;
+    record.strikes = record.strikes.saturating_add(1);
+    if invalid_proof {
+        record.invalid_proofs = record.invalid_proofs.saturating_add(1);
+    } else {
+        record.missed_deadlines = record.missed_deadlines.saturating_add(1);
+    }
+    store_prover(provers, prover, &record)?;
+    Ok(record)
 }
 
 fn encode(task: &Task) -> Vec<u8> {
@@ -206,8 +335,19 @@ fn encode(task: &Task) -> Vec<u8> {
 }
 
 impl Coordinator {
-    /// Opens (or creates) the task store.
-    pub fn open(path: impl AsRef<Path>, cfg: Config) -> Result<Self, CoordinatorError> {
+    /// Opens (or creates) the task store, for provers signing for `chain`. `cfg` must
+    /// validate.
+    pub fn open(
+        path: impl AsRef<Path>,
+        cfg: Config,
+        chain: weft_types::ChainId,
+    ) -> Result<Self, CoordinatorError> {
+        cfg.validate().map_err(CoordinatorError::Unauthenticated)?;
+        let registered = cfg
+            .provers
+            .iter()
+            .map(|p| normalize(p).expect("validated"))
+            .collect();
         let db = Database::create(path.as_ref())?;
         let txn = db.begin_write()?;
         txn.open_table(TASKS)?;
@@ -215,8 +355,33 @@ impl Coordinator {
         txn.open_table(OPEN)?;
         txn.open_table(INPUTS)?;
         txn.open_table(PROOFS)?;
+        txn.open_table(PROVERS)?;
         txn.commit()?;
-        Ok(Self { db, cfg })
+        Ok(Self {
+            db,
+            cfg,
+            chain,
+            registered,
+        })
+    }
+
+    /// Every registered prover and what the coordinator remembers of it.
+    pub fn provers(&self) -> Result<Vec<(String, ProverRecord)>, CoordinatorError> {
+        let txn = self.db.begin_read()?;
+        let provers = txn.open_table(PROVERS)?;
+        self.registered
+            .iter()
+            .map(|p| Ok((p.clone(), load_prover(&provers, p)?)))
+            .collect()
+    }
+
+    /// The registered prover a request names, canonical.
+    fn registered(&self, prover: &str) -> Result<String, CoordinatorError> {
+        let id = normalize(prover).map_err(CoordinatorError::Unauthenticated)?;
+        if !self.registered.contains(&id) {
+            return Err(CoordinatorError::NotRegistered(id));
+        }
+        Ok(id)
     }
 
     /// Creates the task of a batch (rule 1).
@@ -309,59 +474,98 @@ impl Coordinator {
         Ok(out)
     }
 
-    /// Assigns the oldest eligible task to `prover` (rule 2).
-    pub fn pull(&self, prover: &str, now_ms: u64) -> Result<Option<Task>, CoordinatorError> {
+    /// Assigns the oldest eligible task of the rollup asked for to the prover that signed
+    /// `request` (rules 2, 6, K1).
+    pub fn pull(
+        &self,
+        request: &crate::auth::PullRequest,
+        now_ms: u64,
+    ) -> Result<Option<Task>, CoordinatorError> {
+        let prover = self.registered(&request.prover)?;
+        request
+            .verify(&self.chain)
+            .map_err(CoordinatorError::Unauthenticated)?;
+        if request.at_ms.abs_diff(now_ms) > crate::auth::PULL_SKEW_MS {
+            return Err(CoordinatorError::StalePull {
+                at_ms: request.at_ms,
+                now_ms,
+                skew_ms: crate::auth::PULL_SKEW_MS,
+            });
+        }
         let txn = self.db.begin_write()?;
         let assigned = {
+            let mut provers = txn.open_table(PROVERS)?;
+            let mut record = load_prover(&provers, &prover)?;
+            if record.strikes >= self.cfg.strikes_max {
+                return Err(CoordinatorError::Suspended {
+                    prover,
+                    strikes: record.strikes,
+                });
+            }
+            if request.at_ms <= record.last_pull_ms {
+                return Err(CoordinatorError::ReplayedPull {
+                    at_ms: request.at_ms,
+                    last_ms: record.last_pull_ms,
+                });
+            }
+            // Committed whatever the answer: the request is used up.
+            record.last_pull_ms = request.at_ms;
+            store_prover(&mut provers, &prover, &record)?;
             let mut tasks = txn.open_table(TASKS)?;
             let open = txn.open_table(OPEN)?;
-            let mut chosen = None;
+            let (mut chosen, mut held) = (None, 0u32);
             for entry in open.iter()? {
                 let task = load(&tasks, entry?.0.value())?;
-                if task.state == TaskState::Unassigned
-                    && !task.bad_provers.iter().any(|p| p == prover)
-                {
-                    chosen = Some(task);
-                    break;
+                match &task.state {
+                    TaskState::Assigned { prover: p, .. } if *p == prover => held += 1,
+                    TaskState::Unassigned
+                        if chosen.is_none()
+                            && task.rollup == request.rollup
+                            && !task.bad_provers.contains(&prover) =>
+                    {
+                        chosen = Some(task)
+                    }
+                    _ => {}
                 }
             }
-            match chosen {
-                Some(mut task) => {
-                    task.state = TaskState::Assigned {
-                        prover: prover.to_string(),
-                        deadline_ms: now_ms + self.cfg.assignment_timeout_ms,
-                    };
-                    tasks.insert(task.id, encode(&task).as_slice())?;
-                    Some(task)
+            if held >= self.cfg.assigned_per_prover_max {
+                Err(CoordinatorError::HoldsTasks {
+                    prover: prover.clone(),
+                    held,
+                })
+            } else {
+                match chosen {
+                    Some(mut task) => {
+                        task.state = TaskState::Assigned {
+                            prover: prover.clone(),
+                            deadline_ms: now_ms + self.cfg.assignment_timeout_ms,
+                        };
+                        tasks.insert(task.id, encode(&task).as_slice())?;
+                        Ok(Some(task))
+                    }
+                    None => Ok(None),
                 }
-                None => None,
             }
         };
         txn.commit()?;
-        if let Some(t) = &assigned {
+        if let Ok(Some(t)) = &assigned {
             info!(target: "weft::prover", task = t.id, rollup = t.rollup, batch = t.batch_index, prover, "assigned");
         }
-        Ok(assigned)
+        assigned
     }
 
-    fn retry_or_fail(&self, task: &mut Task, reason: String) {
-        task.attempts += 1;
-        task.state = if task.attempts >= self.cfg.attempts_max {
-            warn!(target: "weft::prover", task = task.id, attempts = task.attempts, %reason, "task failed");
-            TaskState::Failed { reason }
-        } else {
-            TaskState::Unassigned
-        };
-    }
-
-    /// Accepts a proof from the task's assignee, verifying it with `backend` (rule 3).
+    /// Accepts a proof from the task's assignee, signed by it, verifying it with `backend`
+    /// (rules 3, K2).
     pub fn submit(
         &self,
-        prover: &str,
-        id: TaskId,
-        proof: Vec<u8>,
+        request: &crate::auth::SubmitRequest,
         backend: &dyn ProofBackend,
     ) -> Result<SubmitOutcome, CoordinatorError> {
+        let prover = self.registered(&request.prover)?;
+        let proof = request
+            .verified_proof(&self.chain)
+            .map_err(CoordinatorError::Unauthenticated)?;
+        let id = request.task;
         let txn = self.db.begin_write()?;
         let outcome = {
             let mut tasks = txn.open_table(TASKS)?;
@@ -369,26 +573,29 @@ impl Coordinator {
                 Some(v) => decode(id, v.value())?,
                 None => return Err(CoordinatorError::UnknownTask(id)),
             };
-            if !matches!(&task.state, TaskState::Assigned { prover: p, .. } if p == prover) {
-                return Err(CoordinatorError::NotAssignee {
-                    task: id,
-                    prover: prover.to_string(),
-                });
+            if !matches!(&task.state, TaskState::Assigned { prover: p, .. } if *p == prover) {
+                return Err(CoordinatorError::NotAssignee { task: id, prover });
             }
+            let mut provers = txn.open_table(PROVERS)?;
             let outcome = match backend.verify(&task.statement, &proof) {
                 Ok(()) => {
                     task.state = TaskState::Proven {
-                        prover: prover.to_string(),
+                        prover: prover.clone(),
                         backend: backend.id().to_string(),
                     };
                     task.proof_bytes = Some(proof.len() as u64);
                     txn.open_table(PROOFS)?.insert(id, proof.as_slice())?;
+                    let mut record = load_prover(&provers, &prover)?;
+                    record.proven += 1;
+                    store_prover(&mut provers, &prover, &record)?;
                     SubmitOutcome::Accepted
                 }
                 Err(reason) => {
-                    warn!(target: "weft::prover", task = id, prover, %reason, "invalid proof");
-                    task.bad_provers.push(prover.to_string());
-                    self.retry_or_fail(&mut task, format!("invalid proof from {prover}: {reason}"));
+                    let record = strike(&mut provers, &prover, true)?;
+                    warn!(target: "weft::prover", task = id, prover, strikes = record.strikes, %reason, "invalid proof");
+                    task.bad_provers.push(prover.clone());
+                    task.attempts += 1;
+                    task.state = TaskState::Unassigned;
                     SubmitOutcome::Rejected { reason }
                 }
             };
@@ -402,12 +609,13 @@ impl Coordinator {
         Ok(outcome)
     }
 
-    /// Returns tasks whose deadline passed to `unassigned` (rules 4, 5). Returns their ids.
+    /// Returns tasks whose deadline passed to `unassigned`, a strike against each holder
+    /// (rules 4, 6). Returns their ids.
     pub fn sweep(&self, now_ms: u64) -> Result<Vec<TaskId>, CoordinatorError> {
         let txn = self.db.begin_write()?;
         let swept = {
             let mut tasks = txn.open_table(TASKS)?;
-            let mut open = txn.open_table(OPEN)?;
+            let open = txn.open_table(OPEN)?;
             let mut expired = Vec::new();
             for entry in open.iter()? {
                 let task = load(&tasks, entry?.0.value())?;
@@ -416,15 +624,16 @@ impl Coordinator {
                     expired.push(task);
                 }
             }
+            let mut provers = txn.open_table(PROVERS)?;
             for task in &mut expired {
                 let TaskState::Assigned { prover, .. } = task.state.clone() else {
                     unreachable!("filtered")
                 };
-                self.retry_or_fail(task, format!("prover {prover} missed its deadline"));
+                let record = strike(&mut provers, &prover, false)?;
+                warn!(target: "weft::prover", task = task.id, prover, strikes = record.strikes, "deadline missed");
+                task.attempts += 1;
+                task.state = TaskState::Unassigned;
                 tasks.insert(task.id, encode(task).as_slice())?;
-                if task.is_final() {
-                    open.remove(task.id)?;
-                }
             }
             expired.into_iter().map(|t| t.id).collect::<Vec<_>>()
         };
@@ -436,6 +645,7 @@ impl Coordinator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     /// A backend for the state machine's tests: a proof is valid iff it equals the input
     /// reversed. (Real proofs are tested with the real backend.)
@@ -454,21 +664,64 @@ mod tests {
         }
     }
 
-    fn open(dir: &tempfile::TempDir, attempts_max: u32) -> Coordinator {
-        Coordinator::open(
-            dir.path().join("tasks.redb"),
+    use crate::auth::{prover_id, PullRequest, SubmitRequest};
+    use commonware_cryptography::Signer as _;
+    use weft_types::{ChainId, SigningKey};
+
+    fn chain() -> ChainId {
+        ChainId(weft_types::sha256(&[b"coordinator tests"]))
+    }
+
+    /// Registered provers are seeds 1 to 4.
+    fn prover(seed: u64) -> SigningKey {
+        SigningKey::from_seed(seed)
+    }
+
+    fn open_with(dir: &tempfile::TempDir, cfg: Config) -> Coordinator {
+        let cfg = Config {
+            provers: (1..=4).map(|s| prover_id(&prover(s))).collect(),
+            ..cfg
+        };
+        Coordinator::open(dir.path().join("tasks.redb"), cfg, chain()).unwrap()
+    }
+
+    fn open(dir: &tempfile::TempDir) -> Coordinator {
+        open_with(
+            dir,
             Config {
                 assignment_timeout_ms: 1_000,
-                attempts_max,
+                strikes_max: 3,
+                ..Config::default()
             },
         )
-        .unwrap()
+    }
+
+    /// Pulls as `key` for rollup 7 at `now_ms` (the request timestamped `now_ms`).
+    fn pull(
+        c: &Coordinator,
+        key: &SigningKey,
+        now_ms: u64,
+    ) -> Result<Option<Task>, CoordinatorError> {
+        c.pull(&PullRequest::sign(key, &chain(), 7, now_ms), now_ms)
+    }
+
+    fn submit(
+        c: &Coordinator,
+        key: &SigningKey,
+        task: TaskId,
+        proof: &[u8],
+    ) -> Result<SubmitOutcome, CoordinatorError> {
+        c.submit(&SubmitRequest::sign(key, &chain(), task, proof), &Reverse)
+    }
+
+    fn id(seed: u64) -> String {
+        prover_id(&prover(seed))
     }
 
     #[test]
     fn two_provers_never_share_a_task_and_valid_proofs_are_final() {
         let dir = tempfile::tempdir().unwrap();
-        let c = open(&dir, 3);
+        let c = open(&dir);
         let a = c.create(7, 0, b"batch-0", b"batch-0".to_vec()).unwrap();
         let b = c.create(7, 1, b"batch-1", b"batch-1".to_vec()).unwrap();
         assert_eq!(
@@ -476,25 +729,25 @@ mod tests {
             a,
             "one task per batch"
         );
-        let t1 = c.pull("p1", 0).unwrap().unwrap();
-        let t2 = c.pull("p2", 0).unwrap().unwrap();
+        let t1 = pull(&c, &prover(1), 1).unwrap().unwrap();
+        let t2 = pull(&c, &prover(2), 1).unwrap().unwrap();
         assert_eq!((t1.id, t2.id), (a, b), "oldest first, never the same task");
-        assert!(c.pull("p3", 0).unwrap().is_none());
+        assert!(pull(&c, &prover(3), 1).unwrap().is_none());
         // Only the assignee may submit.
         assert!(matches!(
-            c.submit("p2", a, vec![], &Reverse),
+            submit(&c, &prover(2), a, b"0-hctab"),
             Err(CoordinatorError::NotAssignee { .. })
         ));
         assert_eq!(
-            c.submit("p1", a, b"0-hctab".to_vec(), &Reverse).unwrap(),
+            submit(&c, &prover(1), a, b"0-hctab").unwrap(),
             SubmitOutcome::Accepted
         );
         let done = c.get(a).unwrap().unwrap();
-        assert!(matches!(done.state, TaskState::Proven { ref prover, .. } if prover == "p1"));
+        assert!(matches!(done.state, TaskState::Proven { ref prover, .. } if *prover == id(1)));
         assert_eq!(c.proof(a).unwrap().as_deref(), Some(&b"0-hctab"[..]));
         assert_eq!(c.input(a).unwrap().as_deref(), Some(&b"batch-0"[..]));
         assert!(
-            c.submit("p1", a, b"0-hctab".to_vec(), &Reverse).is_err(),
+            submit(&c, &prover(1), a, b"0-hctab").is_err(),
             "a proven task is final"
         );
         assert_eq!(
@@ -507,81 +760,182 @@ mod tests {
     #[test]
     fn a_missed_deadline_returns_the_task_and_another_prover_finishes_it() {
         let dir = tempfile::tempdir().unwrap();
-        let c = open(&dir, 3);
-        let id = c.create(7, 0, b"x", b"x".to_vec()).unwrap();
-        c.pull("dead", 0).unwrap().unwrap();
-        assert!(c.sweep(999).unwrap().is_empty(), "not before the deadline");
-        assert_eq!(c.sweep(1_000).unwrap(), vec![id]);
-        let task = c.get(id).unwrap().unwrap();
+        let c = open(&dir);
+        let id1 = c.create(7, 0, b"x", b"x".to_vec()).unwrap();
+        pull(&c, &prover(1), 1).unwrap().unwrap();
+        assert!(
+            c.sweep(1_000).unwrap().is_empty(),
+            "not before the deadline"
+        );
+        assert_eq!(c.sweep(1_001).unwrap(), vec![id1]);
+        let task = c.get(id1).unwrap().unwrap();
         assert_eq!(
             (task.state.clone(), task.attempts),
             (TaskState::Unassigned, 1)
         );
         assert!(
             matches!(
-                c.submit("dead", id, b"x".to_vec(), &Reverse),
+                submit(&c, &prover(1), id1, b"x"),
                 Err(CoordinatorError::NotAssignee { .. })
             ),
             "too late"
         );
-        c.pull("alive", 1_000).unwrap().unwrap();
+        pull(&c, &prover(2), 1_001).unwrap().unwrap();
         assert_eq!(
-            c.submit("alive", id, b"x".to_vec(), &Reverse).unwrap(),
+            submit(&c, &prover(2), id1, b"x").unwrap(),
             SubmitOutcome::Accepted
         );
+        let provers: BTreeMap<String, ProverRecord> = c.provers().unwrap().into_iter().collect();
+        assert_eq!(
+            (provers[&id(1)].strikes, provers[&id(1)].missed_deadlines),
+            (1, 1),
+            "the missed deadline counts against the prover"
+        );
+        assert_eq!(provers[&id(2)].proven, 1);
     }
 
+    /// Rules 2 and K1: made-up ids, unregistered keys, requests in another prover's name and
+    /// replayed pulls get nothing, and use up nothing of a task.
     #[test]
-    fn an_invalid_proof_is_recorded_and_retried_elsewhere_until_attempts_run_out() {
+    fn only_registered_provers_pull_and_only_as_themselves() {
         let dir = tempfile::tempdir().unwrap();
-        let c = open(&dir, 2);
-        let id = c.create(7, 0, b"ab", b"ab".to_vec()).unwrap();
-        c.pull("liar", 0).unwrap().unwrap();
+        let c = open(&dir);
+        let task = c.create(7, 0, b"x", b"x".to_vec()).unwrap();
+        let now = 100_000;
+        // An unregistered key, however many.
+        for seed in 100..110 {
+            assert!(matches!(
+                pull(&c, &prover(seed), now),
+                Err(CoordinatorError::NotRegistered(_))
+            ));
+        }
+        // A made-up id.
+        let mut made_up = PullRequest::sign(&prover(100), &chain(), 7, now);
+        made_up.prover = "prover-1".into();
         assert!(matches!(
-            c.submit("liar", id, b"ab".to_vec(), &Reverse).unwrap(),
-            SubmitOutcome::Rejected { .. }
+            c.pull(&made_up, now),
+            Err(CoordinatorError::Unauthenticated(_))
         ));
-        let task = c.get(id).unwrap().unwrap();
-        assert_eq!(task.bad_provers, vec!["liar".to_string()]);
-        assert!(
-            c.pull("liar", 0).unwrap().is_none(),
-            "never given the same task again"
-        );
-        c.pull("other", 0).unwrap().unwrap();
+        // A registered prover's name on someone else's signature.
+        let mut forged = PullRequest::sign(&prover(100), &chain(), 7, now);
+        forged.prover = id(1);
         assert!(matches!(
-            c.submit("other", id, b"zz".to_vec(), &Reverse).unwrap(),
-            SubmitOutcome::Rejected { .. }
+            c.pull(&forged, now),
+            Err(CoordinatorError::Unauthenticated(_))
         ));
-        assert!(
-            matches!(c.get(id).unwrap().unwrap().state, TaskState::Failed { .. }),
-            "attempts_max = 2 reached"
-        );
+        // Signed for another network.
+        let elsewhere = ChainId(weft_types::sha256(&[b"another network"]));
+        assert!(matches!(
+            c.pull(&PullRequest::sign(&prover(1), &elsewhere, 7, now), now),
+            Err(CoordinatorError::Unauthenticated(_))
+        ));
+        // Stale, or from the future.
+        for at in [
+            now - crate::auth::PULL_SKEW_MS - 1,
+            now + crate::auth::PULL_SKEW_MS + 1,
+        ] {
+            assert!(matches!(
+                c.pull(&PullRequest::sign(&prover(1), &chain(), 7, at), now),
+                Err(CoordinatorError::StalePull { .. })
+            ));
+        }
+        let task_state = c.get(task).unwrap().unwrap();
         assert_eq!(
-            c.open_count().unwrap(),
-            0,
-            "a failed task leaves the open index"
+            (task_state.state, task_state.attempts),
+            (TaskState::Unassigned, 0)
         );
-        assert!(
-            c.pull("third", 0).unwrap().is_none(),
-            "a failed task is final"
-        );
+        // Prover 1 pulls the task; its request replayed (by anyone) gets nothing more.
+        let request = PullRequest::sign(&prover(1), &chain(), 7, now);
+        assert_eq!(c.pull(&request, now).unwrap().unwrap().id, task);
+        c.create(7, 1, b"y", b"y".to_vec()).unwrap();
+        assert!(matches!(
+            c.pull(&request, now + 1),
+            Err(CoordinatorError::ReplayedPull { .. })
+        ));
+        // Nor can prover 1 hoard: one task at a time by default.
+        assert!(matches!(
+            pull(&c, &prover(1), now + 2),
+            Err(CoordinatorError::HoldsTasks { held: 1, .. })
+        ));
+        // A submission in prover 1's name, signed by another, is refused.
+        let mut stolen = SubmitRequest::sign(&prover(2), &chain(), task, b"x");
+        stolen.prover = id(1);
+        assert!(matches!(
+            c.submit(&stolen, &Reverse),
+            Err(CoordinatorError::Unauthenticated(_))
+        ));
+    }
+
+    /// Rules 3, 5 and 6: a cheating prover hands in invalid proofs; each is a strike against
+    /// it, it is suspended at `strikes_max`, and the task is never failed: an honest prover
+    /// proves it however many invalid proofs came first.
+    #[test]
+    fn invalid_proofs_suspend_the_prover_and_never_fail_the_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = open(&dir);
+        let tasks: Vec<TaskId> = (0..3)
+            .map(|i| c.create(7, i, b"ab", b"ab".to_vec()).unwrap())
+            .collect();
+        let cheater = prover(3);
+        let mut now = 1;
+        for &t in &tasks {
+            now += 1;
+            assert_eq!(pull(&c, &cheater, now).unwrap().unwrap().id, t);
+            assert!(matches!(
+                submit(&c, &cheater, t, b"ab").unwrap(),
+                SubmitOutcome::Rejected { .. }
+            ));
+            let task = c.get(t).unwrap().unwrap();
+            assert_eq!(task.bad_provers, vec![id(3)]);
+            assert_eq!(task.state, TaskState::Unassigned);
+        }
+        now += 1;
+        assert!(matches!(
+            pull(&c, &cheater, now),
+            Err(CoordinatorError::Suspended { strikes: 3, .. })
+        ));
+        // Two more cheaters burn their strikes on the first task: it stays open.
+        for seed in [1, 2] {
+            for _ in 0..3 {
+                now += 1;
+                let Ok(Some(t)) = pull(&c, &prover(seed), now) else {
+                    break;
+                };
+                submit(&c, &prover(seed), t.id, b"zz").unwrap();
+            }
+        }
+        assert_eq!(c.open_count().unwrap(), 3, "no task failed");
+        // The honest prover proves every one of them.
+        let honest = prover(4);
+        for _ in 0..3 {
+            now += 1;
+            let t = pull(&c, &honest, now).unwrap().unwrap();
+            assert_eq!(
+                submit(&c, &honest, t.id, b"ba").unwrap(),
+                SubmitOutcome::Accepted
+            );
+        }
+        assert_eq!(c.open_count().unwrap(), 0);
+        assert!(c.tasks().unwrap().iter().all(|t| t.is_final()));
     }
 
     #[test]
     fn state_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let id = {
-            let c = open(&dir, 3);
+        let id9 = {
+            let c = open(&dir);
             let id = c.create(9, 4, b"in", b"in".to_vec()).unwrap();
-            c.pull("p", 5).unwrap().unwrap();
+            c.pull(&PullRequest::sign(&prover(1), &chain(), 9, 5), 5)
+                .unwrap()
+                .unwrap();
             id
         };
-        let c = open(&dir, 3);
-        let task = c.get(id).unwrap().unwrap();
+        let c = open(&dir);
+        let task = c.get(id9).unwrap().unwrap();
         assert_eq!(
             task.state,
             TaskState::Assigned {
-                prover: "p".into(),
+                prover: id(1),
                 deadline_ms: 1_005
             }
         );
@@ -589,8 +943,30 @@ mod tests {
             (task.rollup, task.batch_index, task.statement.as_slice()),
             (9, 4, &b"in"[..])
         );
-        assert_eq!(c.create(9, 4, b"", vec![]).unwrap(), id);
-        assert_eq!(c.sweep(2_000).unwrap(), vec![id]);
+        assert_eq!(c.create(9, 4, b"", vec![]).unwrap(), id9);
+        // The replay guard survives too.
+        assert!(matches!(
+            c.pull(&PullRequest::sign(&prover(1), &chain(), 9, 5), 5),
+            Err(CoordinatorError::ReplayedPull { .. })
+        ));
+        assert_eq!(c.sweep(2_000).unwrap(), vec![id9]);
         assert_eq!(c.tasks().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bad_prover_lists_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasks.redb");
+        for (provers, why) in [
+            (vec!["prover-1".to_string()], "expected 64 hex"),
+            (vec![id(1), id(1).to_uppercase().replace("0X", "")], "twice"),
+        ] {
+            let cfg = Config {
+                provers,
+                ..Config::default()
+            };
+            let err = Coordinator::open(&path, cfg, chain()).err().unwrap();
+            assert!(err.to_string().contains(why), "{err}");
+        }
     }
 }

@@ -52,6 +52,10 @@ pub struct Config {
     /// Time a prover has to return a proof, in milliseconds.
     #[serde(default = "default_prover_timeout_ms")]
     pub prover_timeout_ms: u64,
+    /// The registered provers' public keys (hex): only they may pull and prove this world's
+    /// tasks (`weft_prover::auth`).
+    #[serde(default)]
+    pub provers: Vec<String>,
 }
 
 /// The token rollup in a world.
@@ -117,6 +121,7 @@ impl Config {
         self.batcher.validate()?;
         weft_prover::Config {
             assignment_timeout_ms: self.prover_timeout_ms,
+            provers: self.provers.clone(),
             ..Default::default()
         }
         .validate()

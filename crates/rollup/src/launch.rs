@@ -49,10 +49,12 @@ pub async fn run_with(
             )?;
             let prover_cfg = weft_prover::Config {
                 assignment_timeout_ms: cfg.prover_timeout_ms,
+                provers: cfg.provers.clone(),
                 ..Default::default()
             };
-            let coordinator = weft_prover::Coordinator::open(dir.join("tasks.redb"), prover_cfg)
-                .map_err(|e| e.to_string())?;
+            let coordinator =
+                weft_prover::Coordinator::open(dir.join("tasks.redb"), prover_cfg, chain)
+                    .map_err(|e| e.to_string())?;
             let l1 = match &cfg.l1 {
                 None => None,
                 Some(url) => {
@@ -77,6 +79,7 @@ pub async fn run_with(
                 genesis_root,
                 l1,
                 clock.clone(),
+                chain,
             );
             (rollup, Some(pipeline))
         }

@@ -137,6 +137,8 @@ pub struct Pipeline {
     genesis_root: [u64; 4],
     l1: Option<Settler>,
     clock: SharedClock,
+    /// The Weft chain provers sign their requests for.
+    chain: weft_types::ChainId,
 }
 
 /// A task handed to a prover by `prover_pull`.
@@ -154,6 +156,27 @@ pub struct PulledTask {
     pub deadline_ms: u64,
     /// The witness (hex).
     pub input: String,
+}
+
+/// `prover_info`'s answer: what a prover signs for and proves.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProverInfo {
+    /// The Weft chain requests are signed for (hex).
+    pub chain: String,
+    /// The rollup whose tasks the coordinator hands out.
+    pub rollup: u64,
+    /// The proof backend expected.
+    pub backend: String,
+}
+
+/// One registered prover in `prover_provers`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProverJson {
+    /// Its public key (hex).
+    pub prover: String,
+    /// Its strikes and history.
+    #[serde(flatten)]
+    pub record: weft_prover::ProverRecord,
 }
 
 /// `prover_submit`'s answer.
@@ -190,6 +213,7 @@ impl Pipeline {
         genesis_root: [u64; 4],
         l1: Option<Settler>,
         clock: SharedClock,
+        chain: weft_types::ChainId,
     ) -> Arc<Self> {
         Arc::new(Self {
             rollup,
@@ -198,6 +222,7 @@ impl Pipeline {
             genesis_root,
             l1,
             clock,
+            chain,
         })
     }
 
@@ -371,18 +396,38 @@ impl Pipeline {
         })
     }
 
-    /// Registers `prover_pull`, `prover_submit`, `prover_tasks` and `rollup_batches`.
+    /// Registers `prover_info`, `prover_provers`, `prover_pull`, `prover_submit` and
+    /// `rollup_batches`.
     pub fn register(self: &Arc<Self>, module: &mut RpcModule<Arc<Rollup>>) -> Result<(), String> {
         let me = self.clone();
         module
+            .register_blocking_method("prover_info", move |_, _, _| {
+                Ok::<_, ErrorObjectOwned>(ProverInfo {
+                    chain: me.chain.to_string(),
+                    rollup: me.rollup.namespace(),
+                    backend: BACKEND_ID.into(),
+                })
+            })
+            .map_err(|e| e.to_string())?;
+        let me = self.clone();
+        module
+            .register_blocking_method("prover_provers", move |_, _, _| {
+                let provers = me.coordinator.provers().map_err(|e| rpc_err(-32000, e))?;
+                Ok::<_, ErrorObjectOwned>(
+                    provers
+                        .into_iter()
+                        .map(|(prover, record)| ProverJson { prover, record })
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .map_err(|e| e.to_string())?;
+        let me = self.clone();
+        module
             .register_blocking_method("prover_pull", move |p, _, _| {
-                let (prover,): (String,) = p.parse()?;
-                if prover.is_empty() || prover.len() > 64 {
-                    return Err(rpc_err(-32602, "prover id must be 1..=64 bytes"));
-                }
+                let (request,): (weft_prover::auth::PullRequest,) = p.parse()?;
                 let Some(task) = me
                     .coordinator
-                    .pull(&prover, me.clock.now_ms())
+                    .pull(&request, me.clock.now_ms())
                     .map_err(|e| rpc_err(-32000, e))?
                 else {
                     return Ok(None);
@@ -408,12 +453,10 @@ impl Pipeline {
         let me = self.clone();
         module
             .register_blocking_method("prover_submit", move |p, _, _| {
-                let (prover, task, proof): (String, u64, String) = p.parse()?;
-                let proof = hex::decode(proof.trim_start_matches("0x"))
-                    .map_err(|e| rpc_err(-32602, format!("proof: {e}")))?;
-                match me.coordinator.submit(&prover, task, proof, &TokenBackend) {
+                let (request,): (weft_prover::auth::SubmitRequest,) = p.parse()?;
+                match me.coordinator.submit(&request, &TokenBackend) {
                     Ok(SubmitOutcome::Accepted) => {
-                        info!(target: "weft::prover", task, prover, "proof verified");
+                        info!(target: "weft::prover", task = request.task, prover = request.prover, "proof verified");
                         Ok(SubmitJson {
                             accepted: true,
                             reason: None,

@@ -1,8 +1,10 @@
 //! A prover worker: pulls proof tasks from a rollup's coordinator over RPC, proves them,
-//! and submits the proofs. Several may run at once; the coordinator never hands two of them
-//! the same task, and a worker that dies simply misses its deadline.
+//! and submits the proofs, every request signed with its registered key
+//! (`weft_prover::auth`). Several may run at once; the coordinator never hands two of them
+//! the same task, and a worker that dies simply misses its deadline (a strike against its
+//! key).
 
-use crate::pipeline::{PulledTask, SubmitJson};
+use crate::pipeline::{ProverInfo, PulledTask, SubmitJson};
 use jsonrpsee::core::client::ClientT as _;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::rpc_params;
@@ -12,11 +14,14 @@ use weft_prover::{token::TokenBackend, ProofBackend as _};
 
 /// How long an idle worker waits before asking again, in milliseconds.
 pub const IDLE_POLL_MS: u64 = 500;
+/// How long a worker whose pull was refused (suspended, not registered, ...) waits before
+/// asking again, in milliseconds.
+pub const REFUSED_POLL_MS: u64 = 10_000;
 
-/// Runs the worker loop until the process ends, idling on `clock`.
+/// Runs the worker loop until the process ends, idling on `clock`, signing with `key`.
 pub async fn run(
     coordinator: &str,
-    prover: &str,
+    key: &weft_types::SigningKey,
     clock: crate::clock::SharedClock,
 ) -> Result<(), String> {
     let http: HttpClient = HttpClientBuilder::default()
@@ -25,14 +30,36 @@ pub async fn run(
         .request_timeout(Duration::from_secs(120))
         .build(coordinator)
         .map_err(|e| e.to_string())?;
-    info!(target: "weft::prover", coordinator, prover, "prover worker started");
+    // The coordinator may start after its workers: ask until it answers.
+    let info: ProverInfo = loop {
+        match http.request("prover_info", rpc_params![]).await {
+            Ok(info) => break info,
+            Err(e) => {
+                warn!(target: "weft::prover", coordinator, %e, "asking the coordinator what it proves");
+                clock.sleep(IDLE_POLL_MS).await;
+            }
+        }
+    };
+    let chain = weft_types::ChainId(
+        weft_types::from_hex_fixed::<32>(&info.chain)
+            .map_err(|e| format!("the coordinator's chain id: {e}"))?
+            .into(),
+    );
+    let prover = weft_prover::auth::prover_id(key);
+    info!(target: "weft::prover", coordinator, prover, rollup = info.rollup, "prover worker started");
+    // Each pull's timestamp is above the last one (rule K1), even within a millisecond.
+    let mut last_at_ms = 0u64;
     loop {
-        let task: Option<PulledTask> = match http.request("prover_pull", rpc_params![prover]).await
+        let at_ms = clock.now_ms().max(last_at_ms + 1);
+        last_at_ms = at_ms;
+        let request = weft_prover::auth::PullRequest::sign(key, &chain, info.rollup, at_ms);
+        let task: Option<PulledTask> = match http.request("prover_pull", rpc_params![request]).await
         {
             Ok(t) => t,
             Err(e) => {
-                warn!(target: "weft::prover", %e, "pull failed");
-                None
+                warn!(target: "weft::prover", %e, "pull refused");
+                clock.sleep(REFUSED_POLL_MS).await;
+                continue;
             }
         };
         let Some(task) = task else {
@@ -59,12 +86,9 @@ pub async fn run(
             }
         };
         let proving_ms = started.elapsed().as_millis() as u64;
-        let answer: Result<SubmitJson, _> = http
-            .request(
-                "prover_submit",
-                rpc_params![prover, task.task, hex::encode(&proof)],
-            )
-            .await;
+        let request = weft_prover::auth::SubmitRequest::sign(key, &chain, task.task, &proof);
+        let answer: Result<SubmitJson, _> =
+            http.request("prover_submit", rpc_params![request]).await;
         match answer {
             Ok(a) if a.accepted => {
                 info!(target: "weft::prover", task = task.task, batch = task.batch_index, proving_ms, proof_bytes = proof.len(), "proof accepted")
