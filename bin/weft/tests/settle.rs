@@ -288,7 +288,12 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
     assert!(record(&doomed_id).missed_deadlines >= 1, "{provers:?}");
     assert!(record(&survivor_id).proven >= 1, "{provers:?}");
     let stranger = key(807);
-    let pull = weft_prover::auth::PullRequest::sign(&stranger, &chain(), NS, now_ms());
+    let info: weft_rollup::pipeline::ProverInfo =
+        call(token_url, "prover_info", jsonrpsee::rpc_params![])
+            .await
+            .unwrap();
+    let instance = weft_types::from_hex_fixed::<32>(&info.instance).unwrap();
+    let pull = weft_prover::auth::PullRequest::sign(&stranger, &chain(), &instance, NS, now_ms());
     let coordinator = jsonrpsee::http_client::HttpClientBuilder::default()
         .build(token_url)
         .unwrap();
@@ -315,6 +320,7 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
     let attacker = key(804);
     let hijack = weft_settlement::Registration {
         rollup: NS,
+        program: weft_prover::token::BACKEND_ID.into(),
         genesis_root: [0; 4],
         start: weft_settlement::Cursor::new(0, 0),
         submitter: pk(&attacker),

@@ -2,20 +2,25 @@
 //!
 //! # Rules
 //! 1. A task is created once per `(rollup, batch_index)`; creating it again returns the same id.
-//! 2. `pull` assigns the oldest `unassigned` task of the rollup asked for that this prover has
-//!    not failed, with a deadline `now + assignment_timeout_ms`, to a registered prover only
-//!    (signed and fresh: [auth](crate::auth) rule K1), not suspended (rule 6), holding fewer
-//!    than `assigned_per_prover_max` tasks. Assignment is one write transaction, so two
-//!    provers never hold the same task.
+//! 2. `pull` is answered for a registered prover only (signed and fresh: [auth](crate::auth)
+//!    rule K1), not suspended (rule 6). A prover holds one task at a time: if it holds one,
+//!    the pull returns that task again (so a lost answer costs it nothing); otherwise it is
+//!    assigned the oldest `unassigned` task of the rollup asked for that it has not failed,
+//!    with a deadline `now + assignment_timeout_ms`. Assignment is one write transaction, so
+//!    two provers never hold the same task.
 //! 3. `submit` is accepted only from the task's current assignee, signed by it (rule K2). A
 //!    proof that verifies makes the task `proven` (final). One that does not is a strike
 //!    against the prover, which is never given that task again, and the task returns to
-//!    `unassigned`.
+//!    `unassigned`. The proof is verified outside the write transaction.
 //! 4. `sweep(now)` returns every `assigned` task whose deadline passed to `unassigned`, a
-//!    strike against the prover that held it.
+//!    strike against the prover that held it. `resume(now)`, once at start, first gives
+//!    every task whose deadline passed while the coordinator was down a new one: nobody
+//!    could hand in a proof then.
 //! 5. A task never fails: what a prover does wrong counts against the prover (rules 3, 4, 6),
 //!    never against the task's eventual settlement. `attempts` only counts its returns.
-//! 6. A prover with `strikes_max` strikes is suspended: its pulls are refused.
+//! 6. A prover's strikes are its invalid proofs and missed deadlines since its last valid
+//!    proof; at `strikes_max` it is suspended: its pulls are refused (the operator clears
+//!    its record, `Coordinator::pardon`, once it is fixed).
 //!
 //! Every transition is written (fsync) before it is reported.
 
@@ -30,8 +35,6 @@ use tracing::{info, warn};
 pub const DEFAULT_ASSIGNMENT_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 /// Default strikes (invalid proofs plus missed deadlines) that suspend a prover (rule 6).
 pub const DEFAULT_STRIKES_MAX: u32 = 3;
-/// Default bound on the tasks one prover holds at once (rule 2).
-pub const DEFAULT_ASSIGNED_PER_PROVER_MAX: u32 = 1;
 /// Most provers one coordinator registers.
 pub const PROVERS_MAX: usize = 1_024;
 
@@ -46,6 +49,14 @@ const INPUTS: TableDefinition<u64, &[u8]> = TableDefinition::new("task_inputs");
 const PROOFS: TableDefinition<u64, &[u8]> = TableDefinition::new("task_proofs");
 /// Prover id -> JSON [`ProverRecord`].
 const PROVERS: TableDefinition<&str, &[u8]> = TableDefinition::new("provers");
+/// [`SCHEMA`] and [`INSTANCE`].
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Meta key of the store's layout version.
+const SCHEMA: &str = "schema";
+/// 2: provers are registered keys, tasks never fail, the store has an instance id.
+const SCHEMA_VERSION: u64 = 2;
+/// Meta key of the instance id provers sign for ([auth](crate::auth)).
+const INSTANCE: &str = "instance";
 
 /// Coordinator configuration (`[prover]` in a config file).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,10 +64,9 @@ const PROVERS: TableDefinition<&str, &[u8]> = TableDefinition::new("provers");
 pub struct Config {
     /// Time a prover has to return a proof, in milliseconds.
     pub assignment_timeout_ms: u64,
-    /// Strikes (invalid proofs plus missed deadlines) that suspend a prover (rule 6).
+    /// Strikes (invalid proofs plus missed deadlines since the prover's last valid proof)
+    /// that suspend a prover (rule 6).
     pub strikes_max: u32,
-    /// Most tasks one prover holds at once (rule 2).
-    pub assigned_per_prover_max: u32,
     /// The registered provers: their ed25519 public keys, hex (at most [`PROVERS_MAX`]).
     pub provers: Vec<String>,
 }
@@ -66,7 +76,6 @@ impl Default for Config {
         Self {
             assignment_timeout_ms: DEFAULT_ASSIGNMENT_TIMEOUT_MS,
             strikes_max: DEFAULT_STRIKES_MAX,
-            assigned_per_prover_max: DEFAULT_ASSIGNED_PER_PROVER_MAX,
             provers: Vec::new(),
         }
     }
@@ -75,11 +84,8 @@ impl Default for Config {
 impl Config {
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), String> {
-        if self.assignment_timeout_ms == 0
-            || self.strikes_max == 0
-            || self.assigned_per_prover_max == 0
-        {
-            return Err("prover.assignment_timeout_ms, prover.strikes_max and prover.assigned_per_prover_max must be > 0".into());
+        if self.assignment_timeout_ms == 0 || self.strikes_max == 0 {
+            return Err("prover.assignment_timeout_ms and prover.strikes_max must be > 0".into());
         }
         if self.provers.len() > PROVERS_MAX {
             return Err(format!(
@@ -106,7 +112,7 @@ fn normalize(prover: &str) -> Result<String, String> {
 /// What the coordinator remembers of a registered prover.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProverRecord {
-    /// Invalid proofs plus missed deadlines (rule 6).
+    /// Invalid proofs plus missed deadlines since its last valid proof (rule 6).
     pub strikes: u32,
     /// Invalid proofs handed in.
     pub invalid_proofs: u32,
@@ -172,7 +178,7 @@ pub struct Task {
 pub enum SubmitOutcome {
     /// Verified: the task is proven.
     Accepted,
-    /// Did not verify: recorded against the prover; the task will be retried (or failed).
+    /// Did not verify: a strike against the prover; the task is retried by another.
     Rejected {
         /// Why.
         reason: String,
@@ -233,14 +239,9 @@ pub enum CoordinatorError {
         /// The last accepted one.
         last_ms: u64,
     },
-    /// The prover already holds as many tasks as it may (rule 2).
-    #[error("prover {prover} already holds {held} tasks, the most it may")]
-    HoldsTasks {
-        /// Prover.
-        prover: String,
-        /// Tasks it holds.
-        held: u32,
-    },
+    /// The configuration or the store's layout is not usable.
+    #[error("{0}")]
+    Config(String),
 }
 
 macro_rules! from_redb {
@@ -266,6 +267,8 @@ pub struct Coordinator {
     chain: weft_types::ChainId,
     /// The registered provers' ids, canonical.
     registered: std::collections::BTreeSet<String>,
+    /// This store's instance id, named by every prover request.
+    instance: crate::auth::Instance,
 }
 
 fn decode(id: TaskId, bytes: &[u8]) -> Result<Task, CoordinatorError> {
@@ -342,7 +345,7 @@ impl Coordinator {
         cfg: Config,
         chain: weft_types::ChainId,
     ) -> Result<Self, CoordinatorError> {
-        cfg.validate().map_err(CoordinatorError::Unauthenticated)?;
+        cfg.validate().map_err(CoordinatorError::Config)?;
         let registered = cfg
             .provers
             .iter()
@@ -356,13 +359,96 @@ impl Coordinator {
         txn.open_table(INPUTS)?;
         txn.open_table(PROOFS)?;
         txn.open_table(PROVERS)?;
+        let instance = {
+            let mut meta = txn.open_table(META)?;
+            let schema = meta.get(SCHEMA)?.map(|v| v.value().to_vec());
+            match schema {
+                Some(v) if v == SCHEMA_VERSION.to_be_bytes() => {}
+                Some(v) => {
+                    return Err(CoordinatorError::Config(format!(
+                        "task store layout {v:?}, this build reads {SCHEMA_VERSION}"
+                    )))
+                }
+                None if !txn.open_table(TASKS)?.is_empty()? => {
+                    return Err(CoordinatorError::Config(format!(
+                        "{}: a task store from before registered provers (layout 1); remove it and the batch store beside it to start the rollup's proving again",
+                        path.as_ref().display()
+                    )))
+                }
+                None => {
+                    meta.insert(SCHEMA, SCHEMA_VERSION.to_be_bytes().as_slice())?;
+                    // Unique, not secret: the clock, the process and the path.
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos());
+                    let seed = weft_types::sha256(&[
+                        &now.to_be_bytes(),
+                        &std::process::id().to_be_bytes(),
+                        path.as_ref().as_os_str().as_encoded_bytes(),
+                    ]);
+                    meta.insert(INSTANCE, seed.as_ref())?;
+                }
+            }
+            let id = meta.get(INSTANCE)?.map(|v| v.value().to_vec());
+            id.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
+                .ok_or_else(|| CoordinatorError::Corrupt(0, "instance id".into()))?
+        };
         txn.commit()?;
         Ok(Self {
             db,
             cfg,
             chain,
             registered,
+            instance,
         })
+    }
+
+    /// The instance id provers sign their requests for.
+    pub fn instance(&self) -> crate::auth::Instance {
+        self.instance
+    }
+
+    /// Clears a prover's strikes (rule 6): an operator's decision, once the prover is fixed.
+    pub fn pardon(&self, prover: &str) -> Result<(), CoordinatorError> {
+        let prover = self.registered(prover)?;
+        let txn = self.db.begin_write()?;
+        {
+            let mut provers = txn.open_table(PROVERS)?;
+            let mut record = load_prover(&provers, &prover)?;
+            record.strikes = 0;
+            store_prover(&mut provers, &prover, &record)?;
+        }
+        txn.commit()?;
+        info!(target: "weft::prover", prover, "pardoned");
+        Ok(())
+    }
+
+    /// Gives every task whose deadline passed while the coordinator was down a new deadline
+    /// from `now_ms` (rule 4): call once at start, before the first sweep.
+    pub fn resume(&self, now_ms: u64) -> Result<usize, CoordinatorError> {
+        let txn = self.db.begin_write()?;
+        let mut extended = 0;
+        {
+            let mut tasks = txn.open_table(TASKS)?;
+            let open = txn.open_table(OPEN)?;
+            let mut lapsed = Vec::new();
+            for entry in open.iter()? {
+                let task = load(&tasks, entry?.0.value())?;
+                if matches!(task.state, TaskState::Assigned { deadline_ms, .. } if deadline_ms <= now_ms)
+                {
+                    lapsed.push(task);
+                }
+            }
+            for mut task in lapsed {
+                if let TaskState::Assigned { deadline_ms, .. } = &mut task.state {
+                    *deadline_ms = now_ms + self.cfg.assignment_timeout_ms;
+                }
+                tasks.insert(task.id, encode(&task).as_slice())?;
+                extended += 1;
+            }
+        }
+        txn.commit()?;
+        Ok(extended)
     }
 
     /// Every registered prover and what the coordinator remembers of it.
@@ -456,7 +542,7 @@ impl Coordinator {
         Ok(proofs.get(id)?.map(|v| v.value().to_vec()))
     }
 
-    /// Number of tasks not yet proven or failed.
+    /// Number of tasks not yet proven.
     pub fn open_count(&self) -> Result<u64, CoordinatorError> {
         let txn = self.db.begin_read()?;
         Ok(txn.open_table(OPEN)?.len()?)
@@ -474,8 +560,8 @@ impl Coordinator {
         Ok(out)
     }
 
-    /// Assigns the oldest eligible task of the rollup asked for to the prover that signed
-    /// `request` (rules 2, 6, K1).
+    /// Answers a pull by the prover that signed `request`: the task it holds, or the
+    /// oldest eligible task of the rollup asked for (rules 2, 6, K1).
     pub fn pull(
         &self,
         request: &crate::auth::PullRequest,
@@ -483,7 +569,7 @@ impl Coordinator {
     ) -> Result<Option<Task>, CoordinatorError> {
         let prover = self.registered(&request.prover)?;
         request
-            .verify(&self.chain)
+            .verify(&self.chain, &self.instance)
             .map_err(CoordinatorError::Unauthenticated)?;
         if request.at_ms.abs_diff(now_ms) > crate::auth::PULL_SKEW_MS {
             return Err(CoordinatorError::StalePull {
@@ -492,8 +578,8 @@ impl Coordinator {
                 skew_ms: crate::auth::PULL_SKEW_MS,
             });
         }
-        let txn = self.db.begin_write()?;
-        let assigned = {
+        let mut txn = self.db.begin_write()?;
+        let (answer, assigned) = {
             let mut provers = txn.open_table(PROVERS)?;
             let mut record = load_prover(&provers, &prover)?;
             if record.strikes >= self.cfg.strikes_max {
@@ -508,50 +594,53 @@ impl Coordinator {
                     last_ms: record.last_pull_ms,
                 });
             }
-            // Committed whatever the answer: the request is used up.
+            // The request is used up, whatever the answer.
             record.last_pull_ms = request.at_ms;
             store_prover(&mut provers, &prover, &record)?;
             let mut tasks = txn.open_table(TASKS)?;
             let open = txn.open_table(OPEN)?;
-            let (mut chosen, mut held) = (None, 0u32);
+            let (mut held, mut eligible) = (None, None);
             for entry in open.iter()? {
                 let task = load(&tasks, entry?.0.value())?;
                 match &task.state {
-                    TaskState::Assigned { prover: p, .. } if *p == prover => held += 1,
+                    TaskState::Assigned { prover: p, .. } if *p == prover => {
+                        held = Some(task);
+                        break;
+                    }
                     TaskState::Unassigned
-                        if chosen.is_none()
+                        if eligible.is_none()
                             && task.rollup == request.rollup
                             && !task.bad_provers.contains(&prover) =>
                     {
-                        chosen = Some(task)
+                        eligible = Some(task)
                     }
                     _ => {}
                 }
             }
-            if held >= self.cfg.assigned_per_prover_max {
-                Err(CoordinatorError::HoldsTasks {
-                    prover: prover.clone(),
-                    held,
-                })
-            } else {
-                match chosen {
-                    Some(mut task) => {
-                        task.state = TaskState::Assigned {
-                            prover: prover.clone(),
-                            deadline_ms: now_ms + self.cfg.assignment_timeout_ms,
-                        };
-                        tasks.insert(task.id, encode(&task).as_slice())?;
-                        Ok(Some(task))
-                    }
-                    None => Ok(None),
+            match (held, eligible) {
+                (Some(task), _) => (Some(task), false),
+                (None, Some(mut task)) => {
+                    task.state = TaskState::Assigned {
+                        prover: prover.clone(),
+                        deadline_ms: now_ms + self.cfg.assignment_timeout_ms,
+                    };
+                    tasks.insert(task.id, encode(&task).as_slice())?;
+                    (Some(task), true)
                 }
+                (None, None) => (None, false),
             }
         };
+        if !assigned {
+            // Only the replay guard changed: not worth an fsync on every idle poll (after a
+            // crash, a pull from the last moments could be replayed to ask again).
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| CoordinatorError::Database(redb::Error::from(e)))?;
+        }
         txn.commit()?;
-        if let Ok(Some(t)) = &assigned {
+        if let (Some(t), true) = (&answer, assigned) {
             info!(target: "weft::prover", task = t.id, rollup = t.rollup, batch = t.batch_index, prover, "assigned");
         }
-        assigned
+        Ok(answer)
     }
 
     /// Accepts a proof from the task's assignee, signed by it, verifying it with `backend`
@@ -563,9 +652,23 @@ impl Coordinator {
     ) -> Result<SubmitOutcome, CoordinatorError> {
         let prover = self.registered(&request.prover)?;
         let proof = request
-            .verified_proof(&self.chain)
+            .verified_proof(&self.chain, &self.instance)
             .map_err(CoordinatorError::Unauthenticated)?;
         let id = request.task;
+        let assignee = |task: &Task| matches!(&task.state, TaskState::Assigned { prover: p, .. } if *p == prover);
+        // Verified outside the write transaction (rule 3): pulls and sweeps do not wait
+        // behind a STARK.
+        let statement = {
+            let task = self.get(id)?.ok_or(CoordinatorError::UnknownTask(id))?;
+            if !assignee(&task) {
+                return Err(CoordinatorError::NotAssignee {
+                    task: id,
+                    prover: prover.clone(),
+                });
+            }
+            task.statement
+        };
+        let verdict = backend.verify(&statement, &proof);
         let txn = self.db.begin_write()?;
         let outcome = {
             let mut tasks = txn.open_table(TASKS)?;
@@ -573,11 +676,12 @@ impl Coordinator {
                 Some(v) => decode(id, v.value())?,
                 None => return Err(CoordinatorError::UnknownTask(id)),
             };
-            if !matches!(&task.state, TaskState::Assigned { prover: p, .. } if *p == prover) {
+            // Swept meanwhile: too late, whatever the verdict.
+            if !assignee(&task) {
                 return Err(CoordinatorError::NotAssignee { task: id, prover });
             }
             let mut provers = txn.open_table(PROVERS)?;
-            let outcome = match backend.verify(&task.statement, &proof) {
+            let outcome = match verdict {
                 Ok(()) => {
                     task.state = TaskState::Proven {
                         prover: prover.clone(),
@@ -587,6 +691,7 @@ impl Coordinator {
                     txn.open_table(PROOFS)?.insert(id, proof.as_slice())?;
                     let mut record = load_prover(&provers, &prover)?;
                     record.proven += 1;
+                    record.strikes = 0;
                     store_prover(&mut provers, &prover, &record)?;
                     SubmitOutcome::Accepted
                 }
@@ -702,7 +807,10 @@ mod tests {
         key: &SigningKey,
         now_ms: u64,
     ) -> Result<Option<Task>, CoordinatorError> {
-        c.pull(&PullRequest::sign(key, &chain(), 7, now_ms), now_ms)
+        c.pull(
+            &PullRequest::sign(key, &chain(), &c.instance(), 7, now_ms),
+            now_ms,
+        )
     }
 
     fn submit(
@@ -711,7 +819,10 @@ mod tests {
         task: TaskId,
         proof: &[u8],
     ) -> Result<SubmitOutcome, CoordinatorError> {
-        c.submit(&SubmitRequest::sign(key, &chain(), task, proof), &Reverse)
+        c.submit(
+            &SubmitRequest::sign(key, &chain(), &c.instance(), task, proof),
+            &Reverse,
+        )
     }
 
     fn id(seed: u64) -> String {
@@ -810,14 +921,14 @@ mod tests {
             ));
         }
         // A made-up id.
-        let mut made_up = PullRequest::sign(&prover(100), &chain(), 7, now);
+        let mut made_up = PullRequest::sign(&prover(100), &chain(), &c.instance(), 7, now);
         made_up.prover = "prover-1".into();
         assert!(matches!(
             c.pull(&made_up, now),
             Err(CoordinatorError::Unauthenticated(_))
         ));
         // A registered prover's name on someone else's signature.
-        let mut forged = PullRequest::sign(&prover(100), &chain(), 7, now);
+        let mut forged = PullRequest::sign(&prover(100), &chain(), &c.instance(), 7, now);
         forged.prover = id(1);
         assert!(matches!(
             c.pull(&forged, now),
@@ -826,7 +937,10 @@ mod tests {
         // Signed for another network.
         let elsewhere = ChainId(weft_types::sha256(&[b"another network"]));
         assert!(matches!(
-            c.pull(&PullRequest::sign(&prover(1), &elsewhere, 7, now), now),
+            c.pull(
+                &PullRequest::sign(&prover(1), &elsewhere, &c.instance(), 7, now),
+                now
+            ),
             Err(CoordinatorError::Unauthenticated(_))
         ));
         // Stale, or from the future.
@@ -835,7 +949,10 @@ mod tests {
             now + crate::auth::PULL_SKEW_MS + 1,
         ] {
             assert!(matches!(
-                c.pull(&PullRequest::sign(&prover(1), &chain(), 7, at), now),
+                c.pull(
+                    &PullRequest::sign(&prover(1), &chain(), &c.instance(), 7, at),
+                    now
+                ),
                 Err(CoordinatorError::StalePull { .. })
             ));
         }
@@ -845,20 +962,22 @@ mod tests {
             (TaskState::Unassigned, 0)
         );
         // Prover 1 pulls the task; its request replayed (by anyone) gets nothing more.
-        let request = PullRequest::sign(&prover(1), &chain(), 7, now);
+        let request = PullRequest::sign(&prover(1), &chain(), &c.instance(), 7, now);
         assert_eq!(c.pull(&request, now).unwrap().unwrap().id, task);
         c.create(7, 1, b"y", b"y".to_vec()).unwrap();
         assert!(matches!(
             c.pull(&request, now + 1),
             Err(CoordinatorError::ReplayedPull { .. })
         ));
-        // Nor can prover 1 hoard: one task at a time by default.
-        assert!(matches!(
-            pull(&c, &prover(1), now + 2),
-            Err(CoordinatorError::HoldsTasks { held: 1, .. })
-        ));
+        // Nor can prover 1 hoard: while it holds a task, a pull returns that task (so an
+        // answer lost on the way costs it nothing either).
+        let again = pull(&c, &prover(1), now + 2).unwrap().unwrap();
+        assert_eq!(again.id, task);
+        assert!(
+            matches!(again.state, TaskState::Assigned { deadline_ms, .. } if deadline_ms == now + 1_000)
+        );
         // A submission in prover 1's name, signed by another, is refused.
-        let mut stolen = SubmitRequest::sign(&prover(2), &chain(), task, b"x");
+        let mut stolen = SubmitRequest::sign(&prover(2), &chain(), &c.instance(), task, b"x");
         stolen.prover = id(1);
         assert!(matches!(
             c.submit(&stolen, &Reverse),
@@ -925,9 +1044,12 @@ mod tests {
         let id9 = {
             let c = open(&dir);
             let id = c.create(9, 4, b"in", b"in".to_vec()).unwrap();
-            c.pull(&PullRequest::sign(&prover(1), &chain(), 9, 5), 5)
-                .unwrap()
-                .unwrap();
+            c.pull(
+                &PullRequest::sign(&prover(1), &chain(), &c.instance(), 9, 5),
+                5,
+            )
+            .unwrap()
+            .unwrap();
             id
         };
         let c = open(&dir);
@@ -946,7 +1068,10 @@ mod tests {
         assert_eq!(c.create(9, 4, b"", vec![]).unwrap(), id9);
         // The replay guard survives too.
         assert!(matches!(
-            c.pull(&PullRequest::sign(&prover(1), &chain(), 9, 5), 5),
+            c.pull(
+                &PullRequest::sign(&prover(1), &chain(), &c.instance(), 9, 5),
+                5
+            ),
             Err(CoordinatorError::ReplayedPull { .. })
         ));
         assert_eq!(c.sweep(2_000).unwrap(), vec![id9]);
@@ -968,5 +1093,122 @@ mod tests {
             let err = Coordinator::open(&path, cfg, chain()).err().unwrap();
             assert!(err.to_string().contains(why), "{err}");
         }
+    }
+
+    /// Rules 4 and 6: a coordinator that was down does not strike provers for deadlines that
+    /// passed meanwhile; a valid proof clears a prover's strikes, and an operator can pardon
+    /// a suspended one.
+    #[test]
+    fn downtime_is_not_a_strike_and_strikes_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let task = {
+            let c = open(&dir);
+            let task = c.create(7, 0, b"x", b"x".to_vec()).unwrap();
+            pull(&c, &prover(1), 10).unwrap().unwrap();
+            task
+        };
+        // Back 10 s later, well past the 1 s deadline.
+        let c = open(&dir);
+        assert_eq!(c.resume(10_000).unwrap(), 1);
+        assert!(
+            c.sweep(10_000).unwrap().is_empty(),
+            "no strike for downtime"
+        );
+        assert_eq!(
+            submit(&c, &prover(1), task, b"x").unwrap(),
+            SubmitOutcome::Accepted
+        );
+
+        // Two misses, then a valid proof: the strikes are gone.
+        let mut now = 20_000;
+        for i in 1..=2 {
+            c.create(7, i, b"y", b"y".to_vec()).unwrap();
+            pull(&c, &prover(2), now).unwrap().unwrap();
+            now += 1_001;
+            c.sweep(now).unwrap();
+        }
+        let record = |c: &Coordinator, seed| {
+            c.provers()
+                .unwrap()
+                .into_iter()
+                .find(|(p, _)| *p == id(seed))
+                .unwrap()
+                .1
+        };
+        assert_eq!(record(&c, 2).strikes, 2);
+        now += 1;
+        let t = pull(&c, &prover(2), now).unwrap().unwrap();
+        submit(&c, &prover(2), t.id, b"y").unwrap();
+        assert_eq!(
+            (record(&c, 2).strikes, record(&c, 2).missed_deadlines),
+            (0, 2)
+        );
+
+        // A third prover misses three deadlines and is suspended, until pardoned.
+        for _ in 0..3 {
+            now += 1;
+            pull(&c, &prover(3), now).unwrap().unwrap();
+            now += 1_001;
+            c.sweep(now).unwrap();
+        }
+        now += 1;
+        assert!(matches!(
+            pull(&c, &prover(3), now),
+            Err(CoordinatorError::Suspended { strikes: 3, .. })
+        ));
+        c.pardon(&id(3)).unwrap();
+        now += 1;
+        assert!(pull(&c, &prover(3), now).unwrap().is_some());
+    }
+
+    /// Rules K1, K2: a request signed for another coordinator (task ids restart with each
+    /// store) does not count here; and a store from before registered provers is refused.
+    #[test]
+    fn requests_for_another_coordinator_and_old_stores_are_refused() {
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (open(&dir_a), open(&dir_b));
+        assert_ne!(a.instance(), b.instance());
+        let task = a.create(7, 0, b"x", b"x".to_vec()).unwrap();
+        assert_eq!(b.create(7, 0, b"x", b"x".to_vec()).unwrap(), task);
+        pull(&a, &prover(1), 10).unwrap().unwrap();
+        pull(&b, &prover(1), 10).unwrap().unwrap();
+        // Prover 1's valid submission to A, replayed to B, is refused there (no strike).
+        let to_a = SubmitRequest::sign(&prover(1), &chain(), &a.instance(), task, b"zz");
+        assert!(matches!(
+            b.submit(&to_a, &Reverse),
+            Err(CoordinatorError::Unauthenticated(_))
+        ));
+        let pull_a = PullRequest::sign(&prover(2), &chain(), &a.instance(), 7, 20);
+        assert!(matches!(
+            b.pull(&pull_a, 20),
+            Err(CoordinatorError::Unauthenticated(_))
+        ));
+        assert_eq!(
+            b.provers()
+                .unwrap()
+                .iter()
+                .map(|(_, r)| r.strikes)
+                .sum::<u32>(),
+            0
+        );
+
+        // A layout-1 store: tasks but no schema.
+        let old = tempfile::tempdir().unwrap();
+        let path = old.path().join("tasks.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(TASKS)
+                .unwrap()
+                .insert(0, b"{}".as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let cfg = Config {
+            provers: vec![id(1)],
+            ..Config::default()
+        };
+        let err = Coordinator::open(&path, cfg, chain()).err().unwrap();
+        assert!(err.to_string().contains("layout 1"), "{err}");
     }
 }

@@ -16,6 +16,5 @@ pub mod token;
 pub use backend::ProofBackend;
 pub use coordinator::{
     Config, Coordinator, CoordinatorError, ProverRecord, SubmitOutcome, Task, TaskId, TaskState,
-    DEFAULT_ASSIGNED_PER_PROVER_MAX, DEFAULT_ASSIGNMENT_TIMEOUT_MS, DEFAULT_STRIKES_MAX,
-    PROVERS_MAX,
+    DEFAULT_ASSIGNMENT_TIMEOUT_MS, DEFAULT_STRIKES_MAX, PROVERS_MAX,
 };

@@ -214,6 +214,58 @@ fn rpc_err(code: i32, message: impl ToString) -> ErrorObjectOwned {
     ErrorObject::owned(code, message.to_string(), None::<()>)
 }
 
+/// JSON-RPC error code of an L1 call refused for good: sending it again cannot help (the
+/// wrong key, a conflicting or malformed registration, a rollup the L1 does not run).
+pub const L1_REFUSED_CODE: i32 = -32010;
+/// JSON-RPC error code of a replayed submission ([`SettlementError::Duplicate`]).
+pub const L1_DUPLICATE_CODE: i32 = -32011;
+
+/// The JSON-RPC error for a settlement error: [`L1_REFUSED_CODE`] for the permanent ones.
+fn l1_err(e: weft_settlement::SettlementError) -> ErrorObjectOwned {
+    use weft_settlement::SettlementError as E;
+    let code = match &e {
+        E::Unauthorized { .. }
+        | E::RegistrationConflict { .. }
+        | E::BadRegistration { .. }
+        | E::NoProgram { .. }
+        | E::UnknownRollup { .. } => L1_REFUSED_CODE,
+        E::Duplicate { .. } => L1_DUPLICATE_CODE,
+        _ => -32000,
+    };
+    rpc_err(code, e)
+}
+
+/// Why an L1 call failed, as its client sees it.
+#[derive(Debug)]
+pub struct L1CallError {
+    /// The L1 refused it for good ([`L1_REFUSED_CODE`]); otherwise retrying may help.
+    pub refused: bool,
+    /// It was a replay of a recorded submission ([`L1_DUPLICATE_CODE`]).
+    pub duplicate: bool,
+    /// What the L1 or the transport said.
+    pub message: String,
+}
+
+impl std::fmt::Display for L1CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<jsonrpsee::core::ClientError> for L1CallError {
+    fn from(e: jsonrpsee::core::ClientError) -> Self {
+        let code = match &e {
+            jsonrpsee::core::ClientError::Call(o) => Some(o.code()),
+            _ => None,
+        };
+        Self {
+            refused: code == Some(L1_REFUSED_CODE),
+            duplicate: code == Some(L1_DUPLICATE_CODE),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// Serves the embedded L1: `l1_submit`, `l1_status`, `l1_batch`, `l1_head`,
 /// `l1_registerRollup`, `l1_inboxSend`, `l1_inbox`.
 pub async fn serve(
@@ -231,7 +283,7 @@ pub async fn serve(
     m.register_blocking_method("l1_submit", |p, l1, _| {
         let (s,): (SubmissionJson,) = p.parse()?;
         let submission = s.decode().map_err(|e| rpc_err(-32602, e))?;
-        l1.submit(submission).map_err(|e| rpc_err(-32000, e))
+        l1.submit(submission).map_err(l1_err)
     })
     .map_err(io)?;
     m.register_blocking_method("l1_status", |_p, l1, _| {
@@ -249,16 +301,14 @@ pub async fn serve(
     .map_err(io)?;
     m.register_blocking_method("l1_registerRollup", |p, l1, _| {
         let (registration,): (SignedRegistration,) = p.parse()?;
-        l1.register_rollup(registration)
-            .map_err(|e| rpc_err(-32000, e))
+        l1.register_rollup(registration).map_err(l1_err)
     })
     .map_err(io)?;
     m.register_blocking_method("l1_inboxSend", |p, l1, _| {
         let (rollup, payload): (u64, String) = p.parse()?;
         let payload = hex::decode(payload.trim_start_matches("0x"))
             .map_err(|e| rpc_err(-32602, format!("payload: {e}")))?;
-        l1.inbox_send(rollup, payload)
-            .map_err(|e| rpc_err(-32000, e))
+        l1.inbox_send(rollup, payload).map_err(l1_err)
     })
     .map_err(io)?;
     m.register_blocking_method("l1_inbox", |p, l1, _| {
@@ -288,11 +338,8 @@ impl L1Client {
     }
 
     /// Submits a batch.
-    pub async fn submit(&self, s: &SubmissionJson) -> Result<Receipt, String> {
-        self.http
-            .request("l1_submit", rpc_params![s])
-            .await
-            .map_err(|e| e.to_string())
+    pub async fn submit(&self, s: &SubmissionJson) -> Result<Receipt, L1CallError> {
+        Ok(self.http.request("l1_submit", rpc_params![s]).await?)
     }
 
     /// Every rollup's settlement status.
@@ -312,11 +359,11 @@ impl L1Client {
     }
 
     /// Registers a rollup, as its owner signed it (idempotent).
-    pub async fn register(&self, registration: &SignedRegistration) -> Result<(), String> {
-        self.http
+    pub async fn register(&self, registration: &SignedRegistration) -> Result<(), L1CallError> {
+        Ok(self
+            .http
             .request("l1_registerRollup", rpc_params![registration])
-            .await
-            .map_err(|e| e.to_string())
+            .await?)
     }
 
     /// Sends an inbox message.

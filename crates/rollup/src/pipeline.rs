@@ -163,6 +163,8 @@ pub struct PulledTask {
 pub struct ProverInfo {
     /// The Weft chain requests are signed for (hex).
     pub chain: String,
+    /// The coordinator instance requests name (hex).
+    pub instance: String,
     /// The rollup whose tasks the coordinator hands out.
     pub rollup: u64,
     /// The proof backend expected.
@@ -250,6 +252,14 @@ impl Pipeline {
 
     /// Collects cuts and sweeps deadlines until the process ends.
     pub async fn run_batches(self: Arc<Self>) {
+        // Deadlines that passed while the coordinator was down are nobody's fault.
+        match self.coordinator.resume(self.clock.now_ms()) {
+            Ok(0) => {}
+            Ok(n) => {
+                info!(target: "weft::prover", tasks = n, "deadlines that passed while stopped renewed")
+            }
+            Err(e) => warn!(target: "weft::prover", %e, "renewing deadlines failed"),
+        }
         loop {
             for cut in self.rollup.take_cuts(self.clock.now_ms()) {
                 if let Err(e) = self.handle_cut(cut) {
@@ -287,6 +297,7 @@ impl Pipeline {
                         registered = true;
                         Ok(Step::Progress)
                     }
+                    Err(e) if e.refused => Ok(Step::Refused(format!("registering: {e}"))),
                     Err(e) => Err(format!("registering with the L1: {e}")),
                 }
             };
@@ -308,14 +319,20 @@ impl Pipeline {
     }
 
     /// Registers the rollup if this node holds its owner key; otherwise checks that the
-    /// owner registered it with this node's submitter.
-    async fn register_on_l1(&self, settler: &Settler, ns: u64) -> Result<(), String> {
+    /// owner registered it as this node would (its genesis, its start, this submitter).
+    async fn register_on_l1(
+        &self,
+        settler: &Settler,
+        ns: u64,
+    ) -> Result<(), crate::l1::L1CallError> {
         let submitter = weft_settlement::auth::public_key(&settler.submitter);
+        let start = Cursor::new(0, 0);
         if let Some(owner) = &settler.owner {
             let registration = weft_settlement::Registration {
                 rollup: ns,
+                program: BACKEND_ID.into(),
                 genesis_root: self.genesis_root,
-                start: Cursor::new(0, 0),
+                start,
                 submitter,
             };
             return settler
@@ -323,17 +340,37 @@ impl Pipeline {
                 .register(&registration.sign(owner, &settler.chain))
                 .await;
         }
-        let status = settler.client.status().await?;
+        let transient = |message: String| crate::l1::L1CallError {
+            refused: false,
+            duplicate: false,
+            message,
+        };
+        let refused = |message: String| crate::l1::L1CallError {
+            refused: true,
+            ..transient(message)
+        };
+        let status = settler.client.status().await.map_err(transient)?;
         match status.iter().find(|s| s.rollup == ns) {
-            Some(s) if s.submitter == submitter => Ok(()),
-            Some(s) => Err(format!(
+            Some(s) if s.submitter != submitter => Err(refused(format!(
                 "rollup {ns} is registered with submitter {}, not this node's {}",
                 weft_types::to_hex(&s.submitter),
                 weft_types::to_hex(&submitter)
-            )),
-            None => Err(format!(
+            ))),
+            // Before its first batch, the next start is the registered one.
+            Some(s)
+                if s.genesis_root != self.genesis_root
+                    || (s.settled_batches == 0 && s.next_start != start) =>
+            {
+                Err(refused(format!(
+                    "rollup {ns} is registered with genesis root {:?} (next batch from {}), this node's is {:?} from {start}",
+                    s.genesis_root, s.next_start, self.genesis_root
+                )))
+            }
+            Some(_) => Ok(()),
+            // The owner may register it later.
+            None => Err(transient(format!(
                 "rollup {ns} is not registered, and this node has no owner key to register it"
-            )),
+            ))),
         }
     }
 
@@ -372,7 +409,14 @@ impl Pipeline {
             signature: Vec::new(),
         };
         submission.sign(&settler.submitter, &settler.chain);
-        let receipt = l1.submit(&SubmissionJson::of(&submission)).await?;
+        let receipt = match l1.submit(&SubmissionJson::of(&submission)).await {
+            Ok(receipt) => receipt,
+            // An earlier attempt of this very submission was recorded (its answer lost): the
+            // next status says what it came to.
+            Err(e) if e.duplicate => return Ok(Step::Progress),
+            Err(e) if e.refused => return Ok(Step::Refused(format!("batch {next}: {e}"))),
+            Err(e) => return Err(e.to_string()),
+        };
         Ok(match receipt.outcome {
             Outcome::Settled { .. } => {
                 info!(target: "weft::rollup::settle", batch = next, l1_block = receipt.l1_block, "batch settled");
@@ -404,6 +448,7 @@ impl Pipeline {
             .register_blocking_method("prover_info", move |_, _, _| {
                 Ok::<_, ErrorObjectOwned>(ProverInfo {
                     chain: me.chain.to_string(),
+                    instance: weft_types::to_hex(&me.coordinator.instance()),
                     rollup: me.rollup.namespace(),
                     backend: BACKEND_ID.into(),
                 })

@@ -14,8 +14,8 @@ use weft_prover::{token::TokenBackend, ProofBackend as _};
 
 /// How long an idle worker waits before asking again, in milliseconds.
 pub const IDLE_POLL_MS: u64 = 500;
-/// How long a worker whose pull was refused (suspended, not registered, ...) waits before
-/// asking again, in milliseconds.
+/// How long a worker whose pull was refused (suspended, not registered, ...), or that could
+/// not prove its task, waits before asking again, in milliseconds.
 pub const REFUSED_POLL_MS: u64 = 10_000;
 
 /// Runs the worker loop until the process ends, idling on `clock`, signing with `key`.
@@ -45,6 +45,8 @@ pub async fn run(
             .map_err(|e| format!("the coordinator's chain id: {e}"))?
             .into(),
     );
+    let instance = weft_types::from_hex_fixed::<32>(&info.instance)
+        .map_err(|e| format!("the coordinator's instance id: {e}"))?;
     let prover = weft_prover::auth::prover_id(key);
     info!(target: "weft::prover", coordinator, prover, rollup = info.rollup, "prover worker started");
     // Each pull's timestamp is above the last one (rule K1), even within a millisecond.
@@ -52,7 +54,8 @@ pub async fn run(
     loop {
         let at_ms = clock.now_ms().max(last_at_ms + 1);
         last_at_ms = at_ms;
-        let request = weft_prover::auth::PullRequest::sign(key, &chain, info.rollup, at_ms);
+        let request =
+            weft_prover::auth::PullRequest::sign(key, &chain, &instance, info.rollup, at_ms);
         let task: Option<PulledTask> = match http.request("prover_pull", rpc_params![request]).await
         {
             Ok(t) => t,
@@ -70,6 +73,8 @@ pub async fn run(
             Ok(i) => i,
             Err(e) => {
                 warn!(target: "weft::prover", task = task.task, %e, "witness is not hex; leaving the task to its deadline");
+                // The next pull hands the same task back: do not spin on it.
+                clock.sleep(REFUSED_POLL_MS).await;
                 continue;
             }
         };
@@ -82,13 +87,29 @@ pub async fn run(
             Err(e) => {
                 // Leave the task to its deadline: another prover (or this one) retries it.
                 warn!(target: "weft::prover", task = task.task, %e, "proving failed");
+                clock.sleep(REFUSED_POLL_MS).await;
                 continue;
             }
         };
         let proving_ms = started.elapsed().as_millis() as u64;
-        let request = weft_prover::auth::SubmitRequest::sign(key, &chain, task.task, &proof);
-        let answer: Result<SubmitJson, _> =
-            http.request("prover_submit", rpc_params![request]).await;
+        let request =
+            weft_prover::auth::SubmitRequest::sign(key, &chain, &instance, task.task, &proof);
+        // A lost answer or a restarting coordinator is retried until the deadline: a proof
+        // not handed in is a strike against this key.
+        let answer: Result<SubmitJson, _> = loop {
+            match http
+                .request("prover_submit", rpc_params![request.clone()])
+                .await
+            {
+                Err(jsonrpsee::core::ClientError::Call(e)) => break Err(e.to_string()),
+                Err(e) if clock.now_ms() + IDLE_POLL_MS < task.deadline_ms => {
+                    warn!(target: "weft::prover", task = task.task, %e, "submit failed; retrying");
+                    clock.sleep(IDLE_POLL_MS).await;
+                }
+                Err(e) => break Err(e.to_string()),
+                Ok(a) => break Ok(a),
+            }
+        };
         match answer {
             Ok(a) if a.accepted => {
                 info!(target: "weft::prover", task = task.task, batch = task.batch_index, proving_ms, proof_bytes = proof.len(), "proof accepted")

@@ -43,11 +43,17 @@ pub struct Deployment {
     pub owner: PublicKey,
 }
 
+/// Longest proof program id a registration names, in bytes.
+pub const PROGRAM_ID_BYTES_MAX: usize = 128;
+
 /// What a rollup's owner signs to register it (rule A1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
     /// Rollup id (its Weft namespace).
     pub rollup: u64,
+    /// The proof program the owner registers it with: it must be the one the L1 runs for
+    /// the rollup (at most [`PROGRAM_ID_BYTES_MAX`] bytes).
+    pub program: String,
     /// State root before any batch.
     pub genesis_root: Root,
     /// Where its first batch starts.
@@ -59,8 +65,10 @@ pub struct Registration {
 
 impl Registration {
     fn message(&self) -> Vec<u8> {
-        let mut m = Vec::with_capacity(8 + 32 + 12 + 32);
+        let mut m = Vec::with_capacity(8 + 8 + self.program.len() + 32 + 12 + 32);
         m.extend_from_slice(&self.rollup.to_be_bytes());
+        m.extend_from_slice(&(self.program.len() as u64).to_be_bytes());
+        m.extend_from_slice(self.program.as_bytes());
         for w in self.genesis_root {
             m.extend_from_slice(&w.to_be_bytes());
         }
@@ -124,6 +132,15 @@ fn submission_message(s: &Submission) -> Vec<u8> {
 }
 
 impl Submission {
+    /// What identifies this signed submission: the SHA-256 of what was signed and the
+    /// signature. The L1 answers a second copy of a recorded one without doing it again.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(submission_message(self));
+        h.update(&self.signature);
+        h.finalize().into()
+    }
+
     /// Signs the submission with the submitter's key, for `chain` (rule A2).
     pub fn sign(&mut self, submitter: &SigningKey, chain: &ChainId) {
         self.signature = submitter
@@ -144,6 +161,11 @@ impl Submission {
             &self.signature,
         )
     }
+}
+
+/// Whether `key` is a valid ed25519 public key.
+pub fn is_public_key(key: &PublicKey) -> bool {
+    ed25519::PublicKey::decode(key.to_vec()).is_ok()
 }
 
 /// The 32 bytes of `key`'s public key.
@@ -229,16 +251,23 @@ mod tests {
         let c = chain(b"a");
         let r = Registration {
             rollup: 7,
+            program: "test/program".into(),
             genesis_root: [1, 2, 3, 4],
             start: Cursor::new(0, 0),
             submitter: public_key(&other),
         };
-        let signed = r.sign(&owner, &c);
+        let signed = r.clone().sign(&owner, &c);
         assert!(signed.signed_by(&public_key(&owner), &c));
         assert!(!signed.signed_by(&public_key(&other), &c), "another key");
         assert!(
             !signed.signed_by(&public_key(&owner), &chain(b"b")),
             "another chain"
+        );
+        let mut program = signed.clone();
+        program.registration.program = "test/other".into();
+        assert!(
+            !program.signed_by(&public_key(&owner), &c),
+            "another program"
         );
         let mut changed = signed.clone();
         changed.registration.genesis_root[0] = 9;

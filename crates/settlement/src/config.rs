@@ -10,7 +10,8 @@ pub const DEFAULT_PROOF_BYTES_MAX: usize = 4 * 1024 * 1024;
 pub const DEFAULT_INBOX_PAYLOAD_BYTES_MAX: usize = 64 * 1024;
 /// Default bound on the inbox messages one query returns.
 pub const DEFAULT_INBOX_MESSAGES_MAX: usize = 1_024;
-/// Default bound on inbox sends per second, across all callers (each is a durable block).
+/// Default bound on inbox sends per second to one rollup, across all callers (each is a
+/// durable block).
 pub const DEFAULT_INBOX_SENDS_PER_SECOND_MAX: u32 = 50;
 
 /// Settlement configuration (`[settlement]` in the node's TOML).
@@ -26,8 +27,8 @@ pub struct Config {
     pub inbox_payload_bytes_max: usize,
     /// Most inbox messages one query returns; larger requests are cut to this.
     pub inbox_messages_max: usize,
-    /// Most inbox sends accepted per second, across all callers: each is a durable L1
-    /// block, and sending is open to anyone. Over it, a send is refused as busy.
+    /// Most inbox sends accepted per second to one rollup, across all callers: each is a
+    /// durable L1 block, and sending is open to anyone. Over it, a send is refused as busy.
     pub inbox_sends_per_second_max: u32,
 }
 

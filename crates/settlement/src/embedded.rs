@@ -24,6 +24,10 @@ const ROLLUPS: TableDefinition<u64, &[u8]> = TableDefinition::new("rollups");
 const BATCHES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("batches");
 /// (rollup, message index) -> JSON [`InboxMessage`].
 const INBOX: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("inbox");
+/// Digest of every recorded signed submission ([`Submission::digest`]) -> the L1 block
+/// that recorded it: a replayed copy is answered without being done again. (Submissions
+/// refused as not finalized yet are not kept: the rollup sends the same one again.)
+const SUBMISSIONS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("submissions");
 /// Chain metadata: [`HEAD`] and [`SCHEMA`].
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Bundle id -> (rollup that settled it first, executed as 0/1): rule 5b's memory.
@@ -56,8 +60,9 @@ pub struct EmbeddedL1 {
     weft: Arc<dyn WeftData>,
     /// Held across every final check and write: the chain has one writer at a time.
     write: Mutex<()>,
-    /// Inbox sends in the current second: (second since the Unix epoch, count).
-    inbox_window: Mutex<(u64, u32)>,
+    /// Inbox sends in the current second, per registered rollup: (second since the Unix
+    /// epoch, count).
+    inbox_window: Mutex<BTreeMap<u64, (u64, u32)>>,
 }
 
 /// The block a write transaction is building.
@@ -85,6 +90,7 @@ impl EmbeddedL1 {
             txn.open_table(ROLLUPS)?;
             txn.open_table(BATCHES)?;
             txn.open_table(INBOX)?;
+            txn.open_table(SUBMISSIONS)?;
             let mut blocks = txn.open_table(BLOCKS)?;
             let mut meta = txn.open_table(META)?;
             let schema = meta.get(SCHEMA)?.map(|v| v.value());
@@ -122,7 +128,7 @@ impl EmbeddedL1 {
             rollups,
             weft,
             write: Mutex::new(()),
-            inbox_window: Mutex::new((0, 0)),
+            inbox_window: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -176,24 +182,33 @@ impl EmbeddedL1 {
         // Auth rules A2 and A3: the signature first, against the registered submitter (fixed
         // at registration, so a read snapshot is enough); nothing else is done for, or
         // recorded of, a call without it.
+        let digest = sub.digest();
         let snapshot = {
             let txn = self.db.begin_read()?;
             let rollups = txn.open_table(ROLLUPS)?;
             let state = rollups.get(rollup)?;
-            state
+            let snapshot = state
                 .map(|v| decode::<RollupState>("rollup", rollup, v.value()))
                 .transpose()?
-                .ok_or(SettlementError::UnknownRollup { rollup })?
+                .ok_or(SettlementError::UnknownRollup { rollup })?;
+            if !sub.signed_by(&snapshot.submitter, &self.chain) {
+                return Err(SettlementError::Unauthorized {
+                    rollup,
+                    reason: format!(
+                        "the submission is not signed by the registered submitter {} for Weft chain {}",
+                        weft_types::to_hex(&snapshot.submitter),
+                        self.chain
+                    ),
+                });
+            }
+            // A replay of a recorded submission costs a lookup, not a block.
+            if let Some(l1_block) = txn.open_table(SUBMISSIONS)?.get(&digest)? {
+                return Err(SettlementError::Duplicate {
+                    l1_block: l1_block.value(),
+                });
+            }
+            snapshot
         };
-        if !sub.signed_by(&snapshot.submitter, &self.chain) {
-            return Err(SettlementError::Unauthorized {
-                rollup,
-                reason: format!(
-                    "the submission is not signed by the registered submitter {}",
-                    weft_types::to_hex(&snapshot.submitter)
-                ),
-            });
-        }
         // Rules 5 and 6 outside the lock, if the snapshot passes rules 1 to 4.
         let mut data = match contract::check_cheap(&self.cfg, Some(&snapshot), program, &sub) {
             Ok((state, program)) => Some(self.check_data(state, program, &sub)?),
@@ -204,6 +219,11 @@ impl EmbeddedL1 {
         loop {
             let guard = self.lock();
             let txn = self.db.begin_write()?;
+            if let Some(l1_block) = txn.open_table(SUBMISSIONS)?.get(&digest)? {
+                return Err(SettlementError::Duplicate {
+                    l1_block: l1_block.value(),
+                });
+            }
             let state = read_rollup(&txn, rollup)?;
             let verdict = match contract::check_cheap(&self.cfg, state.as_ref(), program, &sub) {
                 Err(reject) => Err(reject),
@@ -232,6 +252,10 @@ impl EmbeddedL1 {
                 },
             };
             let pending = pending_block(&txn)?;
+            if !matches!(verdict, Err(Reject::NotFinalized { .. })) {
+                txn.open_table(SUBMISSIONS)?
+                    .insert(&digest, pending.number)?;
+            }
             let outcome = match verdict {
                 Ok(()) => {
                     let state = state.expect("a passed check implies a registered rollup");
@@ -309,24 +333,50 @@ fn settle(
 
 impl L1 for EmbeddedL1 {
     fn register_rollup(&self, signed: SignedRegistration) -> Result<(), SettlementError> {
-        let r = signed.registration;
-        let rollup = r.rollup;
+        let rollup = signed.registration.rollup;
         let deployment = self
             .rollups
             .get(&rollup)
             .ok_or(SettlementError::NoProgram { rollup })?;
         // Auth rules A1 and A3: only the owner named by the deployment registers, checked
         // before the lock.
+        if signed.registration.program.len() > crate::auth::PROGRAM_ID_BYTES_MAX {
+            return Err(SettlementError::BadRegistration {
+                rollup,
+                reason: format!(
+                    "a program id is at most {} bytes",
+                    crate::auth::PROGRAM_ID_BYTES_MAX
+                ),
+            });
+        }
         if !signed.signed_by(&deployment.owner, &self.chain) {
             return Err(SettlementError::Unauthorized {
                 rollup,
                 reason: format!(
-                    "the registration is not signed by the rollup's owner {}",
-                    weft_types::to_hex(&deployment.owner)
+                    "the registration is not signed by the rollup's owner {} for Weft chain {}",
+                    weft_types::to_hex(&deployment.owner),
+                    self.chain
                 ),
             });
         }
+        let r = signed.registration;
         let program = deployment.program.id().to_string();
+        let bad = |reason: String| SettlementError::BadRegistration { rollup, reason };
+        if r.program != program {
+            return Err(bad(format!(
+                "the registration names proof program {:?}, the L1 runs {program:?} for it",
+                r.program
+                    .chars()
+                    .take(crate::auth::PROGRAM_ID_BYTES_MAX)
+                    .collect::<String>()
+            )));
+        }
+        if !crate::auth::is_public_key(&r.submitter) {
+            return Err(bad(format!(
+                "submitter {} is not an ed25519 public key",
+                weft_types::to_hex(&r.submitter)
+            )));
+        }
         let (genesis_root, start) = (r.genesis_root, r.start);
         let _write = self.lock();
         let txn = self.db.begin_write()?;
@@ -443,16 +493,26 @@ impl L1 for EmbeddedL1 {
                 bytes_max: self.cfg.inbox_payload_bytes_max,
             });
         }
+        // Only a registered rollup's inbox takes messages (and so has a budget below).
+        {
+            let txn = self.db.begin_read()?;
+            if txn.open_table(ROLLUPS)?.get(rollup)?.is_none() {
+                return Err(SettlementError::UnknownRollup { rollup });
+            }
+        }
         // Sending is open to anyone (it is the forced-inclusion path) and costs the L1 a
-        // durable block: bounded per second, across callers.
+        // durable block: bounded per second and per rollup, so flooding one rollup's inbox
+        // does not close another's. (Within one rollup, a flood competes with honest sends
+        // until sends carry a fee.)
         {
             let now_ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
-            let mut window = self
+            let mut windows = self
                 .inbox_window
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let window = windows.entry(rollup).or_insert((0, 0));
             if window.0 != now_ms / 1000 {
                 *window = (now_ms / 1000, 0);
             }

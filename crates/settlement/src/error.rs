@@ -49,6 +49,21 @@ pub enum SettlementError {
         /// Which key was expected.
         reason: String,
     },
+    /// This signed submission was recorded before (a replay); nothing was done again.
+    #[error("this submission was recorded in L1 block {l1_block} already")]
+    Duplicate {
+        /// The block that recorded it.
+        l1_block: u64,
+    },
+    /// A registration names another proof program than the one the L1 runs for the rollup,
+    /// or a submitter that is not an ed25519 key.
+    #[error("rollup {rollup}: {reason}")]
+    BadRegistration {
+        /// Rollup id.
+        rollup: u64,
+        /// What is wrong.
+        reason: String,
+    },
     /// Too many calls of this kind in the current second; nothing was recorded.
     #[error(
         "the L1 takes at most {per_second_max} {what} per second; retry in {retry_after_ms} ms"

@@ -95,8 +95,11 @@ fn already_settled_index_is_refused_and_the_stored_batch_is_unchanged() {
             batch_index: 0
         }
     );
-    // Resubmitting the very same batch is refused too.
-    assert_eq!(rejected(&h, first).code(), 3);
+    // Resubmitting the very same signed batch is a replay: answered from the record.
+    assert!(matches!(
+        h.submit(first).unwrap_err(),
+        SettlementError::Duplicate { .. }
+    ));
     assert_eq!(h.l1.batch(ROLLUP, 0).unwrap().unwrap(), stored);
     assert_eq!(h.status().root, stored.new_root);
 }
@@ -637,6 +640,7 @@ fn only_the_owner_registers_a_rollup() {
     let attacker = SigningKey::from_seed(666);
     let hijack = Registration {
         rollup: ROLLUP,
+        program: support::PROGRAM.into(),
         genesis_root: [6, 6, 6, 6],
         start: START,
         submitter: public_key(&attacker),
@@ -651,21 +655,24 @@ fn only_the_owner_registers_a_rollup() {
     // The owner's signature on another network, or over other fields, does not carry over.
     let honest = Registration {
         rollup: ROLLUP,
+        program: support::PROGRAM.into(),
         genesis_root: GENESIS,
         start: START,
         submitter: public_key(&submitter_of(ROLLUP)),
     };
     let elsewhere = ChainId(weft_types::sha256(&[b"another network"]));
-    unauthorized(h.l1.register_rollup(honest.sign(&owner_of(ROLLUP), &elsewhere)));
-    let mut swapped = honest.sign(&owner_of(ROLLUP), &chain_id());
+    unauthorized(h.l1.register_rollup(honest.clone().sign(&owner_of(ROLLUP), &elsewhere)));
+    let mut swapped = honest.clone().sign(&owner_of(ROLLUP), &chain_id());
     swapped.registration.submitter = public_key(&attacker);
     unauthorized(h.l1.register_rollup(swapped));
     // Another rollup's owner is not this one's.
-    unauthorized(h.l1.register_rollup(honest.sign(&owner_of(OTHER_NAMESPACE), &chain_id())));
+    unauthorized(
+        h.l1.register_rollup(honest.clone().sign(&owner_of(OTHER_NAMESPACE), &chain_id())),
+    );
     assert_eq!(h.l1.head().unwrap(), head, "refusals record nothing");
     assert!(h.l1.status().unwrap().is_empty());
 
-    h.l1.register_rollup(honest.sign(&owner_of(ROLLUP), &chain_id()))
+    h.l1.register_rollup(honest.clone().sign(&owner_of(ROLLUP), &chain_id()))
         .unwrap();
     let status = h.status();
     assert_eq!(status.genesis_root, GENESIS);
@@ -674,7 +681,7 @@ fn only_the_owner_registers_a_rollup() {
     // rotation): a conflict.
     let rotated = Registration {
         submitter: public_key(&attacker),
-        ..honest
+        ..honest.clone()
     };
     assert!(matches!(
         h.l1.register_rollup(rotated.sign(&owner_of(ROLLUP), &chain_id())),
@@ -777,4 +784,82 @@ fn inbox_sends_are_bounded_per_second() {
         "a busy answer seals nothing"
     );
     assert_eq!(h.status().inbox_messages, sent);
+    // Sends to an unregistered rollup are refused before they count, and one rollup's
+    // budget is its own: with this rollup's spent, another's is still open.
+    for _ in 0..100 {
+        assert!(matches!(
+            h.l1.inbox_send(99, vec![0]),
+            Err(SettlementError::UnknownRollup { rollup: 99 })
+        ));
+    }
+    h.register(OTHER_NAMESPACE, GENESIS, START).unwrap();
+    h.l1.inbox_send(OTHER_NAMESPACE, vec![1]).unwrap();
+}
+
+/// A registration must name the program the L1 runs for the rollup, and a submitter that is
+/// a key: an owner's typo cannot brick the rollup.
+#[test]
+fn a_registration_for_another_program_or_a_non_key_is_refused() {
+    let h = Harness::unregistered(Config::default());
+    let base = Registration {
+        rollup: ROLLUP,
+        program: support::PROGRAM.into(),
+        genesis_root: GENESIS,
+        start: START,
+        submitter: public_key(&submitter_of(ROLLUP)),
+    };
+    let other_program = Registration {
+        program: "test/sum-v0".into(),
+        ..base.clone()
+    };
+    // Not every 32 bytes are a point of the curve: the first such pattern.
+    let bad_key = (0..=255u8)
+        .map(|b| [b; 32])
+        .find(|k| !weft_settlement::auth::is_public_key(k))
+        .expect("some pattern is not a point");
+    let not_a_key = Registration {
+        submitter: bad_key,
+        ..base.clone()
+    };
+    for (r, why) in [
+        (other_program, "the L1 runs"),
+        (not_a_key, "not an ed25519"),
+    ] {
+        let err =
+            h.l1.register_rollup(r.sign(&owner_of(ROLLUP), &chain_id()))
+                .unwrap_err();
+        assert!(
+            matches!(&err, SettlementError::BadRegistration { rollup: ROLLUP, reason } if reason.contains(why)),
+            "{err}"
+        );
+    }
+    assert!(h.l1.status().unwrap().is_empty());
+    h.l1.register_rollup(base.sign(&owner_of(ROLLUP), &chain_id()))
+        .unwrap();
+}
+
+/// A signed submission seen on the wire and sent again is answered from the record: no
+/// second block, no second verification, whatever its first verdict.
+#[test]
+fn a_replayed_submission_costs_a_lookup_not_a_block() {
+    let h = Harness::new();
+    let mut bad = h.honest(Cursor::new(3, 0));
+    bad.proof[0] ^= 1;
+    let bad = support::signed(bad);
+    let rejected = h.l1.submit(bad.clone()).unwrap();
+    assert!(rejected.rejected().is_some());
+    let honest = support::signed(h.honest(Cursor::new(3, 0)));
+    let settled = h.l1.submit(honest.clone()).unwrap();
+    assert!(settled.settled().is_some());
+    let head = h.l1.head().unwrap();
+    // Make any data fetch fail loudly: a replay must not reach it.
+    h.chain.set_unavailable(true);
+    for (replay, first) in [(bad, rejected.l1_block), (honest, settled.l1_block)] {
+        let err = h.l1.submit(replay).unwrap_err();
+        assert!(
+            matches!(err, SettlementError::Duplicate { l1_block } if l1_block == first),
+            "{err}"
+        );
+    }
+    assert_eq!(h.l1.head().unwrap(), head, "replays seal nothing");
 }

@@ -24,6 +24,9 @@ pub const START: Cursor = Cursor::new(1, 0);
 /// Finalized Weft blocks at the start of every test: heights `0..=FINALIZED_HEAD`.
 pub const FINALIZED_HEAD: u64 = 10;
 
+/// The program id the harness deploys and registers.
+pub const PROGRAM: &str = "test/sum-v1";
+
 /// The Weft chain the test L1 settles.
 pub fn chain_id() -> ChainId {
     ChainId(weft_types::sha256(&[b"weft-settlement tests"]))
@@ -246,6 +249,7 @@ impl Harness {
     ) -> Result<(), SettlementError> {
         let registration = Registration {
             rollup,
+            program: PROGRAM.into(),
             genesis_root,
             start,
             submitter: public_key(&submitter_of(rollup)),
