@@ -241,8 +241,7 @@ pub(crate) fn check_data(
         .into_iter()
         .filter(|i| i.bundle.as_ref().is_none_or(executed))
         .collect();
-    let expected = program
-        .commitment(header, &payloads)
+    let expected = isolated(|| program.commitment(header, &payloads))
         .map_err(|reason| Reject::CommitmentFailed { reason })?;
     if expected != sub.commitment {
         return Err(Reject::CommitmentMismatch {
@@ -252,16 +251,31 @@ pub(crate) fn check_data(
         .into());
     }
     // Rule 6.
-    program
-        .verify(
+    isolated(|| {
+        program.verify(
             header,
             &sub.old_root,
             &sub.new_root,
             &sub.commitment,
             &sub.proof,
         )
-        .map_err(|reason| Reject::InvalidProof { reason })?;
+    })
+    .map_err(|reason| Reject::InvalidProof { reason })?;
     Ok(())
+}
+
+/// Runs a [`Program`] call so that a panic in it (a proof library asserting on bytes it did
+/// not validate) is a refusal of the submission, not a crash of the L1. No lock is held
+/// while programs run, so nothing is left poisoned.
+fn isolated<T>(call: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(format!("the program panicked on this submission: {what}"))
+    })
 }
 
 /// Rule 5b, across rollups: no outcome in `sub` contradicts the one another rollup's settled

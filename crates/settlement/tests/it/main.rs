@@ -863,3 +863,23 @@ fn a_replayed_submission_costs_a_lookup_not_a_block() {
     }
     assert_eq!(h.l1.head().unwrap(), head, "replays seal nothing");
 }
+
+/// A proof crafted to make the program's verifier panic is refused like any invalid proof
+/// and recorded; the L1 goes on serving (its write lock is not poisoned), and the honest
+/// batch settles after it.
+#[test]
+fn a_proof_that_panics_the_verifier_is_refused_and_the_l1_goes_on() {
+    let h = Harness::new();
+    let honest = h.honest(Cursor::new(3, 0));
+    for tail in [&b""[..], &[0u8; 64][..], &[0xffu8; 4096][..]] {
+        let mut crafted = honest.clone();
+        crafted.proof = [support::POISON_PROOF, tail].concat();
+        let reject = rejected(&h, crafted);
+        assert!(
+            matches!(&reject, Reject::InvalidProof { reason } if reason.contains("panicked")),
+            "{reject:?}"
+        );
+    }
+    h.l1.inbox_send(ROLLUP, vec![1]).unwrap();
+    assert!(h.submit(honest).unwrap().settled().is_some());
+}

@@ -24,6 +24,9 @@ pub const START: Cursor = Cursor::new(1, 0);
 /// Finalized Weft blocks at the start of every test: heights `0..=FINALIZED_HEAD`.
 pub const FINALIZED_HEAD: u64 = 10;
 
+/// A proof starting with these bytes makes [`SumProgram::verify`] panic.
+pub const POISON_PROOF: &[u8] = b"\xde\xad\xbe\xef";
+
 /// The program id the harness deploys and registers.
 pub const PROGRAM: &str = "test/sum-v1";
 
@@ -106,6 +109,11 @@ impl Program for SumProgram {
         commitment: &Root,
         proof: &[u8],
     ) -> Result<(), String> {
+        // Like a proof library that asserts on bytes it did not validate.
+        assert!(
+            !proof.starts_with(POISON_PROOF),
+            "index out of bounds in a proof decoder"
+        );
         if proof != Self::prove(old_root, new_root, commitment).as_slice() {
             return Err("proof does not match the public inputs".into());
         }
