@@ -405,6 +405,8 @@ fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<(
         os(weft_rpc),
         os("--token-owner"),
         os(&pk_of(&owner)?),
+        os("--genesis"),
+        args.data_dir.join("genesis.toml").into_os_string(),
     ];
     procs.spawn_child("the embedded L1", &l1_args, &l1_dir.join("l1.log"))?;
     // The world's config: ports follow this run's base port; the genesis parts (allocation,

@@ -21,9 +21,13 @@ pub enum L1Command {
         /// RPC listen address.
         #[arg(long, default_value = "127.0.0.1:9200")]
         listen: SocketAddr,
-        /// Weft validator RPC to read finalized namespace data from.
+        /// Weft validator RPC to read finalized namespace data from (verified, not trusted).
         #[arg(long, default_value = crate::client::DEFAULT_RPC)]
         weft_rpc: String,
+        /// The Weft network's genesis file: its validator set certifies every block the L1
+        /// reads, so the validator RPC is not trusted.
+        #[arg(long)]
+        genesis: PathBuf,
         /// Namespace of the token rollup (its settlement program is installed there).
         #[arg(long, default_value_t = DEFAULT_TOKEN_NAMESPACE)]
         token_namespace: u64,
@@ -67,16 +71,34 @@ pub fn run(cmd: L1Command) -> Result<()> {
                 weft_rpc,
                 token_namespace,
                 token_owner,
+                genesis,
             } => {
+                let genesis = weft_node::Genesis::load(&genesis)?;
+                let trust = weft_rollup::l1::WeftTrust {
+                    validators: genesis.validator_keys().map_err(anyhow::Error::msg)?,
+                    chain: weft_types::ChainId::of_genesis(
+                        &genesis.block().map_err(anyhow::Error::msg)?,
+                    ),
+                    limits: genesis.limits,
+                };
                 let owner = weft_types::from_hex_fixed::<32>(&token_owner)
                     .map_err(|e| anyhow::anyhow!("--token-owner: {e}"))?;
+                anyhow::ensure!(
+                    weft_settlement::auth::is_public_key(&owner),
+                    "--token-owner {token_owner} is not an ed25519 public key"
+                );
                 tracing_subscriber::fmt().with_target(true).init();
                 std::fs::create_dir_all(&data_dir)?;
                 let weft_client = weft_client::Client::new(&weft_rpc)?;
-                let chain = weft_client
+                let chain = trust.chain;
+                let served = weft_client
                     .chain_id()
                     .await
                     .context("asking the Weft validator for its chain id")?;
+                anyhow::ensure!(
+                    served == chain,
+                    "the validator at {weft_rpc} serves chain {served}, the genesis file is chain {chain}"
+                );
                 let domain = weft_rollup_token::TransferDomain {
                     chain,
                     rollup: weft_types::NamespaceId(token_namespace),
@@ -85,6 +107,7 @@ pub fn run(cmd: L1Command) -> Result<()> {
                 let rollups = BTreeMap::from([(token_namespace, Deployment { program, owner })]);
                 let weft = Arc::new(WeftRpcData::new(
                     weft_client,
+                    trust,
                     tokio::runtime::Handle::current(),
                 ));
                 let l1 = EmbeddedL1::open(

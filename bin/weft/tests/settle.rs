@@ -122,6 +122,8 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
             weft_rpc.clone(),
             s("--token-owner"),
             weft_types::to_hex(&pk(&owner)),
+            s("--genesis"),
+            dir.path().join("genesis.toml").display().to_string(),
         ],
     );
     procs.spawn(
@@ -366,6 +368,83 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
         .await
         .unwrap();
     assert_eq!(after, head, "refused calls seal no L1 block");
+
+    // The L1 reads Weft through proofs and certificates checked against genesis: a lying
+    // validator RPC that answers for namespace 7 with another namespace's proof (valid, and
+    // empty) is caught, where the honest one's data is the batch's.
+    let genesis = weft_node::Genesis::load(&dir.path().join("genesis.toml")).unwrap();
+    let trust = weft_rollup::l1::WeftTrust {
+        validators: genesis.validator_keys().unwrap(),
+        chain: chain(),
+        limits: genesis.limits,
+    };
+    let liar = lying_rpc(weft_rpc.clone()).await;
+    let reader = |url: &str| {
+        weft_rollup::l1::WeftRpcData::new(
+            weft_client::Client::new(url).unwrap(),
+            trust.clone(),
+            tokio::runtime::Handle::current(),
+        )
+    };
+    let (honest, lying) = (reader(&weft_rpc), reader(&liar));
+    let header = batches[0].batch.header;
+    let (told, lied) = tokio::task::spawn_blocking(move || {
+        use weft_settlement::WeftData as _;
+        (
+            honest.namespace_payloads(NS, header.start, header.end),
+            lying.namespace_payloads(NS, header.start, header.end),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(!told.unwrap().is_empty(), "the first batch holds transfers");
+    assert!(
+        matches!(&lied, Err(weft_settlement::DataError::Unavailable(m)) if m.contains("served namespace 99")),
+        "{lied:?}"
+    );
+}
+
+/// A Byzantine validator RPC: forwards to `upstream`, but answers every namespace proof with
+/// namespace 99's proof at the same height. Returns its URL.
+async fn lying_rpc(upstream: String) -> String {
+    use jsonrpsee::core::client::ClientT as _;
+    use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
+    let mut module = jsonrpsee::RpcModule::new(upstream);
+    for method in [
+        "weft_chainHead",
+        "weft_getFinality",
+        "weft_getNamespaceProof",
+    ] {
+        module
+            .register_async_method(method, move |params, up, _| async move {
+                let mut args: Vec<serde_json::Value> = params.parse().unwrap_or_default();
+                if method == "weft_getNamespaceProof" && !args.is_empty() {
+                    args[0] = serde_json::json!(99u64);
+                }
+                let mut forwarded = jsonrpsee::core::params::ArrayParams::new();
+                for a in args {
+                    forwarded.insert(a).unwrap();
+                }
+                let client = jsonrpsee::http_client::HttpClientBuilder::default()
+                    .build(up.as_str())
+                    .unwrap();
+                client
+                    .request::<serde_json::Value, _>(method, forwarded)
+                    .await
+                    .map_err(|e| -> ErrorObjectOwned {
+                        ErrorObject::owned(-32000, e.to_string(), None::<()>)
+                    })
+            })
+            .unwrap();
+    }
+    let server = jsonrpsee::server::Server::builder()
+        .build("127.0.0.1:0")
+        .await
+        .unwrap();
+    let url = format!("http://{}", server.local_addr().unwrap());
+    // Serves until the test process ends.
+    std::mem::forget(server.start(module));
+    url
 }
 
 fn now_ms() -> u64 {

@@ -271,6 +271,15 @@ impl Client {
         let Some(proof) = self.namespace_proof(namespace, height).await? else {
             return Ok(None);
         };
+        // The proof verifies for the namespace and height it names: they must be the ones
+        // asked for, or a node could answer with another namespace's (say, an empty one).
+        if proof.namespace != namespace || proof.height != height {
+            return Err(crate::VerifyError::Header(format!(
+                "asked for namespace {namespace} at height {height}, served namespace {} at height {}",
+                proof.namespace, proof.height
+            ))
+            .into());
+        }
         let Some(finality) = self.finality(height).await? else {
             return Ok(None);
         };

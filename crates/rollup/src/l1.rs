@@ -1,9 +1,11 @@
 //! The embedded L1 as a service: its JSON-RPC server and client, the Weft data it checks
 //! batches against, and the token rollup's settlement program.
 //!
-//! The L1 reads finalized namespace data from a Weft validator it is configured with (in the
-//! devnet, one of its own validators); a production adapter would follow Weft as a light
-//! client and check certificates.
+//! The L1 reads finalized namespace data from a Weft validator's RPC without trusting it:
+//! every height of a batch comes with its namespace proof and a finality certificate,
+//! checked against the validator set and chain of the network's genesis ([`WeftTrust`]). A
+//! validator that serves anything else makes the fetch fail (no verdict, nothing recorded),
+//! never a batch settle on data Weft did not finalize.
 
 use crate::batcher::header_digest;
 use jsonrpsee::core::client::ClientT as _;
@@ -22,8 +24,6 @@ use weft_settlement::{
     SettledBatch, SignedRegistration, Submission, WeftData, L1,
 };
 
-/// Most heights asked of a validator per namespace range request.
-pub const WEFT_RANGE_HEIGHTS_MAX: u64 = 256;
 /// Largest request the L1's RPC accepts, in bytes (a proof and its header, hex-encoded).
 pub const L1_REQUEST_BYTES_MAX: u32 = 8 << 20;
 
@@ -78,17 +78,39 @@ impl Program for TokenProgram {
     }
 }
 
-/// Finalized namespace data read from a Weft validator's RPC.
+/// What the L1 trusts about Weft: the network's genesis (its validator set, chain and
+/// decoding limits), never a validator's word.
+#[derive(Clone)]
+pub struct WeftTrust {
+    /// The validators whose quorum certifies finality.
+    pub validators: Vec<weft_types::VerifyingKey>,
+    /// The network.
+    pub chain: weft_types::ChainId,
+    /// Bounds on decoding what validators serve.
+    pub limits: weft_types::Limits,
+}
+
+/// Finalized namespace data read from a Weft validator's RPC and verified against
+/// [`WeftTrust`]: each height's namespace proof and finality certificate.
 pub struct WeftRpcData {
     client: weft_client::Client,
+    trust: WeftTrust,
     handle: tokio::runtime::Handle,
 }
 
 impl WeftRpcData {
-    /// Reads through `client`; blocking calls run on `handle` (call them from blocking
-    /// threads).
-    pub fn new(client: weft_client::Client, handle: tokio::runtime::Handle) -> Self {
-        Self { client, handle }
+    /// Reads through `client`, verifying against `trust`; blocking calls run on `handle`
+    /// (call them from blocking threads).
+    pub fn new(
+        client: weft_client::Client,
+        trust: WeftTrust,
+        handle: tokio::runtime::Handle,
+    ) -> Self {
+        Self {
+            client,
+            trust,
+            handle,
+        }
     }
 }
 
@@ -110,37 +132,38 @@ impl WeftData for WeftRpcData {
             if head.is_none_or(|h| h < end.height) {
                 return Err(DataError::NotFinalized { head });
             }
+            // Every height of the range, verified: the namespace's complete transactions in
+            // that block (its proof against the block's namespace table root) and the
+            // block's finality (a quorum certificate and the headers down to it).
+            let t = &self.trust;
             let mut out = Vec::new();
-            let mut from = start.height;
-            while from <= end.height {
-                let to = end.height.min(from + WEFT_RANGE_HEIGHTS_MAX - 1);
-                let range = self
+            for height in start.height..=end.height {
+                let verified = self
                     .client
-                    .namespace_transactions(namespace, from, to)
+                    .verified_namespace(namespace, height, &t.validators, &t.chain, &t.limits)
                     .await
-                    .map_err(unavailable)?;
-                let (mut height, mut j) = (u64::MAX, 0u32);
-                for tx in &range.transactions {
-                    if tx.height != height {
-                        (height, j) = (tx.height, 0);
-                    }
-                    let at = Cursor::new(tx.height, j);
-                    j += 1;
+                    .map_err(|e| {
+                        DataError::Unavailable(format!(
+                            "height {height} failed verification against genesis: {e}"
+                        ))
+                    })?
+                    .ok_or_else(|| {
+                        DataError::Unavailable(format!(
+                            "height {height} is below the head but the validator serves no proof of it"
+                        ))
+                    })?;
+                for (j, tx) in verified.transactions.iter().enumerate() {
+                    let at = Cursor::new(height, j as u32);
                     if at >= start && at < end {
-                        let payload = hex::decode(tx.tx.payload.trim_start_matches("0x"))
-                            .map_err(|e| DataError::Unavailable(format!("payload hex: {e}")))?;
-                        let bundle = match &tx.tx.leg {
-                            None => None,
-                            Some(l) => {
-                                Some(weft_types::from_hex_fixed::<32>(&l.bundle_id).map_err(
-                                    |e| DataError::Unavailable(format!("bundle id: {e}")),
-                                )?)
-                            }
-                        };
-                        out.push(weft_settlement::NamespaceItem { payload, bundle });
+                        let bundle = tx.leg().map(|l| {
+                            <[u8; 32]>::try_from(l.bundle().0.as_ref()).expect("32-byte digest")
+                        });
+                        out.push(weft_settlement::NamespaceItem {
+                            payload: tx.payload().to_vec(),
+                            bundle,
+                        });
                     }
                 }
-                from = range.next_from.unwrap_or(range.to + 1);
             }
             Ok(out)
         })
