@@ -103,7 +103,7 @@ pub struct SignedRegistration {
 impl SignedRegistration {
     /// Whether `owner` signed it for `chain`.
     pub fn signed_by(&self, owner: &PublicKey, chain: &ChainId) -> bool {
-        verify(
+        verify_signature(
             owner,
             &chain.domain(REGISTER_SIGNING_NAMESPACE),
             &self.registration.message(),
@@ -154,7 +154,7 @@ impl Submission {
 
     /// Whether `submitter` signed it for `chain`.
     pub fn signed_by(&self, submitter: &PublicKey, chain: &ChainId) -> bool {
-        verify(
+        verify_signature(
             submitter,
             &chain.domain(SUBMIT_SIGNING_NAMESPACE),
             &submission_message(self),
@@ -176,7 +176,13 @@ pub fn public_key(key: &SigningKey) -> PublicKey {
         .expect("an ed25519 public key is 32 bytes")
 }
 
-fn verify(key: &PublicKey, domain: &[u8], message: &[u8], signature: &[u8]) -> bool {
+/// Whether `signature` is `key`'s over `message` in `domain`.
+pub(crate) fn verify_signature(
+    key: &PublicKey,
+    domain: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
     let Ok(key) = ed25519::PublicKey::decode(key.to_vec()) else {
         return false;
     };

@@ -30,6 +30,8 @@ pub struct Config {
     /// Most inbox sends accepted per second to one rollup, across all callers: each is a
     /// durable L1 block, and sending is open to anyone. Over it, a send is refused as busy.
     pub inbox_sends_per_second_max: u32,
+    /// The staking program's parameters.
+    pub staking: crate::staking::StakingConfig,
 }
 
 impl Default for Config {
@@ -40,6 +42,7 @@ impl Default for Config {
             inbox_payload_bytes_max: DEFAULT_INBOX_PAYLOAD_BYTES_MAX,
             inbox_messages_max: DEFAULT_INBOX_MESSAGES_MAX,
             inbox_sends_per_second_max: DEFAULT_INBOX_SENDS_PER_SECOND_MAX,
+            staking: crate::staking::StakingConfig::default(),
         }
     }
 }
@@ -66,7 +69,7 @@ impl Config {
                 return Err(format!("{name} must be > 0"));
             }
         }
-        Ok(())
+        self.staking.validate()
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::auth::{Deployment, SignedRegistration};
 use crate::contract::{self, Refused, RollupState};
+use crate::staking::{self, EvidenceVerifier, SignedStakeCall, StakeError};
 use crate::{
     Config, Hash, InboxMessage, L1Block, L1Tx, Outcome, Program, Receipt, Reject, RollupStatus,
     SettledBatch, SettlementError, Submission, SubmitCall, WeftData, L1,
@@ -28,6 +29,12 @@ const INBOX: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("inbox");
 /// that recorded it: a replayed copy is answered without being done again. (Submissions
 /// refused as not finalized yet are not kept: the rollup sends the same one again.)
 const SUBMISSIONS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("submissions");
+/// Account key -> JSON [`staking::Account`].
+const ACCOUNTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("accounts");
+/// Validator key -> JSON [`staking::Validator`].
+const VALIDATORS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("validators");
+/// Offence id -> the L1 block that slashed it (staking rule S7).
+const OFFENCES: TableDefinition<&[u8; 32], u64> = TableDefinition::new("offences");
 /// Chain metadata: [`HEAD`] and [`SCHEMA`].
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Bundle id -> (rollup that settled it first, executed as 0/1): rule 5b's memory.
@@ -63,6 +70,44 @@ pub struct EmbeddedL1 {
     /// Inbox sends in the current second, per registered rollup: (second since the Unix
     /// epoch, count).
     inbox_window: Mutex<BTreeMap<u64, (u64, u32)>>,
+    /// Checks slashing evidence (none: the L1 slashes nothing).
+    evidence: Option<Arc<dyn EvidenceVerifier>>,
+}
+
+/// The staking side of an L1's deployment.
+#[derive(Clone, Default)]
+pub struct StakingDeployment {
+    /// Accounts funded by the genesis block: (public key, balance). Fixed when the chain is
+    /// created; reopening it with others is an error.
+    pub genesis_accounts: Vec<([u8; 32], u64)>,
+    /// Checks slashing evidence against the validator set (staking rule S7).
+    pub evidence: Option<Arc<dyn EvidenceVerifier>>,
+}
+
+/// What a staking call did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StakeReceipt {
+    /// The block that recorded it.
+    pub l1_block: u64,
+    /// The account after it.
+    pub account: staking::Account,
+    /// The validator after it.
+    pub validator: staking::Validator,
+}
+
+/// What a slash did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SlashReceipt {
+    /// The block that recorded it.
+    pub l1_block: u64,
+    /// The offence.
+    pub kind: staking::OffenceKind,
+    /// The validator after it.
+    pub validator: staking::Validator,
+    /// Amount taken.
+    pub slashed: u64,
+    /// Paid to the reporter.
+    pub reward: u64,
 }
 
 /// The block a write transaction is building.
@@ -83,10 +128,54 @@ impl EmbeddedL1 {
         rollups: BTreeMap<u64, Deployment>,
         weft: Arc<dyn WeftData>,
     ) -> Result<Self, SettlementError> {
+        Self::open_with(
+            path,
+            cfg,
+            chain,
+            rollups,
+            weft,
+            StakingDeployment::default(),
+        )
+    }
+
+    /// [`EmbeddedL1::open`], with the staking program's genesis accounts and evidence
+    /// verifier.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        cfg: Config,
+        chain: weft_types::ChainId,
+        rollups: BTreeMap<u64, Deployment>,
+        weft: Arc<dyn WeftData>,
+        staking: StakingDeployment,
+    ) -> Result<Self, SettlementError> {
         cfg.validate().map_err(SettlementError::Config)?;
+        if staking.genesis_accounts.len() > staking::GENESIS_ACCOUNTS_MAX {
+            return Err(SettlementError::Config(format!(
+                "{} genesis accounts, more than {}",
+                staking.genesis_accounts.len(),
+                staking::GENESIS_ACCOUNTS_MAX
+            )));
+        }
+        let mut funds = staking.genesis_accounts.clone();
+        funds.sort();
+        if funds.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(SettlementError::Config(
+                "a genesis account is funded twice".into(),
+            ));
+        }
+        let funding: Vec<L1Tx> = funds
+            .iter()
+            .map(|(account, balance)| L1Tx::Fund {
+                account: *account,
+                balance: *balance,
+            })
+            .collect();
         let db = Database::create(path.as_ref())?;
         let txn = db.begin_write()?;
         {
+            txn.open_table(ACCOUNTS)?;
+            txn.open_table(VALIDATORS)?;
+            txn.open_table(OFFENCES)?;
             txn.open_table(ROLLUPS)?;
             txn.open_table(BATCHES)?;
             txn.open_table(INBOX)?;
@@ -96,13 +185,21 @@ impl EmbeddedL1 {
             let schema = meta.get(SCHEMA)?.map(|v| v.value());
             match schema {
                 None => {
-                    // A fixed genesis (timestamp 0, no transactions) has the same hash on
-                    // every machine.
+                    // A fixed genesis (timestamp 0, the funded accounts in key order) has the
+                    // same hash on every machine given the same accounts.
+                    let mut accounts = txn.open_table(ACCOUNTS)?;
+                    for (account, balance) in &funds {
+                        let a = staking::Account {
+                            balance: *balance,
+                            nonce: 0,
+                        };
+                        accounts.insert(account, encode(&a).as_slice())?;
+                    }
                     let mut genesis = L1Block {
                         number: 0,
                         parent_hash: [0; 32],
                         timestamp_ms: 0,
-                        txs: Vec::new(),
+                        txs: funding,
                         hash: [0; 32],
                     };
                     genesis.hash = genesis.compute_hash();
@@ -110,7 +207,23 @@ impl EmbeddedL1 {
                     meta.insert(HEAD, 0)?;
                     meta.insert(SCHEMA, SCHEMA_VERSION)?;
                 }
-                Some(SCHEMA_VERSION) => {}
+                Some(SCHEMA_VERSION) => {
+                    let genesis: L1Block = match blocks.get(0)? {
+                        Some(v) => decode("block", 0, v.value())?,
+                        None => {
+                            return Err(SettlementError::Corrupt {
+                                what: "block",
+                                key: "0".into(),
+                                reason: "genesis missing".into(),
+                            })
+                        }
+                    };
+                    if !staking.genesis_accounts.is_empty() && genesis.txs != funding {
+                        return Err(SettlementError::Config(
+                            "this L1's genesis funds other accounts than the ones given".into(),
+                        ));
+                    }
+                }
                 Some(other) => {
                     return Err(SettlementError::Corrupt {
                         what: "schema version",
@@ -129,7 +242,160 @@ impl EmbeddedL1 {
             weft,
             write: Mutex::new(()),
             inbox_window: Mutex::new(BTreeMap::new()),
+            evidence: staking.evidence,
         })
+    }
+
+    /// Executes a signed staking call in a new block (staking rules S1 to S6).
+    pub fn stake(&self, signed: SignedStakeCall) -> Result<StakeReceipt, SettlementError> {
+        let call = &signed.call;
+        // S1, before the lock.
+        if !signed.signed(&self.chain) {
+            return Err(StakeError::BadSignature {
+                account: weft_types::to_hex(&call.account),
+            }
+            .into());
+        }
+        let key = match &call.action {
+            staking::Action::Bond { validator, .. }
+            | staking::Action::Unbond { validator, .. }
+            | staking::Action::Withdraw { validator }
+            | staking::Action::Unjail { validator } => *validator,
+        };
+        let _write = self.lock();
+        let txn = self.db.begin_write()?;
+        let account: staking::Account =
+            read_json(&txn, ACCOUNTS, &call.account, "account")?.unwrap_or_default();
+        if call.nonce != account.nonce {
+            return Err(StakeError::Nonce {
+                expected: account.nonce,
+                got: call.nonce,
+            }
+            .into());
+        }
+        let validator: Option<staking::Validator> = read_json(&txn, VALIDATORS, &key, "validator")?;
+        let pending = pending_block(&txn)?;
+        let (mut account, validator) = staking::apply(
+            &self.cfg.staking,
+            account,
+            validator,
+            call,
+            pending.timestamp_ms,
+        )?;
+        account.nonce += 1;
+        txn.open_table(ACCOUNTS)?
+            .insert(&call.account, encode(&account).as_slice())?;
+        txn.open_table(VALIDATORS)?
+            .insert(&key, encode(&validator).as_slice())?;
+        let block = seal(&txn, pending, vec![L1Tx::Stake { call: call.clone() }])?;
+        txn.commit()?;
+        info!(target: "weft::settlement", account = %weft_types::to_hex(&call.account), validator = %weft_types::to_hex(&key), action = ?call.action, l1_block = block.number, "staking call");
+        Ok(StakeReceipt {
+            l1_block: block.number,
+            account,
+            validator,
+        })
+    }
+
+    /// Slashes the validator `evidence` proves at fault, paying `reporter`'s account its
+    /// share (staking rules S7, S8). Open to anyone: the evidence is the authority.
+    pub fn slash(
+        &self,
+        evidence: &[u8],
+        reporter: [u8; 32],
+    ) -> Result<SlashReceipt, SettlementError> {
+        let verifier = self.evidence.as_ref().ok_or_else(|| {
+            StakeError::Evidence("this L1 is deployed without an evidence verifier".into())
+        })?;
+        // S7, before the lock: the verifier checks signatures and certificates.
+        let offence = verifier.verify(evidence).map_err(StakeError::Evidence)?;
+        let _write = self.lock();
+        let txn = self.db.begin_write()?;
+        if let Some(block) = txn.open_table(OFFENCES)?.get(&offence.id)? {
+            return Err(StakeError::Evidence(format!(
+                "this offence was slashed in L1 block {}",
+                block.value()
+            ))
+            .into());
+        }
+        let Some(mut validator): Option<staking::Validator> =
+            read_json(&txn, VALIDATORS, &offence.validator, "validator")?
+        else {
+            return Err(StakeError::Evidence(format!(
+                "validator {} has no stake on this L1",
+                weft_types::to_hex(&offence.validator)
+            ))
+            .into());
+        };
+        let pending = pending_block(&txn)?;
+        let (slashed, reward) = staking::slash(
+            &self.cfg.staking,
+            &mut validator,
+            offence.kind,
+            pending.timestamp_ms,
+        );
+        let mut account: staking::Account =
+            read_json(&txn, ACCOUNTS, &reporter, "account")?.unwrap_or_default();
+        account.balance = account.balance.saturating_add(reward);
+        txn.open_table(ACCOUNTS)?
+            .insert(&reporter, encode(&account).as_slice())?;
+        txn.open_table(VALIDATORS)?
+            .insert(&offence.validator, encode(&validator).as_slice())?;
+        txn.open_table(OFFENCES)?
+            .insert(&offence.id, pending.number)?;
+        let tx = L1Tx::Slash {
+            validator: offence.validator,
+            kind: offence.kind,
+            offence: offence.id,
+            slashed,
+            reward,
+            reporter,
+        };
+        let block = seal(&txn, pending, vec![tx])?;
+        txn.commit()?;
+        tracing::warn!(target: "weft::settlement", validator = %weft_types::to_hex(&offence.validator), kind = ?offence.kind, slashed, reward, l1_block = block.number, "validator slashed");
+        Ok(SlashReceipt {
+            l1_block: block.number,
+            kind: offence.kind,
+            validator,
+            slashed,
+            reward,
+        })
+    }
+
+    /// An account (default: empty) of the staking program.
+    pub fn account(&self, key: &[u8; 32]) -> Result<staking::Account, SettlementError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ACCOUNTS)?;
+        let value = table.get(key)?;
+        Ok(value
+            .map(|v| decode("account", weft_types::to_hex(key), v.value()))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Every validator key with stake, by key.
+    pub fn validators(&self) -> Result<Vec<staking::Validator>, SettlementError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(VALIDATORS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            out.push(decode(
+                "validator",
+                weft_types::to_hex(k.value()),
+                v.value(),
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// The validator set offered to Weft now (staking rule S9): keys and bonded stake.
+    pub fn validator_set(&self) -> Result<Vec<([u8; 32], u64)>, SettlementError> {
+        Ok(staking::validator_set(
+            &self.cfg.staking,
+            &self.validators()?,
+        ))
     }
 
     /// The block `number`, if the chain has it.
@@ -663,6 +929,19 @@ fn read_rollup(
     let state = rollups.get(rollup)?;
     state
         .map(|v| decode("rollup", rollup, v.value()))
+        .transpose()
+}
+
+fn read_json<T: DeserializeOwned>(
+    txn: &WriteTransaction,
+    table: TableDefinition<&[u8; 32], &[u8]>,
+    key: &[u8; 32],
+    what: &'static str,
+) -> Result<Option<T>, SettlementError> {
+    let table = txn.open_table(table)?;
+    let value = table.get(key)?;
+    value
+        .map(|v| decode(what, weft_types::to_hex(key), v.value()))
         .transpose()
 }
 

@@ -64,6 +64,9 @@ pub enum SettlementError {
         /// What is wrong.
         reason: String,
     },
+    /// A staking call or slash was refused ([`crate::staking`] rules); nothing recorded.
+    #[error(transparent)]
+    Stake(#[from] crate::staking::StakeError),
     /// Too many calls of this kind in the current second; nothing was recorded.
     #[error(
         "the L1 takes at most {per_second_max} {what} per second; retry in {retry_after_ms} ms"

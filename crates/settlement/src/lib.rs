@@ -9,7 +9,8 @@
 //! crate. Each rollup also has an L1 inbox, the path for forced inclusion.
 //!
 //! Only a rollup's owner registers it, and only the submitter it names submits its batches
-//! ([`auth`]).
+//! ([`auth`]). Validators' collateral lives here too: the [`staking`] program (accounts,
+//! bonds, unbonding, slashing on evidence), and the validator set it offers Weft.
 
 pub mod auth;
 mod config;
@@ -17,6 +18,7 @@ pub mod contract;
 mod embedded;
 mod error;
 mod l1;
+pub mod staking;
 mod types;
 
 pub use auth::{Deployment, Registration, SignedRegistration};
@@ -24,7 +26,7 @@ pub use config::{
     Config, DEFAULT_BATCH_HEIGHTS_MAX, DEFAULT_INBOX_MESSAGES_MAX, DEFAULT_INBOX_PAYLOAD_BYTES_MAX,
     DEFAULT_INBOX_SENDS_PER_SECOND_MAX, DEFAULT_PROOF_BYTES_MAX,
 };
-pub use embedded::EmbeddedL1;
+pub use embedded::{EmbeddedL1, SlashReceipt, StakeReceipt, StakingDeployment};
 pub use error::{DataError, SettlementError};
 pub use l1::{Program, WeftData, L1};
 pub use types::{

@@ -404,6 +404,37 @@ pub enum L1Tx {
         /// The message.
         message: InboxMessage,
     },
+    /// An account was funded at genesis.
+    Fund {
+        /// The account.
+        #[serde(with = "crate::auth::hex32")]
+        account: [u8; 32],
+        /// Its balance.
+        balance: u64,
+    },
+    /// A staking call was executed ([`crate::staking`]).
+    Stake {
+        /// The call.
+        call: crate::staking::StakeCall,
+    },
+    /// A validator was slashed on evidence ([`crate::staking`] rules S7, S8).
+    Slash {
+        /// The offender.
+        #[serde(with = "crate::auth::hex32")]
+        validator: [u8; 32],
+        /// Its offence.
+        kind: crate::staking::OffenceKind,
+        /// The offence's id.
+        #[serde(with = "crate::auth::hex32")]
+        offence: [u8; 32],
+        /// Amount taken.
+        slashed: u64,
+        /// Paid to the reporter.
+        reward: u64,
+        /// Who reported it.
+        #[serde(with = "crate::auth::hex32")]
+        reporter: [u8; 32],
+    },
 }
 
 /// A block of the embedded L1.

@@ -1,5 +1,6 @@
 //! Scenarios for the embedded L1 and its settlement contract.
 
+mod staking;
 mod support;
 
 use commonware_cryptography::Signer as _;
