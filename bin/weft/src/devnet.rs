@@ -336,6 +336,11 @@ pub async fn wait_ready(urls: &[String], timeout: Duration) -> Result<()> {
 /// coordinator, and the options rollup on namespace 8) and the prover workers beside the
 /// validators. The token genesis funds `token/alice.key` and `token/bob.key`; the options
 /// genesis names `token/oracle.key` its oracle and `token/escrow.key`'s account its escrow.
+/// Each devnet validator's staking balance at the L1's genesis.
+const DEVNET_OPERATOR_BALANCE: u64 = 100_000_000;
+/// The devnet L1's unbonding delay (production: 21 days).
+const DEVNET_UNBONDING_MS: u64 = 120_000;
+
 fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<()> {
     use commonware_cryptography::Signer as _;
     let dir = args.data_dir.join("token");
@@ -393,6 +398,19 @@ fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<(
     let (l1_url, token_url) = (format!("http://{l1_addr}"), format!("http://{token_addr}"));
     let l1_dir = args.data_dir.join("l1");
     std::fs::create_dir_all(&l1_dir)?;
+    // The L1's genesis funds each validator's own key as its staking operator account.
+    let stake_alloc = l1_dir.join("alloc.toml");
+    if !stake_alloc.exists() {
+        let mut text = String::new();
+        let genesis = Genesis::load(&args.data_dir.join("genesis.toml"))?;
+        for v in &genesis.validators {
+            text += &format!(
+                "[[accounts]]\npublic_key = \"{}\"\nbalance = {DEVNET_OPERATOR_BALANCE}\n",
+                v.public_key
+            );
+        }
+        std::fs::write(&stake_alloc, text)?;
+    }
     let os = |s: &str| std::ffi::OsString::from(s);
     let l1_args = [
         os("l1"),
@@ -407,6 +425,10 @@ fn start_rollup(args: &Args, weft_rpc: &str, procs: &mut Validators) -> Result<(
         os(&pk_of(&owner)?),
         os("--genesis"),
         args.data_dir.join("genesis.toml").into_os_string(),
+        os("--stake-alloc"),
+        stake_alloc.into_os_string(),
+        os("--unbonding-ms"),
+        os(&DEVNET_UNBONDING_MS.to_string()),
     ];
     procs.spawn_child("the embedded L1", &l1_args, &l1_dir.join("l1.log"))?;
     // The world's config: ports follow this run's base port; the genesis parts (allocation,

@@ -35,6 +35,16 @@ pub enum L1Command {
         /// (and so name its batch submitter).
         #[arg(long)]
         token_owner: String,
+        /// Accounts the L1's genesis funds (TOML `[[accounts]] public_key, balance`), read
+        /// when the chain is created.
+        #[arg(long)]
+        stake_alloc: Option<PathBuf>,
+        /// Minimum bonded stake of a validator.
+        #[arg(long, default_value_t = weft_settlement::staking::DEFAULT_MIN_STAKE)]
+        min_stake: u64,
+        /// Unbonding delay in milliseconds (default: 21 days).
+        #[arg(long, default_value_t = weft_settlement::staking::DEFAULT_UNBONDING_MS)]
+        unbonding_ms: u64,
     },
     /// Print the settled batches per rollup.
     Status {
@@ -72,7 +82,14 @@ pub fn run(cmd: L1Command) -> Result<()> {
                 token_namespace,
                 token_owner,
                 genesis,
+                stake_alloc,
+                min_stake,
+                unbonding_ms,
             } => {
+                let genesis_accounts = match &stake_alloc {
+                    Some(path) => read_alloc(path)?,
+                    None => Vec::new(),
+                };
                 let genesis = weft_node::Genesis::load(&genesis)?;
                 let trust = weft_rollup::l1::WeftTrust {
                     validators: genesis.validator_keys().map_err(anyhow::Error::msg)?,
@@ -107,15 +124,28 @@ pub fn run(cmd: L1Command) -> Result<()> {
                 let rollups = BTreeMap::from([(token_namespace, Deployment { program, owner })]);
                 let weft = Arc::new(WeftRpcData::new(
                     weft_client,
-                    trust,
+                    trust.clone(),
                     tokio::runtime::Handle::current(),
                 ));
-                let l1 = EmbeddedL1::open(
+                let cfg = weft_settlement::Config {
+                    staking: weft_settlement::staking::StakingConfig {
+                        min_stake,
+                        unbonding_ms,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                let staking = weft_settlement::StakingDeployment {
+                    genesis_accounts,
+                    evidence: Some(Arc::new(weft_rollup::l1::PreconfEvidence(trust.clone()))),
+                };
+                let l1 = EmbeddedL1::open_with(
                     data_dir.join("l1.redb"),
-                    weft_settlement::Config::default(),
+                    cfg,
                     chain,
                     rollups,
                     weft,
+                    staking,
                 )
                 .context("opening the embedded L1")?;
                 let (addr, _server) = weft_rollup::l1::serve(Arc::new(l1), listen).await?;
@@ -127,6 +157,209 @@ pub fn run(cmd: L1Command) -> Result<()> {
                 let client = weft_rollup::l1::L1Client::new(&l1).map_err(anyhow::Error::msg)?;
                 let status = client.status().await.map_err(anyhow::Error::msg)?;
                 println!("{}", serde_json::to_string_pretty(&status)?);
+                Ok(())
+            }
+        }
+    })
+}
+
+/// Reads `[[accounts]] public_key, balance` from a TOML file.
+fn read_alloc(path: &std::path::Path) -> Result<Vec<([u8; 32], u64)>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Alloc {
+        #[serde(default)]
+        accounts: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Entry {
+        public_key: String,
+        balance: u64,
+    }
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let alloc: Alloc = toml::from_str(&text).with_context(|| path.display().to_string())?;
+    alloc
+        .accounts
+        .into_iter()
+        .map(|e| {
+            let key = weft_types::from_hex_fixed::<32>(&e.public_key)
+                .map_err(|err| anyhow::anyhow!("{}: {}: {err}", path.display(), e.public_key))?;
+            Ok((key, e.balance))
+        })
+        .collect()
+}
+
+#[derive(Subcommand)]
+pub enum StakeCommand {
+    /// Bond stake from the key's account to a validator (the first bond makes the key its
+    /// operator).
+    Bond {
+        #[command(flatten)]
+        who: StakeWho,
+        /// Amount, in the L1's base unit.
+        #[arg(long)]
+        amount: u64,
+    },
+    /// Start unbonding stake (withdrawable after the unbonding delay, slashable until then).
+    Unbond {
+        #[command(flatten)]
+        who: StakeWho,
+        /// Amount, in the L1's base unit.
+        #[arg(long)]
+        amount: u64,
+    },
+    /// Move released unbondings back to the key's account.
+    Withdraw {
+        #[command(flatten)]
+        who: StakeWho,
+    },
+    /// Bring a jailed validator back after its jail time.
+    Unjail {
+        #[command(flatten)]
+        who: StakeWho,
+    },
+    /// Report evidence of an offence (hex, e.g. from `weft_getPreconfirmationEvidence`); the
+    /// reward goes to `--reporter`.
+    Slash {
+        /// L1 RPC URL.
+        #[arg(long, default_value = DEFAULT_L1_RPC)]
+        l1: String,
+        /// The evidence's hex.
+        #[arg(long)]
+        evidence: String,
+        /// The account (public key hex) the reward is paid to.
+        #[arg(long)]
+        reporter: String,
+    },
+    /// Print every validator's stake, the set offered to Weft and, with --account, an
+    /// account.
+    Status {
+        /// L1 RPC URL.
+        #[arg(long, default_value = DEFAULT_L1_RPC)]
+        l1: String,
+        /// An account's public key (hex).
+        #[arg(long)]
+        account: Option<String>,
+    },
+}
+
+#[derive(Args)]
+pub struct StakeWho {
+    /// L1 RPC URL.
+    #[arg(long, default_value = DEFAULT_L1_RPC)]
+    l1: String,
+    /// The account's key file (signs the call).
+    #[arg(long)]
+    key: PathBuf,
+    /// The validator's public key (hex); default: the key's own (an operator staking for
+    /// its own validator key).
+    #[arg(long)]
+    validator: Option<String>,
+    /// The Weft validator RPC (for the chain id the call is signed for).
+    #[arg(long, default_value = crate::client::DEFAULT_RPC)]
+    rpc: String,
+}
+
+pub fn stake(cmd: StakeCommand) -> Result<()> {
+    use weft_settlement::staking::{Action, StakeCall};
+    runtime()?.block_on(async move {
+        let signed_call = |who: &StakeWho, make: &dyn Fn([u8; 32]) -> Action| {
+            let key = weft_node::read_key(&who.key)?;
+            let account = weft_settlement::auth::public_key(&key);
+            let validator = match &who.validator {
+                Some(v) => weft_types::from_hex_fixed::<32>(v).map_err(anyhow::Error::msg)?,
+                None => account,
+            };
+            Ok::<_, anyhow::Error>((key, account, make(validator)))
+        };
+        let send = |who: StakeWho, make: &dyn Fn([u8; 32]) -> Action| {
+            let prepared = signed_call(&who, make);
+            async move {
+                let (key, account, action) = prepared?;
+                let chain = weft_client::Client::new(&who.rpc)?
+                    .chain_id()
+                    .await
+                    .context("asking the Weft validator for its chain id")?;
+                let client = weft_rollup::l1::L1Client::new(&who.l1).map_err(anyhow::Error::msg)?;
+                let nonce = client
+                    .account(&account)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .nonce;
+                let call = StakeCall {
+                    account,
+                    nonce,
+                    action,
+                }
+                .sign(&key, &chain);
+                let receipt = client
+                    .stake(&call)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!("{}", serde_json::to_string_pretty(&receipt)?);
+                Ok::<_, anyhow::Error>(())
+            }
+        };
+        match cmd {
+            StakeCommand::Bond { who, amount } => {
+                send(who, &|validator| Action::Bond { validator, amount }).await
+            }
+            StakeCommand::Unbond { who, amount } => {
+                send(who, &|validator| Action::Unbond { validator, amount }).await
+            }
+            StakeCommand::Withdraw { who } => {
+                send(who, &|validator| Action::Withdraw { validator }).await
+            }
+            StakeCommand::Unjail { who } => {
+                send(who, &|validator| Action::Unjail { validator }).await
+            }
+            StakeCommand::Slash {
+                l1,
+                evidence,
+                reporter,
+            } => {
+                let reporter =
+                    weft_types::from_hex_fixed::<32>(&reporter).map_err(anyhow::Error::msg)?;
+                let client = weft_rollup::l1::L1Client::new(&l1).map_err(anyhow::Error::msg)?;
+                let receipt = client
+                    .slash(&evidence, &reporter)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!("{}", serde_json::to_string_pretty(&receipt)?);
+                Ok(())
+            }
+            StakeCommand::Status { l1, account } => {
+                let client = weft_rollup::l1::L1Client::new(&l1).map_err(anyhow::Error::msg)?;
+                let validators = client
+                    .validators()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let set = client
+                    .validator_set()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let account = match account {
+                    Some(a) => {
+                        let key =
+                            weft_types::from_hex_fixed::<32>(&a).map_err(anyhow::Error::msg)?;
+                        Some(
+                            client
+                                .account(&key)
+                                .await
+                                .map_err(|e| anyhow::anyhow!("{e}"))?,
+                        )
+                    }
+                    None => None,
+                };
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "validators": validators,
+                        "set": set,
+                        "account": account,
+                    }))?
+                );
                 Ok(())
             }
         }

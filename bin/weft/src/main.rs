@@ -98,6 +98,11 @@ enum Command {
     },
     /// Run a prover worker that pulls proof tasks from a rollup's coordinator.
     Prover(l1::ProverArgs),
+    /// Bond, unbond and withdraw validator collateral on the L1; report offences.
+    Stake {
+        #[command(subcommand)]
+        command: l1::StakeCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -171,6 +176,7 @@ fn main() -> Result<()> {
         Command::Trade { command } => trade::trade(command),
         Command::L1 { command } => l1::run(command),
         Command::Prover(args) => l1::prover(args),
+        Command::Stake { command } => l1::stake(command),
     }
 }
 

@@ -285,4 +285,36 @@ fn the_risk_reversal_demo_runs_on_the_devnet() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+
+    // Collateral: the L1's genesis funded each validator's key; validator 0 bonds and is in
+    // the set the staking program offers Weft.
+    let stake = |args: &[&str]| {
+        let out = Command::new(weft())
+            .arg("stake")
+            .args(args)
+            .args(["--l1", &l1])
+            .output()
+            .expect("run weft stake");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "weft stake {args:?}: {text}");
+        text
+    };
+    let validator0 = data.join("node-0/validator.key").display().to_string();
+    let bonded = stake(&[
+        "bond",
+        "--key",
+        &validator0,
+        "--amount",
+        "5000000",
+        "--rpc",
+        &rpc,
+    ]);
+    assert!(bonded.contains("\"bonded\": 5000000"), "{bonded}");
+    let status: serde_json::Value = serde_json::from_str(&stake(&["status"])).unwrap();
+    assert_eq!(status["set"].as_array().map(Vec::len), Some(1), "{status}");
+    assert_eq!(status["set"][0]["bonded"], 5_000_000);
 }

@@ -194,6 +194,7 @@ async fn every_validator_signs_stores_and_keeps_its_promises() {
     let height = finalized_height(1, hash).await.unwrap();
     assert_eq!((answer.verdict.as_str(), answer.height), ("kept", height));
     let evidence = answer.evidence.expect("evidence of a kept promise");
+    let kept_evidence = evidence.clone();
     assert_eq!(
         judge_preconfirmation(&evidence, &chain, &validators, &limits),
         Ok(Verdict::Kept { height })
@@ -300,6 +301,19 @@ async fn every_validator_signs_stores_and_keeps_its_promises() {
     assert_eq!(again.verdict, "broken");
     verify_broken_preconfirmation(&again.evidence.unwrap(), &chain, &validators, &limits)
         .expect("the evidence verifies");
+    // The L1's staking program slashes the issuer on this evidence, checked against genesis
+    // alone: it jails validator 0, takes 1% of its bonded stake, pays the reporter, and never
+    // slashes the same receipt twice; a kept promise's evidence slashes nothing.
+    slash_on_the_l1(
+        &byzantine,
+        &evidence,
+        &kept_evidence,
+        weft_rollup::l1::WeftTrust {
+            validators: validators.clone(),
+            chain,
+            limits,
+        },
+    );
     // A bit flipped anywhere in a slot proof or header breaks it.
     let mut bytes = hex::decode(&evidence[2..]).unwrap();
     let mid = bytes.len() - 40;
@@ -661,4 +675,73 @@ async fn a_bundle_is_finalized_whole(chain: &weft_types::ChainId, validators: &[
         .unwrap();
     let lying = client(1).raw("weft_sendBundle", params).await;
     assert_eq!(call_code(lying), weft_client::codes::BAD_BUNDLE);
+}
+
+/// Bonds `issuer`'s stake on an embedded L1 whose evidence verifier trusts only `trust`, then
+/// reports `broken` (its broken promise) and `kept` (a kept one).
+fn slash_on_the_l1(
+    issuer: &weft_types::SigningKey,
+    broken: &str,
+    kept: &str,
+    trust: weft_rollup::l1::WeftTrust,
+) {
+    use weft_settlement::staking::{Action, StakeCall, StakeError, Status};
+    use weft_settlement::{EmbeddedL1, SettlementError, StakingDeployment};
+    struct NoData;
+    impl weft_settlement::WeftData for NoData {
+        fn namespace_payloads(
+            &self,
+            _: u64,
+            _: weft_settlement::Cursor,
+            _: weft_settlement::Cursor,
+        ) -> Result<Vec<weft_settlement::NamespaceItem>, weft_settlement::DataError> {
+            Err(weft_settlement::DataError::Unavailable(
+                "no rollups here".into(),
+            ))
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let operator = weft_settlement::auth::public_key(issuer);
+    let chain = trust.chain;
+    let l1 = EmbeddedL1::open_with(
+        dir.path().join("l1.redb"),
+        weft_settlement::Config::default(),
+        chain,
+        Default::default(),
+        std::sync::Arc::new(NoData),
+        StakingDeployment {
+            genesis_accounts: vec![(operator, 10_000_000)],
+            evidence: Some(std::sync::Arc::new(weft_rollup::l1::PreconfEvidence(trust))),
+        },
+    )
+    .unwrap();
+    let bond = StakeCall {
+        account: operator,
+        nonce: 0,
+        action: Action::Bond {
+            validator: operator,
+            amount: 5_000_000,
+        },
+    };
+    l1.stake(bond.sign(issuer, &chain)).unwrap();
+    assert_eq!(l1.validator_set().unwrap(), vec![(operator, 5_000_000)]);
+    let reporter = [0x5e; 32];
+    let refused = l1.slash(kept.as_bytes(), reporter);
+    assert!(
+        matches!(&refused, Err(SettlementError::Stake(StakeError::Evidence(m))) if m.contains("not broken")),
+        "{refused:?}"
+    );
+    let slashed = l1.slash(broken.as_bytes(), reporter).unwrap();
+    assert_eq!(slashed.slashed, 50_000, "1% of 5,000,000");
+    assert_eq!(slashed.reward, 5_000, "10% of it to the reporter");
+    assert!(matches!(slashed.validator.status, Status::Jailed { .. }));
+    assert_eq!(l1.account(&reporter).unwrap().balance, 5_000);
+    assert!(
+        l1.validator_set().unwrap().is_empty(),
+        "jailed: out of the set"
+    );
+    assert!(matches!(
+        l1.slash(broken.as_bytes(), reporter),
+        Err(SettlementError::Stake(StakeError::Evidence(m))) if m.contains("slashed in L1 block")
+    ));
 }

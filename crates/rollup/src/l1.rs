@@ -90,6 +90,40 @@ pub struct WeftTrust {
     pub limits: weft_types::Limits,
 }
 
+/// Checks evidence of a broken pre-confirmation for the staking program (rule S7) against
+/// [`WeftTrust`]: the receipt's signature, the certified headers of its window and the
+/// non-inclusion proofs (`weft_client::verify_broken_preconfirmation`). The evidence is its
+/// hex, as `weft_getPreconfirmationEvidence` serves it.
+pub struct PreconfEvidence(pub WeftTrust);
+
+impl weft_settlement::staking::EvidenceVerifier for PreconfEvidence {
+    fn verify(&self, evidence: &[u8]) -> Result<weft_settlement::staking::Offence, String> {
+        let hex = std::str::from_utf8(evidence).map_err(|_| "evidence is not hex text")?;
+        let t = &self.0;
+        let receipt =
+            weft_client::verify_broken_preconfirmation(hex, &t.chain, &t.validators, &t.limits)
+                .map_err(|e| e.to_string())?;
+        let p = &receipt.promise;
+        let issuer: [u8; 32] = p
+            .issuer
+            .as_ref()
+            .try_into()
+            .map_err(|_| "issuer is not a 32-byte key")?;
+        // One receipt, one offence (a second report of it slashes nothing).
+        let id = weft_types::sha256(&[
+            b"weft/offence/broken-preconfirmation",
+            p.tx.as_bytes(),
+            &issuer,
+            &p.deadline_height.to_be_bytes(),
+        ]);
+        Ok(weft_settlement::staking::Offence {
+            validator: issuer,
+            kind: weft_settlement::staking::OffenceKind::BrokenPreconfirmation,
+            id: id.as_ref().try_into().expect("32-byte digest"),
+        })
+    }
+}
+
 /// Finalized namespace data read from a Weft validator's RPC and verified against
 /// [`WeftTrust`]: each height's namespace proof and finality certificate.
 pub struct WeftRpcData {
@@ -251,7 +285,8 @@ fn l1_err(e: weft_settlement::SettlementError) -> ErrorObjectOwned {
         | E::RegistrationConflict { .. }
         | E::BadRegistration { .. }
         | E::NoProgram { .. }
-        | E::UnknownRollup { .. } => L1_REFUSED_CODE,
+        | E::UnknownRollup { .. }
+        | E::Stake(_) => L1_REFUSED_CODE,
         E::Duplicate { .. } => L1_DUPLICATE_CODE,
         _ => -32000,
     };
@@ -340,8 +375,52 @@ pub async fn serve(
             .map_err(|e| rpc_err(-32000, e))
     })
     .map_err(io)?;
+    m.register_blocking_method("stake_call", |p, l1, _| {
+        let (call,): (weft_settlement::staking::SignedStakeCall,) = p.parse()?;
+        l1.stake(call).map_err(l1_err)
+    })
+    .map_err(io)?;
+    m.register_blocking_method("stake_slash", |p, l1, _| {
+        let (evidence, reporter): (String, String) = p.parse()?;
+        let reporter = weft_types::from_hex_fixed::<32>(&reporter)
+            .map_err(|e| rpc_err(-32602, format!("reporter: {e}")))?;
+        l1.slash(evidence.as_bytes(), reporter).map_err(l1_err)
+    })
+    .map_err(io)?;
+    m.register_blocking_method("stake_account", |p, l1, _| {
+        let (account,): (String,) = p.parse()?;
+        let account = weft_types::from_hex_fixed::<32>(&account)
+            .map_err(|e| rpc_err(-32602, format!("account: {e}")))?;
+        l1.account(&account).map_err(l1_err)
+    })
+    .map_err(io)?;
+    m.register_blocking_method("stake_validators", |_p, l1, _| {
+        l1.validators().map_err(l1_err)
+    })
+    .map_err(io)?;
+    m.register_blocking_method("stake_set", |_p, l1, _| {
+        let set = l1.validator_set().map_err(l1_err)?;
+        Ok::<_, ErrorObjectOwned>(
+            set.into_iter()
+                .map(|(key, bonded)| SetMemberJson {
+                    key: weft_types::to_hex(&key),
+                    bonded,
+                })
+                .collect::<Vec<_>>(),
+        )
+    })
+    .map_err(io)?;
     info!(target: "weft::l1", %bound, "embedded L1 rpc listening");
     Ok((bound, server.start(m)))
+}
+
+/// One member of the validator set the staking program offers (`stake_set`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetMemberJson {
+    /// Its consensus key (hex).
+    pub key: String,
+    /// Its bonded stake.
+    pub bonded: u64,
 }
 
 /// A client of the L1's RPC.
@@ -387,6 +466,52 @@ impl L1Client {
             .http
             .request("l1_registerRollup", rpc_params![registration])
             .await?)
+    }
+
+    /// Executes a signed staking call.
+    pub async fn stake(
+        &self,
+        call: &weft_settlement::staking::SignedStakeCall,
+    ) -> Result<weft_settlement::StakeReceipt, L1CallError> {
+        Ok(self.http.request("stake_call", rpc_params![call]).await?)
+    }
+
+    /// Reports evidence (hex) of an offence; `reporter` collects the reward.
+    pub async fn slash(
+        &self,
+        evidence_hex: &str,
+        reporter: &[u8; 32],
+    ) -> Result<weft_settlement::SlashReceipt, L1CallError> {
+        Ok(self
+            .http
+            .request(
+                "stake_slash",
+                rpc_params![evidence_hex, weft_types::to_hex(reporter)],
+            )
+            .await?)
+    }
+
+    /// An account of the staking program.
+    pub async fn account(
+        &self,
+        account: &[u8; 32],
+    ) -> Result<weft_settlement::staking::Account, L1CallError> {
+        Ok(self
+            .http
+            .request("stake_account", rpc_params![weft_types::to_hex(account)])
+            .await?)
+    }
+
+    /// Every validator key with stake.
+    pub async fn validators(
+        &self,
+    ) -> Result<Vec<weft_settlement::staking::Validator>, L1CallError> {
+        Ok(self.http.request("stake_validators", rpc_params![]).await?)
+    }
+
+    /// The validator set the staking program offers Weft now.
+    pub async fn validator_set(&self) -> Result<Vec<SetMemberJson>, L1CallError> {
+        Ok(self.http.request("stake_set", rpc_params![]).await?)
     }
 
     /// Sends an inbox message.
