@@ -4,6 +4,7 @@ mod bench;
 mod client;
 mod devnet;
 mod l1;
+mod risk;
 mod rollup;
 mod trade;
 
@@ -98,6 +99,9 @@ enum Command {
     },
     /// Run a prover worker that pulls proof tasks from a rollup's coordinator.
     Prover(l1::ProverArgs),
+    /// Size collateral from measured risk: liveness loss, expected slashing, cost of
+    /// corruption, the minimum stake and the pre-confirmation caps.
+    Risk(risk::Args),
     /// Bond, unbond and withdraw validator collateral on the L1; report offences.
     Stake {
         #[command(subcommand)]
@@ -177,6 +181,7 @@ fn main() -> Result<()> {
         Command::L1 { command } => l1::run(command),
         Command::Prover(args) => l1::prover(args),
         Command::Stake { command } => l1::stake(command),
+        Command::Risk(args) => risk::run(args),
     }
 }
 

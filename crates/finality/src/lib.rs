@@ -56,6 +56,16 @@ pub fn verify_finalization(
     validators: &[VerifyingKey],
     chain: &ChainId,
 ) -> Result<Finality, CertificateError> {
+    certified_signers(bytes, validators, chain).map(|(finality, _)| finality)
+}
+
+/// [`verify_finalization`], and the validators whose signatures the certificate carries:
+/// participation measured from certificates alone (downtime, the risk model).
+pub fn certified_signers(
+    bytes: &[u8],
+    validators: &[VerifyingKey],
+    chain: &ChainId,
+) -> Result<(Finality, Vec<VerifyingKey>), CertificateError> {
     if validators.is_empty() {
         return Err(CertificateError::ValidatorSet("no validators".into()));
     }
@@ -76,9 +86,28 @@ pub fn verify_finalization(
     if !finalization.verify(&mut rng, &scheme, &commonware_parallel::Sequential) {
         return Err(CertificateError::BadSignatures);
     }
-    Ok(Finality {
-        block: BlockDigest(finalization.proposal.payload),
-        epoch: finalization.proposal.round.epoch().get(),
-        view: finalization.proposal.round.view().get(),
-    })
+    // Signer indices are positions in the ordered validator set the scheme was built from.
+    let ordered: Set<VerifyingKey> = validators
+        .to_vec()
+        .try_into()
+        .map_err(|_| CertificateError::ValidatorSet("a key is listed twice".into()))?;
+    let signers = finalization
+        .certificate
+        .signers
+        .iter()
+        .map(|p| {
+            ordered
+                .get(usize::from(p))
+                .cloned()
+                .ok_or_else(|| CertificateError::Malformed(format!("signer {p:?} out of range")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        Finality {
+            block: BlockDigest(finalization.proposal.payload),
+            epoch: finalization.proposal.round.epoch().get(),
+            view: finalization.proposal.round.view().get(),
+        },
+        signers,
+    ))
 }

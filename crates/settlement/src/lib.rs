@@ -18,6 +18,7 @@ pub mod contract;
 mod embedded;
 mod error;
 mod l1;
+pub mod risk;
 pub mod staking;
 mod types;
 
