@@ -411,6 +411,8 @@ mod tests {
         let mut i = inputs(&[1.2], &[1]);
         assert!(validate(&i).unwrap_err().contains("availability"));
         i.validators[0].availability = 1.0;
+        assert!(validate(&i).unwrap_err().contains("signed share"));
+        i.validators[0].signed_share = 1.0;
         i.window = 0;
         assert!(validate(&i).unwrap_err().contains("window"));
         i.window = 10;
