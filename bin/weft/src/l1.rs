@@ -45,6 +45,9 @@ pub enum L1Command {
         /// Unbonding delay in milliseconds (default: 21 days).
         #[arg(long, default_value_t = weft_settlement::staking::DEFAULT_UNBONDING_MS)]
         unbonding_ms: u64,
+        /// Downtime window, in finalized blocks.
+        #[arg(long, default_value_t = weft_settlement::staking::DEFAULT_SIGNED_BLOCKS_WINDOW)]
+        signed_blocks_window: u64,
     },
     /// Print the settled batches per rollup.
     Status {
@@ -85,6 +88,7 @@ pub fn run(cmd: L1Command) -> Result<()> {
                 stake_alloc,
                 min_stake,
                 unbonding_ms,
+                signed_blocks_window,
             } => {
                 let genesis_accounts = match &stake_alloc {
                     Some(path) => read_alloc(path)?,
@@ -131,13 +135,18 @@ pub fn run(cmd: L1Command) -> Result<()> {
                     staking: weft_settlement::staking::StakingConfig {
                         min_stake,
                         unbonding_ms,
+                        signed_blocks_window,
                         ..Default::default()
                     },
                     ..Default::default()
                 };
                 let staking = weft_settlement::StakingDeployment {
                     genesis_accounts,
-                    evidence: Some(Arc::new(weft_rollup::l1::PreconfEvidence(trust.clone()))),
+                    evidence: Some(Arc::new(weft_rollup::l1::WeftEvidence {
+                        trust: trust.clone(),
+                        window: cfg.staking.signed_blocks_window,
+                        min_signed_ppm: cfg.staking.min_signed_ppm,
+                    })),
                 };
                 let l1 = EmbeddedL1::open_with(
                     data_dir.join("l1.redb"),
@@ -228,6 +237,28 @@ pub enum StakeCommand {
         /// The evidence's hex.
         #[arg(long)]
         evidence: String,
+        /// The account (public key hex) the reward is paid to.
+        #[arg(long)]
+        reporter: String,
+    },
+    /// Build evidence that a validator was down over a window (from a validator's
+    /// certificates) and report it; the reward goes to `--reporter`.
+    ReportDowntime {
+        /// L1 RPC URL.
+        #[arg(long, default_value = DEFAULT_L1_RPC)]
+        l1: String,
+        /// A Weft validator RPC to read the window's certificates from.
+        #[arg(long, default_value = crate::client::DEFAULT_RPC)]
+        rpc: String,
+        /// The validator's public key (hex).
+        #[arg(long)]
+        validator: String,
+        /// The window's first height (a multiple of --window).
+        #[arg(long)]
+        from: u64,
+        /// The L1's downtime window, in blocks.
+        #[arg(long, default_value_t = weft_settlement::staking::DEFAULT_SIGNED_BLOCKS_WINDOW)]
+        window: u64,
         /// The account (public key hex) the reward is paid to.
         #[arg(long)]
         reporter: String,
@@ -324,6 +355,27 @@ pub fn stake(cmd: StakeCommand) -> Result<()> {
                 let client = weft_rollup::l1::L1Client::new(&l1).map_err(anyhow::Error::msg)?;
                 let receipt = client
                     .slash(&evidence, &reporter)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!("{}", serde_json::to_string_pretty(&receipt)?);
+                Ok(())
+            }
+            StakeCommand::ReportDowntime {
+                l1,
+                rpc,
+                validator,
+                from,
+                window,
+                reporter,
+            } => {
+                let reporter =
+                    weft_types::from_hex_fixed::<32>(&reporter).map_err(anyhow::Error::msg)?;
+                let evidence = weft_client::Client::new(&rpc)?
+                    .downtime_evidence(&validator, from, window)
+                    .await?;
+                let client = weft_rollup::l1::L1Client::new(&l1).map_err(anyhow::Error::msg)?;
+                let receipt = client
+                    .slash(&serde_json::to_string(&evidence)?, &reporter)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 println!("{}", serde_json::to_string_pretty(&receipt)?);

@@ -195,6 +195,9 @@ pub struct FinalityJson {
     /// Encoded headers (hex) from `height + 1` to `certified_height`: each names its parent,
     /// so the certified block's finality carries down to `height`.
     pub headers: Vec<String>,
+    /// The encoded header (hex) of the block at `height` itself.
+    #[serde(default)]
+    pub header: String,
 }
 
 /// Answer of `weft_getNamespaceProof`.

@@ -230,6 +230,44 @@ impl Client {
             .await?)
     }
 
+    /// Builds evidence that `validator` (hex) was down over the window of `window` blocks
+    /// from `first_height` (a multiple of `window`), from each block's own certificate. The
+    /// evidence is checked by [`crate::verify_downtime`], not here: a node that serves
+    /// something else yields evidence that does not verify.
+    pub async fn downtime_evidence(
+        &self,
+        validator: &str,
+        first_height: u64,
+        window: u64,
+    ) -> Result<crate::DowntimeEvidence, ClientError> {
+        if window == 0 || window > crate::downtime::DOWNTIME_WINDOW_MAX {
+            return Err(ClientError::Invalid(format!(
+                "window {window}, not 1 to {}",
+                crate::downtime::DOWNTIME_WINDOW_MAX
+            )));
+        }
+        let mut blocks = Vec::with_capacity(window as usize);
+        for height in first_height..first_height + window {
+            let f = self.finality(height).await?.ok_or_else(|| {
+                ClientError::Invalid(format!("height {height} is not finalized yet"))
+            })?;
+            if f.certified_height != height || f.header.is_empty() {
+                return Err(ClientError::Invalid(format!(
+                    "height {height} has no finalization certificate of its own"
+                )));
+            }
+            blocks.push(crate::downtime::CertifiedBlock {
+                header: f.header,
+                certificate: f.certificate,
+            });
+        }
+        Ok(crate::DowntimeEvidence {
+            validator: validator.to_string(),
+            first_height,
+            blocks,
+        })
+    }
+
     /// Namespace proof at `height`.
     pub async fn namespace_proof(
         &self,

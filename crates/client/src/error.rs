@@ -11,6 +11,9 @@ pub enum ClientError {
     /// The node's answer did not verify.
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// The request cannot be answered as asked (say, a height not finalized yet).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl ClientError {

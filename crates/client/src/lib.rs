@@ -10,10 +10,12 @@
 //!   that one was broken (it verifies only if the promise was broken).
 
 mod client;
+pub mod downtime;
 mod error;
 mod verify;
 
 pub use client::{Client, NamespaceStream};
+pub use downtime::{verify_downtime, DowntimeEvidence};
 pub use error::{ClientError, VerifyError};
 pub use verify::{
     judge_preconfirmation, verify_broken_preconfirmation, verify_finality, verify_namespace_proof,

@@ -124,6 +124,52 @@ impl weft_settlement::staking::EvidenceVerifier for PreconfEvidence {
     }
 }
 
+/// The L1's evidence verifier (staking rule S7), trusting only [`WeftTrust`]: a JSON
+/// object is downtime evidence (`weft_client::downtime`, checked against the L1's window and
+/// minimum), anything else the hex of broken pre-confirmation evidence ([`PreconfEvidence`]).
+pub struct WeftEvidence {
+    /// The validator set, chain and limits.
+    pub trust: WeftTrust,
+    /// The downtime window, in blocks.
+    pub window: u64,
+    /// The share of a window a validator must sign, in ppm.
+    pub min_signed_ppm: u32,
+}
+
+impl weft_settlement::staking::EvidenceVerifier for WeftEvidence {
+    fn verify(&self, evidence: &[u8]) -> Result<weft_settlement::staking::Offence, String> {
+        if evidence.first() != Some(&b'{') {
+            return PreconfEvidence(self.trust.clone()).verify(evidence);
+        }
+        let downtime: weft_client::DowntimeEvidence =
+            serde_json::from_slice(evidence).map_err(|e| format!("downtime evidence: {e}"))?;
+        let t = &self.trust;
+        let (validator, _signed) = weft_client::verify_downtime(
+            &downtime,
+            &t.validators,
+            &t.chain,
+            self.window,
+            self.min_signed_ppm,
+        )
+        .map_err(|e| e.to_string())?;
+        let key: [u8; 32] = validator
+            .as_ref()
+            .try_into()
+            .map_err(|_| "validator is not a 32-byte key")?;
+        // One offence per validator per (aligned) window.
+        let id = weft_types::sha256(&[
+            b"weft/offence/downtime",
+            &key,
+            &downtime.first_height.to_be_bytes(),
+        ]);
+        Ok(weft_settlement::staking::Offence {
+            validator: key,
+            kind: weft_settlement::staking::OffenceKind::Downtime,
+            id: id.as_ref().try_into().expect("32-byte digest"),
+        })
+    }
+}
+
 /// Finalized namespace data read from a Weft validator's RPC and verified against
 /// [`WeftTrust`]: each height's namespace proof and finality certificate.
 pub struct WeftRpcData {

@@ -394,6 +394,7 @@ fn finality(state: &State, height: u64) -> Result<Option<FinalityJson>, ErrorObj
                 certified_height: h,
                 certificate: to_hex(&cert),
                 headers,
+                header: to_hex(&header.encode()),
             }));
         }
     }

@@ -43,6 +43,11 @@ pub const DEFAULT_SLASH_DOWNTIME_PPM: u32 = 10_000;
 pub const DEFAULT_SLASH_BROKEN_PRECONF_PPM: u32 = 10_000;
 /// Default share of a slash paid to whoever reported it (S8).
 pub const DEFAULT_WHISTLEBLOWER_PPM: u32 = 100_000;
+/// Default downtime window, in finalized blocks: Cosmos x/slashing's `signed_blocks_window`.
+pub const DEFAULT_SIGNED_BLOCKS_WINDOW: u64 = 100;
+/// Default share of a window's certificates a validator must sign, in ppm: Cosmos
+/// x/slashing's `min_signed_per_window` 0.5.
+pub const DEFAULT_MIN_SIGNED_PPM: u32 = 500_000;
 /// Default size of the validator set offered to Weft (S9).
 pub const DEFAULT_SET_SIZE_MAX: usize = 100;
 /// Most unbonding entries one validator has at once (bounds the work of a slash).
@@ -72,6 +77,10 @@ pub struct StakingConfig {
     pub whistleblower_ppm: u32,
     /// Validators offered to Weft (S9).
     pub set_size_max: usize,
+    /// Downtime window, in finalized blocks (the evidence verifier's rule).
+    pub signed_blocks_window: u64,
+    /// Share of a window's certificates a validator must sign, in ppm.
+    pub min_signed_ppm: u32,
 }
 
 impl Default for StakingConfig {
@@ -85,6 +94,8 @@ impl Default for StakingConfig {
             slash_broken_preconf_ppm: DEFAULT_SLASH_BROKEN_PRECONF_PPM,
             whistleblower_ppm: DEFAULT_WHISTLEBLOWER_PPM,
             set_size_max: DEFAULT_SET_SIZE_MAX,
+            signed_blocks_window: DEFAULT_SIGNED_BLOCKS_WINDOW,
+            min_signed_ppm: DEFAULT_MIN_SIGNED_PPM,
         }
     }
 }
@@ -92,14 +103,18 @@ impl Default for StakingConfig {
 impl StakingConfig {
     /// Checks the parameters.
     pub fn validate(&self) -> Result<(), String> {
-        if self.min_stake == 0 || self.set_size_max == 0 {
-            return Err("staking.min_stake and staking.set_size_max must be > 0".into());
+        if self.min_stake == 0 || self.set_size_max == 0 || self.signed_blocks_window == 0 {
+            return Err(
+                "staking.min_stake, staking.set_size_max and staking.signed_blocks_window must be > 0"
+                    .into(),
+            );
         }
         for (name, v) in [
             ("slash_double_sign_ppm", self.slash_double_sign_ppm),
             ("slash_downtime_ppm", self.slash_downtime_ppm),
             ("slash_broken_preconf_ppm", self.slash_broken_preconf_ppm),
             ("whistleblower_ppm", self.whistleblower_ppm),
+            ("min_signed_ppm", self.min_signed_ppm),
         ] {
             if u128::from(v) > PPM {
                 return Err(format!("staking.{name} is {v}, more than 1,000,000 (100%)"));
