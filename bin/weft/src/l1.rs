@@ -263,6 +263,19 @@ pub enum StakeCommand {
         #[arg(long)]
         reporter: String,
     },
+    /// Report every conflicting vote pair a validator recorded (double-signing evidence,
+    /// `weft_getConflicts`); each offence slashes once, the reward goes to `--reporter`.
+    ReportDoubleSign {
+        /// L1 RPC URL.
+        #[arg(long, default_value = DEFAULT_L1_RPC)]
+        l1: String,
+        /// The Weft validator whose record to read.
+        #[arg(long, default_value = crate::client::DEFAULT_RPC)]
+        rpc: String,
+        /// The account (public key hex) the reward is paid to.
+        #[arg(long)]
+        reporter: String,
+    },
     /// Print every validator's stake, the set offered to Weft and, with --account, an
     /// account.
     Status {
@@ -379,6 +392,30 @@ pub fn stake(cmd: StakeCommand) -> Result<()> {
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 println!("{}", serde_json::to_string_pretty(&receipt)?);
+                Ok(())
+            }
+            StakeCommand::ReportDoubleSign { l1, rpc, reporter } => {
+                let reporter =
+                    weft_types::from_hex_fixed::<32>(&reporter).map_err(anyhow::Error::msg)?;
+                let node = weft_client::Client::new(&rpc)?;
+                let client = weft_rollup::l1::L1Client::new(&l1).map_err(anyhow::Error::msg)?;
+                let mut from = 0;
+                loop {
+                    let page = node.conflicts(from, 256).await?;
+                    let Some(last) = page.last().map(|c| c.index) else {
+                        break;
+                    };
+                    for c in page {
+                        let evidence = format!("double-sign:{}", c.evidence);
+                        match client.slash(&evidence, &reporter).await {
+                            Ok(r) => {
+                                println!("conflict {}: {}", c.index, serde_json::to_string(&r)?)
+                            }
+                            Err(e) => println!("conflict {}: refused: {e}", c.index),
+                        }
+                    }
+                    from = last + 1;
+                }
                 Ok(())
             }
             StakeCommand::Status { l1, account } => {

@@ -200,6 +200,16 @@ pub struct FinalityJson {
     pub header: String,
 }
 
+/// One entry of `weft_getConflicts`: conflicting votes this validator's consensus saw
+/// (double-signing evidence, `weft_finality::verify_double_sign`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictJson {
+    /// Its index in this validator's record.
+    pub index: u64,
+    /// The encoded conflict (hex).
+    pub evidence: String,
+}
+
 /// Answer of `weft_getNamespaceProof`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NamespaceProofJson {

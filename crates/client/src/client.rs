@@ -268,6 +268,19 @@ impl Client {
         })
     }
 
+    /// Up to `limit` (at most 256) conflicts this validator recorded, from index `from`:
+    /// double-signing evidence for the L1 (`weft_finality::verify_double_sign`).
+    pub async fn conflicts(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<weft_api::types::ConflictJson>, ClientError> {
+        Ok(self
+            .http
+            .request("weft_getConflicts", rpc_params![from, limit])
+            .await?)
+    }
+
     /// Namespace proof at `height`.
     pub async fn namespace_proof(
         &self,

@@ -236,7 +236,10 @@ where
             blocker: blocker.clone(),
             automaton: marshaled.clone(),
             relay: marshaled.clone(),
-            reporter: marshaled,
+            reporter: Witness {
+                inner: marshaled,
+                shared: shared.clone(),
+            },
             track_historical_votes: true,
             strategy: Sequential,
             partition: format!("{prefix}-simplex-0"),
@@ -348,5 +351,39 @@ fn archive_config<C>(
         freezer_key_write_buffer: NZUsize!(1 << 20),
         freezer_value_write_buffer: NZUsize!(1 << 20),
         ordinal_write_buffer: NZUsize!(1 << 20),
+    }
+}
+
+/// Reports consensus activity onwards, keeping the conflicting votes it reports (a
+/// validator signing two notarizes or finalizes in one round, or a nullify and a finalize) in
+/// the store as double-signing evidence: `weft_getConflicts` serves it and the L1's staking
+/// program verifies it (`weft_finality::verify_double_sign`) before it tombstones anyone.
+#[derive(Clone)]
+pub(crate) struct Witness<R> {
+    inner: R,
+    shared: Arc<Shared>,
+}
+
+impl<R> commonware_consensus::Reporter for Witness<R>
+where
+    R: commonware_consensus::Reporter<
+        Activity = simplex::types::Activity<ed25519::Scheme, weft_types::Digest>,
+    >,
+{
+    type Activity = R::Activity;
+
+    fn report(&mut self, activity: Self::Activity) -> commonware_actor::Feedback {
+        if let Some(evidence) = weft_finality::conflict_evidence(&activity) {
+            match self.shared.store.put_conflict(&evidence) {
+                Ok(true) => {
+                    tracing::warn!(target: "weft::consensus", bytes = evidence.len(), "conflicting votes recorded: double-signing evidence")
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(target: "weft::consensus", %e, "recording double-signing evidence failed")
+                }
+            }
+        }
+        self.inner.report(activity)
     }
 }

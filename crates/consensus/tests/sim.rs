@@ -440,6 +440,31 @@ fn twins_cannot_fork_the_chain() {
                     "an honest validator blocked another"
                 );
             }
+            // And what they signed is kept as evidence that verifies offline against the
+            // validator set, naming validator 0 and nobody else.
+            let chain = weft_types::ChainId::of_genesis(&net.genesis);
+            let validators: Vec<weft_types::VerifyingKey> =
+                net.validators.iter().cloned().collect();
+            let mut caught = 0;
+            for node in nodes.values() {
+                for (_, evidence) in node.store.conflicts(0, 1_000).expect("conflicts") {
+                    let fault = weft_finality::verify_double_sign(&evidence, &validators, &chain)
+                        .expect("recorded evidence verifies");
+                    assert_eq!(fault.signer, byz, "evidence against an honest validator");
+                    caught += 1;
+                }
+            }
+            assert!(
+                caught > 0,
+                "no honest validator kept the twins' conflicting votes"
+            );
+            // Evidence checked against another network does not verify.
+            let other = weft_types::ChainId(weft_types::sha256(&[b"another network"]));
+            let (_, any) = nodes
+                .values()
+                .find_map(|n| n.store.conflicts(0, 1).expect("conflicts").pop())
+                .expect("some evidence");
+            assert!(weft_finality::verify_double_sign(&any, &validators, &other).is_err());
         });
     });
 }

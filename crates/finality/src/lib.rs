@@ -7,7 +7,10 @@
 //! digest, and its ancestors from the header hash chain.
 
 use commonware_codec::{Copying, Decode as _};
-use commonware_consensus::simplex::{scheme::ed25519, types::Finalization};
+use commonware_consensus::simplex::{
+    scheme::ed25519,
+    types::{Activity, Finalization},
+};
 use commonware_cryptography::certificate::Verifier as _;
 use commonware_utils::ordered::Set;
 use rand_core::SeedableRng as _;
@@ -110,4 +113,164 @@ pub fn certified_signers(
         },
         signers,
     ))
+}
+
+/// What verified double-signing evidence proves: `signer` signed two conflicting votes in one
+/// round (two notarizes or two finalizes of different blocks, or a nullify and a finalize).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DoubleSign {
+    /// The validator that signed both.
+    pub signer: VerifyingKey,
+    /// The round's epoch.
+    pub epoch: u64,
+    /// The round's view.
+    pub view: u64,
+}
+
+/// Is `activity` a conflict (evidence that its signer double-signed)? Returns its encoding.
+pub fn conflict_evidence(activity: &Activity<ed25519::Scheme, Digest>) -> Option<Vec<u8>> {
+    use commonware_codec::Encode as _;
+    matches!(
+        activity,
+        Activity::ConflictingNotarize(_)
+            | Activity::ConflictingFinalize(_)
+            | Activity::NullifyFinalize(_)
+    )
+    .then(|| activity.encode().to_vec())
+}
+
+/// Verifies encoded double-signing evidence (a conflict activity, [`conflict_evidence`])
+/// against `validators` of `chain`: both votes decode, are signed by the same validator of
+/// the set for the same round, and conflict.
+pub fn verify_double_sign(
+    bytes: &[u8],
+    validators: &[VerifyingKey],
+    chain: &ChainId,
+) -> Result<DoubleSign, CertificateError> {
+    use commonware_consensus::simplex::types::Attributable as _;
+    use commonware_consensus::{Epochable as _, Viewable as _};
+    if validators.is_empty() {
+        return Err(CertificateError::ValidatorSet("no validators".into()));
+    }
+    let set: Set<VerifyingKey> = validators
+        .to_vec()
+        .try_into()
+        .map_err(|_| CertificateError::ValidatorSet("a key is listed twice".into()))?;
+    let scheme = ed25519::Scheme::verifier(&consensus_namespace(chain), set.clone());
+    let activity = Activity::<ed25519::Scheme, Digest>::decode_cfg(
+        Copying(bytes),
+        &scheme.certificate_codec_config(),
+    )
+    .map_err(|e| CertificateError::Malformed(e.to_string()))?;
+    let signer = match &activity {
+        Activity::ConflictingNotarize(c) => c.signer(),
+        Activity::ConflictingFinalize(c) => c.signer(),
+        Activity::NullifyFinalize(c) => c.signer(),
+        _ => {
+            return Err(CertificateError::Malformed(
+                "not evidence of conflicting votes".into(),
+            ))
+        }
+    };
+    let mut rng =
+        rand_chacha::ChaCha20Rng::from_seed(sha256(&[b"weft/double-sign-check", bytes]).0);
+    if !activity.verify(&mut rng, &scheme, &commonware_parallel::Sequential) {
+        return Err(CertificateError::BadSignatures);
+    }
+    let signer = set
+        .get(usize::from(signer))
+        .cloned()
+        .ok_or_else(|| CertificateError::Malformed("signer out of range".into()))?;
+    Ok(DoubleSign {
+        signer,
+        epoch: activity.epoch().get(),
+        view: activity.view().get(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_codec::Encode as _;
+    use commonware_consensus::simplex::types::{
+        ConflictingFinalize, Finalize, Nullify, NullifyFinalize, Proposal,
+    };
+    use commonware_consensus::types::{Epoch, Round, View};
+    use commonware_cryptography::Signer as _;
+    use weft_types::SigningKey;
+
+    fn chain() -> ChainId {
+        ChainId(sha256(&[b"weft-finality tests"]))
+    }
+
+    fn keys() -> Vec<SigningKey> {
+        (0..4).map(SigningKey::from_seed).collect()
+    }
+
+    fn validators(keys: &[SigningKey]) -> Vec<VerifyingKey> {
+        keys.iter().map(|k| k.public_key()).collect()
+    }
+
+    fn signer(key: &SigningKey, chain: &ChainId) -> ed25519::Scheme {
+        let set: Set<VerifyingKey> = validators(&keys()).try_into().unwrap();
+        ed25519::Scheme::signer(&consensus_namespace(chain), set, key.clone()).unwrap()
+    }
+
+    fn proposal(view: u64, payload: u8) -> Proposal<Digest> {
+        Proposal::new(
+            Round::new(Epoch::new(0), View::new(view)),
+            View::new(view - 1),
+            sha256(&[&[payload]]),
+        )
+    }
+
+    #[test]
+    fn conflicting_votes_name_their_signer_and_nothing_else_verifies() {
+        let keys = keys();
+        let set = validators(&keys);
+        let byz = signer(&keys[2], &chain());
+        let (a, b) = (
+            Finalize::sign(&byz, proposal(7, 1)).unwrap(),
+            Finalize::sign(&byz, proposal(7, 2)).unwrap(),
+        );
+        let evidence = conflict_evidence(&Activity::ConflictingFinalize(ConflictingFinalize::new(
+            a.clone(),
+            b,
+        )))
+        .unwrap();
+        let fault = verify_double_sign(&evidence, &set, &chain()).unwrap();
+        assert_eq!(
+            fault,
+            DoubleSign {
+                signer: keys[2].public_key(),
+                epoch: 0,
+                view: 7
+            }
+        );
+        // A nullify and a finalize in one view conflict too.
+        let n = Nullify::sign::<Digest>(&byz, Round::new(Epoch::new(0), View::new(7))).unwrap();
+        let mixed = conflict_evidence(&Activity::NullifyFinalize(NullifyFinalize::new(
+            n,
+            a.clone(),
+        )))
+        .unwrap();
+        assert_eq!(verify_double_sign(&mixed, &set, &chain()).unwrap().view, 7);
+        // Another network, another validator set, a single honest vote, flipped bits: none.
+        let other = ChainId(sha256(&[b"another network"]));
+        assert!(verify_double_sign(&evidence, &set, &other).is_err());
+        let strangers: Vec<VerifyingKey> = (10..14)
+            .map(|s| SigningKey::from_seed(s).public_key())
+            .collect();
+        assert!(verify_double_sign(&evidence, &strangers, &chain()).is_err());
+        let single = Activity::Finalize(a).encode().to_vec();
+        assert!(matches!(
+            verify_double_sign(&single, &set, &chain()),
+            Err(CertificateError::Malformed(_))
+        ));
+        let mut flipped = evidence.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(verify_double_sign(&flipped, &set, &chain()).is_err());
+        assert!(verify_double_sign(&evidence[..10], &set, &chain()).is_err());
+    }
 }

@@ -126,7 +126,8 @@ impl weft_settlement::staking::EvidenceVerifier for PreconfEvidence {
 
 /// The L1's evidence verifier (staking rule S7), trusting only [`WeftTrust`]: a JSON
 /// object is downtime evidence (`weft_client::downtime`, checked against the L1's window and
-/// minimum), anything else the hex of broken pre-confirmation evidence ([`PreconfEvidence`]).
+/// minimum), `double-sign:` and hex conflicting votes (`weft_finality::verify_double_sign`),
+/// anything else the hex of broken pre-confirmation evidence ([`PreconfEvidence`]).
 pub struct WeftEvidence {
     /// The validator set, chain and limits.
     pub trust: WeftTrust,
@@ -138,6 +139,34 @@ pub struct WeftEvidence {
 
 impl weft_settlement::staking::EvidenceVerifier for WeftEvidence {
     fn verify(&self, evidence: &[u8]) -> Result<weft_settlement::staking::Offence, String> {
+        if let Some(hex) = evidence.strip_prefix(DOUBLE_SIGN_PREFIX) {
+            let bytes = hex::decode(
+                std::str::from_utf8(hex)
+                    .map_err(|_| "not hex")?
+                    .trim_start_matches("0x"),
+            )
+            .map_err(|e| format!("double-sign evidence: {e}"))?;
+            let t = &self.trust;
+            let fault = weft_finality::verify_double_sign(&bytes, &t.validators, &t.chain)
+                .map_err(|e| e.to_string())?;
+            let key: [u8; 32] = fault
+                .signer
+                .as_ref()
+                .try_into()
+                .map_err(|_| "signer is not a 32-byte key")?;
+            // One offence per validator per round, whichever pair of votes shows it.
+            let id = weft_types::sha256(&[
+                b"weft/offence/double-sign",
+                &key,
+                &fault.epoch.to_be_bytes(),
+                &fault.view.to_be_bytes(),
+            ]);
+            return Ok(weft_settlement::staking::Offence {
+                validator: key,
+                kind: weft_settlement::staking::OffenceKind::DoubleSign,
+                id: id.as_ref().try_into().expect("32-byte digest"),
+            });
+        }
         if evidence.first() != Some(&b'{') {
             return PreconfEvidence(self.trust.clone()).verify(evidence);
         }
@@ -169,6 +198,10 @@ impl weft_settlement::staking::EvidenceVerifier for WeftEvidence {
         })
     }
 }
+
+/// How double-signing evidence is marked for [`WeftEvidence`]: `double-sign:` then the hex of
+/// the conflict a validator recorded (`weft_getConflicts`).
+pub const DOUBLE_SIGN_PREFIX: &[u8] = b"double-sign:";
 
 /// Finalized namespace data read from a Weft validator's RPC and verified against
 /// [`WeftTrust`]: each height's namespace proof and finality certificate.
@@ -566,5 +599,143 @@ impl L1Client {
             .request("l1_inboxSend", rpc_params![rollup, hex::encode(payload)])
             .await
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_consensus::simplex::scheme::ed25519 as simplex_ed25519;
+    use commonware_consensus::simplex::types::{Activity, ConflictingNotarize, Notarize, Proposal};
+    use commonware_consensus::types::{Epoch, Round, View};
+    use commonware_cryptography::Signer as _;
+    use weft_settlement::staking::{Action, StakeCall, StakeError, Status};
+    use weft_settlement::{SettlementError, StakingDeployment};
+    use weft_types::SigningKey;
+
+    struct NoData;
+    impl WeftData for NoData {
+        fn namespace_payloads(
+            &self,
+            _: u64,
+            _: Cursor,
+            _: Cursor,
+        ) -> Result<Vec<weft_settlement::NamespaceItem>, DataError> {
+            Err(DataError::Unavailable("no rollups here".into()))
+        }
+    }
+
+    /// Two notarizes of different blocks in one view, signed by `key`.
+    fn double_vote(
+        key: &SigningKey,
+        keys: &[SigningKey],
+        chain: &weft_types::ChainId,
+        view: u64,
+        salt: u8,
+    ) -> String {
+        let set: commonware_utils::ordered::Set<weft_types::VerifyingKey> = keys
+            .iter()
+            .map(|k| k.public_key())
+            .collect::<Vec<_>>()
+            .try_into()
+            .unwrap();
+        let scheme = simplex_ed25519::Scheme::signer(
+            &weft_finality::consensus_namespace(chain),
+            set,
+            key.clone(),
+        )
+        .unwrap();
+        let vote = |payload: u8| {
+            let proposal = Proposal::new(
+                Round::new(Epoch::new(0), View::new(view)),
+                View::new(view - 1),
+                weft_types::sha256(&[&[payload, salt]]),
+            );
+            Notarize::sign(&scheme, proposal).unwrap()
+        };
+        let evidence = weft_finality::conflict_evidence(&Activity::ConflictingNotarize(
+            ConflictingNotarize::new(vote(1), vote(2)),
+        ))
+        .unwrap();
+        format!("double-sign:0x{}", hex::encode(evidence))
+    }
+
+    /// Double-signing end to end on the L1: conflicting votes verified against the validator
+    /// set tombstone their signer, who leaves the set for good; the same round reported again
+    /// (even with another pair of votes) slashes nothing, and votes from outside the set or
+    /// for another network prove nothing.
+    #[test]
+    fn double_signing_tombstones_the_signer() {
+        let keys: Vec<SigningKey> = (0..4).map(SigningKey::from_seed).collect();
+        let chain = weft_types::ChainId(weft_types::sha256(&[b"double-sign on the L1"]));
+        let trust = WeftTrust {
+            validators: keys.iter().map(|k| k.public_key()).collect(),
+            chain,
+            limits: weft_types::Limits::default(),
+        };
+        let byz = &keys[1];
+        let byz_pk = weft_settlement::auth::public_key(byz);
+        let dir = tempfile::tempdir().unwrap();
+        let l1 = EmbeddedL1::open_with(
+            dir.path().join("l1.redb"),
+            weft_settlement::Config::default(),
+            chain,
+            Default::default(),
+            std::sync::Arc::new(NoData),
+            StakingDeployment {
+                genesis_accounts: vec![(byz_pk, 10_000_000)],
+                evidence: Some(std::sync::Arc::new(WeftEvidence {
+                    trust,
+                    window: 100,
+                    min_signed_ppm: 500_000,
+                })),
+            },
+        )
+        .unwrap();
+        let bond = StakeCall {
+            account: byz_pk,
+            nonce: 0,
+            action: Action::Bond {
+                validator: byz_pk,
+                amount: 4_000_000,
+            },
+        };
+        l1.stake(bond.sign(byz, &chain)).unwrap();
+        let reporter = [0xd5; 32];
+        // Not the network's: another chain's votes, or a stranger's.
+        let elsewhere = weft_types::ChainId(weft_types::sha256(&[b"elsewhere"]));
+        let stranger = SigningKey::from_seed(99);
+        let mut outsiders = keys.clone();
+        outsiders[3] = stranger.clone();
+        for evidence in [
+            double_vote(byz, &keys, &elsewhere, 5, 0),
+            double_vote(&stranger, &outsiders, &chain, 5, 0),
+        ] {
+            assert!(matches!(
+                l1.slash(evidence.as_bytes(), reporter),
+                Err(SettlementError::Stake(StakeError::Evidence(_)))
+            ));
+        }
+        let slashed = l1
+            .slash(double_vote(byz, &keys, &chain, 5, 0).as_bytes(), reporter)
+            .unwrap();
+        assert_eq!(slashed.slashed, 200_000, "5% of 4,000,000");
+        assert_eq!(slashed.validator.status, Status::Tombstoned);
+        assert!(l1.validator_set().unwrap().is_empty());
+        // Another pair of votes from the same round is the same offence.
+        assert!(matches!(
+            l1.slash(double_vote(byz, &keys, &chain, 5, 9).as_bytes(), reporter),
+            Err(SettlementError::Stake(StakeError::Evidence(m))) if m.contains("slashed in L1 block")
+        ));
+        // Tombstoned: it cannot come back.
+        let unjail = StakeCall {
+            account: byz_pk,
+            nonce: 1,
+            action: Action::Unjail { validator: byz_pk },
+        };
+        assert!(matches!(
+            l1.stake(unjail.sign(byz, &chain)),
+            Err(SettlementError::Stake(StakeError::Status(_)))
+        ));
     }
 }

@@ -648,6 +648,9 @@ async fn stream_namespace(state: Arc<State>, sink: SubscriptionSink, namespace: 
 /// (the client resubscribes and resynchronises).
 pub const PRECONF_STREAM_TRACKED_MAX: usize = 65_536;
 
+/// Most conflicts one `weft_getConflicts` call returns.
+pub const CONFLICTS_PAGE_MAX: usize = 256;
+
 /// Receipt index entries one page of a resumed preconfirmed stream reads (per
 /// acknowledgement lane) before it yields the store to other readers.
 pub const PRECONF_RESUME_PAGE_MAX: usize = 4_096;
@@ -1156,6 +1159,27 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
         let (namespace, from, to): (u64, u64, u64) = params.parse()?;
         let _permit = read_permit(state)?;
         namespace_range(state, namespace, from, to)
+    })?;
+    module.register_method("weft_getConflicts", |params, state, _| {
+        let mut seq = params.sequence();
+        let from: Option<u64> = seq.optional_next()?;
+        let limit: Option<usize> = seq.optional_next()?;
+        let _permit = read_permit(state)?;
+        let limit = limit.unwrap_or(CONFLICTS_PAGE_MAX).min(CONFLICTS_PAGE_MAX);
+        let conflicts = state
+            .node
+            .store()
+            .conflicts(from.unwrap_or(0), limit)
+            .map_err(internal)?;
+        Ok::<_, ErrorObjectOwned>(
+            conflicts
+                .into_iter()
+                .map(|(index, evidence)| ConflictJson {
+                    index,
+                    evidence: to_hex(&evidence),
+                })
+                .collect::<Vec<_>>(),
+        )
     })?;
     module.register_method("weft_encodedBlock", |params, state, _| {
         let (height,): (u64,) = params.parse()?;

@@ -16,6 +16,13 @@ use weft_types::{
 
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("certificates");
+/// Conflicting votes consensus reported (double-signing evidence), in arrival order.
+const CONFLICTS: TableDefinition<u64, &[u8]> = TableDefinition::new("conflicts");
+
+/// Most conflicts kept: evidence of a few validators' faults, not a log to grow forever.
+pub const CONFLICTS_MAX: u64 = 4_096;
+/// Largest conflict evidence kept, in bytes (two votes).
+pub const CONFLICT_BYTES_MAX: usize = 4_096;
 const FINALIZED_AT: TableDefinition<u64, u64> = TableDefinition::new("finalized_at_ms");
 const DIGESTS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("digest_to_height");
 const TXS: TableDefinition<&[u8; 32], (u64, u32)> = TableDefinition::new("tx_index");
@@ -293,6 +300,7 @@ impl Store {
         {
             txn.open_table(BLOCKS)?;
             txn.open_table(CERTIFICATES)?;
+            txn.open_table(CONFLICTS)?;
             txn.open_table(FINALIZED_AT)?;
             txn.open_table(DIGESTS)?;
             txn.open_table(TXS)?;
@@ -656,6 +664,43 @@ impl Store {
         let txn = self.db.begin_read()?;
         let certs = txn.open_table(CERTIFICATES)?;
         Ok(certs.get(height)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Records evidence of conflicting votes (durably: it is what slashes a double-signer).
+    /// The same evidence twice, evidence over [`CONFLICT_BYTES_MAX`], or beyond
+    /// [`CONFLICTS_MAX`] entries is not kept. Returns whether it was.
+    pub fn put_conflict(&self, evidence: &[u8]) -> Result<bool, StorageError> {
+        if evidence.len() > CONFLICT_BYTES_MAX {
+            return Ok(false);
+        }
+        let txn = self.db.begin_write()?;
+        let kept = {
+            let mut table = txn.open_table(CONFLICTS)?;
+            let next = table.last()?.map_or(0, |(k, _)| k.value() + 1);
+            let seen = table
+                .iter()?
+                .any(|e| e.is_ok_and(|(_, v)| v.value() == evidence));
+            if seen || next >= CONFLICTS_MAX {
+                false
+            } else {
+                table.insert(next, evidence)?;
+                true
+            }
+        };
+        txn.commit()?;
+        Ok(kept)
+    }
+
+    /// Up to `limit` recorded conflicts from index `from`: (index, evidence).
+    pub fn conflicts(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(CONFLICTS)?;
+        let mut out = Vec::new();
+        for entry in table.range(from..)?.take(limit) {
+            let (k, v) = entry?;
+            out.push((k.value(), v.value().to_vec()));
+        }
+        Ok(out)
     }
 
     /// When this validator persisted the block at `height` (ms since the Unix epoch).
