@@ -79,6 +79,7 @@ fn threads_per_validator(validators: usize) -> usize {
 
 /// Writes the genesis file and every validator's directory. `threads`: threads per pool of
 /// each validator (`None` for the defaults of a validator on a machine of its own).
+/// `l1_rpc`: the L1 each validator reports the double-signing it sees to.
 fn write_network(
     dir: &Path,
     chain_id: &str,
@@ -86,6 +87,7 @@ fn write_network(
     listen: impl Fn(usize) -> (SocketAddr, SocketAddr, Option<SocketAddr>),
     network: weft_network::Config,
     threads: Option<usize>,
+    l1_rpc: Option<String>,
 ) -> Result<()> {
     use commonware_cryptography::Signer as _;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -118,6 +120,10 @@ fn write_network(
             network: network.clone(),
             rpc: weft_rpc::Config {
                 worker_threads: threads.unwrap_or(weft_rpc::DEFAULT_WORKER_THREADS),
+                ..Default::default()
+            },
+            slashing: weft_node::slashing::Config {
+                l1_rpc: l1_rpc.clone(),
                 ..Default::default()
             },
         };
@@ -160,6 +166,7 @@ pub fn genesis(args: GenesisArgs) -> Result<()> {
         |i| (bind(args.hosts[i].port()), bind(args.rpc_port), None),
         network,
         args.local.then(|| threads_per_validator(args.hosts.len())),
+        None,
     )?;
     println!(
         "wrote {}/genesis.toml and node-0..{} (copy node-<i>/ and genesis.toml to host i)",
@@ -194,6 +201,7 @@ pub fn prepare(args: &Args) -> Result<Vec<String>> {
             },
             weft_network::Config::devnet(),
             Some(threads_per_validator(args.validators)),
+            (!args.no_rollup).then(|| format!("http://{}", loopback(base + 200))),
         )?;
         eprintln!(
             "created devnet with {} validators in {}",

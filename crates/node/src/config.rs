@@ -87,6 +87,9 @@ pub struct Config {
     /// RPC limits.
     #[serde(default)]
     pub rpc: weft_rpc::Config,
+    /// Where this validator reports the double-signing it sees.
+    #[serde(default)]
+    pub slashing: crate::slashing::Config,
 }
 
 impl Config {
@@ -138,6 +141,7 @@ impl Config {
         self.mempool.validate()?;
         self.consensus.validate()?;
         self.network.validate()?;
+        self.slashing.validate()?;
         self.rpc.validate()
     }
 }

@@ -15,6 +15,7 @@ mod keys;
 mod metrics;
 mod persister;
 mod run;
+pub mod slashing;
 
 pub use config::{
     Config, NodeSection, DEFAULT_BULK_NICE, DEFAULT_BULK_THREADS, DEFAULT_METRICS_PORT_OFFSET,

@@ -135,6 +135,13 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         let rpc_listen = cfg.node.rpc_listen;
         let rpc_cfg = cfg.rpc.clone();
         let started = rpc_spawner.spawn(async move { weft_rpc::start(rpc_listen, rpc_cfg, api).await });
+        // Double-signing this validator's consensus records goes to the L1, rewarding this
+        // validator's own key (`slashing`); on the RPC runtime, away from consensus.
+        if let Some(l1_rpc) = cfg.slashing.l1_rpc.clone() {
+            let reporter: [u8; 32] = me.as_ref().try_into().expect("a 32-byte key");
+            let poll = std::time::Duration::from_millis(cfg.slashing.poll_ms);
+            rpc_spawner.spawn(crate::slashing::run(shared.store.clone(), l1_rpc, reporter, poll));
+        }
         let started = match started.await {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e.to_string())),
