@@ -11,21 +11,6 @@ use weft_settlement::{EmbeddedL1, SettlementError, StakingDeployment};
 
 const WINDOW: u64 = 20;
 
-struct NoData;
-
-impl weft_settlement::WeftData for NoData {
-    fn namespace_payloads(
-        &self,
-        _: u64,
-        _: weft_settlement::Cursor,
-        _: weft_settlement::Cursor,
-    ) -> Result<Vec<weft_settlement::NamespaceItem>, weft_settlement::DataError> {
-        Err(weft_settlement::DataError::Unavailable(
-            "no rollups here".into(),
-        ))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_validator_down_for_a_window_is_jailed_and_slashed() {
     let dir = tempfile::tempdir().expect("tempdir");

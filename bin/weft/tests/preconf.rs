@@ -687,19 +687,6 @@ fn slash_on_the_l1(
 ) {
     use weft_settlement::staking::{Action, StakeCall, StakeError, Status};
     use weft_settlement::{EmbeddedL1, SettlementError, StakingDeployment};
-    struct NoData;
-    impl weft_settlement::WeftData for NoData {
-        fn namespace_payloads(
-            &self,
-            _: u64,
-            _: weft_settlement::Cursor,
-            _: weft_settlement::Cursor,
-        ) -> Result<Vec<weft_settlement::NamespaceItem>, weft_settlement::DataError> {
-            Err(weft_settlement::DataError::Unavailable(
-                "no rollups here".into(),
-            ))
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let operator = weft_settlement::auth::public_key(issuer);
     let chain = trust.chain;

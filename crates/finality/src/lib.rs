@@ -69,14 +69,7 @@ pub fn certified_signers(
     validators: &[VerifyingKey],
     chain: &ChainId,
 ) -> Result<(Finality, Vec<VerifyingKey>), CertificateError> {
-    if validators.is_empty() {
-        return Err(CertificateError::ValidatorSet("no validators".into()));
-    }
-    let set: Set<VerifyingKey> = validators
-        .to_vec()
-        .try_into()
-        .map_err(|_| CertificateError::ValidatorSet("a key is listed twice".into()))?;
-    let scheme = ed25519::Scheme::verifier(&consensus_namespace(chain), set);
+    let (set, scheme) = verifier(validators, chain)?;
     let finalization = Finalization::<ed25519::Scheme, Digest>::decode_cfg(
         Copying(bytes),
         &scheme.certificate_codec_config(),
@@ -90,17 +83,12 @@ pub fn certified_signers(
         return Err(CertificateError::BadSignatures);
     }
     // Signer indices are positions in the ordered validator set the scheme was built from.
-    let ordered: Set<VerifyingKey> = validators
-        .to_vec()
-        .try_into()
-        .map_err(|_| CertificateError::ValidatorSet("a key is listed twice".into()))?;
     let signers = finalization
         .certificate
         .signers
         .iter()
         .map(|p| {
-            ordered
-                .get(usize::from(p))
+            set.get(usize::from(p))
                 .cloned()
                 .ok_or_else(|| CertificateError::Malformed(format!("signer {p:?} out of range")))
         })
@@ -113,6 +101,23 @@ pub fn certified_signers(
         },
         signers,
     ))
+}
+
+/// The ordered validator set (signer indices are positions in it) and the verifying scheme
+/// of `chain` over it.
+fn verifier(
+    validators: &[VerifyingKey],
+    chain: &ChainId,
+) -> Result<(Set<VerifyingKey>, ed25519::Scheme), CertificateError> {
+    if validators.is_empty() {
+        return Err(CertificateError::ValidatorSet("no validators".into()));
+    }
+    let set: Set<VerifyingKey> = validators
+        .to_vec()
+        .try_into()
+        .map_err(|_| CertificateError::ValidatorSet("a key is listed twice".into()))?;
+    let scheme = ed25519::Scheme::verifier(&consensus_namespace(chain), set.clone());
+    Ok((set, scheme))
 }
 
 /// What verified double-signing evidence proves: `signer` signed two conflicting votes in one
@@ -149,14 +154,7 @@ pub fn verify_double_sign(
 ) -> Result<DoubleSign, CertificateError> {
     use commonware_consensus::simplex::types::Attributable as _;
     use commonware_consensus::{Epochable as _, Viewable as _};
-    if validators.is_empty() {
-        return Err(CertificateError::ValidatorSet("no validators".into()));
-    }
-    let set: Set<VerifyingKey> = validators
-        .to_vec()
-        .try_into()
-        .map_err(|_| CertificateError::ValidatorSet("a key is listed twice".into()))?;
-    let scheme = ed25519::Scheme::verifier(&consensus_namespace(chain), set.clone());
+    let (set, scheme) = verifier(validators, chain)?;
     let activity = Activity::<ed25519::Scheme, Digest>::decode_cfg(
         Copying(bytes),
         &scheme.certificate_codec_config(),

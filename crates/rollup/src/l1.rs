@@ -98,30 +98,46 @@ pub struct PreconfEvidence(pub WeftTrust);
 
 impl weft_settlement::staking::EvidenceVerifier for PreconfEvidence {
     fn verify(&self, evidence: &[u8]) -> Result<weft_settlement::staking::Offence, String> {
-        let hex = std::str::from_utf8(evidence).map_err(|_| "evidence is not hex text")?;
-        let t = &self.0;
-        let receipt =
-            weft_client::verify_broken_preconfirmation(hex, &t.chain, &t.validators, &t.limits)
-                .map_err(|e| e.to_string())?;
-        let p = &receipt.promise;
-        let issuer: [u8; 32] = p
-            .issuer
-            .as_ref()
-            .try_into()
-            .map_err(|_| "issuer is not a 32-byte key")?;
-        // One receipt, one offence (a second report of it slashes nothing).
-        let id = weft_types::sha256(&[
-            b"weft/offence/broken-preconfirmation",
-            p.tx.as_bytes(),
-            &issuer,
-            &p.deadline_height.to_be_bytes(),
-        ]);
-        Ok(weft_settlement::staking::Offence {
-            validator: issuer,
-            kind: weft_settlement::staking::OffenceKind::BrokenPreconfirmation,
-            id: id.as_ref().try_into().expect("32-byte digest"),
-        })
+        preconf_offence(&self.0, evidence)
     }
+}
+
+/// The offence of `kind` by `validator`, its id the hash of `domain` and `parts` (what
+/// makes one offence one: a second report of it slashes nothing).
+fn offence(
+    kind: weft_settlement::staking::OffenceKind,
+    validator: &weft_types::VerifyingKey,
+    domain: &[u8],
+    parts: &[&[u8]],
+) -> Result<weft_settlement::staking::Offence, String> {
+    let key: [u8; 32] = validator
+        .as_ref()
+        .try_into()
+        .map_err(|_| "the offender's key is not 32 bytes")?;
+    let id = weft_types::sha256(&[&[domain, &key[..]][..], parts].concat());
+    Ok(weft_settlement::staking::Offence {
+        validator: key,
+        kind,
+        id: id.as_ref().try_into().expect("32-byte digest"),
+    })
+}
+
+/// [`PreconfEvidence`]'s check: one receipt, one offence.
+fn preconf_offence(
+    t: &WeftTrust,
+    evidence: &[u8],
+) -> Result<weft_settlement::staking::Offence, String> {
+    let hex = std::str::from_utf8(evidence).map_err(|_| "evidence is not hex text")?;
+    let receipt =
+        weft_client::verify_broken_preconfirmation(hex, &t.chain, &t.validators, &t.limits)
+            .map_err(|e| e.to_string())?;
+    let p = &receipt.promise;
+    offence(
+        weft_settlement::staking::OffenceKind::BrokenPreconfirmation,
+        &p.issuer,
+        b"weft/offence/broken-preconfirmation",
+        &[p.tx.as_bytes(), &p.deadline_height.to_be_bytes()],
+    )
 }
 
 /// The L1's evidence verifier (staking rule S7), trusting only [`WeftTrust`]: a JSON
@@ -139,40 +155,27 @@ pub struct WeftEvidence {
 
 impl weft_settlement::staking::EvidenceVerifier for WeftEvidence {
     fn verify(&self, evidence: &[u8]) -> Result<weft_settlement::staking::Offence, String> {
+        use weft_settlement::staking::OffenceKind;
+        let t = &self.trust;
         if let Some(hex) = evidence.strip_prefix(DOUBLE_SIGN_PREFIX) {
-            let bytes = hex::decode(
-                std::str::from_utf8(hex)
-                    .map_err(|_| "not hex")?
-                    .trim_start_matches("0x"),
-            )
-            .map_err(|e| format!("double-sign evidence: {e}"))?;
-            let t = &self.trust;
+            let hex = std::str::from_utf8(hex).map_err(|_| "double-sign evidence is not hex")?;
+            let bytes = hex::decode(hex.trim_start_matches("0x"))
+                .map_err(|e| format!("double-sign evidence: {e}"))?;
             let fault = weft_finality::verify_double_sign(&bytes, &t.validators, &t.chain)
                 .map_err(|e| e.to_string())?;
-            let key: [u8; 32] = fault
-                .signer
-                .as_ref()
-                .try_into()
-                .map_err(|_| "signer is not a 32-byte key")?;
             // One offence per validator per round, whichever pair of votes shows it.
-            let id = weft_types::sha256(&[
+            return offence(
+                OffenceKind::DoubleSign,
+                &fault.signer,
                 b"weft/offence/double-sign",
-                &key,
-                &fault.epoch.to_be_bytes(),
-                &fault.view.to_be_bytes(),
-            ]);
-            return Ok(weft_settlement::staking::Offence {
-                validator: key,
-                kind: weft_settlement::staking::OffenceKind::DoubleSign,
-                id: id.as_ref().try_into().expect("32-byte digest"),
-            });
+                &[&fault.epoch.to_be_bytes(), &fault.view.to_be_bytes()],
+            );
         }
         if evidence.first() != Some(&b'{') {
-            return PreconfEvidence(self.trust.clone()).verify(evidence);
+            return preconf_offence(t, evidence);
         }
         let downtime: weft_client::DowntimeEvidence =
             serde_json::from_slice(evidence).map_err(|e| format!("downtime evidence: {e}"))?;
-        let t = &self.trust;
         let (validator, _signed) = weft_client::verify_downtime(
             &downtime,
             &t.validators,
@@ -181,21 +184,13 @@ impl weft_settlement::staking::EvidenceVerifier for WeftEvidence {
             self.min_signed_ppm,
         )
         .map_err(|e| e.to_string())?;
-        let key: [u8; 32] = validator
-            .as_ref()
-            .try_into()
-            .map_err(|_| "validator is not a 32-byte key")?;
         // One offence per validator per (aligned) window.
-        let id = weft_types::sha256(&[
+        offence(
+            OffenceKind::Downtime,
+            &validator,
             b"weft/offence/downtime",
-            &key,
-            &downtime.first_height.to_be_bytes(),
-        ]);
-        Ok(weft_settlement::staking::Offence {
-            validator: key,
-            kind: weft_settlement::staking::OffenceKind::Downtime,
-            id: id.as_ref().try_into().expect("32-byte digest"),
-        })
+            &[&downtime.first_height.to_be_bytes()],
+        )
     }
 }
 
