@@ -99,7 +99,21 @@ pub enum BlockCommand {
         #[arg(long)]
         full: bool,
     },
+    /// Measure the finality gap at epoch boundaries: the time between the local finality of
+    /// consecutive blocks (`finalized_at_ms`, one validator's clock), at boundaries (the
+    /// previous block in another epoch) and within epochs, as percentiles.
+    Gaps {
+        /// Validator RPC URL.
+        #[arg(long, default_value = DEFAULT_RPC)]
+        rpc: String,
+        /// Blocks to read, ending at the head.
+        #[arg(long, default_value_t = 2_000)]
+        blocks: u64,
+    },
 }
+
+/// Most blocks `weft block gaps` reads (one RPC call each).
+pub const GAPS_BLOCKS_MAX: u64 = 100_000;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
@@ -212,6 +226,59 @@ pub fn block(cmd: BlockCommand) -> Result<()> {
                 match client.block(height, full).await? {
                     Some(b) => println!("{}", serde_json::to_string_pretty(&b)?),
                     None => bail!("no finalized block at height {height}"),
+                }
+                Ok(())
+            })
+        }
+        BlockCommand::Gaps { rpc, blocks } => {
+            if !(2..=GAPS_BLOCKS_MAX).contains(&blocks) {
+                bail!("--blocks must be within 2..={GAPS_BLOCKS_MAX}");
+            }
+            let client = Client::new(&rpc)?;
+            rt.block_on(async {
+                let head = client
+                    .head()
+                    .await?
+                    .context("no finalized block yet")?
+                    .height;
+                let from = head.saturating_sub(blocks - 1).max(1);
+                let mut previous: Option<(u64, u64)> = None;
+                let (mut boundary, mut within) = (Vec::new(), Vec::new());
+                for height in from..=head {
+                    let block = client
+                        .block(height, false)
+                        .await?
+                        .with_context(|| format!("no finalized block at height {height}"))?;
+                    let at = block
+                        .finalized_at_ms
+                        .with_context(|| format!("block {height} has no finality time"))?;
+                    if let Some((epoch, before)) = previous {
+                        let gap = at.saturating_sub(before);
+                        if block.header.epoch != epoch {
+                            boundary.push(gap);
+                        } else {
+                            within.push(gap);
+                        }
+                    }
+                    previous = Some((block.header.epoch, at));
+                }
+                println!("blocks {from}..={head}");
+                for (what, mut gaps) in
+                    [("at epoch boundaries", boundary), ("within epochs", within)]
+                {
+                    gaps.sort_unstable();
+                    if gaps.is_empty() {
+                        println!("{what}: none");
+                        continue;
+                    }
+                    let pct = |p: f64| gaps[((gaps.len() - 1) as f64 * p).round() as usize];
+                    println!(
+                        "{what}: {} gaps, p50 {} ms, p99 {} ms, max {} ms",
+                        gaps.len(),
+                        pct(0.5),
+                        pct(0.99),
+                        gaps[gaps.len() - 1]
+                    );
                 }
                 Ok(())
             })

@@ -57,7 +57,14 @@ pub struct GenesisArgs {
     /// reconnects) and every listener on 127.0.0.1. Never for a real deployment.
     #[arg(long)]
     pub local: bool,
+    /// Blocks per consensus epoch: validator-set changes take effect at epoch boundaries.
+    #[arg(long, default_value_t = weft_node::DEFAULT_EPOCH_LENGTH_BLOCKS)]
+    pub epoch_length_blocks: u64,
 }
+
+/// Blocks per epoch on the devnet: about a minute at its idle pace, so a set change (or the
+/// boundary's pause, `weft bench --epochs`) is seen without waiting an hour.
+pub const DEVNET_EPOCH_LENGTH_BLOCKS: u64 = 600;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -80,6 +87,7 @@ fn threads_per_validator(validators: usize) -> usize {
 /// Writes the genesis file and every validator's directory. `threads`: threads per pool of
 /// each validator (`None` for the defaults of a validator on a machine of its own).
 /// `l1_rpc`: the L1 each validator reports the double-signing it sees to.
+#[allow(clippy::too_many_arguments)] // one call site each for the devnet and `weft genesis`
 fn write_network(
     dir: &Path,
     chain_id: &str,
@@ -88,6 +96,7 @@ fn write_network(
     network: weft_network::Config,
     threads: Option<usize>,
     l1_rpc: Option<String>,
+    epoch_length_blocks: u64,
 ) -> Result<()> {
     use commonware_cryptography::Signer as _;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -134,6 +143,7 @@ fn write_network(
         genesis_time_ms: now_ms(),
         limits: Default::default(),
         validators,
+        epoch_length_blocks,
     };
     genesis.validate().map_err(|e| anyhow::anyhow!(e))?;
     genesis.save(&dir.join("genesis.toml"))?;
@@ -167,6 +177,7 @@ pub fn genesis(args: GenesisArgs) -> Result<()> {
         network,
         args.local.then(|| threads_per_validator(args.hosts.len())),
         None,
+        args.epoch_length_blocks,
     )?;
     println!(
         "wrote {}/genesis.toml and node-0..{} (copy node-<i>/ and genesis.toml to host i)",
@@ -202,6 +213,7 @@ pub fn prepare(args: &Args) -> Result<Vec<String>> {
             weft_network::Config::devnet(),
             Some(threads_per_validator(args.validators)),
             (!args.no_rollup).then(|| format!("http://{}", loopback(base + 200))),
+            DEVNET_EPOCH_LENGTH_BLOCKS,
         )?;
         eprintln!(
             "created devnet with {} validators in {}",

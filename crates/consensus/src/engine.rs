@@ -1,6 +1,6 @@
 //! Assembles one validator's consensus stack: marshal, simplex, finalizer and gossip.
 
-use crate::{finalizer, gossip, App, ConsensusBlock, Shared};
+use crate::{epochs, finalizer, gossip, App, ConsensusBlock, Shared};
 use commonware_broadcast::buffered;
 use commonware_consensus::{
     marshal::{
@@ -93,6 +93,9 @@ pub struct Identity {
     pub genesis: Block,
     /// Prefix of this validator's storage partitions (`[A-Za-z0-9_-]`).
     pub partition_prefix: String,
+    /// Blocks per epoch (genesis; at least 2): each epoch runs a consensus engine of its own
+    /// (see [`crate::epochs`]).
+    pub epoch_length_blocks: std::num::NonZeroU64,
 }
 
 /// Starts one validator's consensus stack and returns the handle of its consensus engine.
@@ -121,7 +124,11 @@ where
     )
     .expect("this validator is not in the genesis validator set");
     let provider = ConstantProvider::<ed25519::Scheme, Epoch>::new(scheme.clone());
-    let epocher = FixedEpocher::new(NZU64!(u64::MAX));
+    assert!(
+        identity.epoch_length_blocks.get() > 1,
+        "an epoch holds at least two blocks"
+    );
+    let epocher = FixedEpocher::new(identity.epoch_length_blocks);
     let page_cache = CacheRef::new(NZU16!(4096), NZUsize!(4096));
     let prefix = identity.partition_prefix.clone();
     let mailbox_size = NonZeroUsize::new(shared.consensus.mailbox_size).expect("validated");
@@ -218,53 +225,109 @@ where
     parts.push(("marshal", actor.start(finalized, buffer, resolver)));
     let marshal_for_finalizer = marshal_mailbox.clone();
     let finalizer_shared = shared.clone();
+    // Unbounded is safe: one boundary per epoch, sent after its block is persisted.
+    let (boundaries, boundaries_rx) = futures::channel::mpsc::unbounded();
+    let finalizer_epocher = epocher.clone();
     parts.push((
         "finalizer",
         context.child("finalizer").spawn(move |ctx| {
-            finalizer::run(ctx, finalizer_shared, marshal_for_finalizer, finalized_rx)
+            finalizer::run(
+                ctx,
+                finalizer_shared,
+                marshal_for_finalizer,
+                finalized_rx,
+                finalizer_epocher,
+                boundaries,
+            )
         }),
     ));
 
     let app = App::new(shared.clone());
-    let marshaled = Inline::new(context.child("marshaled"), app, marshal_mailbox, epocher);
-    let cfg = &shared.consensus;
-    let engine = simplex::Engine::new(
-        context.child("simplex"),
-        simplex::Config {
-            scheme,
-            elector: RoundRobin::<Sha256>::default(),
-            blocker: blocker.clone(),
-            automaton: marshaled.clone(),
-            relay: marshaled.clone(),
-            reporter: Witness {
-                inner: marshaled,
-                shared: shared.clone(),
-            },
-            track_historical_votes: true,
-            strategy: Sequential,
-            partition: format!("{prefix}-simplex-0"),
-            mailbox_size,
-            epoch: Epoch::zero(),
-            floor: Floor::Genesis(genesis_digest),
-            replay_buffer: NZUsize!(1 << 20),
-            write_buffer: NZUsize!(1 << 20),
-            page_cache,
-            leader_timeout: cfg.leader_timeout(),
-            certification_timeout: cfg.certification_timeout(),
-            timeout_retry: cfg.timeout_retry(),
-            view_retention: ViewDelta::new(10),
-            skip: SkipPolicy::Enabled {
-                timeout: cfg.certification_timeout() + cfg.timeout_retry(),
-                budget: SkipBudget::Participants,
-            },
-            fetch_timeout: NZDuration!(Duration::from_secs(1)),
-            fetch_retry_delay: Duration::from_millis(100),
-            forward: ForwardPolicy::Disabled,
+    let marshaled = Inline::new(
+        context.child("marshaled"),
+        app,
+        marshal_mailbox.clone(),
+        epocher.clone(),
+    );
+    let store = shared.store.clone();
+    let start = epochs::resume_point(
+        &epocher,
+        store.head_height().unwrap_or(0),
+        genesis_digest,
+        |h| {
+            store
+                .header(h)
+                .expect("store read failed")
+                .map(|header| header.digest().0)
         },
     );
+    let sets = epochs::GenesisSets(identity.validators.clone());
+    let namespace = crate::consensus_namespace(&chain);
+    let engine_shared = shared.clone();
+    let engine_context = context.child("simplex");
+    let engine_blocker = blocker.clone();
+    // Starts the engine of one epoch (rules 2 and 5 of `epochs`).
+    let enter = move |entry: epochs::Entry<S>| {
+        let cfg = &engine_shared.consensus;
+        let participants = epochs::EpochSets::participants(&sets, entry.epoch)
+            .expect("the genesis set serves every epoch");
+        let scheme = ed25519::Scheme::signer(&namespace, participants, identity.signer.clone())
+            .expect("this validator is not in the epoch's validator set");
+        let engine = simplex::Engine::new(
+            engine_context
+                .child("engine")
+                .with_attribute("epoch", entry.epoch.get()),
+            simplex::Config {
+                scheme,
+                elector: RoundRobin::<Sha256>::default(),
+                blocker: engine_blocker.clone(),
+                automaton: marshaled.clone(),
+                relay: marshaled.clone(),
+                reporter: Witness {
+                    inner: marshaled.clone(),
+                    shared: engine_shared.clone(),
+                },
+                track_historical_votes: true,
+                strategy: Sequential,
+                partition: format!("{prefix}-simplex-{}", entry.epoch.get()),
+                mailbox_size,
+                epoch: entry.epoch,
+                floor: Floor::Genesis(entry.floor),
+                replay_buffer: NZUsize!(1 << 20),
+                write_buffer: NZUsize!(1 << 20),
+                page_cache: page_cache.clone(),
+                leader_timeout: cfg.leader_timeout(),
+                certification_timeout: cfg.certification_timeout(),
+                timeout_retry: cfg.timeout_retry(),
+                view_retention: ViewDelta::new(10),
+                skip: SkipPolicy::Enabled {
+                    timeout: cfg.certification_timeout() + cfg.timeout_retry(),
+                    budget: SkipBudget::Participants,
+                },
+                fetch_timeout: NZDuration!(Duration::from_secs(1)),
+                fetch_retry_delay: Duration::from_millis(100),
+                forward: ForwardPolicy::Disabled,
+            },
+        );
+        engine.start(entry.votes, entry.certificates, entry.resolver)
+    };
+    let epochs_shared = shared.clone();
     parts.push((
-        "simplex",
-        engine.start(channels.votes, channels.certificates, channels.resolver),
+        "epochs",
+        context.child("epochs").spawn(move |ctx| {
+            epochs::run(
+                ctx,
+                epocher,
+                start,
+                channels.votes,
+                channels.certificates,
+                channels.resolver,
+                marshal_mailbox,
+                boundaries_rx,
+                epochs_shared,
+                enter,
+            )
+        }),
     ));
 
     let (tx_sender, tx_receiver) = channels.txs;
@@ -308,7 +371,8 @@ pub struct Running {
 /// Which critical part ended first, and how (a caught panic or an abort is an error).
 #[derive(Debug)]
 pub struct Stopped {
-    /// The part's name: broadcast, marshal, finalizer, simplex, gossip_out or gossip_in.
+    /// The part's name: broadcast, marshal, finalizer, epochs (the epochs' consensus
+    /// engines), gossip_out or gossip_in.
     pub part: &'static str,
     /// How its task ended.
     pub result: Result<(), commonware_runtime::Error>,
@@ -318,8 +382,24 @@ impl Running {
     /// Waits until the first critical part ends. Dropping a [`Running`] leaves the parts
     /// running (their tasks are supervised by the context they were started from).
     pub async fn first_stopped(self) -> Stopped {
+        use futures::FutureExt as _;
         let (names, handles): (Vec<_>, Vec<_>) = self.parts.into_iter().unzip();
-        let (result, index, _) = futures::future::select_all(handles).await;
+        let (result, index, rest) = futures::future::select_all(handles).await;
+        // A part that stops cleanly because another died (marshal when the finalizer's
+        // channel closes) is a consequence: among parts already ended, name one that failed.
+        if result.is_ok() {
+            // `select_all` swap-removes the finished handle: remove its name the same way.
+            let mut others = names.clone();
+            others.swap_remove(index);
+            for (name, handle) in others.into_iter().zip(rest) {
+                if let Some(Err(e)) = handle.now_or_never() {
+                    return Stopped {
+                        part: name,
+                        result: Err(e),
+                    };
+                }
+            }
+        }
         Stopped {
             part: names[index],
             result,

@@ -84,6 +84,8 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     marshal: Mailbox<ed25519::Scheme, Standard<ConsensusBlock>>,
     mut blocks: mpsc::UnboundedReceiver<(Digested<ConsensusBlock>, Exact)>,
+    epocher: commonware_consensus::types::FixedEpocher,
+    boundaries: mpsc::UnboundedSender<crate::epochs::Boundary>,
 ) {
     while let Some((block, ack)) = blocks.next().await {
         let block = block.inner().block();
@@ -141,6 +143,13 @@ pub(crate) async fn run(
                 .inc_by(block.header.tx_count as u64);
             shared.metrics.finalized_height.set(height as i64);
             debug!(target: "weft::consensus", height, txs = block.header.tx_count, digest = %block.digest(), "finalized");
+        }
+        // Persisted, so the next epoch may start from it (epochs rule 2). Sent again for a
+        // redelivered block: the epochs loop skips boundaries it has crossed.
+        if let Some(boundary) = crate::epochs::boundary_after(&epocher, height, block.digest().0) {
+            if boundaries.unbounded_send(boundary).is_err() {
+                return;
+            }
         }
         ack.acknowledge();
     }

@@ -19,6 +19,7 @@ mod block;
 pub mod byzantine;
 mod config;
 mod engine;
+pub mod epochs;
 mod finalizer;
 pub mod gossip;
 mod metrics;
@@ -208,7 +209,11 @@ pub fn max_message_size(validators: usize, limits: &Limits) -> u32 {
     };
     let n = validators as u32;
     commonware_p2p::max_message_size(&[
-        simplex::max_payload_size::<ed25519::Scheme, weft_types::Digest>(n),
+        // Votes and certificates travel on a subchannel per epoch (`epochs` rule 3).
+        commonware_p2p::utils::mux::prefixed(simplex::max_payload_size::<
+            ed25519::Scheme,
+            weft_types::Digest,
+        >(n)),
         marshal::max_payload_size::<Standard<ConsensusBlock>, ed25519::Scheme>(n, limits),
         limits.block_bytes_max / 2 + 64,
     ])

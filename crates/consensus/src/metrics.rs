@@ -23,6 +23,10 @@ pub struct Metrics {
     pub signatures_checked: Counter,
     /// Transaction signatures not checked again because the same one already passed.
     pub signatures_skipped: Counter,
+    /// The epoch whose consensus engine this validator runs.
+    pub epoch: Gauge,
+    /// Epoch boundaries crossed since start.
+    pub epochs_entered: Counter,
 }
 
 impl Metrics {
@@ -77,6 +81,16 @@ impl Metrics {
                 "mempool_txs",
                 "Pending transactions in the mempool",
                 self.mempool_txs.clone(),
+            )),
+            Box::new(context.register(
+                "epoch",
+                "The epoch whose consensus engine this validator runs",
+                self.epoch.clone(),
+            )),
+            Box::new(context.register(
+                "epochs_entered",
+                "Epoch boundaries crossed since start",
+                self.epochs_entered.clone(),
             )),
         ]
     }

@@ -1110,3 +1110,91 @@ fn a_future_stamping_leader_gets_no_block_finalized() {
         },
     );
 }
+
+/// Epochs (`weft_consensus::epochs`): the chain crosses many boundaries while validator 3 is
+/// down, each epoch's blocks are built and certified in that epoch, and when validator 3 comes
+/// back it catches up through every boundary it slept through (rule 3: peers' messages of a
+/// later epoch make it fetch its boundary) and then votes in the current epoch: with it back,
+/// the network finalizes with validator 0 cut off as well.
+#[test]
+fn a_validator_asleep_for_epochs_catches_up_and_votes_in_the_current_one() {
+    with_seed(
+        "a_validator_asleep_for_epochs_catches_up_and_votes_in_the_current_one",
+        seed_or(11),
+        |seed| {
+            let net = &Testnet::new();
+            deterministic::Runner::new(runtime_config(seed)).start(|context| async move {
+                let sleeper = 3;
+                let oracle = net.start_network(&context).await;
+                net.connect_all(&oracle).await;
+                let awake = net.start_honest(&context, &oracle, 0..sleeper).await;
+                let mut clients = Clients::new(3_000, 3);
+                let l = SIM_EPOCH_LENGTH_BLOCKS;
+                wait_until(
+                    &context,
+                    &awake,
+                    Duration::from_secs(120),
+                    "three validators past four epoch boundaries",
+                    |n| head(n) >= 4 * l + 2,
+                )
+                .await;
+                for node in awake.values() {
+                    assert!(node.metrics.epoch.get() >= 4, "the epoch gauge lags");
+                    assert!(node.metrics.epochs_entered.get() >= 4);
+                }
+
+                let back = net.start_validator(&context, &oracle, sleeper).await;
+                let mut nodes = awake.clone();
+                nodes.insert(sleeper, back.clone());
+                let target = awake.values().map(|n| head(n)).max().unwrap() + 2 * l;
+                wait_until(
+                    &context,
+                    &nodes,
+                    Duration::from_secs(120),
+                    "the sleeper caught up, two more epochs on",
+                    |n| head(n) >= target,
+                )
+                .await;
+                assert_eq!(
+                    back.metrics.epoch.get() as u64,
+                    head(&back) / l,
+                    "the sleeper runs the epoch of its head"
+                );
+
+                // Its vote now counts in the current epoch: with validator 0 cut off, the
+                // other three (the sleeper among them) are exactly a quorum.
+                for j in (0..N).filter(|j| *j != 0) {
+                    net.disconnect(&oracle, 0, j).await;
+                }
+                let quorum: BTreeMap<usize, Arc<Shared>> = nodes
+                    .iter()
+                    .filter(|(i, _)| **i != 0)
+                    .map(|(i, n)| (*i, n.clone()))
+                    .collect();
+                let hashes = submit_rounds(
+                    &context,
+                    &quorum,
+                    &[1, 2, 3],
+                    &mut clients,
+                    3,
+                    Duration::from_millis(100),
+                )
+                .await;
+                wait_until(
+                    &context,
+                    &quorum,
+                    Duration::from_secs(120),
+                    "a quorum that needs the sleeper's votes finalized transactions",
+                    |n| all_finalized(n, &hashes),
+                )
+                .await;
+                assert_agreement(&nodes, &net.genesis);
+                for node in nodes.values() {
+                    assert_certificates_are_bound_to_the_chain(node, net);
+                }
+                assert_nobody_blocked(&oracle).await;
+                summary(&context, "epochs", &nodes);
+            });
+        },
+    );
+}

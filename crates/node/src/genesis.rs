@@ -29,6 +29,19 @@ pub struct Genesis {
     pub limits: Limits,
     /// The validators.
     pub validators: Vec<GenesisValidator>,
+    /// Blocks per consensus epoch (at least 2): each epoch runs a consensus engine of its
+    /// own, and a validator-set change takes effect only at an epoch boundary.
+    #[serde(default = "default_epoch_length_blocks")]
+    pub epoch_length_blocks: u64,
+}
+
+/// Blocks per epoch unless genesis says otherwise: about an hour at ten blocks a second, so
+/// a set change waits at most that long while the boundary's brief pause (the next epoch's
+/// engine starting, its first leader timing in) stays rare.
+pub const DEFAULT_EPOCH_LENGTH_BLOCKS: u64 = 36_000;
+
+fn default_epoch_length_blocks() -> u64 {
+    DEFAULT_EPOCH_LENGTH_BLOCKS
 }
 
 impl Genesis {
@@ -54,6 +67,12 @@ impl Genesis {
             return Err("genesis has no validators".into());
         }
         self.limits.validate_for(self.validators.len())?;
+        if self.epoch_length_blocks < 2 {
+            return Err(format!(
+                "epoch_length_blocks is {}: an epoch holds at least two blocks",
+                self.epoch_length_blocks
+            ));
+        }
         let keys = self.validator_keys()?;
         let mut sorted = keys.clone();
         sorted.sort();
@@ -78,7 +97,12 @@ impl Genesis {
             .collect()
     }
 
-    /// Hash committing to the whole genesis (chain id, time, limits, validators).
+    /// Blocks per epoch, checked by [`Genesis::validate`].
+    pub fn epoch_length(&self) -> std::num::NonZeroU64 {
+        std::num::NonZeroU64::new(self.epoch_length_blocks).expect("validated: at least 2")
+    }
+
+    /// Hash committing to the whole genesis (chain id, time, limits, validators, epochs).
     pub fn hash(&self) -> Digest {
         let canonical = toml::to_string(self).expect("genesis serializes");
         sha256(&[b"weft/genesis/v1", canonical.as_bytes()])
@@ -116,6 +140,7 @@ mod tests {
                     p2p_address: format!("127.0.0.1:{}", 9000 + i).parse().unwrap(),
                 })
                 .collect(),
+            epoch_length_blocks: DEFAULT_EPOCH_LENGTH_BLOCKS,
         };
         let text = toml::to_string_pretty(&genesis).unwrap();
         let back: Genesis = toml::from_str(&text).unwrap();
@@ -125,6 +150,12 @@ mod tests {
         let mut dup = genesis.clone();
         dup.validators[1].public_key = dup.validators[0].public_key.clone();
         assert!(dup.validate().unwrap_err().contains("twice"));
+        let mut short = genesis.clone();
+        short.epoch_length_blocks = 1;
+        assert!(short
+            .validate()
+            .unwrap_err()
+            .contains("at least two blocks"));
         let mut bad = genesis;
         bad.validators[0].public_key = "0x1234".into();
         assert!(bad

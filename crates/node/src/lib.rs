@@ -22,6 +22,6 @@ pub use config::{
     DEFAULT_WORKER_THREADS,
 };
 pub use error::NodeError;
-pub use genesis::{Genesis, GenesisValidator};
+pub use genesis::{Genesis, GenesisValidator, DEFAULT_EPOCH_LENGTH_BLOCKS};
 pub use keys::{generate_key, read_key, write_key};
 pub use run::run;

@@ -122,6 +122,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
             validators,
             genesis: genesis_block,
             partition_prefix,
+            epoch_length_blocks: genesis.epoch_length(),
         };
         let channels = Channels::from_pairs(started.channels);
         let oracle = started.oracle;

@@ -57,7 +57,9 @@ impl Net {
             .map(|i| format!("127.0.0.1:{}", base_port + 10 * i as u16))
             .collect();
         let status = Command::new(weft())
-            .args(["genesis", "--local", "--hosts", &hosts.join(","), "--out"])
+            // Short epochs: every process test crosses epoch boundaries.
+            .args(["genesis", "--local", "--epoch-length-blocks", "40"])
+            .args(["--hosts", &hosts.join(","), "--out"])
             .arg(dir)
             .status()
             .expect("run weft genesis");

@@ -109,7 +109,13 @@ pub struct Testnet {
     pub disks: Vec<Arc<Disk>>,
     /// Validators whose life ended because a critical part stopped: (index, why).
     pub stopped: Arc<Mutex<Vec<(usize, String)>>>,
+    /// Blocks per epoch: short ([`SIM_EPOCH_LENGTH_BLOCKS`]), so every scenario crosses
+    /// epoch boundaries.
+    pub epoch_length_blocks: std::num::NonZeroU64,
 }
+
+/// Blocks per epoch in the simulations.
+pub const SIM_EPOCH_LENGTH_BLOCKS: u64 = 16;
 
 impl Testnet {
     /// The four-validator network of the fixed scenarios.
@@ -132,6 +138,7 @@ impl Testnet {
             mempool: Default::default(),
             disks: (0..n).map(|_| Arc::default()).collect(),
             stopped: Default::default(),
+            epoch_length_blocks: std::num::NonZeroU64::new(SIM_EPOCH_LENGTH_BLOCKS).unwrap(),
         }
     }
 
@@ -408,6 +415,7 @@ impl Testnet {
             validators: self.validators.clone(),
             genesis: self.genesis.clone(),
             partition_prefix: name.to_string(),
+            epoch_length_blocks: self.epoch_length_blocks,
         };
         (shared, identity)
     }
@@ -893,6 +901,12 @@ pub fn assert_agreement(nodes: &BTreeMap<usize, Arc<Shared>>, genesis: &Block) -
         for h in 1..=head(node) {
             let block = node.store.block(h).expect("store read").expect("block");
             assert_eq!(block.height(), h, "validator {i}: height of block {h}");
+            // Each epoch's blocks are built in it (epochs rule 1).
+            assert_eq!(
+                block.header.epoch,
+                h / SIM_EPOCH_LENGTH_BLOCKS,
+                "validator {i}: block {h} was built in the wrong epoch"
+            );
             assert_eq!(block.digest().0, chain[&h], "validator {i}: digest at {h}");
             assert_eq!(
                 block.header.parent.0,
@@ -957,6 +971,13 @@ pub fn assert_certificates_are_bound_to_the_chain(node: &Shared, net: &Testnet) 
         let finality = weft_consensus::verify_finalization(&cert, &validators, &chain)
             .unwrap_or_else(|e| panic!("certificate {h}: {e}"));
         assert_eq!(finality.block.0, node.store.digest_at(h).unwrap().unwrap());
+        // Finalized by the engine of the block's own epoch (a boundary block too: the views
+        // that follow it in its epoch re-propose it until it is finalized).
+        assert_eq!(
+            finality.epoch,
+            h / SIM_EPOCH_LENGTH_BLOCKS,
+            "certificate {h} is of another epoch"
+        );
         assert_eq!(
             weft_consensus::verify_finalization(&cert, &validators, &other),
             Err(weft_consensus::CertificateError::BadSignatures),
