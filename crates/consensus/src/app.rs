@@ -5,8 +5,8 @@
 //! 1. `B.height = P.height + 1` and `B.parent = digest(P)` (checked by marshal's wrapper);
 //! 2. `B.epoch`, `B.view` and `B.proposer` equal the round and its leader;
 //! 3. `P.timestamp_ms <= B.timestamp_ms <= now + limits.timestamp_drift_ms_max` (genesis);
-//! 4. `B.state_root` and `B.l1_inbox_index` equal the parent's (staking and the L1 inbox are
-//!    not live yet), and the encrypted lane is empty;
+//! 4. `B.l1_inbox_index` equals the parent's (the L1 inbox is not live yet), and the
+//!    encrypted lane is empty;
 //! 5. the body respects every wire limit and every header root and count matches the body;
 //! 6. every transaction is within size limits and correctly signed;
 //! 7. no transaction appears twice, in an unfinalized ancestor, or in a finalized block;
@@ -16,7 +16,14 @@
 //!    appear in nonce order, in block order;
 //! 9. every bundle with a leg in `B` has all its legs in `B`, spans two namespaces or more,
 //!    and has not expired (`B.height <= valid_until`); the bundle section lists exactly
-//!    those bundles (rules B1-B4 of `weft_types::bundle`, checked with rule 5 at decode).
+//!    those bundles (rules B1-B4 of `weft_types::bundle`, checked with rule 5 at decode);
+//! 10. `B.validators` (committed by `B.state_root`) is empty unless `B` is the last block of
+//!     its epoch `e`; that boundary block announces the set of epoch `e + 2` (`epochs` rule 5):
+//!     exactly the set this validator's [`crate::epochs::SetSource`] reads from the L1's stake
+//!     table now, or, where it has no source or cannot read it, the set of `e + 1` again (no
+//!     change). A Byzantine leader therefore cannot freeze or pick the set while honest
+//!     validators can read the L1; if the proposer's and a voter's reads differ (the table
+//!     changed between them), the view fails and the next leader proposes again.
 //!
 //! Each broken rule is a [`BlockError`] variant naming its rule ([`BlockError::rule`]).
 //!
@@ -130,14 +137,24 @@ impl App {
                 },
             )
         };
+        // Rule 10: the epoch's boundary announces the set of the epoch after next.
+        let announcement = self
+            .shared
+            .schedule
+            .get()
+            .filter(|schedule| schedule.is_boundary(parent.height() + 1))
+            .and_then(|schedule| schedule.announcement(ctx.round.epoch()))
+            .unwrap_or_default();
         let seal = |txs: Vec<Transaction>| {
+            let mut body = Body::from_txs(txs);
+            body.validators = announcement.clone();
             Block::child(
                 parent,
                 ctx.round.epoch().get(),
                 ctx.round.view().get(),
                 now_ms.max(parent.header.timestamp_ms),
                 ctx.leader.clone(),
-                Body::from_txs(txs),
+                body,
             )
         };
         let with_legs = txs.iter().any(|t| t.leg().is_some());
@@ -214,10 +231,20 @@ impl App {
                 drift_ms_max,
             });
         }
-        if h.state_root != parent.header.state_root
-            || h.l1_inbox_index != parent.header.l1_inbox_index
-        {
+        if h.l1_inbox_index != parent.header.l1_inbox_index {
             return Err(BlockError::StateChanged);
+        }
+        if let Some(schedule) = self.shared.schedule.get() {
+            let expected = if schedule.is_boundary(h.height) {
+                schedule
+                    .announcement(ctx.round.epoch())
+                    .ok_or(BlockError::WrongAnnouncement)?
+            } else {
+                Vec::new()
+            };
+            if block.body.validators != expected {
+                return Err(BlockError::WrongAnnouncement);
+            }
         }
         if !block.body.encrypted.is_empty() {
             return Err(BlockError::LaneNotEnabled { lane: "encrypted" });

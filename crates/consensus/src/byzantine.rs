@@ -56,6 +56,10 @@ pub enum Misbehaviour {
     /// nonce gap gives it away): the split a shared sequencer's atomicity must stop
     /// (against rule 9).
     SplitBundle,
+    /// Announces this set in every block it builds, boundary or not, whatever the stake table
+    /// says (against rule 10: a leader naming the validators of a later epoch, itself alone,
+    /// say, to capture it).
+    Announce(Vec<weft_types::VerifyingKey>),
 }
 
 impl Misbehaviour {
@@ -82,6 +86,14 @@ impl Misbehaviour {
                     .collect(),
                 ..body
             },
+            Self::Announce(set) => {
+                let mut body = body;
+                let mut set = set.clone();
+                set.sort();
+                set.dedup();
+                body.validators = set;
+                body
+            }
             Self::FutureStamp(ms) => {
                 header.timestamp_ms = header.timestamp_ms.saturating_add(*ms);
                 body
@@ -110,6 +122,7 @@ impl Misbehaviour {
                         .collect(),
                     // The section as the remaining legs call for it (the same entries).
                     bundles: body.bundles,
+                    validators: body.validators,
                     ..Body::default()
                 }
             }
@@ -118,6 +131,7 @@ impl Misbehaviour {
         header.inclusion_root = body.inclusion_root();
         header.bundles_root = body.bundles_root();
         header.tx_count = body.tx_count() as u32;
+        header.state_root = body.validators_root();
         let block = Block::new(header, body);
         assert!(
             !matches!(

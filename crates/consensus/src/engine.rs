@@ -10,11 +10,9 @@ use commonware_consensus::{
     simplex::{
         self, elector::RoundRobin, scheme::ed25519, Floor, ForwardPolicy, SkipBudget, SkipPolicy,
     },
-    types::{Epoch, FixedEpocher, ViewDelta},
+    types::{FixedEpocher, ViewDelta},
 };
-use commonware_cryptography::{
-    certificate::ConstantProvider, certificate::Verifier as _, Digested, Sha256,
-};
+use commonware_cryptography::{certificate::Verifier as _, Digested, Sha256};
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::{buffer::paged::CacheRef, Clock, Handle, Metrics, Spawner, Storage};
@@ -87,7 +85,8 @@ impl<S, R> Channels<S, R> {
 pub struct Identity {
     /// This validator's signing key.
     pub signer: SigningKey,
-    /// Every validator's key (genesis).
+    /// The genesis validators: the set of epochs 0 and 1 (later epochs' sets are announced
+    /// in the chain, `epochs` rule 5).
     pub validators: Set<VerifyingKey>,
     /// The genesis block.
     pub genesis: Block,
@@ -96,6 +95,9 @@ pub struct Identity {
     /// Blocks per epoch (genesis; at least 2): each epoch runs a consensus engine of its own
     /// (see [`crate::epochs`]).
     pub epoch_length_blocks: std::num::NonZeroU64,
+    /// Where this validator reads the sets its boundary blocks announce (the L1's stake
+    /// table); none: every boundary announces no change.
+    pub set_source: Option<Arc<dyn epochs::SetSource>>,
 }
 
 /// Starts one validator's consensus stack and returns the handle of its consensus engine.
@@ -117,18 +119,24 @@ where
 {
     let me = commonware_cryptography::Signer::public_key(&identity.signer);
     let chain = weft_types::ChainId::of_genesis(&identity.genesis);
-    let scheme = ed25519::Scheme::signer(
-        &crate::consensus_namespace(&chain),
-        identity.validators.clone(),
-        identity.signer.clone(),
-    )
-    .expect("this validator is not in the genesis validator set");
-    let provider = ConstantProvider::<ed25519::Scheme, Epoch>::new(scheme.clone());
     assert!(
         identity.epoch_length_blocks.get() > 1,
         "an epoch holds at least two blocks"
     );
     let epocher = FixedEpocher::new(identity.epoch_length_blocks);
+    let schedule = Arc::new(epochs::Schedule::new(
+        epocher.clone(),
+        identity.validators.clone(),
+        shared.store.clone(),
+        identity.set_source.clone(),
+    ));
+    // Block rule 10 reads it; a validator's state is built for one chain, so it is set once.
+    let _ = shared.schedule.set(schedule.clone());
+    let provider = epochs::Schemes {
+        schedule: schedule.clone(),
+        namespace: crate::consensus_namespace(&chain),
+        signer: identity.signer.clone(),
+    };
     let page_cache = CacheRef::new(NZU16!(4096), NZUsize!(4096));
     let prefix = identity.partition_prefix.clone();
     let mailbox_size = NonZeroUsize::new(shared.consensus.mailbox_size).expect("validated");
@@ -261,18 +269,16 @@ where
                 .map(|header| header.digest().0)
         },
     );
-    let sets = epochs::GenesisSets(identity.validators.clone());
     let namespace = crate::consensus_namespace(&chain);
     let engine_shared = shared.clone();
     let engine_context = context.child("simplex");
     let engine_blocker = blocker.clone();
     // Starts the engine of one epoch (rules 2 and 5 of `epochs`).
-    let enter = move |entry: epochs::Entry<S>| {
+    let signer = identity.signer.clone();
+    let enter = move |entry: epochs::Entry<S>, participants: Set<VerifyingKey>| {
         let cfg = &engine_shared.consensus;
-        let participants = epochs::EpochSets::participants(&sets, entry.epoch)
-            .expect("the genesis set serves every epoch");
-        let scheme = ed25519::Scheme::signer(&namespace, participants, identity.signer.clone())
-            .expect("this validator is not in the epoch's validator set");
+        let scheme = ed25519::Scheme::signer(&namespace, participants, signer.clone())
+            .expect("entered only in epochs whose set names this validator");
         let engine = simplex::Engine::new(
             engine_context
                 .child("engine")
@@ -317,7 +323,8 @@ where
         context.child("epochs").spawn(move |ctx| {
             epochs::run(
                 ctx,
-                epocher,
+                schedule,
+                me,
                 start,
                 channels.votes,
                 channels.certificates,

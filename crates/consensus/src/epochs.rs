@@ -17,8 +17,15 @@
 //!    down, or that lost the boundary's certificate, catches up one epoch at a time.
 //! 4. At start, a validator runs the epoch holding the height after its last persisted block
 //!    (its journal of that epoch replays), so a restart never re-enters a finished epoch.
-//! 5. Every epoch's participants are given by [`EpochSets`]; today that is the genesis set for
-//!    every epoch (the stake-driven schedule is not wired yet, see docs/architecture.md).
+//! 5. Epochs 0 and 1 are run by the genesis set; the set of epoch `e ≥ 2` is the one the
+//!    boundary block of `e − 2` announces (block rule 10 in [`crate::app`]: the set a
+//!    [`SetSource`] reads from the L1's stake table), so every set is fixed in the finalized
+//!    chain a whole epoch before it runs, and a joining validator has that epoch to catch up.
+//!    See [`Schedule`].
+//! 6. A validator outside an epoch's set runs no engine in it. It follows the chain through
+//!    marshal: any vote or certificate of its epoch or a later one makes it ask the sender for
+//!    its epoch's boundary (at most once per [`OBSERVER_HINT_INTERVAL`]), so it enters the next
+//!    epoch as soon as that boundary is finalized, and votes in any epoch whose set names it.
 
 use crate::ConsensusBlock;
 use commonware_consensus::{
@@ -30,8 +37,8 @@ use commonware_p2p::{
     utils::mux::{Builder as _, MuxHandle, Muxer, SubReceiver, SubSender},
     Receiver, Sender,
 };
-use commonware_runtime::{Handle, Metrics, Spawner};
-use commonware_utils::vec::NonEmptyVec;
+use commonware_runtime::{Clock, Handle, Metrics, Spawner};
+use commonware_utils::{ordered::Set, vec::NonEmptyVec};
 use futures::{channel::mpsc, StreamExt as _};
 use std::sync::Arc;
 use tracing::{debug, info, warn};
@@ -60,18 +67,133 @@ pub(crate) struct Entry<S: Sender<PublicKey = VerifyingKey>> {
     pub resolver: (SubSender<S>, SubReceiver<VerifyingKey>),
 }
 
-/// The participants of each epoch (rule 5).
-pub trait EpochSets: Send + Sync {
-    /// The validators of `epoch`, or `None` if it is not known (yet).
-    fn participants(&self, epoch: Epoch) -> Option<commonware_utils::ordered::Set<VerifyingKey>>;
+/// Where a validator reads the set its boundary blocks announce: the L1's stake table (top
+/// validators by stake, above the minimum, not jailed or tombstoned).
+pub trait SetSource: Send + Sync {
+    /// The set to announce now, or why it cannot be read (the L1 is unreachable, say).
+    fn next_set(&self) -> Result<Vec<VerifyingKey>, String>;
 }
 
-/// The genesis set, for every epoch.
-pub struct GenesisSets(pub commonware_utils::ordered::Set<VerifyingKey>);
+/// Most epochs' sets [`Schedule`] keeps decoded.
+pub const SCHEDULE_CACHE_EPOCHS_MAX: usize = 8;
 
-impl EpochSets for GenesisSets {
-    fn participants(&self, _: Epoch) -> Option<commonware_utils::ordered::Set<VerifyingKey>> {
-        Some(self.0.clone())
+/// At most one boundary request per this interval from a validator outside its epoch's set
+/// (rule 6): every message of the epoch reaches its backup queue.
+pub const OBSERVER_HINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Every epoch's validator set (rule 5), from genesis and the boundary blocks in the store.
+pub struct Schedule {
+    /// Epochs and their boundaries.
+    pub epocher: FixedEpocher,
+    genesis: Set<VerifyingKey>,
+    store: Arc<weft_storage::Store>,
+    source: Option<Arc<dyn SetSource>>,
+    cache: std::sync::Mutex<std::collections::BTreeMap<u64, Set<VerifyingKey>>>,
+}
+
+impl Schedule {
+    /// The schedule of a chain whose first two epochs `genesis` runs, announcing what `source`
+    /// reads (with no source, every boundary announces its next epoch's set again: no change).
+    pub fn new(
+        epocher: FixedEpocher,
+        genesis: Set<VerifyingKey>,
+        store: Arc<weft_storage::Store>,
+        source: Option<Arc<dyn SetSource>>,
+    ) -> Self {
+        Self {
+            epocher,
+            genesis,
+            store,
+            source,
+            cache: Default::default(),
+        }
+    }
+
+    /// The validators of `epoch`, or `None` while the boundary that announces it is not
+    /// persisted here.
+    pub fn participants(&self, epoch: Epoch) -> Option<Set<VerifyingKey>> {
+        let Some(announced_in) = epoch.get().checked_sub(2).map(Epoch::new) else {
+            return Some(self.genesis.clone());
+        };
+        if let Some(set) = self.cache.lock().expect("schedule lock").get(&epoch.get()) {
+            return Some(set.clone());
+        }
+        let boundary = self.epocher.last(announced_in)?.get();
+        let block = self.store.block(boundary).expect("store read failed")?;
+        // Safety invariant: a finalized boundary carries a set (block rule 10).
+        assert!(
+            !block.body.validators.is_empty(),
+            "finalized boundary block {boundary} announces no validator set"
+        );
+        let set = Set::try_from(block.body.validators)
+            .expect("an announced set is strictly ascending (block rule 5)");
+        let mut cache = self.cache.lock().expect("schedule lock");
+        cache.insert(epoch.get(), set.clone());
+        while cache.len() > SCHEDULE_CACHE_EPOCHS_MAX {
+            cache.pop_first();
+        }
+        Some(set)
+    }
+
+    /// What the boundary block of `epoch` must announce (block rule 10): what the source reads,
+    /// or, with no source or none readable, the set of `epoch + 1` again. `None` if that set is
+    /// not known here (a validator runs an epoch only past the previous boundary, so never
+    /// while building or checking a block of it).
+    pub fn announcement(&self, epoch: Epoch) -> Option<Vec<VerifyingKey>> {
+        if let Some(source) = &self.source {
+            match source.next_set() {
+                Ok(mut set) => {
+                    set.sort();
+                    set.dedup();
+                    if !set.is_empty() && set.len() <= weft_types::VALIDATOR_SET_MAX {
+                        return Some(set);
+                    }
+                    warn!(target: "weft::consensus", validators = set.len(), "the set source offers an unusable set: announcing no change");
+                }
+                Err(e) => {
+                    warn!(target: "weft::consensus", %e, "the set source cannot be read: announcing no change")
+                }
+            }
+        }
+        self.participants(epoch.next())
+            .map(|set| set.iter().cloned().collect())
+    }
+
+    /// Whether `height` is the last block of its epoch.
+    pub fn is_boundary(&self, height: u64) -> bool {
+        let epoch = self
+            .epocher
+            .containing(Height::new(height))
+            .expect("every height has an epoch")
+            .epoch();
+        self.epocher.last(epoch) == Some(Height::new(height))
+    }
+}
+
+/// marshal's certificate schemes: each epoch's set, signing where this validator is in it.
+#[derive(Clone)]
+pub(crate) struct Schemes {
+    pub schedule: Arc<Schedule>,
+    pub namespace: Vec<u8>,
+    pub signer: weft_types::SigningKey,
+}
+
+impl commonware_cryptography::certificate::Provider for Schemes {
+    type Scope = Epoch;
+    type Scheme = ed25519::Scheme;
+
+    fn scoped(
+        &self,
+        epoch: Epoch,
+    ) -> Option<commonware_cryptography::certificate::Scoped<ed25519::Scheme>> {
+        use commonware_cryptography::certificate::Scoped;
+        let set = self.schedule.participants(epoch)?;
+        Some(
+            match ed25519::Scheme::signer(&self.namespace, set.clone(), self.signer.clone()) {
+                Some(scheme) => Scoped::scheme(Arc::new(scheme)),
+                None => Scoped::verifier(Arc::new(ed25519::Scheme::verifier(&self.namespace, set))),
+            },
+        )
     }
 }
 
@@ -117,14 +239,15 @@ pub(crate) fn boundary_after(
     })
 }
 
-/// Runs one validator's epochs: opens each epoch's subchannels, has `enter` start its engine,
-/// stops the previous one, and asks marshal for boundaries peers are past. Returns when the
-/// active engine stops (which the caller treats as a critical failure) or the finalizer's
-/// boundary channel closes.
+/// Runs one validator's epochs: opens each epoch's subchannels, has `enter` start its engine
+/// where this validator is in the epoch's set (rule 6), stops the previous one, and asks
+/// marshal for boundaries peers are past. Returns when the active engine stops (which the
+/// caller treats as a critical failure) or the finalizer's boundary channel closes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<E, S, R, F>(
     context: E,
-    epocher: FixedEpocher,
+    schedule: Arc<Schedule>,
+    me: VerifyingKey,
     start: Boundary,
     votes: (S, R),
     certificates: (S, R),
@@ -134,10 +257,10 @@ pub(crate) async fn run<E, S, R, F>(
     shared: Arc<crate::Shared>,
     mut enter: F,
 ) where
-    E: Spawner + Metrics,
+    E: Spawner + Metrics + Clock,
     S: Sender<PublicKey = VerifyingKey>,
     R: Receiver<PublicKey = VerifyingKey>,
-    F: FnMut(Entry<S>) -> Handle<()> + Send,
+    F: FnMut(Entry<S>, Set<VerifyingKey>) -> Handle<()> + Send,
 {
     let (mux, mut votes_mux, votes_backup) =
         Muxer::builder(context.child("votes_mux"), votes.0, votes.1)
@@ -154,6 +277,11 @@ pub(crate) async fn run<E, S, R, F>(
     mux.start();
     let (mux, mut resolver_mux) = Muxer::new(context.child("resolver_mux"), resolver.0, resolver.1);
     mux.start();
+    let mut muxes = Muxes {
+        votes: &mut votes_mux,
+        certificates: &mut certificates_mux,
+        resolver: &mut resolver_mux,
+    };
     // Both backups into one stream: only the sender and its epoch matter here.
     let backup = futures::stream::select(
         backup_stream(votes_backup),
@@ -162,22 +290,21 @@ pub(crate) async fn run<E, S, R, F>(
     .fuse();
     futures::pin_mut!(backup);
 
-    let Some(mut active) = open(
-        &mut enter,
-        start,
-        &mut votes_mux,
-        &mut certificates_mux,
-        &mut resolver_mux,
-    )
-    .await
-    else {
+    let Some(mut active) = open(&mut enter, &schedule, &me, start, &mut muxes).await else {
         return;
     };
     shared.metrics.epoch.set(start.next.get() as i64);
-    info!(target: "weft::consensus", epoch = start.next.get(), "running epoch");
+    info!(target: "weft::consensus", epoch = start.next.get(), member = active.engine.is_some(), "running epoch");
+    let mut last_hint: Option<std::time::SystemTime> = None;
     loop {
         let step = {
-            let engine = &mut active.1;
+            let engine = async {
+                match active.engine.as_mut() {
+                    Some(handle) => handle.await,
+                    None => futures::future::pending().await,
+                }
+            };
+            futures::pin_mut!(engine);
             futures::select_biased! {
                 boundary = boundaries.next() => Step::Boundary(boundary),
                 result = futures::FutureExt::fuse(engine) => Step::Stopped(result),
@@ -188,48 +315,73 @@ pub(crate) async fn run<E, S, R, F>(
             Step::Boundary(None) => return,
             Step::Boundary(Some(boundary)) => {
                 // Redelivered blocks repeat boundaries already crossed.
-                if boundary.next <= active.0 {
+                if boundary.next <= active.epoch {
                     continue;
                 }
                 // Safety invariant: epochs are entered in order (blocks are persisted in
                 // height order, so each boundary is seen before the next).
                 assert_eq!(
                     boundary.next,
-                    active.0.next(),
+                    active.epoch.next(),
                     "boundary of a later epoch before the current one's"
                 );
-                active.1.abort();
-                let Some(next) = open(
-                    &mut enter,
-                    boundary,
-                    &mut votes_mux,
-                    &mut certificates_mux,
-                    &mut resolver_mux,
-                )
-                .await
+                if let Some(engine) = active.engine.take() {
+                    engine.abort();
+                }
+                let Some(next) = open(&mut enter, &schedule, &me, boundary, &mut muxes).await
                 else {
                     return;
                 };
                 active = next;
                 shared.metrics.epoch.set(boundary.next.get() as i64);
                 shared.metrics.epochs_entered.inc();
-                info!(target: "weft::consensus", epoch = boundary.next.get(), floor = %weft_types::BlockDigest(boundary.floor), "entered epoch");
+                info!(target: "weft::consensus", epoch = boundary.next.get(), member = active.engine.is_some(), floor = %weft_types::BlockDigest(boundary.floor), "entered epoch");
             }
             Step::Stopped(result) => {
-                warn!(target: "weft::consensus", epoch = active.0.get(), ?result, "the epoch's consensus engine stopped");
+                warn!(target: "weft::consensus", epoch = active.epoch.get(), ?result, "the epoch's consensus engine stopped");
                 return;
             }
             Step::Seen(None) => return,
             Step::Seen(Some((epoch, from))) => {
-                // Rule 3: a sender in a later epoch has finalized our boundary.
-                if epoch > active.0.get() {
-                    let boundary = epocher.last(active.0).expect("every epoch ends");
-                    debug!(target: "weft::consensus", ours = active.0.get(), theirs = epoch, height = boundary.get(), "a peer is past our epoch: fetching the boundary");
+                let ours = active.epoch.get();
+                // Rule 3: a sender in a later epoch has finalized our boundary. Rule 6: one
+                // in ours, where we have no engine, will finalize it (ask at a bounded rate).
+                let ask = if active.engine.is_some() {
+                    epoch > ours
+                } else {
+                    let now = context.current();
+                    let due = last_hint.is_none_or(|t| {
+                        now.duration_since(t).unwrap_or_default() >= OBSERVER_HINT_INTERVAL
+                    });
+                    let ask = epoch >= ours && due;
+                    if ask {
+                        last_hint = Some(now);
+                    }
+                    ask
+                };
+                if ask {
+                    let boundary = schedule
+                        .epocher
+                        .last(active.epoch)
+                        .expect("every epoch ends");
+                    debug!(target: "weft::consensus", ours, theirs = epoch, height = boundary.get(), "fetching our epoch's boundary from a peer");
                     marshal.hint_finalized(boundary, NonEmptyVec::new(from));
                 }
             }
         }
     }
+}
+
+/// The epoch this validator is in, and its engine there (none outside the epoch's set).
+struct Active {
+    epoch: Epoch,
+    engine: Option<Handle<()>>,
+}
+
+struct Muxes<'a, S: Sender> {
+    votes: &'a mut MuxHandle<S>,
+    certificates: &'a mut MuxHandle<S>,
+    resolver: &'a mut MuxHandle<S>,
 }
 
 enum Step {
@@ -250,31 +402,50 @@ fn backup_stream(
     })
 }
 
+/// Enters the epoch `boundary` starts: its engine if this validator is in its set (rule 6).
+/// `None` if the muxers stopped (with the validator).
 async fn open<S, F>(
     enter: &mut F,
+    schedule: &Schedule,
+    me: &VerifyingKey,
     boundary: Boundary,
-    votes: &mut MuxHandle<S>,
-    certificates: &mut MuxHandle<S>,
-    resolver: &mut MuxHandle<S>,
-) -> Option<(Epoch, Handle<()>)>
+    muxes: &mut Muxes<'_, S>,
+) -> Option<Active>
 where
     S: Sender<PublicKey = VerifyingKey>,
-    F: FnMut(Entry<S>) -> Handle<()>,
+    F: FnMut(Entry<S>, Set<VerifyingKey>) -> Handle<()>,
 {
+    // Safety invariant: a validator past the previous boundary knows this epoch's set (the
+    // boundary before that announced it).
+    let set = schedule
+        .participants(boundary.next)
+        .unwrap_or_else(|| panic!("the set of epoch {} is not known", boundary.next));
+    if commonware_utils::ordered::Quorum::index(&set, me).is_none() {
+        return Some(Active {
+            epoch: boundary.next,
+            engine: None,
+        });
+    }
     let channel = boundary.next.get();
     // Each epoch is opened once; a failed registration means the muxers stopped with the
     // validator.
-    let votes = votes.register(channel).await.ok()?;
-    let certificates = certificates.register(channel).await.ok()?;
-    let resolver = resolver.register(channel).await.ok()?;
-    let handle = enter(Entry {
+    let votes = muxes.votes.register(channel).await.ok()?;
+    let certificates = muxes.certificates.register(channel).await.ok()?;
+    let resolver = muxes.resolver.register(channel).await.ok()?;
+    let engine = enter(
+        Entry {
+            epoch: boundary.next,
+            floor: boundary.floor,
+            votes,
+            certificates,
+            resolver,
+        },
+        set,
+    );
+    Some(Active {
         epoch: boundary.next,
-        floor: boundary.floor,
-        votes,
-        certificates,
-        resolver,
-    });
-    Some((boundary.next, handle))
+        engine: Some(engine),
+    })
 }
 
 #[cfg(test)]

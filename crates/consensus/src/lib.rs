@@ -102,6 +102,9 @@ pub struct Shared {
     /// lowered priority, so it yields the CPU to votes and to the receipt path. Unset (tests,
     /// the simulator), it runs inline. See [`Shared::offload`].
     pub bulk: std::sync::OnceLock<Arc<dyn Offload>>,
+    /// Every epoch's validator set and what boundary blocks announce (block rule 10); set by
+    /// [`start`].
+    pub schedule: std::sync::OnceLock<Arc<epochs::Schedule>>,
     /// A simulated Byzantine leader's rewrite of its own proposals (feature `byzantine`).
     #[cfg(feature = "byzantine")]
     pub misbehaviour: std::sync::OnceLock<byzantine::ByzantineLeader>,
@@ -171,6 +174,7 @@ impl Shared {
             gossip_wake: Default::default(),
             signatures: Default::default(),
             bulk: Default::default(),
+            schedule: Default::default(),
             #[cfg(feature = "byzantine")]
             misbehaviour: Default::default(),
         }

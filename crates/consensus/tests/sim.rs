@@ -1198,3 +1198,151 @@ fn a_validator_asleep_for_epochs_catches_up_and_votes_in_the_current_one() {
         },
     );
 }
+
+/// The validator set follows the stake table (`epochs` rules 5 and 6, block rule 10).
+/// Validators 0-3 are the genesis set; validator 4 runs from the start outside it, following
+/// the chain. The stake table then drops validator 0 and adds validator 4: the next boundary
+/// announces it, and two epochs later validator 4 votes and validator 0 does not. With 0 and 1
+/// cut off, validators 2, 3 and 4 are exactly a quorum of the new set and keep finalizing.
+/// Then the table becomes unreadable and changes again: boundaries announce no change, and the
+/// set stays as it was. Every certificate verifies against its own epoch's set.
+#[test]
+fn the_validator_set_follows_the_stake_table_across_epochs() {
+    with_seed(
+        "the_validator_set_follows_the_stake_table_across_epochs",
+        seed_or(12),
+        |seed| {
+            let mut net = Testnet::with_validators(5);
+            let genesis: Vec<_> = (0..4).map(|i| net.pk(i)).collect();
+            net.genesis_set = commonware_utils::ordered::Set::try_from(genesis.clone()).unwrap();
+            let table = Arc::new(StakeTable::new(genesis));
+            net.stake_table = Some(table.clone());
+            let net = &net;
+            deterministic::Runner::new(runtime_config(seed)).start(|context| async move {
+                let l = SIM_EPOCH_LENGTH_BLOCKS;
+                let oracle = net.start_network(&context).await;
+                net.connect_all(&oracle).await;
+                let nodes = net.start_honest(&context, &oracle, 0..5).await;
+                let mut clients = Clients::new(4_000, 3);
+                wait_until(
+                    &context,
+                    &nodes,
+                    Duration::from_secs(60),
+                    "everyone (validator 4 following) in epoch 1",
+                    |n| head(n) > l,
+                )
+                .await;
+                assert_eq!(
+                    nodes[&4].metrics.proposals_rejected.get(),
+                    0,
+                    "an observer verifies nothing"
+                );
+
+                // Validator 0 unbonds, validator 4 bonds.
+                let changed_at = head(&nodes[&1]);
+                let new_set: Vec<_> = (1..5).map(|i| net.pk(i)).collect();
+                table.set(new_set.clone());
+                // Announced at the boundary of this epoch or (if it was already built) the next,
+                // in force two epochs after that.
+                let in_force = (changed_at / l + 3) * l;
+                wait_until(
+                    &context,
+                    &nodes,
+                    Duration::from_secs(120),
+                    "the new set in force",
+                    |n| head(n) > in_force + 2,
+                )
+                .await;
+                let mut sorted = new_set.clone();
+                sorted.sort();
+                assert_eq!(epoch_set(&nodes[&1], net, in_force / l), sorted);
+
+                // Validators 2, 3 and 4 are a quorum of the new set only if 4 votes.
+                for (gone, j) in [(0, 1), (0, 2), (0, 3), (0, 4), (1, 2), (1, 3), (1, 4)] {
+                    net.disconnect(&oracle, gone, j).await;
+                }
+                let quorum: BTreeMap<usize, Arc<Shared>> = nodes
+                    .iter()
+                    .filter(|(i, _)| **i >= 2)
+                    .map(|(i, n)| (*i, n.clone()))
+                    .collect();
+                let hashes = submit_rounds(
+                    &context,
+                    &quorum,
+                    &[2, 3, 4],
+                    &mut clients,
+                    3,
+                    Duration::from_millis(100),
+                )
+                .await;
+                wait_until(
+                    &context,
+                    &quorum,
+                    Duration::from_secs(120),
+                    "the new set's quorum (validator 4 voting) finalized transactions",
+                    |n| all_finalized(n, &hashes),
+                )
+                .await;
+
+                // An unreadable table: boundaries announce no change.
+                table.unreadable.store(true, Ordering::Relaxed);
+                table.set((0..4).map(|i| net.pk(i)).collect());
+                let from = head(&nodes[&2]);
+                wait_until(
+                    &context,
+                    &quorum,
+                    Duration::from_secs(120),
+                    "three more epochs with the table unreadable",
+                    |n| head(n) > from + 3 * l,
+                )
+                .await;
+                let latest = head(&nodes[&2]) / l;
+                assert_eq!(
+                    epoch_set(&nodes[&2], net, latest),
+                    sorted,
+                    "an unreadable table changed the set"
+                );
+
+                assert_agreement(&nodes, &net.genesis);
+                for node in quorum.values() {
+                    assert_certificates_are_bound_to_the_chain(node, net);
+                }
+                summary(&context, "stake-driven set", &nodes);
+            });
+        },
+    );
+}
+
+/// A Byzantine leader announces itself alone as a later epoch's set in every block it builds
+/// (block rule 10): honest validators refuse those blocks, the chain moves on, and every
+/// finalized boundary announces the set the rules call for.
+#[test]
+fn a_leader_announcing_its_own_validator_set_gets_no_boundary_finalized() {
+    run_byzantine_leader(
+        "a_leader_announcing_its_own_validator_set_gets_no_boundary_finalized",
+        seed_or(13),
+        weft_consensus::byzantine::Misbehaviour::Announce(vec![weft_types::SigningKey::from_seed(
+            0,
+        )
+        .public_key()]),
+        |nodes, _, net| {
+            let node = &nodes[&1];
+            let l = SIM_EPOCH_LENGTH_BLOCKS;
+            let mut boundaries = 0;
+            for epoch in 2..=head(node) / l + 1 {
+                if (epoch - 1) * l > head(node) {
+                    break;
+                }
+                let mut expected: Vec<_> = net.genesis_set.iter().cloned().collect();
+                expected.sort();
+                assert_eq!(epoch_set(node, net, epoch), expected);
+                boundaries += 1;
+            }
+            assert!(boundaries > 0, "no boundary finalized to check");
+            assert!(
+                rejected(nodes) > 0,
+                "nobody refused the Byzantine announcement"
+            );
+        },
+    );
+}

@@ -123,6 +123,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
             genesis: genesis_block,
             partition_prefix,
             epoch_length_blocks: genesis.epoch_length(),
+            set_source: None,
         };
         let channels = Channels::from_pairs(started.channels);
         let oracle = started.oracle;

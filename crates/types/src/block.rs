@@ -58,7 +58,9 @@ pub struct Header {
     pub bundles_root: Digest,
     /// Merkle root over encrypted-lane entries.
     pub encrypted_root: Digest,
-    /// State root of the system namespace (stake table); zero until staking lands.
+    /// Commitment to the validator set the block announces ([`Body::validators_root`]; zero
+    /// when it announces none): an epoch's boundary block names the set of the epoch after
+    /// next, read from the L1's stake table.
     pub state_root: Digest,
     /// Number of L1 inbox messages consumed up to this block (forced inclusion).
     pub l1_inbox_index: u64,
@@ -221,7 +223,13 @@ pub struct Body {
     pub bundles: Vec<BundleEntry>,
     /// Encrypted lane (reserved).
     pub encrypted: Vec<EncryptedItem>,
+    /// The validator set this block announces, strictly ascending; empty unless the block is
+    /// an epoch's boundary (consensus rule 11), at most [`VALIDATOR_SET_MAX`] keys.
+    pub validators: Vec<VerifyingKey>,
 }
+
+/// Most validators one epoch's set may hold (a decoding bound).
+pub const VALIDATOR_SET_MAX: usize = 256;
 
 impl Body {
     /// A body of namespaced transactions: grouped by namespace (ascending), each namespace's
@@ -361,8 +369,24 @@ impl Body {
         merkle::root(&leaves)
     }
 
-    /// Structural checks that do not need the header: namespace order and non-empty lists.
+    /// The commitment to [`Body::validators`]: zero for none, else the hash of the keys in
+    /// order under a domain of its own.
+    pub fn validators_root(&self) -> Digest {
+        if self.validators.is_empty() {
+            return Digest::from([0u8; 32]);
+        }
+        let keys: Vec<&[u8]> = self.validators.iter().map(|k| k.as_ref()).collect();
+        let mut parts: Vec<&[u8]> = vec![b"weft/validator-set/v1"];
+        parts.extend(keys);
+        sha256(&parts)
+    }
+
+    /// Structural checks that do not need the header: namespace order, non-empty lists, and
+    /// an announced validator set strictly ascending.
     pub fn check_structure(&self) -> Result<(), BlockError> {
+        if self.validators.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err(BlockError::ValidatorsNotAscending);
+        }
         for pair in self.namespaces.windows(2) {
             if pair[0].namespace >= pair[1].namespace {
                 return Err(BlockError::NamespacesNotAscending {
@@ -449,7 +473,7 @@ impl Block {
     }
 
     /// Seals `body` as the child of `parent`: height, parent link, every root and the count
-    /// are derived from the body; `state_root` and `l1_inbox_index` carry over from the parent.
+    /// are derived from the body; `l1_inbox_index` carries over from the parent.
     pub fn child(
         parent: &Block,
         epoch: u64,
@@ -469,7 +493,7 @@ impl Block {
             inclusion_root: body.inclusion_root(),
             bundles_root: body.bundles_root(),
             encrypted_root: body.encrypted_root(),
-            state_root: parent.header.state_root,
+            state_root: body.validators_root(),
             l1_inbox_index: parent.header.l1_inbox_index,
             tx_count: body.tx_count() as u32,
         };
@@ -609,6 +633,11 @@ impl Block {
                 self.body.encrypted_root(),
                 self.header.encrypted_root,
             ),
+            (
+                "state_root",
+                self.body.validators_root(),
+                self.header.state_root,
+            ),
         ];
         for (root, body, header) in roots {
             if body != header {
@@ -686,11 +715,15 @@ impl Write for Body {
         self.namespaces.write(buf);
         self.bundles.write(buf);
         self.encrypted.write(buf);
+        self.validators.write(buf);
     }
 }
 impl EncodeSize for Body {
     fn encode_size(&self) -> usize {
-        self.namespaces.encode_size() + self.bundles.encode_size() + self.encrypted.encode_size()
+        self.namespaces.encode_size()
+            + self.bundles.encode_size()
+            + self.encrypted.encode_size()
+            + self.validators.encode_size()
     }
 }
 impl Read for Body {
@@ -718,10 +751,18 @@ impl Read for Body {
             Vec::<BundleEntry>::read_cfg(buf, &((0..=limits.block_txs_max / 2).into(), ()))?;
         let encrypted =
             Vec::<EncryptedItem>::read_cfg(buf, &((0..=limits.block_txs_max).into(), *limits))?;
+        let validators = Vec::<VerifyingKey>::read_cfg(buf, &((0..=VALIDATOR_SET_MAX).into(), ()))
+            .map_err(|e| match e {
+                Error::InvalidLength(_) => {
+                    Error::Invalid("block", "more validators than VALIDATOR_SET_MAX")
+                }
+                e => e,
+            })?;
         Ok(Self {
             namespaces,
             bundles,
             encrypted,
+            validators,
         })
     }
 }

@@ -107,8 +107,8 @@ pub enum BlockError {
         /// The allowed drift.
         drift_ms_max: u64,
     },
-    /// Rule 4: `state_root` or `l1_inbox_index` changed.
-    #[error("state_root and l1_inbox_index must equal the parent's")]
+    /// Rule 4: `l1_inbox_index` changed.
+    #[error("l1_inbox_index must equal the parent's")]
     StateChanged,
     /// Rule 4: a lane that is not enabled on this network is used.
     #[error("the {lane} lane is not enabled on this network")]
@@ -172,6 +172,12 @@ pub enum BlockError {
         /// The later namespace.
         second: crate::NamespaceId,
     },
+    /// Rule 10: the block's validator announcement is not the one its height calls for.
+    #[error("wrong validator announcement: a boundary block announces the set the L1's stake table holds (or, unreadable, the next epoch's again); no other block announces one")]
+    WrongAnnouncement,
+    /// Rule 5: the announced validator set is not strictly ascending (sorted, no repeats).
+    #[error("announced validators not strictly ascending")]
+    ValidatorsNotAscending,
     /// Rule 5: a namespace has an empty list.
     #[error("namespace {namespace} has an empty transaction list")]
     EmptyNamespace {
@@ -269,6 +275,7 @@ impl BlockError {
             StateChanged | LaneNotEnabled { .. } => 4,
             OverLimit { .. }
             | NamespacesNotAscending { .. }
+            | ValidatorsNotAscending
             | EmptyNamespace { .. }
             | MisfiledTx { .. }
             | TxCountMismatch { .. }
@@ -281,6 +288,7 @@ impl BlockError {
             | BundleExpired { .. }
             | LegsNotLast { .. }
             | BundleSectionMismatch => 9,
+            WrongAnnouncement => 10,
         }
     }
 }

@@ -99,7 +99,12 @@ pub struct Testnet {
     /// Validators.
     pub n: usize,
     pub keys: Vec<SigningKey>,
+    /// Every key of the network (its p2p peers).
     pub validators: Set<VerifyingKey>,
+    /// The genesis set (epochs 0 and 1): every key unless a test says otherwise.
+    pub genesis_set: Set<VerifyingKey>,
+    /// The stake table every validator's boundary blocks announce from (none: no change).
+    pub stake_table: Option<Arc<StakeTable>>,
     pub genesis: Block,
     pub limits: Limits,
     /// Every validator's mempool configuration.
@@ -112,6 +117,37 @@ pub struct Testnet {
     /// Blocks per epoch: short ([`SIM_EPOCH_LENGTH_BLOCKS`]), so every scenario crosses
     /// epoch boundaries.
     pub epoch_length_blocks: std::num::NonZeroU64,
+}
+
+/// A stand-in for the L1's stake table, shared by every validator of a simulation: the set
+/// boundary blocks announce (`weft_consensus::epochs::SetSource`). Tests change it as stake
+/// is bonded and unbonded; an unreadable table (`unreadable`) makes validators announce no
+/// change.
+#[derive(Default)]
+pub struct StakeTable {
+    set: Mutex<Vec<VerifyingKey>>,
+    pub unreadable: AtomicBool,
+}
+
+impl StakeTable {
+    pub fn new(set: Vec<VerifyingKey>) -> Self {
+        Self {
+            set: Mutex::new(set),
+            unreadable: AtomicBool::new(false),
+        }
+    }
+    pub fn set(&self, set: Vec<VerifyingKey>) {
+        *self.set.lock().unwrap() = set;
+    }
+}
+
+impl weft_consensus::epochs::SetSource for StakeTable {
+    fn next_set(&self) -> Result<Vec<VerifyingKey>, String> {
+        if self.unreadable.load(Ordering::Relaxed) {
+            return Err("stake table unreadable".into());
+        }
+        Ok(self.set.lock().unwrap().clone())
+    }
 }
 
 /// Blocks per epoch in the simulations.
@@ -132,6 +168,8 @@ impl Testnet {
         Self {
             n,
             keys,
+            genesis_set: validators.clone(),
+            stake_table: None,
             validators,
             genesis,
             limits: Limits::default(),
@@ -310,6 +348,7 @@ impl Testnet {
     /// vote-only mocks): messages on the other channels are dropped at its end.
     async fn voter(
         &self,
+        context: &Context,
         oracle: &Oracle,
         i: usize,
     ) -> (
@@ -319,11 +358,18 @@ impl Testnet {
         ),
         simplex_ed25519::Scheme,
     ) {
-        let votes = oracle
+        use commonware_p2p::utils::mux::Muxer;
+        use commonware_runtime::Supervisor as _;
+        let (sender, receiver) = oracle
             .control(self.pk(i))
             .register(CHANNEL_VOTES, QUOTA)
             .await
             .expect("register");
+        // Votes travel on a subchannel per epoch (`epochs` rule 3): these voters speak in
+        // epoch 0's.
+        let (mux, mut handle) = Muxer::new(context.child("byzantine_mux"), sender, receiver);
+        mux.start();
+        let votes = handle.register(0).await.expect("epoch 0 subchannel");
         let scheme = simplex_ed25519::Scheme::signer(
             &weft_consensus::consensus_namespace(&weft_types::ChainId::of_genesis(&self.genesis)),
             self.validators.clone(),
@@ -336,7 +382,7 @@ impl Testnet {
     /// Starts validator `i` as a Byzantine voter: it signs a conflicting notarize and finalize
     /// (for a random payload) next to every vote it sees. It never proposes a block.
     pub async fn start_conflicter(&self, context: &Context, oracle: &Oracle, i: usize) {
-        let (votes, scheme) = self.voter(oracle, i).await;
+        let (votes, scheme) = self.voter(context, oracle, i).await;
         conflicter::Conflicter::<_, _, Sha256>::new(
             context.child("byzantine").with_attribute("index", i),
             conflicter::Config { scheme },
@@ -347,7 +393,7 @@ impl Testnet {
     /// Starts validator `i` as a Byzantine voter that answers every notarize it sees with a
     /// nullify for that view (Commonware's nuller); it never proposes or notarizes.
     pub async fn start_nuller(&self, context: &Context, oracle: &Oracle, i: usize) {
-        let (votes, scheme) = self.voter(oracle, i).await;
+        let (votes, scheme) = self.voter(context, oracle, i).await;
         nuller::Nuller::<_, _, Sha256>::new(
             context.child("byzantine").with_attribute("index", i),
             nuller::Config { scheme },
@@ -412,10 +458,14 @@ impl Testnet {
         ));
         let identity = Identity {
             signer: self.keys[i].clone(),
-            validators: self.validators.clone(),
+            validators: self.genesis_set.clone(),
             genesis: self.genesis.clone(),
             partition_prefix: name.to_string(),
             epoch_length_blocks: self.epoch_length_blocks,
+            set_source: self
+                .stake_table
+                .clone()
+                .map(|t| t as Arc<dyn weft_consensus::epochs::SetSource>),
         };
         (shared, identity)
     }
@@ -957,7 +1007,6 @@ pub fn summary(context: &Context, what: &str, nodes: &BTreeMap<usize, Arc<Shared
 pub fn assert_certificates_are_bound_to_the_chain(node: &Shared, net: &Testnet) {
     let chain = weft_types::ChainId::of_genesis(&net.genesis);
     let other = weft_types::ChainId(weft_types::sha256(&[b"another network"]));
-    let validators: Vec<VerifyingKey> = (0..net.n).map(|i| net.pk(i)).collect();
     let mut checked = 0;
     for h in 1..=head(node) {
         let cert = node
@@ -968,6 +1017,8 @@ pub fn assert_certificates_are_bound_to_the_chain(node: &Shared, net: &Testnet) 
         if cert.is_empty() {
             continue;
         }
+        // Against the set of the block's epoch (`epochs` rule 5).
+        let validators = epoch_set(node, net, h / SIM_EPOCH_LENGTH_BLOCKS);
         let finality = weft_consensus::verify_finalization(&cert, &validators, &chain)
             .unwrap_or_else(|e| panic!("certificate {h}: {e}"));
         assert_eq!(finality.block.0, node.store.digest_at(h).unwrap().unwrap());
@@ -986,6 +1037,24 @@ pub fn assert_certificates_are_bound_to_the_chain(node: &Shared, net: &Testnet) 
         checked += 1;
     }
     assert!(checked > 0, "no certificate to check");
+}
+
+/// The validator set of `epoch` as `node`'s chain announced it (`epochs` rule 5).
+pub fn epoch_set(node: &Shared, net: &Testnet, epoch: u64) -> Vec<VerifyingKey> {
+    if epoch < 2 {
+        return net.genesis_set.iter().cloned().collect();
+    }
+    let boundary = (epoch - 1) * SIM_EPOCH_LENGTH_BLOCKS - 1;
+    let block = node
+        .store
+        .block(boundary)
+        .expect("store read")
+        .unwrap_or_else(|| panic!("boundary {boundary} missing"));
+    assert!(
+        !block.body.validators.is_empty(),
+        "boundary {boundary} announces no set"
+    );
+    block.body.validators
 }
 
 /// Asserts that no validator blocked a peer (honest runs only).
