@@ -60,6 +60,19 @@ pub struct GenesisArgs {
     /// Blocks per consensus epoch: validator-set changes take effect at epoch boundaries.
     #[arg(long, default_value_t = weft_node::DEFAULT_EPOCH_LENGTH_BLOCKS)]
     pub epoch_length_blocks: u64,
+    /// Who runs epochs 2 onwards: `genesis` (the listed validators, always) or `stake` (the
+    /// set the L1's staking program holds; every validator then needs `[slashing] l1_rpc`).
+    #[arg(long, value_enum, default_value = "genesis")]
+    pub validator_sets: SetsArg,
+}
+
+/// `--validator-sets`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum SetsArg {
+    /// The genesis validators run every epoch.
+    Genesis,
+    /// The L1 stake table's set, announced a whole epoch ahead.
+    Stake,
 }
 
 /// Blocks per epoch on the devnet: about a minute at its idle pace, so a set change (or the
@@ -97,6 +110,7 @@ fn write_network(
     threads: Option<usize>,
     l1_rpc: Option<String>,
     epoch_length_blocks: u64,
+    validator_sets: weft_node::ValidatorSets,
 ) -> Result<()> {
     use commonware_cryptography::Signer as _;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -144,6 +158,7 @@ fn write_network(
         limits: Default::default(),
         validators,
         epoch_length_blocks,
+        validator_sets,
     };
     genesis.validate().map_err(|e| anyhow::anyhow!(e))?;
     genesis.save(&dir.join("genesis.toml"))?;
@@ -178,6 +193,10 @@ pub fn genesis(args: GenesisArgs) -> Result<()> {
         args.local.then(|| threads_per_validator(args.hosts.len())),
         None,
         args.epoch_length_blocks,
+        match args.validator_sets {
+            SetsArg::Genesis => weft_node::ValidatorSets::Genesis,
+            SetsArg::Stake => weft_node::ValidatorSets::Stake,
+        },
     )?;
     println!(
         "wrote {}/genesis.toml and node-0..{} (copy node-<i>/ and genesis.toml to host i)",
@@ -214,6 +233,7 @@ pub fn prepare(args: &Args) -> Result<Vec<String>> {
             Some(threads_per_validator(args.validators)),
             (!args.no_rollup).then(|| format!("http://{}", loopback(base + 200))),
             DEVNET_EPOCH_LENGTH_BLOCKS,
+            weft_node::ValidatorSets::Genesis,
         )?;
         eprintln!(
             "created devnet with {} validators in {}",

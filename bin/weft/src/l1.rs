@@ -228,6 +228,15 @@ pub enum StakeCommand {
         #[command(flatten)]
         who: StakeWho,
     },
+    /// Name where the validator listens for Weft's p2p network (its `p2p_listen` as peers
+    /// reach it): a validator the stake table adds to Weft's set is dialed there.
+    Locate {
+        #[command(flatten)]
+        who: StakeWho,
+        /// `host:port`.
+        #[arg(long)]
+        p2p_address: String,
+    },
     /// Report evidence of an offence (hex, e.g. from `weft_getPreconfirmationEvidence`); the
     /// reward goes to `--reporter`.
     Slash {
@@ -357,6 +366,13 @@ pub fn stake(cmd: StakeCommand) -> Result<()> {
             }
             StakeCommand::Unjail { who } => {
                 send(who, &|validator| Action::Unjail { validator }).await
+            }
+            StakeCommand::Locate { who, p2p_address } => {
+                send(who, &|validator| Action::Locate {
+                    validator,
+                    p2p_address: p2p_address.clone(),
+                })
+                .await
             }
             StakeCommand::Slash {
                 l1,

@@ -114,7 +114,7 @@ async fn a_validator_down_for_a_window_is_jailed_and_slashed() {
     assert_eq!(l1.account(&reporter).unwrap().balance, 5_000);
     assert_eq!(
         l1.validator_set().unwrap(),
-        vec![(honest_pk, 5_000_000)],
+        vec![(honest_pk, 5_000_000, None)],
         "the jailed validator leaves the set offered to Weft"
     );
     // The same offence reported again (by anyone, from any validator's copy) slashes nothing.

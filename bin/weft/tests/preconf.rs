@@ -711,7 +711,10 @@ fn slash_on_the_l1(
         },
     };
     l1.stake(bond.sign(issuer, &chain)).unwrap();
-    assert_eq!(l1.validator_set().unwrap(), vec![(operator, 5_000_000)]);
+    assert_eq!(
+        l1.validator_set().unwrap(),
+        vec![(operator, 5_000_000, None)]
+    );
     let reporter = [0x5e; 32];
     let refused = l1.slash(kept.as_bytes(), reporter);
     assert!(

@@ -234,6 +234,21 @@ pub struct ValidatorJson {
     pub public_key: String,
 }
 
+/// The epoch the serving validator is in (`weft_epoch`) and who runs it and the next.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochJson {
+    /// The epoch after the serving validator's finalized head.
+    pub epoch: u64,
+    /// Its first height.
+    pub first_height: u64,
+    /// Its last height (its boundary block).
+    pub last_height: u64,
+    /// Its validators' keys (hex), ascending.
+    pub validators: Vec<String>,
+    /// The next epoch's, announced by the previous boundary (none before that is finalized).
+    pub next_validators: Option<Vec<String>>,
+}
+
 /// One notification of `weft_subscribeNamespace`: a finalized block's transactions of the
 /// namespace. Sent for every finalized height that has some, in height order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -209,6 +209,12 @@ impl Client {
         Ok(self.http.request("weft_validators", rpc_params![]).await?)
     }
 
+    /// The epoch the node is in, with its validators and the next epoch's (none from a node
+    /// that runs no consensus).
+    pub async fn epoch(&self) -> Result<Option<weft_api::types::EpochJson>, ClientError> {
+        Ok(self.http.request("weft_epoch", rpc_params![]).await?)
+    }
+
     /// The chain id the node says it serves (its genesis block digest). To trust nothing,
     /// compute it from the genesis file instead (`ChainId::of_genesis`).
     pub async fn chain_id(&self) -> Result<weft_types::ChainId, ClientError> {

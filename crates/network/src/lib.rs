@@ -106,6 +106,14 @@ pub struct Started<E: Spawner + Clock + Metrics> {
     pub handle: Handle<()>,
 }
 
+/// Most peers one tracked set holds for a network whose genesis lists `genesis_validators`:
+/// the validators of two epochs (`weft_node::stake` rule 3), each about genesis's size. The
+/// network's buffers grow with it (a 512-peer bound cost each validator gigabytes), so it is
+/// sized from genesis rather than from [`weft_types::VALIDATOR_SET_MAX`].
+pub fn peer_set_max(genesis_validators: usize) -> usize {
+    2 * genesis_validators + 2
+}
+
 /// Starts the network: listens on `listen`, dials `peers` (validator key -> advertised
 /// address) and accepts only them, in the handshake domain `namespace` (the chain's).
 #[allow(clippy::too_many_arguments)] // each is a distinct, required part of the network
@@ -132,7 +140,7 @@ where
         },
         cups::Version::V1,
     );
-    let peer_count = NZUsize!(peers.len().max(1) + 1);
+    let peer_count = NZUsize!(peer_set_max(peers.len()));
     let preset = match cfg.profile {
         Profile::Recommended => lookup::Config::recommended,
         Profile::Local => lookup::Config::local,

@@ -370,6 +370,25 @@ impl NodeApi for Api {
         self.chain
     }
 
+    fn epoch(&self) -> Option<weft_rpc::types::EpochJson> {
+        use commonware_consensus::types::{Epoch, Epocher as _, Height};
+        let schedule = self.shared.schedule.get()?;
+        let head = self.shared.store.head_height().unwrap_or(0);
+        let info = schedule.epocher.containing(Height::new(head + 1))?;
+        let keys = |set: commonware_utils::ordered::Set<weft_types::VerifyingKey>| {
+            set.iter().map(|k| weft_types::to_hex(k.as_ref())).collect()
+        };
+        Some(weft_rpc::types::EpochJson {
+            epoch: info.epoch().get(),
+            first_height: info.first().get(),
+            last_height: info.last().get(),
+            validators: keys(schedule.participants(info.epoch())?),
+            next_validators: schedule
+                .participants(Epoch::new(info.epoch().get() + 1))
+                .map(keys),
+        })
+    }
+
     fn store(&self) -> &Store {
         &self.shared.store
     }

@@ -33,6 +33,22 @@ pub struct Genesis {
     /// own, and a validator-set change takes effect only at an epoch boundary.
     #[serde(default = "default_epoch_length_blocks")]
     pub epoch_length_blocks: u64,
+    /// Who runs epochs 2 onwards: the genesis validators for good, or the set the L1's
+    /// staking program holds (every validator then needs `[slashing] l1_rpc`).
+    #[serde(default)]
+    pub validator_sets: ValidatorSets,
+}
+
+/// Where every epoch's validator set comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidatorSets {
+    /// The genesis validators run every epoch.
+    #[default]
+    Genesis,
+    /// Each epoch boundary announces the L1 stake table's set for the epoch after next
+    /// (`weft_consensus::epochs`); validators outside genesis may join.
+    Stake,
 }
 
 /// Blocks per epoch unless genesis says otherwise: about an hour at ten blocks a second, so
@@ -141,6 +157,7 @@ mod tests {
                 })
                 .collect(),
             epoch_length_blocks: DEFAULT_EPOCH_LENGTH_BLOCKS,
+            validator_sets: ValidatorSets::Genesis,
         };
         let text = toml::to_string_pretty(&genesis).unwrap();
         let back: Genesis = toml::from_str(&text).unwrap();

@@ -16,12 +16,13 @@ mod metrics;
 mod persister;
 mod run;
 pub mod slashing;
+pub mod stake;
 
 pub use config::{
     Config, NodeSection, DEFAULT_BULK_NICE, DEFAULT_BULK_THREADS, DEFAULT_METRICS_PORT_OFFSET,
     DEFAULT_WORKER_THREADS,
 };
 pub use error::NodeError;
-pub use genesis::{Genesis, GenesisValidator, DEFAULT_EPOCH_LENGTH_BLOCKS};
+pub use genesis::{Genesis, GenesisValidator, ValidatorSets, DEFAULT_EPOCH_LENGTH_BLOCKS};
 pub use keys::{generate_key, read_key, write_key};
 pub use run::run;

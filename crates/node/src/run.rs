@@ -27,12 +27,21 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
     let keys = genesis
         .validator_keys()
         .map_err(|e| NodeError::config(&cfg.node.genesis_file, e))?;
-    if !keys.contains(&me) {
+    let stake_driven = genesis.validator_sets == crate::ValidatorSets::Stake;
+    // A validator outside genesis joins a stake-driven network once the stake table adds it.
+    if !keys.contains(&me) && !stake_driven {
         return Err(NodeError::config(
             &cfg.node.key_file,
             format!("key {me} is not a genesis validator"),
         ));
     }
+    if stake_driven && cfg.slashing.l1_rpc.is_none() {
+        return Err(NodeError::config(
+            &cfg.node.genesis_file,
+            "validator_sets = \"stake\" needs [slashing] l1_rpc: the L1 holds the stake table",
+        ));
+    }
+    let l1_sets = stake_driven.then(|| Arc::new(crate::stake::L1Sets::default()));
     let genesis_block = genesis
         .block()
         .map_err(|e| NodeError::config(&cfg.node.genesis_file, e))?;
@@ -84,6 +93,7 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         .cloned()
         .zip(genesis.validators.iter().map(|v| v.p2p_address))
         .collect();
+    let genesis_peers = peers.clone();
     let validators: commonware_utils::ordered::Set<_> = keys
         .to_vec()
         .try_into()
@@ -123,10 +133,19 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
             genesis: genesis_block,
             partition_prefix,
             epoch_length_blocks: genesis.epoch_length(),
-            set_source: None,
+            set_source: l1_sets
+                .clone()
+                .map(|s| s as Arc<dyn weft_consensus::epochs::SetSource>),
         };
         let channels = Channels::from_pairs(started.channels);
         let oracle = started.oracle;
+        if let Some(sets) = &l1_sets {
+            let genesis_addresses = genesis_peers.iter().cloned().collect();
+            context.child("track_peers").spawn({
+                let (shared, oracle, sets) = (shared.clone(), oracle.clone(), sets.clone());
+                move |_| crate::stake::track_peers(shared, oracle, genesis_addresses, Some(sets))
+            });
+        }
         let engine = weft_consensus::start(context.child("consensus"), shared.clone(), identity, channels, oracle.clone(), oracle).await;
         let metrics = crate::metrics::Metrics::default();
         let handles = metrics.register(&context.child("weft_node"));
@@ -139,6 +158,9 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         let started = rpc_spawner.spawn(async move { weft_rpc::start(rpc_listen, rpc_cfg, api).await });
         // Double-signing this validator's consensus records goes to the L1, rewarding this
         // validator's own key (`slashing`); on the RPC runtime, away from consensus.
+        if let (Some(sets), Some(l1_rpc)) = (&l1_sets, cfg.slashing.l1_rpc.clone()) {
+            rpc_spawner.spawn(crate::stake::poll(sets.clone(), l1_rpc, std::time::Duration::from_millis(crate::stake::DEFAULT_SET_POLL_MS)));
+        }
         if let Some(l1_rpc) = cfg.slashing.l1_rpc.clone() {
             let reporter: [u8; 32] = me.as_ref().try_into().expect("a 32-byte key");
             let poll = std::time::Duration::from_millis(cfg.slashing.poll_ms);

@@ -476,9 +476,10 @@ pub async fn serve(
         let set = l1.validator_set().map_err(l1_err)?;
         Ok::<_, ErrorObjectOwned>(
             set.into_iter()
-                .map(|(key, bonded)| SetMemberJson {
+                .map(|(key, bonded, p2p_address)| SetMemberJson {
                     key: weft_types::to_hex(&key),
                     bonded,
+                    p2p_address,
                 })
                 .collect::<Vec<_>>(),
         )
@@ -495,6 +496,9 @@ pub struct SetMemberJson {
     pub key: String,
     /// Its bonded stake.
     pub bonded: u64,
+    /// Where it listens for Weft's p2p network (staking rule S10), if its operator said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p_address: Option<String>,
 }
 
 /// A client of the L1's RPC.

@@ -62,6 +62,11 @@ pub trait NodeApi: Send + Sync + 'static {
     fn validators(&self) -> Vec<weft_types::VerifyingKey>;
     /// The chain this node serves.
     fn chain_id(&self) -> weft_types::ChainId;
+    /// The epoch this node is in and its validators (`weft_epoch`); none where it runs no
+    /// consensus.
+    fn epoch(&self) -> Option<weft_api::types::EpochJson> {
+        None
+    }
 }
 
 pub(crate) struct State {
@@ -1095,6 +1100,9 @@ fn build_module(state: State) -> Result<RpcModule<State>, jsonrpsee::core::Regis
                 })
                 .collect(),
         )
+    })?;
+    module.register_method("weft_epoch", |_params, state, _| {
+        Ok::<Option<weft_api::types::EpochJson>, ErrorObjectOwned>(state.node.epoch())
     })?;
     module.register_method("weft_chainId", |_params, state, _| {
         Ok::<String, ErrorObjectOwned>(state.node.chain_id().to_string())

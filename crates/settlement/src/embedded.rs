@@ -260,7 +260,8 @@ impl EmbeddedL1 {
             staking::Action::Bond { validator, .. }
             | staking::Action::Unbond { validator, .. }
             | staking::Action::Withdraw { validator }
-            | staking::Action::Unjail { validator } => *validator,
+            | staking::Action::Unjail { validator }
+            | staking::Action::Locate { validator, .. } => *validator,
         };
         let _write = self.lock();
         let txn = self.db.begin_write()?;
@@ -390,9 +391,10 @@ impl EmbeddedL1 {
         Ok(out)
     }
 
-    /// The validator set offered to Weft now (staking rule S9): keys and bonded stake.
-    pub fn validator_set(&self) -> Result<Vec<([u8; 32], u64)>, SettlementError> {
-        Ok(staking::validator_set(
+    /// The validator set offered to Weft now (staking rules S9, S10): keys, bonded stake and
+    /// p2p addresses.
+    pub fn validator_set(&self) -> Result<Vec<staking::SetMember>, SettlementError> {
+        Ok(staking::validator_set_located(
             &self.cfg.staking,
             &self.validators()?,
         ))

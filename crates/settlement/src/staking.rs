@@ -23,6 +23,9 @@
 //!   jails (downtime, broken pre-confirmation) or tombstones (double-signing).
 //! - S9. The validator set offered to Weft is the `set_size_max` validators with the most
 //!   bonded stake of at least `min_stake`, neither jailed nor tombstoned (ties by key).
+//! - S10. Only a validator's operator names where it listens for Weft's p2p network (a
+//!   `host:port` socket address of at most [`P2P_ADDRESS_BYTES_MAX`] bytes); the set offered
+//!   to Weft carries it, so peers can reach a validator the stake table adds.
 //!
 //! All amounts are in the L1's base unit; fractions are in parts per million.
 
@@ -52,6 +55,8 @@ pub const DEFAULT_MIN_SIGNED_PPM: u32 = 500_000;
 pub const DEFAULT_SET_SIZE_MAX: usize = 100;
 /// Most unbonding entries one validator has at once (bounds the work of a slash).
 pub const UNBONDING_ENTRIES_MAX: usize = 32;
+/// Longest p2p address a validator may name (S10), in bytes.
+pub const P2P_ADDRESS_BYTES_MAX: usize = 64;
 /// Most genesis accounts.
 pub const GENESIS_ACCOUNTS_MAX: usize = 10_000;
 
@@ -178,6 +183,9 @@ pub struct Validator {
     pub status: Status,
     /// Total slashed so far.
     pub slashed: u64,
+    /// Where it listens for Weft's p2p network, as its operator named it (S10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p_address: Option<String>,
 }
 
 /// What an account asks of the staking program.
@@ -212,6 +220,14 @@ pub enum Action {
         #[serde(with = "crate::auth::hex32")]
         validator: Key,
     },
+    /// Name where `validator` listens for Weft's p2p network (S3, S10).
+    Locate {
+        /// The validator's consensus key.
+        #[serde(with = "crate::auth::hex32")]
+        validator: Key,
+        /// `host:port`.
+        p2p_address: String,
+    },
 }
 
 /// A staking call: an account, its nonce and what it asks (S1).
@@ -239,10 +255,15 @@ impl StakeCall {
             Action::Unbond { validator, amount } => (2, validator, *amount),
             Action::Withdraw { validator } => (3, validator, 0),
             Action::Unjail { validator } => (4, validator, 0),
+            Action::Locate { validator, .. } => (5, validator, 0),
         };
         m.push(tag);
         m.extend_from_slice(validator);
         m.extend_from_slice(&amount.to_be_bytes());
+        if let Action::Locate { p2p_address, .. } = &self.action {
+            m.extend_from_slice(&(p2p_address.len() as u64).to_be_bytes());
+            m.extend_from_slice(p2p_address.as_bytes());
+        }
         m
     }
 
@@ -354,6 +375,9 @@ pub enum StakeError {
         /// The minimum.
         min_stake: u64,
     },
+    /// S10: not a usable p2p address.
+    #[error("rule S10: {0}")]
+    Address(String),
     /// S5: nothing released yet, or too many unbondings.
     #[error("rule S5: {0}")]
     Unbonding(String),
@@ -388,7 +412,8 @@ pub(crate) fn apply(
         Action::Bond { validator, .. }
         | Action::Unbond { validator, .. }
         | Action::Withdraw { validator }
-        | Action::Unjail { validator } => *validator,
+        | Action::Unjail { validator }
+        | Action::Locate { validator, .. } => *validator,
     };
     let operator_only = |v: &Option<Validator>| -> Result<Validator, StakeError> {
         match v {
@@ -428,6 +453,7 @@ pub(crate) fn apply(
                     unbonding: Vec::new(),
                     status: Status::Active,
                     slashed: 0,
+                    p2p_address: None,
                 },
                 Some(_) => operator_only(&validator)?,
             };
@@ -526,6 +552,20 @@ pub(crate) fn apply(
             v.status = Status::Active;
             v
         }
+        Action::Locate { p2p_address, .. } => {
+            let mut v = operator_only(&validator)?;
+            // S10: a socket address, bounded.
+            if p2p_address.len() > P2P_ADDRESS_BYTES_MAX
+                || p2p_address.parse::<std::net::SocketAddr>().is_err()
+            {
+                return Err(StakeError::Address(format!(
+                    "{:?} is not a host:port socket address of at most {P2P_ADDRESS_BYTES_MAX} bytes",
+                    p2p_address.chars().take(P2P_ADDRESS_BYTES_MAX).collect::<String>()
+                )));
+            }
+            v.p2p_address = Some(p2p_address.clone());
+            v
+        }
     };
     Ok((account, v))
 }
@@ -565,10 +605,21 @@ pub(crate) fn slash(
 
 /// S9: the set offered to Weft, most bonded first.
 pub fn validator_set(cfg: &StakingConfig, validators: &[Validator]) -> Vec<(Key, u64)> {
-    let mut eligible: Vec<(Key, u64)> = validators
+    validator_set_located(cfg, validators)
+        .into_iter()
+        .map(|(key, bonded, _)| (key, bonded))
+        .collect()
+}
+
+/// A member of the set offered to Weft: its key, bonded stake and p2p address (S10).
+pub type SetMember = (Key, u64, Option<String>);
+
+/// [`validator_set`], with each member's p2p address (S10) where its operator named one.
+pub fn validator_set_located(cfg: &StakingConfig, validators: &[Validator]) -> Vec<SetMember> {
+    let mut eligible: Vec<(Key, u64, Option<String>)> = validators
         .iter()
         .filter(|v| v.status == Status::Active && v.bonded >= cfg.min_stake)
-        .map(|v| (v.key, v.bonded))
+        .map(|v| (v.key, v.bonded, v.p2p_address.clone()))
         .collect();
     eligible.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     eligible.truncate(cfg.set_size_max);
@@ -602,6 +653,78 @@ mod tests {
 
     fn funded(balance: u64) -> Account {
         Account { balance, nonce: 0 }
+    }
+
+    #[test]
+    fn only_the_operator_names_a_usable_p2p_address_and_the_set_carries_it() {
+        let cfg = cfg();
+        let locate = |address: &str| Action::Locate {
+            validator: VAL,
+            p2p_address: address.into(),
+        };
+        // S3: no stake yet, then not the operator.
+        assert!(matches!(
+            apply(
+                &cfg,
+                funded(0),
+                None,
+                &call(OP, locate("127.0.0.1:9000")),
+                0
+            ),
+            Err(StakeError::NotOperator(_))
+        ));
+        let bond = Action::Bond {
+            validator: VAL,
+            amount: 300,
+        };
+        let (account, v) = apply(&cfg, funded(1_000), None, &call(OP, bond), 0).unwrap();
+        assert!(matches!(
+            apply(
+                &cfg,
+                funded(0),
+                Some(v.clone()),
+                &call(OTHER, locate("127.0.0.1:9000")),
+                0
+            ),
+            Err(StakeError::NotOperator(_))
+        ));
+        // S10: a socket address, bounded.
+        let long = format!("127.0.0.1:{}", "9".repeat(P2P_ADDRESS_BYTES_MAX));
+        for bad in ["validator-4", "127.0.0.1", long.as_str()] {
+            assert!(
+                matches!(
+                    apply(
+                        &cfg,
+                        account.clone(),
+                        Some(v.clone()),
+                        &call(OP, locate(bad)),
+                        0
+                    ),
+                    Err(StakeError::Address(_))
+                ),
+                "{bad} accepted"
+            );
+        }
+        let (_, located) = apply(
+            &cfg,
+            account,
+            Some(v),
+            &call(OP, locate("10.0.0.4:9040")),
+            0,
+        )
+        .unwrap();
+        assert_eq!(located.p2p_address.as_deref(), Some("10.0.0.4:9040"));
+        assert_eq!(
+            validator_set_located(&cfg, &[located]),
+            vec![(VAL, 300, Some("10.0.0.4:9040".to_string()))]
+        );
+        // The address is signed: another address under the same signature is another call.
+        let key = <weft_types::SigningKey as commonware_cryptography::Signer>::from_seed(7);
+        let chain = weft_types::ChainId(weft_types::sha256(&[b"locate"]));
+        let signed = call(OP, locate("10.0.0.4:9040")).sign(&key, &chain);
+        let mut moved = signed.clone();
+        moved.call.action = locate("10.0.0.5:9040");
+        assert_ne!(signed.call.message(), moved.call.message());
     }
 
     #[test]
@@ -769,6 +892,7 @@ mod tests {
             ..cfg()
         };
         let v = |k: u8, bonded, status| Validator {
+            p2p_address: None,
             key: [k; 32],
             operator: OP,
             bonded,

@@ -81,6 +81,55 @@ impl Net {
         net
     }
 
+    /// A stake-driven network (`validator_sets = "stake"`): validators 0-3 in genesis and a
+    /// fifth, validator 4, with keys and a config but outside genesis; every one reads the
+    /// L1 at `l1_rpc`. Starts 0-3 (start 4 with [`Net::start`]).
+    pub fn create_stake_driven(dir: &Path, base_port: u16, l1_rpc: &str) -> Self {
+        BASE_PORT
+            .set(base_port)
+            .expect("one network per test process");
+        let hosts: Vec<String> = (0..=VALIDATORS)
+            .map(|i| format!("127.0.0.1:{}", base_port + 10 * i as u16))
+            .collect();
+        let status = Command::new(weft())
+            .args(["genesis", "--local", "--epoch-length-blocks", "40"])
+            .args([
+                "--validator-sets",
+                "stake",
+                "--hosts",
+                &hosts.join(","),
+                "--out",
+            ])
+            .arg(dir)
+            .status()
+            .expect("run weft genesis");
+        assert!(status.success(), "weft genesis failed");
+        let path = dir.join("genesis.toml");
+        let mut genesis = weft_node::Genesis::load(&path).expect("genesis");
+        genesis.validators.truncate(VALIDATORS);
+        genesis.save(&path).expect("genesis");
+        for i in 0..=VALIDATORS {
+            let cfg_path = dir.join(format!("node-{i}/config.toml"));
+            let mut cfg = weft_node::Config::load(&cfg_path).expect("config");
+            cfg.slashing.l1_rpc = Some(l1_rpc.to_string());
+            cfg.save(&cfg_path).expect("config");
+        }
+        CHAIN
+            .set(weft_types::ChainId::of_genesis(
+                &genesis.block().expect("genesis block"),
+            ))
+            .expect("one network per test process");
+        let mut net = Self {
+            node_args: Vec::new(),
+            dir: dir.to_path_buf(),
+            children: (0..=VALIDATORS).map(|_| None).collect(),
+        };
+        for i in 0..VALIDATORS {
+            net.start(i);
+        }
+        net
+    }
+
     pub fn start(&mut self, i: usize) {
         let node_dir = self.dir.join(format!("node-{i}"));
         let log = std::fs::OpenOptions::new()

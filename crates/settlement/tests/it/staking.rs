@@ -140,7 +140,10 @@ fn bonding_unbonding_and_the_set_follow_the_rules() {
     assert_eq!(s.l1.head().unwrap(), head);
     let r = s.call(bond(4_000)).unwrap();
     assert_eq!((r.account.balance, r.validator.bonded), (6_000, 4_000));
-    assert_eq!(s.l1.validator_set().unwrap(), vec![(VALIDATOR, 4_000)]);
+    assert_eq!(
+        s.l1.validator_set().unwrap(),
+        vec![(VALIDATOR, 4_000, None)]
+    );
 
     // S1: a replayed call (its nonce used), a forged one and one for another chain.
     let replay = StakeCall {

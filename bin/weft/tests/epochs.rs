@@ -1,0 +1,180 @@
+//! The validator set follows the L1's stake table, end to end with real processes: four
+//! genesis validators bonded on an L1, and a fifth validator, outside genesis, running from
+//! the start as a follower. It bonds and names its p2p address on the L1; two epochs after a
+//! boundary announces it, it signs certificates. Then validator 0 unbonds and leaves: with
+//! validators 0 and 1 both killed, the other three (the newcomer among them) are a quorum of
+//! the new set and keep finalizing. No finalized block changes along the way.
+
+mod common;
+
+use common::*;
+use std::sync::Arc;
+use weft_settlement::staking::{Action, StakeCall};
+use weft_settlement::{EmbeddedL1, StakingDeployment};
+
+const BASE: u16 = 32_000;
+const STAKE: u64 = 5_000_000;
+
+fn stake(l1: &EmbeddedL1, key: &weft_types::SigningKey, nonce: u64, action: Action) {
+    let account = weft_settlement::auth::public_key(key);
+    let call = StakeCall {
+        account,
+        nonce,
+        action,
+    };
+    l1.stake(call.sign(key, &chain())).expect("staking call");
+}
+
+async fn epoch_of(i: usize) -> Option<weft_client::types::EpochJson> {
+    client(i).epoch().await.ok().flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_bonds_in_and_another_unbonds_out_while_the_chain_stays_live() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let l1_addr: std::net::SocketAddr = format!("127.0.0.1:{}", BASE + 200).parse().unwrap();
+    let l1_url = format!("http://{l1_addr}");
+    let mut net = Net::create_stake_driven(dir.path(), BASE, &l1_url);
+    let keys: Vec<_> = (0..=VALIDATORS)
+        .map(|i| weft_node::read_key(&net.dir.join(format!("node-{i}/validator.key"))).unwrap())
+        .collect();
+    let pk = |i: usize| weft_settlement::auth::public_key(&keys[i]);
+    let hex = |i: usize| weft_types::to_hex(&pk(i));
+
+    // The L1 funds every key; the genesis validators bond and name their addresses.
+    let l1_dir = tempfile::tempdir().unwrap();
+    let l1 = Arc::new(
+        EmbeddedL1::open_with(
+            l1_dir.path().join("l1.redb"),
+            Default::default(),
+            chain(),
+            Default::default(),
+            Arc::new(NoData),
+            StakingDeployment {
+                genesis_accounts: (0..=VALIDATORS).map(|i| (pk(i), 10 * STAKE)).collect(),
+                evidence: None,
+            },
+        )
+        .unwrap(),
+    );
+    let address = |i: usize| format!("127.0.0.1:{}", BASE + 10 * i as u16);
+    for (i, key) in keys.iter().enumerate().take(VALIDATORS) {
+        stake(
+            &l1,
+            key,
+            0,
+            Action::Bond {
+                validator: pk(i),
+                amount: STAKE,
+            },
+        );
+        stake(
+            &l1,
+            key,
+            1,
+            Action::Locate {
+                validator: pk(i),
+                p2p_address: address(i),
+            },
+        );
+    }
+    let (_, _server) = weft_rollup::l1::serve(l1.clone(), l1_addr).await.unwrap();
+    wait_all_started().await;
+    net.start(4);
+
+    // Blocks finalized now must never change.
+    let early = client(0).head().await.unwrap().unwrap();
+
+    // Validator 4 bonds and names its address.
+    stake(
+        &l1,
+        &keys[4],
+        0,
+        Action::Bond {
+            validator: pk(4),
+            amount: STAKE,
+        },
+    );
+    stake(
+        &l1,
+        &keys[4],
+        1,
+        Action::Locate {
+            validator: pk(4),
+            p2p_address: address(4),
+        },
+    );
+    wait_until("an epoch run by validator 4", || async {
+        matches!(epoch_of(0).await, Some(e) if e.validators.contains(&hex(4)))
+    })
+    .await;
+    let joined = epoch_of(0).await.unwrap();
+    assert!(
+        joined.validators.contains(&hex(0)),
+        "validator 0 is still bonded"
+    );
+    eprintln!("validator 4 joined in epoch {}", joined.epoch);
+    // It signs: a certificate of that epoch, checked against the epoch's set, names it.
+    let set: Vec<_> = joined
+        .validators
+        .iter()
+        .map(|k| {
+            use commonware_codec::DecodeExt as _;
+            weft_types::VerifyingKey::decode(weft_types::from_hex_fixed::<32>(k).unwrap().to_vec())
+                .unwrap()
+        })
+        .collect();
+    let newcomer = commonware_cryptography::Signer::public_key(&keys[4]);
+    wait_until("a certificate signed by validator 4", || {
+        let (set, newcomer) = (set.clone(), newcomer.clone());
+        async move {
+            let Ok(Some(head)) = client(0).head().await else {
+                return false;
+            };
+            for h in joined.first_height..=head.height.min(joined.last_height) {
+                let Ok(Some(f)) = client(0).finality(h).await else {
+                    continue;
+                };
+                let Ok(cert) = hex::decode(f.certificate.trim_start_matches("0x")) else {
+                    continue;
+                };
+                if let Ok((_, signers)) = weft_finality::certified_signers(&cert, &set, &chain()) {
+                    if signers.contains(&newcomer) {
+                        return true;
+                    }
+                }
+            }
+            false
+        }
+    })
+    .await;
+
+    // Validator 0 unbonds everything: it leaves the set.
+    stake(
+        &l1,
+        &keys[0],
+        2,
+        Action::Unbond {
+            validator: pk(0),
+            amount: STAKE,
+        },
+    );
+    wait_until("an epoch without validator 0", || async {
+        matches!(epoch_of(1).await, Some(e) if !e.validators.contains(&hex(0)))
+    })
+    .await;
+    net.kill(0);
+    net.kill(1);
+    // Validators 2, 3 and 4 are three of the four: a quorum only with the newcomer's votes.
+    let sender = key(900);
+    let hashes = submit(2, &sender, 1, 0, 3).await;
+    wait_until("transactions finalized by validators 2, 3 and 4", || {
+        all_finalized(&[2, 3, 4], &hashes)
+    })
+    .await;
+
+    // Nothing finalized before changed, and everyone agrees on the new blocks.
+    let again = client(2).block(early.height, false).await.unwrap().unwrap();
+    assert_eq!(again.header.hash, early.hash, "a finalized block changed");
+    assert_same_order(&[2, 3, 4], &hashes).await;
+}
