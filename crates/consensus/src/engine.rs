@@ -129,6 +129,7 @@ where
         identity.validators.clone(),
         shared.store.clone(),
         identity.set_source.clone(),
+        &shared.limits,
     ));
     // Block rule 10 reads it; a validator's state is built for one chain, so it is set once.
     let _ = shared.schedule.set(schedule.clone());

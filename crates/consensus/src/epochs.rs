@@ -88,23 +88,27 @@ pub struct Schedule {
     genesis: Set<VerifyingKey>,
     store: Arc<weft_storage::Store>,
     source: Option<Arc<dyn SetSource>>,
+    set_size_max: usize,
     cache: std::sync::Mutex<std::collections::BTreeMap<u64, Set<VerifyingKey>>>,
 }
 
 impl Schedule {
     /// The schedule of a chain whose first two epochs `genesis` runs, announcing what `source`
     /// reads (with no source, every boundary announces its next epoch's set again: no change).
+    /// A source's set is announced only if it holds at most `set_size_max(limits)` validators.
     pub fn new(
         epocher: FixedEpocher,
         genesis: Set<VerifyingKey>,
         store: Arc<weft_storage::Store>,
         source: Option<Arc<dyn SetSource>>,
+        limits: &weft_types::Limits,
     ) -> Self {
         Self {
             epocher,
             genesis,
             store,
             source,
+            set_size_max: set_size_max(limits),
             cache: Default::default(),
         }
     }
@@ -145,7 +149,7 @@ impl Schedule {
                 Ok(mut set) => {
                     set.sort();
                     set.dedup();
-                    if !set.is_empty() && set.len() <= weft_types::VALIDATOR_SET_MAX {
+                    if !set.is_empty() && set.len() <= self.set_size_max {
                         return Some(set);
                     }
                     warn!(target: "weft::consensus", validators = set.len(), "the set source offers an unusable set: announcing no change");
@@ -168,6 +172,17 @@ impl Schedule {
             .epoch();
         self.epocher.last(epoch) == Some(Height::new(height))
     }
+}
+
+/// The most validators an announced set may hold: [`weft_types::VALIDATOR_SET_MAX`], and few
+/// enough that the pre-confirmation window still covers the deadline rule's worst case
+/// (`weft_types::receipt`: `PRECONF_LAG_HEIGHTS_MAX + 2n` heights for `n` validators).
+pub fn set_size_max(limits: &weft_types::Limits) -> usize {
+    let room = limits
+        .preconf_window_heights
+        .saturating_sub(weft_types::PRECONF_LAG_HEIGHTS_MAX)
+        / 2;
+    (room as usize).min(weft_types::VALIDATOR_SET_MAX)
 }
 
 /// marshal's certificate schemes: each epoch's set, signing where this validator is in it.
@@ -455,6 +470,55 @@ mod tests {
 
     fn d(h: u64) -> Digest {
         weft_types::sha256(&[&h.to_be_bytes()])
+    }
+
+    struct Table(Vec<VerifyingKey>);
+    impl SetSource for Table {
+        fn next_set(&self) -> Result<Vec<VerifyingKey>, String> {
+            Ok(self.0.clone())
+        }
+    }
+
+    /// A set too large for the pre-confirmation window's deadline rule, or an empty one, is
+    /// not announced: the boundary announces no change.
+    #[test]
+    fn only_sets_the_receipt_window_covers_are_announced() {
+        use commonware_cryptography::Signer as _;
+        let limits = weft_types::Limits::default();
+        let max = set_size_max(&limits);
+        let window = limits.preconf_window_heights;
+        assert!(weft_types::PRECONF_LAG_HEIGHTS_MAX + 2 * max as u64 <= window);
+        assert!(
+            weft_types::PRECONF_LAG_HEIGHTS_MAX + 2 * (max as u64 + 1) > window
+                || max == weft_types::VALIDATOR_SET_MAX
+        );
+        let key = |seed| weft_types::SigningKey::from_seed(seed).public_key();
+        let genesis: Set<VerifyingKey> = (1..=4).map(key).collect::<Vec<_>>().try_into().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(weft_storage::Store::open(dir.path().join("s.redb"), limits).unwrap());
+        let schedule = |set: Vec<VerifyingKey>| {
+            Schedule::new(
+                FixedEpocher::new(NZU64!(10)),
+                genesis.clone(),
+                store.clone(),
+                Some(Arc::new(Table(set))),
+                &limits,
+            )
+        };
+        let unchanged: Vec<VerifyingKey> = genesis.iter().cloned().collect();
+        let fits: Vec<VerifyingKey> = (1..=max as u64).map(key).collect();
+        let mut sorted = fits.clone();
+        sorted.sort();
+        assert_eq!(schedule(fits).announcement(Epoch::zero()), Some(sorted));
+        let too_many: Vec<VerifyingKey> = (1..=max as u64 + 1).map(key).collect();
+        assert_eq!(
+            schedule(too_many).announcement(Epoch::zero()),
+            Some(unchanged.clone())
+        );
+        assert_eq!(
+            schedule(Vec::new()).announcement(Epoch::zero()),
+            Some(unchanged)
+        );
     }
 
     #[test]

@@ -48,8 +48,36 @@ fn wall_ms() -> u64 {
 
 /// When this validator may promise: the issued-at and deadline heights of a receipt signed
 /// now, or why it cannot issue (see the deadline rule in `weft_types::receipt`).
-fn receipt_window(shared: &Shared, now_ms: u64) -> Result<(u64, u64), AdmitError> {
+fn receipt_window(
+    shared: &Shared,
+    me: &weft_types::VerifyingKey,
+    now_ms: u64,
+) -> Result<(u64, u64), AdmitError> {
     let head = shared.store.head_height().unwrap_or(0);
+    // Only a validator of the current epoch, and of the next where it is known, promises:
+    // one the stake table removed can no longer get its transactions proposed, nor its
+    // gossip to the validators that will propose them (they stop tracking it).
+    if let Some(schedule) = shared.schedule.get() {
+        use commonware_consensus::types::{Epoch, Epocher as _, Height};
+        let epoch = schedule
+            .epocher
+            .containing(Height::new(head + 1))
+            .expect("every height has an epoch")
+            .epoch();
+        for e in [epoch, Epoch::new(epoch.get() + 1)] {
+            let outside = schedule
+                .participants(e)
+                .is_some_and(|set| commonware_utils::ordered::Quorum::index(&set, me).is_none());
+            if outside {
+                return Err(AdmitError::Preconf {
+                    reason: format!(
+                        "this node is not a validator of epoch {}, so it cannot promise inclusion; submit to a validator of the current set (weft_epoch)",
+                        e.get()
+                    ),
+                });
+            }
+        }
+    }
     let tip = shared.tip_seen.load(std::sync::atomic::Ordering::Relaxed);
     let seen_at = shared
         .tip_seen_at_ms
@@ -210,7 +238,7 @@ impl NodeApi for Api {
             weft_mempool::check_bundle_shape(&legs)?;
             // A bundle is promised whole, like any accepted submission: a validator that
             // cannot keep a promise now accepts nothing.
-            let (issued, deadline) = receipt_window(&shared, wall_ms())?;
+            let (issued, deadline) = receipt_window(&shared, &me, wall_ms())?;
             let leg_error = |leg: usize, e: AdmitError| AdmitError::BundleLeg {
                 leg,
                 reason: Box::new(e),
@@ -267,7 +295,7 @@ impl NodeApi for Api {
             // a promise now accepts nothing.
             let started = std::time::Instant::now();
             let now_ms = wall_ms();
-            let (issued, deadline) = match receipt_window(&shared, now_ms) {
+            let (issued, deadline) = match receipt_window(&shared, &me, now_ms) {
                 Ok(w) => w,
                 Err(e) => return txs.iter().map(|_| Err(e.clone())).collect(),
             };
@@ -473,17 +501,53 @@ mod tests {
                 "{r:?}"
             );
         };
-        refused(receipt_window(&shared, 100_000), "seen no proposal");
+        let me = <weft_types::SigningKey as commonware_cryptography::Signer>::from_seed(1);
+        let me = commonware_cryptography::Signer::public_key(&me);
+        refused(receipt_window(&shared, &me, 100_000), "seen no proposal");
         shared.saw_tip(PRECONF_LAG_HEIGHTS_MAX, 100_000);
         let window = limits.preconf_window_heights;
-        assert_eq!(receipt_window(&shared, 100_000), Ok((0, window)));
+        assert_eq!(receipt_window(&shared, &me, 100_000), Ok((0, window)));
         // Stale: nothing seen for longer than the bound.
         refused(
-            receipt_window(&shared, 100_001 + PRECONF_TIP_AGE_MS_MAX),
+            receipt_window(&shared, &me, 100_001 + PRECONF_TIP_AGE_MS_MAX),
             "seen no proposal",
         );
         // Lagging: the tip it saw is more than the bound above its finalized head.
         shared.saw_tip(PRECONF_LAG_HEIGHTS_MAX + 1, 200_000);
-        refused(receipt_window(&shared, 200_000), "catching up");
+        refused(receipt_window(&shared, &me, 200_000), "catching up");
+    }
+
+    /// A node outside the current epoch's set (or the next's, once announced) promises
+    /// nothing: the stake table removed it, so nothing it gossips is sure to be proposed.
+    #[test]
+    fn a_node_outside_the_epochs_set_does_not_issue() {
+        use commonware_cryptography::Signer as _;
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits::default();
+        let store = Arc::new(Store::open(dir.path().join("s.redb"), limits).unwrap());
+        let shared = Shared::new(
+            weft_mempool::Mempool::new(Default::default(), limits),
+            store.clone(),
+            limits,
+            weft_types::ChainId(weft_types::sha256(&[b"node api tests"])),
+            Default::default(),
+        );
+        let key = |seed| weft_types::SigningKey::from_seed(seed).public_key();
+        let genesis: commonware_utils::ordered::Set<_> =
+            vec![key(1), key(2), key(3), key(4)].try_into().unwrap();
+        let schedule = weft_consensus::epochs::Schedule::new(
+            commonware_consensus::types::FixedEpocher::new(std::num::NonZeroU64::new(10).unwrap()),
+            genesis,
+            store,
+            None,
+            &limits,
+        );
+        assert!(shared.schedule.set(Arc::new(schedule)).is_ok());
+        shared.saw_tip(0, 100_000);
+        assert!(receipt_window(&shared, &key(1), 100_000).is_ok());
+        assert!(matches!(
+            receipt_window(&shared, &key(9), 100_000),
+            Err(AdmitError::Preconf { reason }) if reason.contains("not a validator of epoch 0")
+        ));
     }
 }

@@ -23,7 +23,10 @@
 //! 1. It signs only while its head trails the highest height it has seen proposed by at most
 //!    `PRECONF_LAG_HEIGHTS_MAX` (`L`), and only if it saw a proposal in the last few
 //!    seconds (a restarted or cut-off validator's view of the tip is stale): the chain's tip
-//!    is then at most `h + L`.
+//!    is then at most `h + L`. It signs only as a validator of the current epoch and of the
+//!    next where that is announced (`weft_consensus::epochs`): the window may cross one
+//!    boundary, and in both epochs the issuer keeps its turn to lead; the boundary itself
+//!    adds no height (its later views re-propose it).
 //! 2. It signs only for a transaction its mempool holds as ready (every lower nonce of the
 //!    sender finalized or pending), and marks it, with its pending predecessors, as
 //!    promised. Promised transactions are selected before all others, earliest deadline

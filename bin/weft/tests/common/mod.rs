@@ -196,6 +196,37 @@ where
     }
 }
 
+/// As [`wait_until`], and on timeout panics with what `explain` says of the state then.
+pub async fn wait_until_explained<F, Fut, G, Gut>(what: &str, mut f: F, explain: G)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+    G: FnOnce() -> Gut,
+    Gut: std::future::Future<Output = String>,
+{
+    let deadline = Instant::now() + WAIT;
+    while !f().await {
+        if Instant::now() >= deadline {
+            let state = explain().await;
+            panic!("timed out waiting for {what}; {state}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Each validator's finalized head and each hash's status there, for a timeout's message.
+pub async fn explain_statuses(validators: &[usize], hashes: &[String]) -> String {
+    let mut out = String::new();
+    for &v in validators {
+        let head = client(v).head().await.ok().flatten().map(|h| h.height);
+        out.push_str(&format!("\nvalidator {v}: head {head:?}"));
+        for h in hashes {
+            out.push_str(&format!("\n  {h}: {:?}", status(v, h).await));
+        }
+    }
+    out
+}
+
 /// Waits until every validator answers RPC and has finalized a block above genesis
 /// (consensus runs, so each can pre-confirm what it accepts).
 pub async fn wait_all_started() {
