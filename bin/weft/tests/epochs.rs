@@ -173,6 +173,38 @@ async fn a_validator_bonds_in_and_another_unbonds_out_while_the_chain_stays_live
     })
     .await;
 
+    // A light client that holds only genesis learns every set over RPC, each checked against
+    // the set before it, and verifies a certificate of the new set.
+    let genesis = weft_node::Genesis::load(&net.dir.join("genesis.toml")).unwrap();
+    let mut history = weft_finality::SetHistory::new(
+        chain(),
+        genesis.epoch_length_blocks,
+        genesis.validator_keys().unwrap(),
+    )
+    .unwrap();
+    let head = client(2).head().await.unwrap().unwrap();
+    client(2)
+        .learn_sets(&mut history, head.epoch)
+        .await
+        .expect("sets learned from genesis");
+    let now = history.set(head.epoch).unwrap();
+    assert!(
+        now.contains(&newcomer)
+            && !now.contains(&commonware_cryptography::Signer::public_key(&keys[0]))
+    );
+    let mut h = head.height;
+    let own = loop {
+        let f = client(2).finality(h).await.unwrap().unwrap();
+        if f.certified_height == h && !f.header.is_empty() {
+            break f;
+        }
+        h -= 1;
+    };
+    let unhex = |s: &str| hex::decode(s.trim_start_matches("0x")).unwrap();
+    history
+        .verify(&unhex(&own.header), &unhex(&own.certificate))
+        .expect("a certificate of the current set verifies against the learned history");
+
     // Nothing finalized before changed, and everyone agrees on the new blocks.
     let again = client(2).block(early.height, false).await.unwrap().unwrap();
     assert_eq!(again.header.hash, early.hash, "a finalized block changed");

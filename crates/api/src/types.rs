@@ -140,6 +140,10 @@ pub struct BlockJson {
     /// When the serving validator persisted the block as final (ms since the Unix epoch).
     #[serde(default)]
     pub finalized_at_ms: Option<u64>,
+    /// The validator set an epoch's boundary block announces for the epoch after next (keys,
+    /// hex, ascending; committed by the header's `state_root`); absent for other blocks.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub validators: Option<Vec<String>>,
 }
 
 /// One transaction of a namespace range.

@@ -22,6 +22,9 @@ pub struct Client {
     url: String,
 }
 
+/// Most boundaries one [`Client::learn_sets`] call reads (two RPCs each).
+pub const SET_STEPS_MAX: u64 = 1_000;
+
 impl Client {
     /// A client of the validator at `url` (`http://host:port`; subscriptions use `ws://` on
     /// the same port).
@@ -234,6 +237,61 @@ impl Client {
             .http
             .request("weft_getFinality", rpc_params![height])
             .await?)
+    }
+
+    /// Learns validator sets into `history` from this node's boundary blocks, checking each
+    /// against the set before it (`weft_finality::history`, rules 1-4), until the set of
+    /// `epoch` is known, at most [`SET_STEPS_MAX`] boundaries per call. A node that serves a
+    /// forged set or header fails the check: nothing it says is recorded.
+    pub async fn learn_sets(
+        &self,
+        history: &mut weft_finality::SetHistory,
+        epoch: u64,
+    ) -> Result<(), ClientError> {
+        let mut steps = 0;
+        while history.set(epoch).is_none() {
+            if steps == SET_STEPS_MAX {
+                return Err(ClientError::Invalid(format!(
+                    "the set of epoch {epoch} is more than {SET_STEPS_MAX} boundaries away; call again"
+                )));
+            }
+            let e = history.next_to_learn();
+            let height = history.boundary(e);
+            let missing =
+                || ClientError::Invalid(format!("boundary {height} is not finalized yet"));
+            let f = self.finality(height).await?.ok_or_else(missing)?;
+            let block = self.block(height, false).await?.ok_or_else(missing)?;
+            if f.certified_height != height || f.header.is_empty() {
+                return Err(ClientError::Invalid(format!(
+                    "boundary {height} is served without a certificate of its own"
+                )));
+            }
+            let hex = |what: &str, s: &str| {
+                hex::decode(s.trim_start_matches("0x"))
+                    .map_err(|e| ClientError::Invalid(format!("{what} of boundary {height}: {e}")))
+            };
+            let announced = block
+                .validators
+                .unwrap_or_default()
+                .iter()
+                .map(|k| {
+                    use commonware_codec::DecodeExt as _;
+                    weft_types::VerifyingKey::decode(hex("a key", k)?).map_err(|e| {
+                        ClientError::Invalid(format!("a key of boundary {height}: {e}"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            history
+                .learn(
+                    e,
+                    &hex("header", &f.header)?,
+                    &hex("certificate", &f.certificate)?,
+                    &announced,
+                )
+                .map_err(|err| ClientError::Invalid(format!("boundary {height}: {err}")))?;
+            steps += 1;
+        }
+        Ok(())
     }
 
     /// Builds evidence that `validator` (hex) was down over the window of `window` blocks

@@ -14,7 +14,7 @@ pub mod downtime;
 mod error;
 mod verify;
 
-pub use client::{Client, NamespaceStream};
+pub use client::{Client, NamespaceStream, SET_STEPS_MAX};
 pub use downtime::{verify_downtime, DowntimeEvidence};
 pub use error::{ClientError, VerifyError};
 pub use verify::{

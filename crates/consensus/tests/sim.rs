@@ -1307,6 +1307,48 @@ fn the_validator_set_follows_the_stake_table_across_epochs() {
                 for node in quorum.values() {
                     assert_certificates_are_bound_to_the_chain(node, net);
                 }
+
+                // A light client follows every change from genesis alone: each boundary's
+                // announced set, checked against its header and that header's certificate.
+                use commonware_codec::Encode as _;
+                let node = &nodes[&2];
+                let chain = weft_types::ChainId::of_genesis(&net.genesis);
+                let genesis: Vec<_> = net.genesis_set.iter().cloned().collect();
+                let mut history = weft_finality::SetHistory::new(chain, l, genesis).unwrap();
+                let top = head(node);
+                let boundary = |h: u64| {
+                    let block = node.store.block(h).unwrap().expect("boundary block");
+                    let cert = node.store.certificate(h).unwrap().unwrap_or_default();
+                    (block, cert)
+                };
+                while history.boundary(history.next_to_learn()) <= top {
+                    let e = history.next_to_learn();
+                    let (block, cert) = boundary(history.boundary(e));
+                    // A node serving another set under the same certified header is caught.
+                    let mut forged = block.body.validators.clone();
+                    forged.pop();
+                    assert!(matches!(
+                        history
+                            .clone()
+                            .learn(e, &block.header.encode(), &cert, &forged),
+                        Err(weft_finality::HistoryError::Announcement(_))
+                    ));
+                    history
+                        .learn(e, &block.header.encode(), &cert, &block.body.validators)
+                        .unwrap_or_else(|err| panic!("boundary of epoch {e}: {err}"));
+                }
+                assert_eq!(history.set(in_force / l), Some(sorted.as_slice()));
+                let mut verified = 0;
+                for h in 1..=top {
+                    let (block, cert) = boundary(h);
+                    if !cert.is_empty() {
+                        history
+                            .verify(&block.header.encode(), &cert)
+                            .unwrap_or_else(|err| panic!("certificate {h}: {err}"));
+                        verified += 1;
+                    }
+                }
+                assert!(verified > 0);
                 summary(&context, "stake-driven set", &nodes);
             });
         },

@@ -6,6 +6,10 @@
 //! trusting the node that served it; the block's header then follows from the certified
 //! digest, and its ancestors from the header hash chain.
 
+pub mod history;
+
+pub use history::{HistoryError, SetHistory};
+
 use commonware_codec::{Copying, Decode as _};
 use commonware_consensus::simplex::{
     scheme::ed25519,

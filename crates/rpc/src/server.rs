@@ -272,6 +272,14 @@ fn block_json(
         transactions: full.then(|| block.body.txs().map(tx_json).collect()),
         finalization: finalization.filter(|c| !c.is_empty()).map(|c| to_hex(&c)),
         finalized_at_ms,
+        validators: (!block.body.validators.is_empty()).then(|| {
+            block
+                .body
+                .validators
+                .iter()
+                .map(|k| to_hex(k.as_ref()))
+                .collect()
+        }),
     }
 }
 

@@ -228,6 +228,18 @@ pub struct Body {
     pub validators: Vec<VerifyingKey>,
 }
 
+/// The commitment to an announced validator set ([`Body::validators`]): zero for none, else
+/// the hash of the keys in order under a domain of its own. A light client checks a set it
+/// is served against a boundary header's `state_root` with it.
+pub fn validators_root(validators: &[VerifyingKey]) -> Digest {
+    if validators.is_empty() {
+        return Digest::from([0u8; 32]);
+    }
+    let mut parts: Vec<&[u8]> = vec![b"weft/validator-set/v1"];
+    parts.extend(validators.iter().map(|k| k.as_ref()));
+    sha256(&parts)
+}
+
 /// Most validators one epoch's set may hold (a decoding bound).
 pub const VALIDATOR_SET_MAX: usize = 256;
 
@@ -372,13 +384,7 @@ impl Body {
     /// The commitment to [`Body::validators`]: zero for none, else the hash of the keys in
     /// order under a domain of its own.
     pub fn validators_root(&self) -> Digest {
-        if self.validators.is_empty() {
-            return Digest::from([0u8; 32]);
-        }
-        let keys: Vec<&[u8]> = self.validators.iter().map(|k| k.as_ref()).collect();
-        let mut parts: Vec<&[u8]> = vec![b"weft/validator-set/v1"];
-        parts.extend(keys);
-        sha256(&parts)
+        validators_root(&self.validators)
     }
 
     /// Structural checks that do not need the header: namespace order, non-empty lists, and

@@ -21,8 +21,8 @@ mod sigcache;
 mod tx;
 
 pub use block::{
-    Block, BlockDigest, Body, EncryptedItem, Header, NamespaceSpan, NamespaceTxs, Slot,
-    HEADER_BYTES, SLOT_BYTES, VALIDATOR_SET_MAX,
+    validators_root, Block, BlockDigest, Body, EncryptedItem, Header, NamespaceSpan, NamespaceTxs,
+    Slot, HEADER_BYTES, SLOT_BYTES, VALIDATOR_SET_MAX,
 };
 pub use bundle::{
     leg_content_hash_of, BundleEntry, BundleId, Leg, LegSpec, BUNDLE_LEGS_MAX, BUNDLE_LEGS_MIN,
