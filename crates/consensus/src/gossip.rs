@@ -21,8 +21,13 @@
 //! 5. a push round counts only if each of its batches was handed to at least `f + 1` peers;
 //!    a batch that was not goes back to the outbox. A counted round, which drains the
 //!    outbox, marks everything admitted before it began as spread
-//!    (`Shared::gossip_spread`). A pre-confirmation is released only once its transaction
-//!    is marked, so it is with at least one honest peer besides the issuer.
+//!    (`Shared::gossip_spread`).
+//! 6. a validator answers each push with an [`Gossip::Ack`] of the pushed transactions it
+//!    now holds; acks are recorded per transaction ([`Holders`], bounded). "Handed to" in
+//!    rule 5 only means queued in this process (a SIGKILL loses the queue), so a
+//!    pre-confirmation is released only once `f + 1` peers have acknowledged holding its
+//!    transaction: it is then with at least one honest validator besides the issuer,
+//!    whatever happens to the issuer next.
 
 use crate::Shared;
 use bytes::{BufMut, Bytes};
@@ -46,6 +51,57 @@ pub const GOSSIP_RETRY: Duration = Duration::from_millis(100);
 const TAG_TXS: u8 = 0;
 const TAG_HAVE: u8 = 1;
 const TAG_WANT: u8 = 2;
+const TAG_ACK: u8 = 3;
+
+/// Most transactions whose acknowledging peers [`Holders`] remembers (oldest forgotten
+/// first): a receipt waits at most a few seconds for its acks, far less than the time this
+/// many transactions take to arrive.
+pub const HOLDERS_TXS_MAX: usize = 65_536;
+
+/// Which peers acknowledged holding which transactions (rule 6).
+#[derive(Default)]
+pub struct Holders {
+    inner: Mutex<HoldersInner>,
+    /// Woken whenever an acknowledgement is recorded.
+    pub changed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct HoldersInner {
+    peers: HashMap<TxHash, Vec<VerifyingKey>>,
+    order: std::collections::VecDeque<TxHash>,
+}
+
+impl Holders {
+    /// Records that `peer` holds `hashes`.
+    pub fn record(&self, peer: &VerifyingKey, hashes: &[TxHash]) {
+        {
+            let mut inner = self.inner.lock().expect("holders lock");
+            for hash in hashes {
+                let new = !inner.peers.contains_key(hash);
+                let peers = inner.peers.entry(*hash).or_default();
+                if !peers.contains(peer) {
+                    peers.push(peer.clone());
+                }
+                if new {
+                    inner.order.push_back(*hash);
+                }
+            }
+            while inner.order.len() > HOLDERS_TXS_MAX {
+                if let Some(old) = inner.order.pop_front() {
+                    inner.peers.remove(&old);
+                }
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// How many distinct peers acknowledged holding `hash`.
+    pub fn count(&self, hash: &TxHash) -> usize {
+        let inner = self.inner.lock().expect("holders lock");
+        inner.peers.get(hash).map_or(0, Vec::len)
+    }
+}
 
 /// A message on the transaction channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +112,8 @@ pub enum Gossip {
     Have(Vec<TxHash>),
     /// Hashes the sender lacks, out of the receiver's last announcements.
     Want(Vec<TxHash>),
+    /// Hashes of a push's transactions the sender now holds (rule 6).
+    Ack(Vec<TxHash>),
 }
 
 fn write_hashes(hashes: &[TxHash], buf: &mut impl BufMut) {
@@ -78,6 +136,10 @@ impl Write for Gossip {
                 buf.put_u8(TAG_WANT);
                 write_hashes(hashes, buf);
             }
+            Gossip::Ack(hashes) => {
+                buf.put_u8(TAG_ACK);
+                write_hashes(hashes, buf);
+            }
         }
     }
 }
@@ -86,7 +148,7 @@ impl EncodeSize for Gossip {
     fn encode_size(&self) -> usize {
         1 + match self {
             Gossip::Txs(txs) => txs.encode_size(),
-            Gossip::Have(h) | Gossip::Want(h) => {
+            Gossip::Have(h) | Gossip::Want(h) | Gossip::Ack(h) => {
                 let digests: Vec<Digest> = h.iter().map(|h| h.0).collect();
                 digests.encode_size()
             }
@@ -108,6 +170,7 @@ impl Read for Gossip {
             )?)),
             TAG_HAVE => Ok(Gossip::Have(hashes(buf)?)),
             TAG_WANT => Ok(Gossip::Want(hashes(buf)?)),
+            TAG_ACK => Ok(Gossip::Ack(hashes(buf)?)),
             tag => Err(CodecError::InvalidEnum(tag)),
         }
     }
@@ -243,11 +306,26 @@ pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
         };
         match message {
             Gossip::Txs(txs) => {
+                let hashes: Vec<TxHash> = txs.iter().map(|t| t.hash()).collect();
                 if !admit_pushed(&clock, &shared, &peer, txs).await {
                     shared.metrics.gossip_rejected.inc();
                     blocker.block(peer);
+                    continue;
+                }
+                // Rule 6: what we now hold of the push (a transaction refused as a race,
+                // finalized or its nonce used, is not acknowledged).
+                let held: Vec<TxHash> = shared
+                    .read_mempool(&hashes, |mempool, h| mempool.status(h).is_some())
+                    .into_iter()
+                    .zip(hashes)
+                    .filter(|(held, _)| *held)
+                    .map(|(_, h)| h)
+                    .collect();
+                if !held.is_empty() {
+                    sender.send(Recipients::One(peer), Gossip::Ack(held).encode(), false);
                 }
             }
+            Gossip::Ack(hashes) => shared.holders.record(&peer, &hashes),
             Gossip::Have(hashes) => {
                 // Rule 3.
                 let now = clock.current();
@@ -403,15 +481,44 @@ mod tests {
             Gossip::Txs(txs.clone()),
             Gossip::Have(hashes.clone()),
             Gossip::Want(hashes.clone()),
+            Gossip::Ack(hashes.clone()),
         ] {
             assert_eq!(Gossip::decode_cfg(m.encode(), &limits).unwrap(), m);
         }
         let three = vec![tx(0), tx(1), tx(2)];
         assert!(Gossip::decode_cfg(Gossip::Txs(three.clone()).encode(), &limits).is_err());
         let three: Vec<TxHash> = three.iter().map(|t| t.hash()).collect();
-        assert!(Gossip::decode_cfg(Gossip::Have(three).encode(), &limits).is_err());
+        assert!(Gossip::decode_cfg(Gossip::Have(three.clone()).encode(), &limits).is_err());
+        assert!(Gossip::decode_cfg(Gossip::Ack(three).encode(), &limits).is_err());
         assert!(Gossip::decode_cfg(Bytes::from_static(&[9]), &limits).is_err());
         let _ = SigningKey::from_seed(1).public_key();
+    }
+
+    /// Rule 6: a transaction counts each acknowledging peer once, and the record is bounded
+    /// (the oldest transactions are forgotten first).
+    #[test]
+    fn acknowledgements_count_distinct_peers_within_a_bound() {
+        let holders = Holders::default();
+        let (p, q) = (
+            SigningKey::from_seed(1).public_key(),
+            SigningKey::from_seed(2).public_key(),
+        );
+        let (a, b) = (tx(0).hash(), tx(1).hash());
+        holders.record(&p, &[a]);
+        holders.record(&p, &[a, b]);
+        holders.record(&q, &[a]);
+        assert_eq!((holders.count(&a), holders.count(&b)), (2, 1));
+        assert_eq!(holders.count(&tx(2).hash()), 0);
+        let many: Vec<TxHash> = (0..HOLDERS_TXS_MAX as u64)
+            .map(|i| TxHash(weft_types::sha256(&[&i.to_be_bytes()])))
+            .collect();
+        holders.record(&q, &many);
+        assert_eq!(
+            holders.count(&a),
+            0,
+            "the oldest is forgotten past the bound"
+        );
+        assert_eq!(holders.count(&many[0]), 1);
     }
 
     #[test]

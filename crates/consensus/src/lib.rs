@@ -94,6 +94,9 @@ pub struct Shared {
     /// Wakes the gossip loop before its interval: a submission waiting for its receipt
     /// should not wait for a timer.
     pub gossip_wake: tokio::sync::Notify,
+    /// Which peers acknowledged holding which transactions (gossip rule 6): a receipt is
+    /// released once `f + 1` peers hold its transaction ([`Shared::spread_min`]).
+    pub holders: gossip::Holders,
     /// Signatures this validator saw pass and sender keys it decompressed: a transaction
     /// verified in a block is not verified again when its gossip copy arrives
     /// ([`weft_types::SignatureCache`]). Check through [`Shared::verify_signatures`].
@@ -172,12 +175,31 @@ impl Shared {
             tip_seen_at_ms: Default::default(),
             gossip_spread: Default::default(),
             gossip_wake: Default::default(),
+            holders: Default::default(),
             signatures: Default::default(),
             bulk: Default::default(),
             schedule: Default::default(),
             #[cfg(feature = "byzantine")]
             misbehaviour: Default::default(),
         }
+    }
+
+    /// How many peers must hold a transaction before it is promised (gossip rule 6): `f + 1`
+    /// of the current epoch's validators, at least one of them honest (capped by the peers
+    /// there are); 1 before consensus starts.
+    pub fn spread_min(&self) -> usize {
+        use commonware_consensus::types::{Epocher as _, Height};
+        let Some(schedule) = self.schedule.get() else {
+            return 1;
+        };
+        let head = self.store.head_height().unwrap_or(0);
+        let epoch = schedule
+            .epocher
+            .containing(Height::new(head + 1))
+            .expect("every height has an epoch")
+            .epoch();
+        let n = schedule.participants(epoch).map_or(1, |set| set.len());
+        (n.saturating_sub(1) / 3 + 1).min(n.saturating_sub(1))
     }
 
     /// Records a block at `height` proposed or verified at `now_ms`.

@@ -119,17 +119,32 @@ async fn acknowledge(
     deadline: u64,
 ) -> Vec<Receipt> {
     if promised.iter().any(|p| *p) {
-        let seq = shared.mempool.lock().outbox_seq();
-        let mut spread_rx = shared.gossip_spread.subscribe();
         shared.gossip_wake.notify_one();
         let started = std::time::Instant::now();
-        let spread =
-            tokio::time::timeout(RECEIPT_SPREAD_WAIT_MAX, spread_rx.wait_for(|s| *s >= seq)).await;
+        // Gossip rule 6: `f + 1` peers acknowledged holding every promised transaction (a
+        // push only queued in this process would die with it).
+        let need = shared.spread_min();
+        let hashes: Vec<TxHash> = admitted
+            .iter()
+            .zip(promised.iter())
+            .filter(|(_, p)| **p)
+            .map(|(t, _)| t.hash())
+            .collect();
+        let held = async {
+            loop {
+                let changed = shared.holders.changed.notified();
+                if hashes.iter().all(|h| shared.holders.count(h) >= need) {
+                    return;
+                }
+                changed.await;
+            }
+        };
+        let spread = tokio::time::timeout(RECEIPT_SPREAD_WAIT_MAX, held).await;
         metrics
             .spread_wait_seconds(crate::persister::lane_for(admitted.len(), admitted.len()))
             .observe(started.elapsed().as_secs_f64());
-        if !matches!(spread, Ok(Ok(_))) {
-            warn!(target: "weft::node", "transactions did not reach enough validators in time: accepted without receipts");
+        if spread.is_err() {
+            warn!(target: "weft::node", "transactions were not acknowledged by enough validators in time: accepted without receipts");
             // Each sender's from its highest nonce down: `unpromise` keeps a promise that a
             // later one rests on.
             let mut order: Vec<usize> = (0..admitted.len()).filter(|&i| promised[i]).collect();
