@@ -22,8 +22,8 @@
 //!    a batch that was not goes back to the outbox. A counted round, which drains the
 //!    outbox, marks everything admitted before it began as spread
 //!    (`Shared::gossip_spread`).
-//! 6. a validator answers each push with an [`Gossip::Ack`] of the pushed transactions it
-//!    now holds; acks are recorded per transaction ([`Holders`], bounded). "Handed to" in
+//! 6. a validator answers each push, on arrival, with an [`Gossip::Ack`] of its transactions;
+//!    acks are recorded per transaction ([`Holders`], bounded). "Handed to" in
 //!    rule 5 only means queued in this process (a SIGKILL loses the queue), so a
 //!    pre-confirmation is released only once `f + 1` peers have acknowledged holding its
 //!    transaction: it is then with at least one honest validator besides the issuer,
@@ -306,23 +306,19 @@ pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
         };
         match message {
             Gossip::Txs(txs) => {
+                // Rule 6, on arrival: the bytes are in this process, which is what the
+                // issuer needs to know (admitting them adds no durability: gossiped
+                // transactions live in the mempool), and acknowledging before admitting
+                // keeps admission's time out of the issuer's receipt latency.
                 let hashes: Vec<TxHash> = txs.iter().map(|t| t.hash()).collect();
+                sender.send(
+                    Recipients::One(peer.clone()),
+                    Gossip::Ack(hashes).encode(),
+                    false,
+                );
                 if !admit_pushed(&clock, &shared, &peer, txs).await {
                     shared.metrics.gossip_rejected.inc();
                     blocker.block(peer);
-                    continue;
-                }
-                // Rule 6: what we now hold of the push (a transaction refused as a race,
-                // finalized or its nonce used, is not acknowledged).
-                let held: Vec<TxHash> = shared
-                    .read_mempool(&hashes, |mempool, h| mempool.status(h).is_some())
-                    .into_iter()
-                    .zip(hashes)
-                    .filter(|(held, _)| *held)
-                    .map(|(_, h)| h)
-                    .collect();
-                if !held.is_empty() {
-                    sender.send(Recipients::One(peer), Gossip::Ack(held).encode(), false);
                 }
             }
             Gossip::Ack(hashes) => shared.holders.record(&peer, &hashes),
