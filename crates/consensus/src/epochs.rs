@@ -163,6 +163,14 @@ impl Schedule {
             .map(|set| set.iter().cloned().collect())
     }
 
+    /// The epoch a validator whose finalized head is `head` is in: the one holding `head + 1`.
+    pub fn epoch_after(&self, head: u64) -> Epoch {
+        self.epocher
+            .containing(Height::new(head + 1))
+            .expect("every height has an epoch")
+            .epoch()
+    }
+
     /// Whether `height` is the last block of its epoch.
     pub fn is_boundary(&self, height: u64) -> bool {
         let epoch = self

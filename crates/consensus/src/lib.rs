@@ -188,16 +188,10 @@ impl Shared {
     /// of the current epoch's validators, at least one of them honest (capped by the peers
     /// there are); 1 before consensus starts.
     pub fn spread_min(&self) -> usize {
-        use commonware_consensus::types::{Epocher as _, Height};
         let Some(schedule) = self.schedule.get() else {
             return 1;
         };
-        let head = self.store.head_height().unwrap_or(0);
-        let epoch = schedule
-            .epocher
-            .containing(Height::new(head + 1))
-            .expect("every height has an epoch")
-            .epoch();
+        let epoch = schedule.epoch_after(self.store.head_height().unwrap_or(0));
         let n = schedule.participants(epoch).map_or(1, |set| set.len());
         (n.saturating_sub(1) / 3 + 1).min(n.saturating_sub(1))
     }

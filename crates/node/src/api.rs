@@ -58,12 +58,8 @@ fn receipt_window(
     // one the stake table removed can no longer get its transactions proposed, nor its
     // gossip to the validators that will propose them (they stop tracking it).
     if let Some(schedule) = shared.schedule.get() {
-        use commonware_consensus::types::{Epoch, Epocher as _, Height};
-        let epoch = schedule
-            .epocher
-            .containing(Height::new(head + 1))
-            .expect("every height has an epoch")
-            .epoch();
+        use commonware_consensus::types::Epoch;
+        let epoch = schedule.epoch_after(head);
         for e in [epoch, Epoch::new(epoch.get() + 1)] {
             let outside = schedule
                 .participants(e)

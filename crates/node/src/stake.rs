@@ -135,7 +135,7 @@ pub async fn track_peers(
 ) {
     // The network's bound on a tracked set: the current epoch's validators come first.
     let peers_max = weft_network::peer_set_max(genesis.len());
-    use commonware_consensus::types::{Epoch, Epocher as _, Height};
+    use commonware_consensus::types::Epoch;
     use commonware_p2p::AddressableManager as _;
     // Genesis's set is tracked at 0 when the network starts.
     let mut tracked = 0u64;
@@ -145,11 +145,7 @@ pub async fn track_peers(
             continue;
         };
         let head = shared.store.head_height().unwrap_or(0);
-        let epoch = schedule
-            .epocher
-            .containing(Height::new(head + 1))
-            .expect("every height has an epoch")
-            .epoch();
+        let epoch = schedule.epoch_after(head);
         let id = epoch.get() + 1;
         if id <= tracked {
             continue;
