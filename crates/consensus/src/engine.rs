@@ -357,7 +357,8 @@ where
     ));
     parts.push((
         "gossip_in",
-        context.child("gossip_in").spawn(move |ctx| {
+        // A thread of its own too: acks are sent and recorded here, and a receipt waits on them.
+        context.child("gossip_in").dedicated().spawn(move |ctx| {
             gossip::run_inbound(ctx, shared, anti_entropy, tx_receiver, tx_sender, blocker)
         }),
     ));

@@ -23,11 +23,17 @@
 //!    outbox, marks everything admitted before it began as spread
 //!    (`Shared::gossip_spread`).
 //! 6. a validator answers each push, on arrival, with an [`Gossip::Ack`] of its transactions;
-//!    acks are recorded per transaction ([`Holders`], bounded). "Handed to" in
+//!    acks are recorded per transaction ([`Holders`], bounded). Receiving (acks sent and
+//!    recorded) never waits on admission: pushes, announcements and wants queue for a worker
+//!    behind a bound of [`INBOUND_QUEUE_MAX`] messages (a push that finds it full is dropped
+//!    unacknowledged), and acks travel at the transport's high priority, ahead of pushes, so
+//!    a receipt's round trip costs two network hops, not the peers' admission backlog.
+//!    "Handed to" in
 //!    rule 5 only means queued in this process (a SIGKILL loses the queue), so a
-//!    pre-confirmation is released only once `f + 1` peers have acknowledged holding its
-//!    transaction: it is then with at least one honest validator besides the issuer,
-//!    whatever happens to the issuer next.
+//!    pre-confirmation is released only once `f + 1` validators of the current epoch have
+//!    acknowledged holding its transaction (`Shared::held_by_enough`; acks from other
+//!    tracked peers do not count): it is then with at least one honest validator besides
+//!    the issuer, whatever happens to the issuer next.
 
 use crate::Shared;
 use bytes::{BufMut, Bytes};
@@ -57,6 +63,11 @@ const TAG_ACK: u8 = 3;
 /// first): a receipt waits at most a few seconds for its acks, far less than the time this
 /// many transactions take to arrive.
 pub const HOLDERS_TXS_MAX: usize = 65_536;
+/// Most received pushes, announcements and wants waiting for the inbound worker (rule 6).
+/// When it is full, what arrives is dropped, unacknowledged: receiving never waits (acks
+/// keep flowing), the issuer does not count this validator, and anti-entropy brings the
+/// transactions later.
+pub const INBOUND_QUEUE_MAX: usize = 64;
 
 /// Which peers acknowledged holding which transactions (rule 6).
 #[derive(Default)]
@@ -96,10 +107,13 @@ impl Holders {
         self.changed.notify_waiters();
     }
 
-    /// How many distinct peers acknowledged holding `hash`.
-    pub fn count(&self, hash: &TxHash) -> usize {
+    /// How many distinct peers for which `counts` holds acknowledged holding `hash`.
+    pub fn count(&self, hash: &TxHash, counts: impl Fn(&VerifyingKey) -> bool) -> usize {
         let inner = self.inner.lock().expect("holders lock");
-        inner.peers.get(hash).map_or(0, Vec::len)
+        inner
+            .peers
+            .get(hash)
+            .map_or(0, |peers| peers.iter().filter(|p| counts(p)).count())
     }
 }
 
@@ -282,8 +296,9 @@ pub async fn run_outbound(
     }
 }
 
-/// Receives gossip from peers: admits pushed transactions, answers announcements with the
-/// hashes it lacks, and serves what peers want of its own announcements.
+/// Receives gossip from peers. Acks are sent and recorded here, on arrival (rule 6);
+/// everything else (admitting pushed transactions, answering announcements, serving wants)
+/// is queued for a worker, so receiving never waits on admission.
 pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
     clock: E,
     shared: Arc<Shared>,
@@ -292,92 +307,144 @@ pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
     mut sender: impl Sender<PublicKey = VerifyingKey>,
     mut blocker: impl Blocker<PublicKey = VerifyingKey>,
 ) {
+    use futures::StreamExt as _;
+    let (mut queue, work) = futures::channel::mpsc::channel(INBOUND_QUEUE_MAX);
+    let receiving = {
+        let shared = shared.clone();
+        let mut blocker = blocker.clone();
+        let mut sender = sender.clone();
+        async move {
+            while let Ok((peer, message)) = receiver.recv().await {
+                // Rule 1.
+                let message = match Gossip::decode_cfg(message, &shared.limits) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        warn!(target: "weft::gossip", %peer, error = %e, "undecodable gossip message; blocking peer");
+                        shared.metrics.gossip_rejected.inc();
+                        blocker.block(peer);
+                        continue;
+                    }
+                };
+                let hashes: Option<Vec<TxHash>> = match &message {
+                    Gossip::Ack(hashes) => {
+                        shared.holders.record(&peer, hashes);
+                        continue;
+                    }
+                    Gossip::Txs(txs) => Some(txs.iter().map(|t| t.hash()).collect()),
+                    Gossip::Have(_) | Gossip::Want(_) => None,
+                };
+                match queue.try_send((peer.clone(), message)) {
+                    Ok(()) => {}
+                    Err(e) if e.is_full() => {
+                        shared.metrics.gossip_dropped.inc();
+                        continue;
+                    }
+                    Err(_) => return,
+                }
+                // Rule 6, on arrival: the bytes are in this process, which is what the issuer
+                // needs to know (admitting them adds no durability: gossiped transactions
+                // live in the mempool), and acknowledging before admitting keeps admission's
+                // time out of the issuer's receipt latency.
+                if let Some(hashes) = hashes {
+                    sender.send(Recipients::One(peer), Gossip::Ack(hashes).encode(), true);
+                }
+            }
+        }
+    };
+    let working = async move {
+        let mut work = work;
+        while let Some((peer, message)) = work.next().await {
+            handle(
+                &clock,
+                &shared,
+                &anti_entropy,
+                &mut sender,
+                &mut blocker,
+                peer,
+                message,
+            )
+            .await;
+        }
+    };
+    // One task: the worker's heavy steps (signature checks, admission) run on other threads
+    // and are awaited, so receiving is polled while they run.
+    futures::future::join(receiving, working).await;
+}
+
+/// Handles one queued inbound message (everything but acks).
+async fn handle(
+    clock: &(impl Clock + commonware_runtime::Spawner),
+    shared: &Arc<Shared>,
+    anti_entropy: &Mutex<AntiEntropy>,
+    sender: &mut impl Sender<PublicKey = VerifyingKey>,
+    blocker: &mut impl Blocker<PublicKey = VerifyingKey>,
+    peer: VerifyingKey,
+    message: Gossip,
+) {
     let bytes_max = shared.limits.block_bytes_max / 2;
-    while let Ok((peer, message)) = receiver.recv().await {
-        // Rule 1.
-        let message = match Gossip::decode_cfg(message, &shared.limits) {
-            Ok(m) => m,
-            Err(e) => {
-                warn!(target: "weft::gossip", %peer, error = %e, "undecodable gossip message; blocking peer");
+    match message {
+        Gossip::Txs(txs) => {
+            if !admit_pushed(clock, shared, &peer, txs).await {
                 shared.metrics.gossip_rejected.inc();
                 blocker.block(peer);
-                continue;
             }
-        };
-        match message {
-            Gossip::Txs(txs) => {
-                // Rule 6, on arrival: the bytes are in this process, which is what the
-                // issuer needs to know (admitting them adds no durability: gossiped
-                // transactions live in the mempool), and acknowledging before admitting
-                // keeps admission's time out of the issuer's receipt latency.
-                let hashes: Vec<TxHash> = txs.iter().map(|t| t.hash()).collect();
-                sender.send(
-                    Recipients::One(peer.clone()),
-                    Gossip::Ack(hashes).encode(),
-                    false,
-                );
-                if !admit_pushed(&clock, &shared, &peer, txs).await {
-                    shared.metrics.gossip_rejected.inc();
-                    blocker.block(peer);
+        }
+        Gossip::Ack(hashes) => shared.holders.record(&peer, &hashes),
+        Gossip::Have(hashes) => {
+            // Rule 3.
+            let now = clock.current();
+            {
+                let mut ae = anti_entropy.lock().expect("anti-entropy lock");
+                let recent = ae.answered.get(&peer).is_some_and(|t| {
+                    now.duration_since(*t).unwrap_or_default() < ANTI_ENTROPY_INTERVAL / 2
+                });
+                if recent {
+                    return;
                 }
+                ae.answered.insert(peer.clone(), now);
             }
-            Gossip::Ack(hashes) => shared.holders.record(&peer, &hashes),
-            Gossip::Have(hashes) => {
-                // Rule 3.
-                let now = clock.current();
-                {
-                    let mut ae = anti_entropy.lock().expect("anti-entropy lock");
-                    let recent = ae.answered.get(&peer).is_some_and(|t| {
-                        now.duration_since(*t).unwrap_or_default() < ANTI_ENTROPY_INTERVAL / 2
-                    });
-                    if recent {
-                        continue;
-                    }
-                    ae.answered.insert(peer.clone(), now);
-                }
-                let missing: Vec<TxHash> = {
-                    let mempool = shared.mempool.lock();
-                    hashes
-                        .into_iter()
-                        .filter(|h| mempool.status(h).is_none())
-                        .collect()
-                };
-                // One read transaction for the whole announcement, outside the mempool lock.
-                let finalized = shared
-                    .store
-                    .finalized_among(&missing)
-                    .expect("store read failed");
-                let missing: Vec<TxHash> = missing
+            let missing: Vec<TxHash> = {
+                let mempool = shared.mempool.lock();
+                hashes
                     .into_iter()
-                    .zip(finalized)
-                    .filter(|(_, f)| !f)
-                    .map(|(h, _)| h)
-                    .collect();
-                if !missing.is_empty() {
-                    debug!(target: "weft::gossip", %peer, count = missing.len(), "wanting announced transactions");
-                    sender.send(Recipients::One(peer), Gossip::Want(missing).encode(), false);
-                }
+                    .filter(|h| mempool.status(h).is_none())
+                    .collect()
+            };
+            // One read transaction for the whole announcement, outside the mempool lock.
+            let finalized = shared
+                .store
+                .finalized_among(&missing)
+                .expect("store read failed");
+            let missing: Vec<TxHash> = missing
+                .into_iter()
+                .zip(finalized)
+                .filter(|(_, f)| !f)
+                .map(|(h, _)| h)
+                .collect();
+            if !missing.is_empty() {
+                debug!(target: "weft::gossip", %peer, count = missing.len(), "wanting announced transactions");
+                sender.send(Recipients::One(peer), Gossip::Want(missing).encode(), false);
             }
-            Gossip::Want(hashes) => {
-                // Rule 4.
-                let wanted: Vec<TxHash> = {
-                    let mut ae = anti_entropy.lock().expect("anti-entropy lock");
-                    let round = ae.round;
-                    if ae.served.get(&peer) == Some(&round) {
-                        continue;
-                    }
-                    ae.served.insert(peer.clone(), round);
-                    hashes.into_iter().filter(|h| ae.was_announced(h)).collect()
-                };
-                let txs = shared.mempool.lock().get_many(
-                    &wanted,
-                    shared.limits.gossip_batch_txs_max,
-                    bytes_max,
-                );
-                if !txs.is_empty() {
-                    shared.metrics.gossip_served.inc_by(txs.len() as u64);
-                    sender.send(Recipients::One(peer), Gossip::Txs(txs).encode(), false);
+        }
+        Gossip::Want(hashes) => {
+            // Rule 4.
+            let wanted: Vec<TxHash> = {
+                let mut ae = anti_entropy.lock().expect("anti-entropy lock");
+                let round = ae.round;
+                if ae.served.get(&peer) == Some(&round) {
+                    return;
                 }
+                ae.served.insert(peer.clone(), round);
+                hashes.into_iter().filter(|h| ae.was_announced(h)).collect()
+            };
+            let txs = shared.mempool.lock().get_many(
+                &wanted,
+                shared.limits.gossip_batch_txs_max,
+                bytes_max,
+            );
+            if !txs.is_empty() {
+                shared.metrics.gossip_served.inc_by(txs.len() as u64);
+                sender.send(Recipients::One(peer), Gossip::Txs(txs).encode(), false);
             }
         }
     }
@@ -503,18 +570,24 @@ mod tests {
         holders.record(&p, &[a]);
         holders.record(&p, &[a, b]);
         holders.record(&q, &[a]);
-        assert_eq!((holders.count(&a), holders.count(&b)), (2, 1));
-        assert_eq!(holders.count(&tx(2).hash()), 0);
+        let any = |_: &VerifyingKey| true;
+        assert_eq!((holders.count(&a, any), holders.count(&b, any)), (2, 1));
+        assert_eq!(holders.count(&tx(2).hash(), any), 0);
+        assert_eq!(
+            holders.count(&a, |k| *k == q),
+            1,
+            "only the peers asked about count"
+        );
         let many: Vec<TxHash> = (0..HOLDERS_TXS_MAX as u64)
             .map(|i| TxHash(weft_types::sha256(&[&i.to_be_bytes()])))
             .collect();
         holders.record(&q, &many);
         assert_eq!(
-            holders.count(&a),
+            holders.count(&a, any),
             0,
             "the oldest is forgotten past the bound"
         );
-        assert_eq!(holders.count(&many[0]), 1);
+        assert_eq!(holders.count(&many[0], any), 1);
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub use weft_finality::{
 use std::sync::{Arc, Mutex};
 use weft_mempool::{ChainView, Mempool};
 use weft_storage::Store;
-use weft_types::{Limits, TxHash};
+use weft_types::{Limits, TxHash, VerifyingKey};
 
 /// Runs bulk CPU work somewhere other than the calling task (the node's bulk pool).
 ///
@@ -184,16 +184,23 @@ impl Shared {
         }
     }
 
-    /// How many peers must hold a transaction before it is promised (gossip rule 6): `f + 1`
-    /// of the current epoch's validators, at least one of them honest (capped by the peers
-    /// there are); 1 before consensus starts.
-    pub fn spread_min(&self) -> usize {
+    /// Whether enough validators acknowledged holding every one of `hashes` for them to be
+    /// promised (gossip rule 6): `f + 1` of the current epoch's validators other than this
+    /// one, at least one of them honest (capped by the peers there are). Acks from anyone
+    /// outside that set (a tracked next-epoch validator) do not count: a Byzantine one could
+    /// ack what it dropped. Before consensus starts, any one peer.
+    pub fn held_by_enough(&self, hashes: &[TxHash]) -> bool {
         let Some(schedule) = self.schedule.get() else {
-            return 1;
+            return hashes.iter().all(|h| self.holders.count(h, |_| true) >= 1);
         };
         let epoch = schedule.epoch_after(self.store.head_height().unwrap_or(0));
-        let n = schedule.participants(epoch).map_or(1, |set| set.len());
-        (n.saturating_sub(1) / 3 + 1).min(n.saturating_sub(1))
+        let Some(set) = schedule.participants(epoch) else {
+            return false;
+        };
+        let n = set.len();
+        let need = (n.saturating_sub(1) / 3 + 1).min(n.saturating_sub(1));
+        let member = |k: &VerifyingKey| commonware_utils::ordered::Quorum::index(&set, k).is_some();
+        hashes.iter().all(|h| self.holders.count(h, member) >= need)
     }
 
     /// Records a block at `height` proposed or verified at `now_ms`.

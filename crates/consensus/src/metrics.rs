@@ -15,6 +15,9 @@ pub struct Metrics {
     pub gossip_rejected: Counter,
     /// Transactions received by gossip and admitted.
     pub gossip_admitted: Counter,
+    /// Gossip messages dropped, unacknowledged, because the inbound worker's queue was full
+    /// (gossip rule 6).
+    pub gossip_dropped: Counter,
     /// Transactions sent to peers that asked for them after an announcement (anti-entropy).
     pub gossip_served: Counter,
     /// Pending transactions in the mempool.
@@ -56,6 +59,11 @@ impl Metrics {
                 "gossip_rejected",
                 "Gossip messages dropped as malformed or invalid",
                 self.gossip_rejected.clone(),
+            )),
+            Box::new(context.register(
+                "gossip_dropped",
+                "Gossip messages dropped, unacknowledged, because the inbound queue was full",
+                self.gossip_dropped.clone(),
             )),
             Box::new(context.register(
                 "gossip_admitted",

@@ -119,7 +119,6 @@ async fn acknowledge(
         let started = std::time::Instant::now();
         // Gossip rule 6: `f + 1` peers acknowledged holding every promised transaction (a
         // push only queued in this process would die with it).
-        let need = shared.spread_min();
         let hashes: Vec<TxHash> = admitted
             .iter()
             .zip(promised.iter())
@@ -129,7 +128,7 @@ async fn acknowledge(
         let held = async {
             loop {
                 let changed = shared.holders.changed.notified();
-                if hashes.iter().all(|h| shared.holders.count(h) >= need) {
+                if shared.held_by_enough(&hashes) {
                     return;
                 }
                 changed.await;
@@ -560,5 +559,53 @@ mod tests {
             receipt_window(&shared, &key(9), 100_000),
             Err(AdmitError::Preconf { reason }) if reason.contains("not a validator of epoch 0")
         ));
+    }
+
+    /// Gossip rule 6: a receipt needs acks from `f + 1` validators of the current epoch. An
+    /// ack from a tracked peer outside the set (a next-epoch validator, which may be
+    /// Byzantine and ack what it dropped) does not count, nor does a validator's second ack.
+    #[test]
+    fn only_the_epochs_validators_acks_make_a_transaction_promisable() {
+        use commonware_cryptography::Signer as _;
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits::default();
+        let store = Arc::new(Store::open(dir.path().join("s.redb"), limits).unwrap());
+        let shared = Shared::new(
+            weft_mempool::Mempool::new(Default::default(), limits),
+            store.clone(),
+            limits,
+            weft_types::ChainId(weft_types::sha256(&[b"node api tests"])),
+            Default::default(),
+        );
+        let key = |seed| weft_types::SigningKey::from_seed(seed).public_key();
+        let genesis: commonware_utils::ordered::Set<_> =
+            vec![key(1), key(2), key(3), key(4)].try_into().unwrap();
+        let hash = TxHash(weft_types::sha256(&[b"a transaction"]));
+        // Before consensus starts: any one peer.
+        assert!(!shared.held_by_enough(&[hash]));
+        shared.holders.record(&key(9), &[hash]);
+        assert!(shared.held_by_enough(&[hash]));
+        let schedule = weft_consensus::epochs::Schedule::new(
+            commonware_consensus::types::FixedEpocher::new(std::num::NonZeroU64::new(10).unwrap()),
+            genesis,
+            store,
+            None,
+            &limits,
+        );
+        assert!(shared.schedule.set(Arc::new(schedule)).is_ok());
+        // n = 4, f = 1: two of the set besides the issuer (key 1).
+        shared.holders.record(&key(2), &[hash]);
+        shared.holders.record(&key(2), &[hash]);
+        assert!(
+            !shared.held_by_enough(&[hash]),
+            "an outsider's ack and a repeated ack counted"
+        );
+        shared.holders.record(&key(3), &[hash]);
+        assert!(shared.held_by_enough(&[hash]));
+        let other = TxHash(weft_types::sha256(&[b"another"]));
+        assert!(
+            !shared.held_by_enough(&[hash, other]),
+            "every hash is needed"
+        );
     }
 }
