@@ -95,11 +95,23 @@ pub fn run(cmd: L1Command) -> Result<()> {
                     None => Vec::new(),
                 };
                 let genesis = weft_node::Genesis::load(&genesis)?;
+                let chain =
+                    weft_types::ChainId::of_genesis(&genesis.block().map_err(anyhow::Error::msg)?);
+                let keys = genesis.validator_keys().map_err(anyhow::Error::msg)?;
+                // A stake-driven network's sets are learned from genesis, boundary by
+                // boundary (`weft_rollup::l1::follow_sets`, spawned below).
+                let sets = match genesis.validator_sets {
+                    weft_node::ValidatorSets::Genesis => weft_rollup::l1::TrustedSets::Fixed(keys),
+                    weft_node::ValidatorSets::Stake => weft_rollup::l1::TrustedSets::learned(
+                        chain,
+                        genesis.epoch_length_blocks,
+                        keys,
+                    )
+                    .map_err(anyhow::Error::msg)?,
+                };
                 let trust = weft_rollup::l1::WeftTrust {
-                    validators: genesis.validator_keys().map_err(anyhow::Error::msg)?,
-                    chain: weft_types::ChainId::of_genesis(
-                        &genesis.block().map_err(anyhow::Error::msg)?,
-                    ),
+                    sets,
+                    chain,
                     limits: genesis.limits,
                 };
                 let owner = weft_types::from_hex_fixed::<32>(&token_owner)
@@ -126,6 +138,10 @@ pub fn run(cmd: L1Command) -> Result<()> {
                 };
                 let program: Arc<dyn Program> = Arc::new(TokenProgram { domain });
                 let rollups = BTreeMap::from([(token_namespace, Deployment { program, owner })]);
+                tokio::spawn(weft_rollup::l1::follow_sets(
+                    trust.sets.clone(),
+                    weft_client.clone(),
+                ));
                 let weft = Arc::new(WeftRpcData::new(
                     weft_client,
                     trust.clone(),

@@ -18,7 +18,7 @@ async fn a_validator_down_for_a_window_is_jailed_and_slashed() {
     wait_all_started().await;
     let genesis = weft_node::Genesis::load(&dir.path().join("genesis.toml")).unwrap();
     let trust = weft_rollup::l1::WeftTrust {
-        validators: genesis.validator_keys().unwrap(),
+        sets: weft_rollup::l1::TrustedSets::Fixed(genesis.validator_keys().unwrap()),
         chain: chain(),
         limits: genesis.limits,
     };

@@ -205,6 +205,63 @@ async fn a_validator_bonds_in_and_another_unbonds_out_while_the_chain_stays_live
         .verify(&unhex(&own.header), &unhex(&own.certificate))
         .expect("a certificate of the current set verifies against the learned history");
 
+    // The L1 as a light client of Weft: it learns the sets from genesis as the chain moves
+    // (`follow_sets`), and settlement data the new set finalized verifies against them,
+    // while the genesis set cannot verify it (validators 0 and 1 signed none of it).
+    let learned = weft_rollup::l1::TrustedSets::learned(
+        chain(),
+        genesis.epoch_length_blocks,
+        genesis.validator_keys().unwrap(),
+    )
+    .unwrap();
+    let following = tokio::spawn(weft_rollup::l1::follow_sets(learned.clone(), client(3)));
+    wait_until("the L1 learned the current set", || {
+        let learned = learned.clone();
+        async move { learned.with(|sets| sets.set_of(head.epoch).is_some()) }
+    })
+    .await;
+    let Some(weft_client::types::TxStatus::Finalized { height, .. }) = status(2, &hashes[2]).await
+    else {
+        panic!("finalized above")
+    };
+    let read = |sets: weft_rollup::l1::TrustedSets| {
+        use weft_settlement::WeftData as _;
+        let data = weft_rollup::l1::WeftRpcData::new(
+            client(2),
+            weft_rollup::l1::WeftTrust {
+                sets,
+                chain: chain(),
+                limits: genesis.limits,
+            },
+            tokio::runtime::Handle::current(),
+        );
+        tokio::task::spawn_blocking(move || {
+            data.namespace_payloads(
+                1,
+                weft_settlement::Cursor::new(height, 0),
+                weft_settlement::Cursor::new(height, u32::MAX),
+            )
+        })
+    };
+    let items = read(learned.clone())
+        .await
+        .unwrap()
+        .expect("verified against the learned sets");
+    assert!(
+        items.iter().any(|i| i.payload == b"payload 2"),
+        "the settled data holds the transaction"
+    );
+    let refused = read(weft_rollup::l1::TrustedSets::Fixed(
+        genesis.validator_keys().unwrap(),
+    ))
+    .await
+    .unwrap();
+    assert!(
+        matches!(&refused, Err(weft_settlement::DataError::Unavailable(why)) if why.contains("verification")),
+        "the genesis set verified the new set's certificate: {refused:?}"
+    );
+    following.abort();
+
     // Nothing finalized before changed, and everyone agrees on the new blocks.
     let again = client(2).block(early.height, false).await.unwrap().unwrap();
     assert_eq!(again.header.hash, early.hash, "a finalized block changed");

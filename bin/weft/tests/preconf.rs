@@ -313,7 +313,7 @@ async fn every_validator_signs_stores_and_keeps_its_promises() {
         &evidence,
         &kept_evidence,
         weft_rollup::l1::WeftTrust {
-            validators: validators.clone(),
+            sets: weft_rollup::l1::TrustedSets::Fixed(validators.clone()),
             chain,
             limits,
         },

@@ -374,7 +374,7 @@ async fn transfers_settle_with_verified_proofs_despite_a_killed_prover() {
     // empty) is caught, where the honest one's data is the batch's.
     let genesis = weft_node::Genesis::load(&dir.path().join("genesis.toml")).unwrap();
     let trust = weft_rollup::l1::WeftTrust {
-        validators: genesis.validator_keys().unwrap(),
+        sets: weft_rollup::l1::TrustedSets::Fixed(genesis.validator_keys().unwrap()),
         chain: chain(),
         limits: genesis.limits,
     };

@@ -8,7 +8,7 @@ use jsonrpsee::rpc_params;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use std::time::Duration;
 use weft_api::types::*;
-use weft_types::{Limits, VerifyingKey};
+use weft_types::Limits;
 
 /// Request timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -373,13 +373,13 @@ impl Client {
             .await?)
     }
 
-    /// Fetches and verifies a namespace's transactions at `height` against `validators` of
-    /// `chain`, trusting nothing the node says.
+    /// Fetches and verifies a namespace's transactions at `height` against `sets` (the
+    /// certificate's epoch's set) of `chain`, trusting nothing the node says.
     pub async fn verified_namespace(
         &self,
         namespace: u64,
         height: u64,
-        validators: &[VerifyingKey],
+        sets: &(impl weft_finality::Sets + ?Sized + Sync),
         chain: &weft_types::ChainId,
         limits: &Limits,
     ) -> Result<Option<VerifiedNamespace>, ClientError> {
@@ -399,7 +399,7 @@ impl Client {
             return Ok(None);
         };
         Ok(Some(verify::verify_namespace_proof(
-            &proof, &finality, validators, chain, limits,
+            &proof, &finality, sets, chain, limits,
         )?))
     }
 

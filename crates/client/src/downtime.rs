@@ -7,10 +7,10 @@
 //!    (windows are aligned, so one validator has one offence per window);
 //! 2. each block's header decodes, is at its height, and names the previous block as its
 //!    parent;
-//! 3. each block's certificate verifies against the validator set and finalizes that very
-//!    header;
-//! 4. the validator is in the set and signed fewer than `ceil(min_signed * window)` of the
-//!    certificates.
+//! 3. each block's certificate verifies against the validator set of its epoch and
+//!    finalizes that very header;
+//! 4. the validator is in the set of every block's epoch and signed fewer than
+//!    `ceil(min_signed * window)` of the certificates.
 //!
 //! A certificate carries a quorum of signatures, not every vote: a live validator that votes
 //! late is sometimes left out. `min_signed` (x/slashing's 0.5 by default) leaves room for
@@ -60,7 +60,7 @@ fn unhex(what: &'static str, s: &str) -> Result<Vec<u8>, VerifyError> {
 /// rule. Returns the validator and how many of the window's certificates it signed.
 pub fn verify_downtime(
     evidence: &DowntimeEvidence,
-    validators: &[VerifyingKey],
+    sets: &(impl weft_finality::Sets + ?Sized),
     chain: &ChainId,
     window: u64,
     min_signed_ppm: u32,
@@ -88,7 +88,10 @@ pub fn verify_downtime(
             reason,
         }
     })?;
-    let Some(validator) = validators
+    let first_epoch = sets.epoch_of(evidence.first_height);
+    let Some(validator) = sets
+        .set_of(first_epoch)
+        .ok_or(weft_finality::CertificateError::UnknownEpoch(first_epoch))?
         .iter()
         .find(|k| k.as_ref() == key_bytes.as_slice())
         .cloned()
@@ -120,13 +123,26 @@ pub fn verify_downtime(
         // Rule 3.
         let (finality, signers) = weft_finality::certified_signers(
             &unhex("certificate", &block.certificate)?,
-            validators,
+            sets,
             chain,
         )?;
         if finality.block != digest {
             return Err(fault(
                 3,
                 format!("the certificate at height {height} finalizes another block"),
+            ));
+        }
+        // Rule 4: a validator is answerable only for epochs it was a validator of.
+        if !sets
+            .set_of(finality.epoch)
+            .is_some_and(|set| set.contains(&validator))
+        {
+            return Err(fault(
+                4,
+                format!(
+                    "{} is not in the validator set of epoch {} (height {height})",
+                    evidence.validator, finality.epoch
+                ),
             ));
         }
         if signers.contains(&validator) {

@@ -22,3 +22,5 @@ pub use verify::{
     verify_receipt, verify_receipt_for, VerifiedNamespace,
 };
 pub use weft_api::{codes, types};
+/// The validator sets verification runs against: a fixed list, or each epoch's as learned.
+pub use weft_finality::{SetHistory, Sets};

@@ -3,6 +3,7 @@
 use crate::VerifyError;
 use commonware_codec::{Decode as _, DecodeExt as _};
 use weft_api::types::{FinalityJson, NamespaceProofJson};
+use weft_finality::Sets;
 use weft_types::{
     BlockDigest, ChainId, Header, Limits, NamespaceId, NamespaceProof, Transaction, VerifyingKey,
 };
@@ -20,18 +21,19 @@ fn digest(what: &'static str, s: &str) -> Result<BlockDigest, VerifyError> {
     Ok(BlockDigest(bytes.into()))
 }
 
-/// Checks that the block `finality.block_hash` is final under `validators` on `chain`: the certificate
-/// is signed by a quorum of them, and the served headers link the certified block down to it.
-/// Returns the verified block hash.
+/// Checks that the block `finality.block_hash` is final on `chain`: the certificate is
+/// signed by a quorum of its epoch's set in `sets` (a fixed list of keys, or a
+/// [`weft_finality::SetHistory`] on a network whose set follows the stake), and the served
+/// headers link the certified block down to it. Returns the verified block hash.
 pub fn verify_finality(
     finality: &FinalityJson,
-    validators: &[VerifyingKey],
+    sets: &(impl Sets + ?Sized),
     chain: &ChainId,
 ) -> Result<BlockDigest, VerifyError> {
     let block = digest("block_hash", &finality.block_hash)?;
     let certified = weft_finality::verify_finalization(
         &unhex("certificate", &finality.certificate)?,
-        validators,
+        sets,
         chain,
     )?;
     if finality.headers.len() as u64 != finality.certified_height.saturating_sub(finality.height) {
@@ -87,7 +89,7 @@ pub struct VerifiedNamespace {
 pub fn verify_namespace_proof(
     proof: &NamespaceProofJson,
     finality: &FinalityJson,
-    validators: &[VerifyingKey],
+    sets: &(impl Sets + ?Sized),
     chain: &ChainId,
     limits: &Limits,
 ) -> Result<VerifiedNamespace, VerifyError> {
@@ -108,7 +110,7 @@ pub fn verify_namespace_proof(
             "finality proof is for another block".into(),
         ));
     }
-    verify_finality(finality, validators, chain)?;
+    verify_finality(finality, sets, chain)?;
     let decoded =
         NamespaceProof::decode_cfg(unhex("proof", &proof.proof)?, limits).map_err(|e| {
             VerifyError::Malformed {
@@ -124,13 +126,34 @@ pub fn verify_namespace_proof(
     })
 }
 
+/// The validators that may issue a receipt at `issued` (the issuer's finalized head): those
+/// of the epoch after it and of the one after that (a validator issues only then, as the
+/// node's receipt window says), as far as `sets` knows them.
+fn issuers(sets: &(impl Sets + ?Sized), issued: u64) -> Result<Vec<VerifyingKey>, VerifyError> {
+    let epoch = sets.epoch_of(issued.saturating_add(1));
+    let mut keys = sets
+        .set_of(epoch)
+        .ok_or(weft_finality::CertificateError::UnknownEpoch(epoch))?
+        .to_vec();
+    if let Some(next) = sets.set_of(epoch + 1) {
+        keys.extend(
+            next.iter()
+                .filter(|k| !keys.contains(k))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+    }
+    Ok(keys)
+}
+
 /// Checks a receipt a validator served, offline: decodes its signed bytes, checks that the
 /// JSON fields say what the bytes say, and checks the receipt's rules against the network's
-/// chain, validator set and receipt window (`limits.preconf_window_heights` of genesis).
+/// chain, the issuing epoch's validators in `sets` and the receipt window
+/// (`limits.preconf_window_heights` of genesis).
 pub fn verify_receipt(
     json: &crate::types::ReceiptJson,
     chain: &weft_types::ChainId,
-    validators: &[weft_types::VerifyingKey],
+    sets: &(impl Sets + ?Sized),
     window_heights: u64,
 ) -> Result<weft_types::Receipt, VerifyError> {
     let bytes = weft_types::from_hex_fixed::<{ weft_types::RECEIPT_BYTES }>(&json.encoded)
@@ -149,7 +172,8 @@ pub fn verify_receipt(
             reason: "its fields differ from its signed bytes".into(),
         });
     }
-    receipt.verify(chain, validators, window_heights)?;
+    let validators = issuers(sets, receipt.promise.issued_height)?;
+    receipt.verify(chain, &validators, window_heights)?;
     Ok(receipt)
 }
 
@@ -186,15 +210,16 @@ fn decode_evidence(
 fn judge(
     evidence: &weft_types::BrokenPreconfirmation,
     chain: &ChainId,
-    validators: &[VerifyingKey],
+    sets: &(impl Sets + ?Sized),
     limits: &Limits,
 ) -> Result<weft_types::Verdict, VerifyError> {
+    let validators = issuers(sets, evidence.receipt.promise.issued_height)?;
     Ok(evidence.judge(
         chain,
-        validators,
+        &validators,
         limits.preconf_window_heights,
         |certificate| {
-            weft_finality::verify_finalization(certificate, validators, chain)
+            weft_finality::verify_finalization(certificate, sets, chain)
                 .map(|f| f.block)
                 .map_err(|e| e.to_string())
         },
@@ -208,10 +233,10 @@ pub fn verify_receipt_for(
     json: &crate::types::ReceiptJson,
     tx: &weft_types::Transaction,
     chain: &ChainId,
-    validators: &[VerifyingKey],
+    sets: &(impl Sets + ?Sized),
     window_heights: u64,
 ) -> Result<weft_types::Receipt, VerifyError> {
-    let receipt = verify_receipt(json, chain, validators, window_heights)?;
+    let receipt = verify_receipt(json, chain, sets, window_heights)?;
     receipt.verify_tx(tx)?;
     Ok(receipt)
 }
@@ -223,15 +248,10 @@ pub fn verify_receipt_for(
 pub fn judge_preconfirmation(
     evidence: &str,
     chain: &ChainId,
-    validators: &[VerifyingKey],
+    sets: &(impl Sets + ?Sized),
     limits: &Limits,
 ) -> Result<weft_types::Verdict, VerifyError> {
-    judge(
-        &decode_evidence(evidence, limits)?,
-        chain,
-        validators,
-        limits,
-    )
+    judge(&decode_evidence(evidence, limits)?, chain, sets, limits)
 }
 
 /// Checks evidence that a pre-confirmation was broken: `Ok` (with the broken receipt) only if
@@ -241,11 +261,11 @@ pub fn judge_preconfirmation(
 pub fn verify_broken_preconfirmation(
     evidence: &str,
     chain: &ChainId,
-    validators: &[VerifyingKey],
+    sets: &(impl Sets + ?Sized),
     limits: &Limits,
 ) -> Result<weft_types::Receipt, VerifyError> {
     let evidence = decode_evidence(evidence, limits)?;
-    match judge(&evidence, chain, validators, limits)? {
+    match judge(&evidence, chain, sets, limits)? {
         weft_types::Verdict::Broken => Ok(evidence.receipt),
         other => Err(weft_types::EvidenceError::NotBroken(other).into()),
     }

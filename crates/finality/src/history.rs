@@ -89,6 +89,53 @@ impl SetHistory {
         }
     }
 
+    /// The epoch holding `height`.
+    pub fn epoch_of_height(&self, height: u64) -> u64 {
+        height / self.epoch_length
+    }
+
+    /// The chain this history follows.
+    pub fn chain(&self) -> &ChainId {
+        &self.chain
+    }
+
+    /// This history without the sets of epochs before `epoch` (genesis is kept): what a
+    /// verifier of recent certificates needs, without copying every set ever learned.
+    pub fn since(&self, epoch: u64) -> Self {
+        Self {
+            chain: self.chain,
+            epoch_length: self.epoch_length,
+            genesis: self.genesis.clone(),
+            learned: self
+                .learned
+                .range(epoch..)
+                .map(|(e, s)| (*e, s.clone()))
+                .collect(),
+        }
+    }
+
+    /// Takes the sets `newer` learned beyond this history's: `newer` must be this history
+    /// (same chain, epoch length and genesis) grown by [`SetHistory::learn`] alone, from a
+    /// copy of it, so every set it adds was checked by rules 1-4.
+    pub fn merge(&mut self, newer: &SetHistory) -> Result<(), HistoryError> {
+        if newer.chain != self.chain
+            || newer.epoch_length != self.epoch_length
+            || newer.genesis != self.genesis
+        {
+            return Err(HistoryError::Invalid(
+                "merging the history of another network".into(),
+            ));
+        }
+        for (epoch, set) in newer.learned.range(self.known_through() + 1..) {
+            // Rule 1: in order, with no gap.
+            if *epoch != self.known_through() + 1 {
+                return Err(HistoryError::Unknown(self.known_through() + 1));
+            }
+            self.learned.insert(*epoch, set.clone());
+        }
+        Ok(())
+    }
+
     /// The highest epoch whose set is known.
     pub fn known_through(&self) -> u64 {
         self.learned.keys().next_back().copied().unwrap_or(1)
@@ -222,5 +269,24 @@ mod tests {
             h.learn(0, &[1, 2, 3], &[], &keys(4)),
             Err(HistoryError::NotBoundary(_))
         ));
+    }
+
+    /// A merge takes only a grown copy of the same network's history; a pruned copy keeps
+    /// genesis and the epoch of the height asked for.
+    #[test]
+    fn merging_and_pruning_keep_to_one_network() {
+        let chain = ChainId(weft_types::sha256(&[b"history"]));
+        let mut h = SetHistory::new(chain, 10, keys(4)).unwrap();
+        let other = SetHistory::new(ChainId(weft_types::sha256(&[b"other"])), 10, keys(4)).unwrap();
+        assert!(matches!(h.merge(&other), Err(HistoryError::Invalid(_))));
+        let longer = SetHistory::new(chain, 20, keys(4)).unwrap();
+        assert!(matches!(h.merge(&longer), Err(HistoryError::Invalid(_))));
+        let same = h.clone();
+        assert_eq!(h.merge(&same), Ok(()));
+        assert_eq!(h.known_through(), 1);
+        let pruned = h.since(h.epoch_of_height(95));
+        assert_eq!(h.epoch_of_height(95), 9);
+        assert_eq!(pruned.set(0), Some(keys(4).as_slice()));
+        assert_eq!(pruned.set(9), None);
     }
 }

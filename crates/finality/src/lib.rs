@@ -19,7 +19,47 @@ use commonware_cryptography::certificate::Verifier as _;
 use commonware_utils::ordered::Set;
 use rand_core::SeedableRng as _;
 use thiserror::Error;
-use weft_types::{sha256, BlockDigest, ChainId, Digest, VerifyingKey};
+use weft_types::{sha256, BlockDigest, ChainId, Digest, VerifyingKey, VALIDATOR_SET_MAX};
+
+/// Which validator set certifies each epoch: what every check here verifies against. A
+/// certificate or vote carries its epoch and is checked against that epoch's set only.
+///
+/// A plain list of keys is a fixed set, the same in every epoch (a network whose genesis set
+/// never changes: `validator_sets = "genesis"`); a [`SetHistory`] is each epoch's set as a
+/// light client learned it from genesis.
+pub trait Sets {
+    /// The validators of `epoch`, or `None` while it is not known.
+    fn set_of(&self, epoch: u64) -> Option<&[VerifyingKey]>;
+    /// The epoch holding `height` (a fixed set has one epoch's worth of meaning: 0).
+    fn epoch_of(&self, height: u64) -> u64;
+}
+
+impl Sets for [VerifyingKey] {
+    fn set_of(&self, _epoch: u64) -> Option<&[VerifyingKey]> {
+        Some(self)
+    }
+    fn epoch_of(&self, _height: u64) -> u64 {
+        0
+    }
+}
+
+impl Sets for Vec<VerifyingKey> {
+    fn set_of(&self, _epoch: u64) -> Option<&[VerifyingKey]> {
+        Some(self)
+    }
+    fn epoch_of(&self, _height: u64) -> u64 {
+        0
+    }
+}
+
+impl Sets for SetHistory {
+    fn set_of(&self, epoch: u64) -> Option<&[VerifyingKey]> {
+        self.set(epoch)
+    }
+    fn epoch_of(&self, height: u64) -> u64 {
+        self.epoch_of_height(height)
+    }
+}
 
 /// Base of the consensus signing domain; part of every vote a validator signs, bound to the
 /// chain by [`consensus_namespace`].
@@ -54,25 +94,48 @@ pub enum CertificateError {
     /// The signatures are not a valid quorum of this validator set.
     #[error("finalization certificate is not signed by a quorum of the validator set")]
     BadSignatures,
+    /// The certificate's epoch has a set this verifier does not know (yet).
+    #[error("the validator set of epoch {0} is not known (yet)")]
+    UnknownEpoch(u64),
 }
 
-/// Verifies an encoded finalization certificate of `chain` against `validators`. A
+/// Verifies an encoded finalization certificate of `chain` against the set of its epoch. A
 /// certificate of another chain never verifies, even with the same validator keys.
 pub fn verify_finalization(
     bytes: &[u8],
-    validators: &[VerifyingKey],
+    sets: &(impl Sets + ?Sized),
     chain: &ChainId,
 ) -> Result<Finality, CertificateError> {
-    certified_signers(bytes, validators, chain).map(|(finality, _)| finality)
+    certified_signers(bytes, sets, chain).map(|(finality, _)| finality)
+}
+
+/// The validators of the epoch a certificate or vote names, peeked from `bytes` decoded with
+/// the widest set a network may have (the strict decode follows, against that set).
+fn set_for<'a, T, S: Sets + ?Sized>(
+    sets: &'a S,
+    bytes: &[u8],
+    epoch: impl Fn(&T) -> u64,
+) -> Result<&'a [VerifyingKey], CertificateError>
+where
+    T: commonware_codec::Read<Cfg = usize>,
+{
+    let peeked = T::decode_cfg(Copying(bytes), &VALIDATOR_SET_MAX)
+        .map_err(|e| CertificateError::Malformed(e.to_string()))?;
+    let epoch = epoch(&peeked);
+    sets.set_of(epoch)
+        .ok_or(CertificateError::UnknownEpoch(epoch))
 }
 
 /// [`verify_finalization`], and the validators whose signatures the certificate carries:
 /// participation measured from certificates alone (downtime, the risk model).
 pub fn certified_signers(
     bytes: &[u8],
-    validators: &[VerifyingKey],
+    sets: &(impl Sets + ?Sized),
     chain: &ChainId,
 ) -> Result<(Finality, Vec<VerifyingKey>), CertificateError> {
+    let validators = set_for(sets, bytes, |f: &Finalization<ed25519::Scheme, Digest>| {
+        f.proposal.round.epoch().get()
+    })?;
     let (set, scheme) = verifier(validators, chain)?;
     let finalization = Finalization::<ed25519::Scheme, Digest>::decode_cfg(
         Copying(bytes),
@@ -149,15 +212,18 @@ pub fn conflict_evidence(activity: &Activity<ed25519::Scheme, Digest>) -> Option
 }
 
 /// Verifies encoded double-signing evidence (a conflict activity, [`conflict_evidence`])
-/// against `validators` of `chain`: both votes decode, are signed by the same validator of
-/// the set for the same round, and conflict.
+/// against the set of its epoch on `chain`: both votes decode, are signed by the same
+/// validator of that set for the same round, and conflict.
 pub fn verify_double_sign(
     bytes: &[u8],
-    validators: &[VerifyingKey],
+    sets: &(impl Sets + ?Sized),
     chain: &ChainId,
 ) -> Result<DoubleSign, CertificateError> {
     use commonware_consensus::simplex::types::Attributable as _;
     use commonware_consensus::{Epochable as _, Viewable as _};
+    let validators = set_for(sets, bytes, |a: &Activity<ed25519::Scheme, Digest>| {
+        a.epoch().get()
+    })?;
     let (set, scheme) = verifier(validators, chain)?;
     let activity = Activity::<ed25519::Scheme, Digest>::decode_cfg(
         Copying(bytes),
@@ -274,5 +340,79 @@ mod tests {
         flipped[last] ^= 1;
         assert!(verify_double_sign(&flipped, &set, &chain()).is_err());
         assert!(verify_double_sign(&evidence[..10], &set, &chain()).is_err());
+    }
+
+    /// Each epoch's certificate verifies against that epoch's set only: a set that changed
+    /// (keys 4..8 run epoch 2) is needed for its certificates, the genesis set refuses them,
+    /// and an epoch the verifier has not learned is said to be unknown, not forged.
+    #[test]
+    fn a_certificate_is_checked_against_its_own_epochs_set() {
+        struct Two(Vec<VerifyingKey>, Vec<VerifyingKey>);
+        impl Sets for Two {
+            fn set_of(&self, epoch: u64) -> Option<&[VerifyingKey]> {
+                match epoch {
+                    0 | 1 => Some(&self.0),
+                    2 => Some(&self.1),
+                    _ => None,
+                }
+            }
+            fn epoch_of(&self, height: u64) -> u64 {
+                height / 10
+            }
+        }
+        let old: Vec<SigningKey> = (0..4).map(SigningKey::from_seed).collect();
+        let new: Vec<SigningKey> = (4..8).map(SigningKey::from_seed).collect();
+        let certificate = |keys: &[SigningKey], epoch: u64| {
+            let mut sorted = validators(keys);
+            sorted.sort();
+            let set: Set<VerifyingKey> = sorted.try_into().unwrap();
+            let proposal = Proposal::new(
+                Round::new(Epoch::new(epoch), View::new(3)),
+                View::new(2),
+                sha256(&[b"block"]),
+            );
+            let votes: Vec<_> = keys[..3]
+                .iter()
+                .map(|k| {
+                    let scheme = ed25519::Scheme::signer(
+                        &consensus_namespace(&chain()),
+                        set.clone(),
+                        k.clone(),
+                    )
+                    .unwrap();
+                    Finalize::sign(&scheme, proposal.clone()).unwrap()
+                })
+                .collect();
+            let verifier = ed25519::Scheme::verifier(&consensus_namespace(&chain()), set);
+            Finalization::from_finalizes(
+                &verifier,
+                commonware_utils::non_empty![@&votes],
+                &commonware_parallel::Sequential,
+            )
+            .unwrap()
+            .encode()
+            .to_vec()
+        };
+        let sorted = |keys: &[SigningKey]| {
+            let mut v = validators(keys);
+            v.sort();
+            v
+        };
+        let sets = Two(sorted(&old), sorted(&new));
+        let of_new = certificate(&new, 2);
+        let finality = verify_finalization(&of_new, &sets, &chain()).unwrap();
+        assert_eq!((finality.epoch, finality.view), (2, 3));
+        let (_, signers) = certified_signers(&of_new, &sets, &chain()).unwrap();
+        assert!(signers.iter().all(|k| sets.1.contains(k)));
+        assert!(
+            verify_finalization(&of_new, &sets.0, &chain()).is_err(),
+            "the old set verified the new set's certificate"
+        );
+        // The old set's certificate for epoch 2 is refused: not that epoch's set.
+        assert!(verify_finalization(&certificate(&old, 2), &sets, &chain()).is_err());
+        assert_eq!(
+            verify_finalization(&certificate(&new, 3), &sets, &chain()),
+            Err(CertificateError::UnknownEpoch(3))
+        );
     }
 }

@@ -3,9 +3,16 @@
 //!
 //! The L1 reads finalized namespace data from a Weft validator's RPC without trusting it:
 //! every height of a batch comes with its namespace proof and a finality certificate,
-//! checked against the validator set and chain of the network's genesis ([`WeftTrust`]). A
-//! validator that serves anything else makes the fetch fail (no verdict, nothing recorded),
-//! never a batch settle on data Weft did not finalize.
+//! checked against the chain of the network's genesis and the validator set of the
+//! certificate's epoch ([`WeftTrust`]). A validator that serves anything else makes the
+//! fetch fail (no verdict, nothing recorded), never a batch settle on data Weft did not
+//! finalize.
+//!
+//! On a network whose set follows the stake table, the L1 is a light client of Weft: it
+//! learns each epoch's set from genesis alone ([`follow_sets`]: the boundary of epoch `e`,
+//! certified by `e`'s set, announces the set of `e + 2`, which honest validators read from
+//! this L1's own stake table, block rule 10), and the same history backs settlement and every
+//! slashing verifier.
 
 use crate::batcher::header_digest;
 use jsonrpsee::core::client::ClientT as _;
@@ -78,16 +85,89 @@ impl Program for TokenProgram {
     }
 }
 
-/// What the L1 trusts about Weft: the network's genesis (its validator set, chain and
+/// What the L1 trusts about Weft: the network's genesis (its validator sets, chain and
 /// decoding limits), never a validator's word.
 #[derive(Clone)]
 pub struct WeftTrust {
-    /// The validators whose quorum certifies finality.
-    pub validators: Vec<weft_types::VerifyingKey>,
+    /// The validators whose quorum certifies finality, per epoch.
+    pub sets: TrustedSets,
     /// The network.
     pub chain: weft_types::ChainId,
     /// Bounds on decoding what validators serve.
     pub limits: weft_types::Limits,
+}
+
+/// Each epoch's validator set, as the L1 knows it.
+#[derive(Clone)]
+pub enum TrustedSets {
+    /// Genesis names the only set (`validator_sets = "genesis"`).
+    Fixed(Vec<weft_types::VerifyingKey>),
+    /// Sets follow the stake table: learned from genesis, boundary by boundary, each checked
+    /// against the one before ([`follow_sets`] keeps it current).
+    Learned(Arc<std::sync::RwLock<weft_finality::SetHistory>>),
+}
+
+impl TrustedSets {
+    /// A history learned from `genesis` of a network of `epoch_length` blocks per epoch.
+    pub fn learned(
+        chain: weft_types::ChainId,
+        epoch_length: u64,
+        genesis: Vec<weft_types::VerifyingKey>,
+    ) -> Result<Self, String> {
+        let history = weft_finality::SetHistory::new(chain, epoch_length, genesis)
+            .map_err(|e| e.to_string())?;
+        Ok(Self::Learned(Arc::new(std::sync::RwLock::new(history))))
+    }
+
+    /// Runs `f` with the sets as they are now.
+    pub fn with<R>(&self, f: impl FnOnce(&dyn weft_finality::Sets) -> R) -> R {
+        match self {
+            Self::Fixed(keys) => f(keys),
+            Self::Learned(history) => f(&*history.read().expect("set history lock")),
+        }
+    }
+
+    /// The sets from the epoch of `height` on, owned (to verify across awaits without
+    /// holding the lock, and without copying the whole history).
+    pub fn from_height(&self, height: u64) -> Box<dyn weft_finality::Sets + Send + Sync> {
+        match self {
+            Self::Fixed(keys) => Box::new(keys.clone()),
+            Self::Learned(history) => {
+                let history = history.read().expect("set history lock");
+                Box::new(history.since(history.epoch_of_height(height)))
+            }
+        }
+    }
+}
+
+/// How often [`follow_sets`] asks for new boundaries.
+pub const FOLLOW_SETS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps a learned [`TrustedSets`] current (a fixed one needs nothing): every
+/// [`FOLLOW_SETS_INTERVAL`] it learns, through `client`, each set up to the epoch after the
+/// head's (announced at a finalized boundary). A lying or unreachable validator teaches
+/// nothing (every boundary is checked: `weft_finality::history` rules 1-4); it only delays
+/// what verifies until another answers. Runs until dropped.
+pub async fn follow_sets(sets: TrustedSets, client: weft_client::Client) {
+    let TrustedSets::Learned(shared) = sets else {
+        return;
+    };
+    let mut mine = shared.read().expect("set history lock").clone();
+    loop {
+        if let Ok(Some(head)) = client.head().await {
+            let target = head.epoch + 1;
+            if mine.set(target).is_none() {
+                if let Err(e) = client.learn_sets(&mut mine, target).await {
+                    tracing::debug!(target: "weft::l1", error = %e, "learning validator sets");
+                }
+                let mut shared = shared.write().expect("set history lock");
+                if let Err(e) = shared.merge(&mine) {
+                    tracing::warn!(target: "weft::l1", error = %e, "merging learned validator sets");
+                }
+            }
+        }
+        tokio::time::sleep(FOLLOW_SETS_INTERVAL).await;
+    }
 }
 
 /// Checks evidence of a broken pre-confirmation for the staking program (rule S7) against
@@ -128,9 +208,10 @@ fn preconf_offence(
     evidence: &[u8],
 ) -> Result<weft_settlement::staking::Offence, String> {
     let hex = std::str::from_utf8(evidence).map_err(|_| "evidence is not hex text")?;
-    let receipt =
-        weft_client::verify_broken_preconfirmation(hex, &t.chain, &t.validators, &t.limits)
-            .map_err(|e| e.to_string())?;
+    let receipt = t
+        .sets
+        .with(|sets| weft_client::verify_broken_preconfirmation(hex, &t.chain, sets, &t.limits))
+        .map_err(|e| e.to_string())?;
     let p = &receipt.promise;
     offence(
         weft_settlement::staking::OffenceKind::BrokenPreconfirmation,
@@ -161,7 +242,9 @@ impl weft_settlement::staking::EvidenceVerifier for WeftEvidence {
             let hex = std::str::from_utf8(hex).map_err(|_| "double-sign evidence is not hex")?;
             let bytes = hex::decode(hex.trim_start_matches("0x"))
                 .map_err(|e| format!("double-sign evidence: {e}"))?;
-            let fault = weft_finality::verify_double_sign(&bytes, &t.validators, &t.chain)
+            let fault = t
+                .sets
+                .with(|sets| weft_finality::verify_double_sign(&bytes, sets, &t.chain))
                 .map_err(|e| e.to_string())?;
             // One offence per validator per round, whichever pair of votes shows it.
             return offence(
@@ -176,14 +259,18 @@ impl weft_settlement::staking::EvidenceVerifier for WeftEvidence {
         }
         let downtime: weft_client::DowntimeEvidence =
             serde_json::from_slice(evidence).map_err(|e| format!("downtime evidence: {e}"))?;
-        let (validator, _signed) = weft_client::verify_downtime(
-            &downtime,
-            &t.validators,
-            &t.chain,
-            self.window,
-            self.min_signed_ppm,
-        )
-        .map_err(|e| e.to_string())?;
+        let (validator, _signed) = t
+            .sets
+            .with(|sets| {
+                weft_client::verify_downtime(
+                    &downtime,
+                    sets,
+                    &t.chain,
+                    self.window,
+                    self.min_signed_ppm,
+                )
+            })
+            .map_err(|e| e.to_string())?;
         // One offence per validator per (aligned) window.
         offence(
             OffenceKind::Downtime,
@@ -244,15 +331,16 @@ impl WeftData for WeftRpcData {
             // that block (its proof against the block's namespace table root) and the
             // block's finality (a quorum certificate and the headers down to it).
             let t = &self.trust;
+            let sets = t.sets.from_height(start.height);
             let mut out = Vec::new();
             for height in start.height..=end.height {
                 let verified = self
                     .client
-                    .verified_namespace(namespace, height, &t.validators, &t.chain, &t.limits)
+                    .verified_namespace(namespace, height, &*sets, &t.chain, &t.limits)
                     .await
                     .map_err(|e| {
                         DataError::Unavailable(format!(
-                            "height {height} failed verification against genesis: {e}"
+                            "height {height} failed verification against its epoch's validators: {e}"
                         ))
                     })?
                     .ok_or_else(|| {
@@ -668,7 +756,7 @@ mod tests {
         let keys: Vec<SigningKey> = (0..4).map(SigningKey::from_seed).collect();
         let chain = weft_types::ChainId(weft_types::sha256(&[b"double-sign on the L1"]));
         let trust = WeftTrust {
-            validators: keys.iter().map(|k| k.public_key()).collect(),
+            sets: TrustedSets::Fixed(keys.iter().map(|k| k.public_key()).collect()),
             chain,
             limits: weft_types::Limits::default(),
         };
