@@ -296,11 +296,11 @@ pub fn ns(cmd: NsCommand) -> Result<()> {
             genesis,
         } => {
             let client = Client::new(&rpc)?;
-            let trust = match genesis {
+            let mut trust = match genesis {
                 Some(path) => {
                     let g = weft_node::Genesis::load(&path)?;
                     Some((
-                        g.validator_keys().map_err(|e| anyhow::anyhow!(e))?,
+                        crate::sets::Trusted::of(&g)?,
                         weft_types::ChainId::of_genesis(
                             &g.block().map_err(|e| anyhow::anyhow!(e))?,
                         ),
@@ -316,9 +316,16 @@ pub fn ns(cmd: NsCommand) -> Result<()> {
                         b = stream.next() => b?,
                         _ = tokio::signal::ctrl_c() => return Ok(()),
                     };
-                    if let Some((validators, chain, limits)) = &trust {
+                    if let Some((trusted, chain, limits)) = &mut trust {
+                        trusted.reach(&client, block.height).await?;
                         let verified = client
-                            .verified_namespace(namespace, block.height, validators, chain, limits)
+                            .verified_namespace(
+                                namespace,
+                                block.height,
+                                trusted.sets(),
+                                chain,
+                                limits,
+                            )
                             .await?
                             .context("block vanished while verifying")?;
                         if verified.transactions.len() != block.transactions.len() {

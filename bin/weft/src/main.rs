@@ -6,6 +6,7 @@ mod devnet;
 mod l1;
 mod risk;
 mod rollup;
+mod sets;
 mod trade;
 
 use anyhow::{Context as _, Result};

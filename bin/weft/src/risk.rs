@@ -62,6 +62,7 @@ pub fn run(args: Args) -> Result<()> {
     rt.block_on(async move {
         let genesis = weft_node::Genesis::load(&args.genesis)?;
         let validators = genesis.validator_keys().map_err(anyhow::Error::msg)?;
+        let mut trusted = crate::sets::Trusted::of(&genesis)?;
         let chain = weft_types::ChainId::of_genesis(&genesis.block().map_err(anyhow::Error::msg)?);
         let client = weft_client::Client::new(&args.rpc)?;
         let head = client
@@ -69,6 +70,14 @@ pub fn run(args: Args) -> Result<()> {
             .await?
             .context("the validator has no finalized block yet")?
             .height;
+        // On a stake-driven network: every set from genesis to the head's, and the head's
+        // set is the one whose risk is measured.
+        trusted.reach(&client, head).await?;
+        let validators = trusted
+            .sets()
+            .epoch_of(head)
+            .and_then(|e| trusted.sets().set_of(e))
+            .map_or(validators, <[_]>::to_vec);
         // Availability: the share of the last `window` distinct certificates each signed.
         anyhow::ensure!(args.slot > 0, "--slot must be > 0");
         let mut signed: BTreeMap<weft_types::VerifyingKey, u64> = BTreeMap::new();
@@ -83,7 +92,7 @@ pub fn run(args: Args) -> Result<()> {
                 if seen.insert(f.certified_height) {
                     let bytes = hex::decode(f.certificate.trim_start_matches("0x"))?;
                     let (_, signers) =
-                        weft_finality::certified_signers(&bytes, &validators, &chain)
+                        weft_finality::certified_signers(&bytes, trusted.sets(), &chain)
                             .with_context(|| format!("certificate at height {height}"))?;
                     for s in signers {
                         *signed.entry(s.clone()).or_default() += 1;

@@ -88,7 +88,7 @@ pub fn verify_downtime(
             reason,
         }
     })?;
-    let first_epoch = sets.epoch_of(evidence.first_height);
+    let first_epoch = sets.epoch_of(evidence.first_height).unwrap_or(0);
     let Some(validator) = sets
         .set_of(first_epoch)
         .ok_or(weft_finality::CertificateError::UnknownEpoch(first_epoch))?
@@ -132,6 +132,17 @@ pub fn verify_downtime(
                 format!("the certificate at height {height} finalizes another block"),
             ));
         }
+        // Rule 3: the header and its certificate are of the epoch the height lies in.
+        if header.epoch != finality.epoch {
+            return Err(fault(
+                3,
+                format!(
+                    "the block at height {height} is of epoch {}, its certificate of {}",
+                    header.epoch, finality.epoch
+                ),
+            ));
+        }
+        weft_finality::check_epoch(sets, height, finality.epoch)?;
         // Rule 4: a validator is answerable only for epochs it was a validator of.
         if !sets
             .set_of(finality.epoch)

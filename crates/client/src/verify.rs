@@ -36,6 +36,10 @@ pub fn verify_finality(
         sets,
         chain,
     )?;
+    // The certified block's height is the block's plus the headers linking them: it must
+    // lie in the certificate's epoch (`weft_finality::check_epoch`).
+    let certified_height = finality.height + finality.headers.len() as u64;
+    weft_finality::check_epoch(sets, certified_height, certified.epoch)?;
     if finality.headers.len() as u64 != finality.certified_height.saturating_sub(finality.height) {
         return Err(VerifyError::Chain {
             height: finality.height,
@@ -61,6 +65,7 @@ pub fn verify_finality(
                 reason: "header does not extend the previous block".into(),
             });
         }
+        weft_finality::check_epoch(sets, height, header.epoch)?;
         previous = header.digest();
     }
     if previous != certified.block {
@@ -99,6 +104,7 @@ pub fn verify_namespace_proof(
             reason: e.to_string(),
         })?;
     let hash = header.digest();
+    weft_finality::check_epoch(sets, header.height, header.epoch)?;
     if hash != digest("block_hash", &proof.block_hash)? || header.height != proof.height {
         return Err(VerifyError::Header(format!(
             "header {hash} at height {} is not the block served ({} at {})",
@@ -127,23 +133,18 @@ pub fn verify_namespace_proof(
 }
 
 /// The validators that may issue a receipt at `issued` (the issuer's finalized head): those
-/// of the epoch after it and of the one after that (a validator issues only then, as the
-/// node's receipt window says), as far as `sets` knows them.
+/// of both the epoch after it and the one after that, as the node's receipt window requires
+/// (the later one is always known by then: the boundary before `issued + 1` announced it).
 fn issuers(sets: &(impl Sets + ?Sized), issued: u64) -> Result<Vec<VerifyingKey>, VerifyError> {
-    let epoch = sets.epoch_of(issued.saturating_add(1));
-    let mut keys = sets
-        .set_of(epoch)
-        .ok_or(weft_finality::CertificateError::UnknownEpoch(epoch))?
-        .to_vec();
-    if let Some(next) = sets.set_of(epoch + 1) {
-        keys.extend(
-            next.iter()
-                .filter(|k| !keys.contains(k))
-                .cloned()
-                .collect::<Vec<_>>(),
-        );
-    }
-    Ok(keys)
+    let Some(epoch) = sets.epoch_of(issued.saturating_add(1)) else {
+        return Ok(sets.set_of(0).unwrap_or_default().to_vec());
+    };
+    let set = |e: u64| {
+        sets.set_of(e)
+            .ok_or(weft_finality::CertificateError::UnknownEpoch(e))
+    };
+    let (now, next) = (set(epoch)?, set(epoch.saturating_add(1))?);
+    Ok(now.iter().filter(|k| next.contains(k)).cloned().collect())
 }
 
 /// Checks a receipt a validator served, offline: decodes its signed bytes, checks that the
@@ -214,14 +215,26 @@ fn judge(
     limits: &Limits,
 ) -> Result<weft_types::Verdict, VerifyError> {
     let validators = issuers(sets, evidence.receipt.promise.issued_height)?;
+    // Every header lies in the epoch it names, and the certificate (of the last header) is
+    // of that header's epoch: an old set cannot certify a made-up window of a later epoch.
+    for header in &evidence.headers {
+        weft_finality::check_epoch(sets, header.height, header.epoch)?;
+    }
+    let last_epoch = evidence.headers.last().map(|h| h.epoch);
     Ok(evidence.judge(
         chain,
         &validators,
         limits.preconf_window_heights,
         |certificate| {
-            weft_finality::verify_finalization(certificate, sets, chain)
-                .map(|f| f.block)
-                .map_err(|e| e.to_string())
+            let f = weft_finality::verify_finalization(certificate, sets, chain)
+                .map_err(|e| e.to_string())?;
+            if last_epoch.is_some_and(|e| e != f.epoch) {
+                return Err(format!(
+                    "the certificate is of epoch {}, its header of {last_epoch:?}",
+                    f.epoch
+                ));
+            }
+            Ok(f.block)
         },
     )?)
 }

@@ -59,10 +59,11 @@ const TAG_HAVE: u8 = 1;
 const TAG_WANT: u8 = 2;
 const TAG_ACK: u8 = 3;
 
-/// Most transactions whose acknowledging peers [`Holders`] remembers (oldest forgotten
-/// first): a receipt waits at most a few seconds for its acks, far less than the time this
-/// many transactions take to arrive.
-pub const HOLDERS_TXS_MAX: usize = 65_536;
+/// Most acknowledged transactions [`Holders`] remembers per peer (its oldest forgotten
+/// first), so a peer flooding acks of made-up hashes evicts only its own: a peer acks what
+/// this validator pushed to it, and a receipt waits at most 2 s for its acks, far less than
+/// this many of this validator's own admissions take to arrive. About 100 bytes each.
+pub const HOLDERS_PER_PEER_MAX: usize = 32_768;
 /// Most received pushes, announcements and wants waiting for the inbound worker (rule 6).
 /// When it is full, what arrives is dropped, unacknowledged: receiving never waits (acks
 /// keep flowing), the issuer does not count this validator, and anti-entropy brings the
@@ -79,8 +80,10 @@ pub struct Holders {
 
 #[derive(Default)]
 struct HoldersInner {
+    /// Per transaction, the peers that acknowledged it.
     peers: HashMap<TxHash, Vec<VerifyingKey>>,
-    order: std::collections::VecDeque<TxHash>,
+    /// Per peer, what it acknowledged, oldest first (at most [`HOLDERS_PER_PEER_MAX`]).
+    acked: HashMap<VerifyingKey, std::collections::VecDeque<TxHash>>,
 }
 
 impl Holders {
@@ -88,19 +91,22 @@ impl Holders {
     pub fn record(&self, peer: &VerifyingKey, hashes: &[TxHash]) {
         {
             let mut inner = self.inner.lock().expect("holders lock");
+            let HoldersInner { peers, acked } = &mut *inner;
+            let order = acked.entry(peer.clone()).or_default();
             for hash in hashes {
-                let new = !inner.peers.contains_key(hash);
-                let peers = inner.peers.entry(*hash).or_default();
-                if !peers.contains(peer) {
-                    peers.push(peer.clone());
-                }
-                if new {
-                    inner.order.push_back(*hash);
+                let holders = peers.entry(*hash).or_default();
+                if !holders.contains(peer) {
+                    holders.push(peer.clone());
+                    order.push_back(*hash);
                 }
             }
-            while inner.order.len() > HOLDERS_TXS_MAX {
-                if let Some(old) = inner.order.pop_front() {
-                    inner.peers.remove(&old);
+            while order.len() > HOLDERS_PER_PEER_MAX {
+                let Some(old) = order.pop_front() else { break };
+                if let Some(holders) = peers.get_mut(&old) {
+                    holders.retain(|p| p != peer);
+                    if holders.is_empty() {
+                        peers.remove(&old);
+                    }
                 }
             }
         }
@@ -351,11 +357,14 @@ pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
             }
         }
     };
-    let working = async move {
+    // The worker is a task of its own: its synchronous steps (mempool reads, a store read
+    // for an announcement) never hold up receiving. If it dies, the queue closes and
+    // receiving ends with it.
+    let worker = clock.child("gossip_work").spawn(move |ctx| async move {
         let mut work = work;
         while let Some((peer, message)) = work.next().await {
             handle(
-                &clock,
+                &ctx,
                 &shared,
                 &anti_entropy,
                 &mut sender,
@@ -365,10 +374,9 @@ pub async fn run_inbound<E: Clock + commonware_runtime::Spawner>(
             )
             .await;
         }
-    };
-    // One task: the worker's heavy steps (signature checks, admission) run on other threads
-    // and are awaited, so receiving is polled while they run.
-    futures::future::join(receiving, working).await;
+    });
+    receiving.await;
+    let _ = worker.await;
 }
 
 /// Handles one queued inbound message (everything but acks).
@@ -558,9 +566,9 @@ mod tests {
     }
 
     /// Rule 6: a transaction counts each acknowledging peer once, and the record is bounded
-    /// (the oldest transactions are forgotten first).
+    /// per peer (a peer's oldest acks are forgotten first), so a flood evicts only its own.
     #[test]
-    fn acknowledgements_count_distinct_peers_within_a_bound() {
+    fn acknowledgements_count_distinct_peers_within_a_bound_per_peer() {
         let holders = Holders::default();
         let (p, q) = (
             SigningKey::from_seed(1).public_key(),
@@ -578,15 +586,17 @@ mod tests {
             1,
             "only the peers asked about count"
         );
-        let many: Vec<TxHash> = (0..HOLDERS_TXS_MAX as u64)
+        // q floods acks of made-up hashes: its own oldest are forgotten, p's are not.
+        let many: Vec<TxHash> = (0..HOLDERS_PER_PEER_MAX as u64)
             .map(|i| TxHash(weft_types::sha256(&[&i.to_be_bytes()])))
             .collect();
         holders.record(&q, &many);
         assert_eq!(
             holders.count(&a, any),
-            0,
-            "the oldest is forgotten past the bound"
+            1,
+            "q's oldest is forgotten past its bound, p's ack stays"
         );
+        assert_eq!(holders.count(&b, any), 1);
         assert_eq!(holders.count(&many[0], any), 1);
     }
 

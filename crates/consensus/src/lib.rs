@@ -95,7 +95,7 @@ pub struct Shared {
     /// should not wait for a timer.
     pub gossip_wake: tokio::sync::Notify,
     /// Which peers acknowledged holding which transactions (gossip rule 6): a receipt is
-    /// released once `f + 1` peers hold its transaction ([`Shared::spread_min`]).
+    /// released once `f + 1` peers hold its transaction ([`Shared::held_by_enough`]).
     pub holders: gossip::Holders,
     /// Signatures this validator saw pass and sender keys it decompressed: a transaction
     /// verified in a block is not verified again when its gossip copy arrives
@@ -185,22 +185,33 @@ impl Shared {
     }
 
     /// Whether enough validators acknowledged holding every one of `hashes` for them to be
-    /// promised (gossip rule 6): `f + 1` of the current epoch's validators other than this
-    /// one, at least one of them honest (capped by the peers there are). Acks from anyone
-    /// outside that set (a tracked next-epoch validator) do not count: a Byzantine one could
-    /// ack what it dropped. Before consensus starts, any one peer.
-    pub fn held_by_enough(&self, hashes: &[TxHash]) -> bool {
+    /// promised with a receipt whose deadline is `deadline` (gossip rule 6): `f + 1` of the
+    /// current epoch's validators other than this one, at least one of them honest (capped
+    /// by the peers there are), and as many of the next epoch's when the deadline lies in
+    /// it (the current set's holders may all leave at the boundary, and the next set's
+    /// proposers stop tracking them). Acks from anyone outside the set counted do not count
+    /// for it: a Byzantine one could ack what it dropped. Before consensus starts, any one
+    /// peer.
+    pub fn held_by_enough(&self, hashes: &[TxHash], deadline: u64) -> bool {
         let Some(schedule) = self.schedule.get() else {
             return hashes.iter().all(|h| self.holders.count(h, |_| true) >= 1);
         };
         let epoch = schedule.epoch_after(self.store.head_height().unwrap_or(0));
-        let Some(set) = schedule.participants(epoch) else {
-            return false;
-        };
-        let n = set.len();
-        let need = (n.saturating_sub(1) / 3 + 1).min(n.saturating_sub(1));
-        let member = |k: &VerifyingKey| commonware_utils::ordered::Quorum::index(&set, k).is_some();
-        hashes.iter().all(|h| self.holders.count(h, member) >= need)
+        let last = schedule.epoch_after(deadline.saturating_sub(1));
+        let mut epochs = vec![epoch];
+        if last > epoch {
+            epochs.push(commonware_consensus::types::Epoch::new(epoch.get() + 1));
+        }
+        epochs.into_iter().all(|e| {
+            let Some(set) = schedule.participants(e) else {
+                return false;
+            };
+            let n = set.len();
+            let need = (n.saturating_sub(1) / 3 + 1).min(n.saturating_sub(1));
+            let member =
+                |k: &VerifyingKey| commonware_utils::ordered::Quorum::index(&set, k).is_some();
+            hashes.iter().all(|h| self.holders.count(h, member) >= need)
+        })
     }
 
     /// Records a block at `height` proposed or verified at `now_ms`.

@@ -219,6 +219,7 @@ impl SetHistory {
     pub fn verify(&self, header: &[u8], certificate: &[u8]) -> Result<Finality, HistoryError> {
         let header = Header::decode(commonware_codec::Copying(header))
             .map_err(|e| HistoryError::NotBoundary(format!("header does not decode: {e}")))?;
+        crate::check_epoch(self, header.height, header.epoch)?;
         let set = self
             .set(header.epoch)
             .ok_or(HistoryError::Unknown(header.epoch))?;

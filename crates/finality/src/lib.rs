@@ -30,16 +30,16 @@ use weft_types::{sha256, BlockDigest, ChainId, Digest, VerifyingKey, VALIDATOR_S
 pub trait Sets {
     /// The validators of `epoch`, or `None` while it is not known.
     fn set_of(&self, epoch: u64) -> Option<&[VerifyingKey]>;
-    /// The epoch holding `height` (a fixed set has one epoch's worth of meaning: 0).
-    fn epoch_of(&self, height: u64) -> u64;
+    /// The epoch holding `height`; `None` for a fixed set, whose one set signs every epoch.
+    fn epoch_of(&self, height: u64) -> Option<u64>;
 }
 
 impl Sets for [VerifyingKey] {
     fn set_of(&self, _epoch: u64) -> Option<&[VerifyingKey]> {
         Some(self)
     }
-    fn epoch_of(&self, _height: u64) -> u64 {
-        0
+    fn epoch_of(&self, _height: u64) -> Option<u64> {
+        None
     }
 }
 
@@ -47,8 +47,8 @@ impl Sets for Vec<VerifyingKey> {
     fn set_of(&self, _epoch: u64) -> Option<&[VerifyingKey]> {
         Some(self)
     }
-    fn epoch_of(&self, _height: u64) -> u64 {
-        0
+    fn epoch_of(&self, _height: u64) -> Option<u64> {
+        None
     }
 }
 
@@ -56,8 +56,28 @@ impl Sets for SetHistory {
     fn set_of(&self, epoch: u64) -> Option<&[VerifyingKey]> {
         self.set(epoch)
     }
-    fn epoch_of(&self, height: u64) -> u64 {
-        self.epoch_of_height(height)
+    fn epoch_of(&self, height: u64) -> Option<u64> {
+        Some(self.epoch_of_height(height))
+    }
+}
+
+/// Checks that a certificate (or header) of epoch `epoch` is for a block at `height` that
+/// lies in that epoch. Without it, a quorum of an old set (genesis's, say, long unbonded)
+/// could sign a certificate labelled with its own epoch over a made-up block at a height of
+/// a later epoch, and it would verify against the set it names. A fixed set has nothing to
+/// check.
+pub fn check_epoch(
+    sets: &(impl Sets + ?Sized),
+    height: u64,
+    epoch: u64,
+) -> Result<(), CertificateError> {
+    match sets.epoch_of(height) {
+        Some(expected) if expected != epoch => Err(CertificateError::WrongEpoch {
+            height,
+            epoch,
+            expected,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -97,6 +117,16 @@ pub enum CertificateError {
     /// The certificate's epoch has a set this verifier does not know (yet).
     #[error("the validator set of epoch {0} is not known (yet)")]
     UnknownEpoch(u64),
+    /// A certificate or header names another epoch than the one its height lies in.
+    #[error("a block at height {height} is of epoch {expected}, not {epoch}")]
+    WrongEpoch {
+        /// The block's height.
+        height: u64,
+        /// The epoch named.
+        epoch: u64,
+        /// The epoch of that height.
+        expected: u64,
+    },
 }
 
 /// Verifies an encoded finalization certificate of `chain` against the set of its epoch. A
@@ -356,8 +386,8 @@ mod tests {
                     _ => None,
                 }
             }
-            fn epoch_of(&self, height: u64) -> u64 {
-                height / 10
+            fn epoch_of(&self, height: u64) -> Option<u64> {
+                Some(height / 10)
             }
         }
         let old: Vec<SigningKey> = (0..4).map(SigningKey::from_seed).collect();
@@ -413,6 +443,24 @@ mod tests {
         assert_eq!(
             verify_finalization(&certificate(&new, 3), &sets, &chain()),
             Err(CertificateError::UnknownEpoch(3))
+        );
+        // The old set's own epoch, over a block at a height of epoch 2: refused by the
+        // height binding every caller applies.
+        let old_label = verify_finalization(&certificate(&old, 0), &sets, &chain()).unwrap();
+        assert_eq!(old_label.epoch, 0);
+        assert_eq!(
+            check_epoch(&sets, 25, old_label.epoch),
+            Err(CertificateError::WrongEpoch {
+                height: 25,
+                epoch: 0,
+                expected: 2
+            })
+        );
+        assert_eq!(check_epoch(&sets, 25, 2), Ok(()));
+        assert_eq!(
+            check_epoch(&sets.0, 25, 0),
+            Ok(()),
+            "a fixed set signs every epoch"
         );
     }
 }

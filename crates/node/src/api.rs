@@ -128,7 +128,7 @@ async fn acknowledge(
         let held = async {
             loop {
                 let changed = shared.holders.changed.notified();
-                if shared.held_by_enough(&hashes) {
+                if shared.held_by_enough(&hashes, deadline) {
                     return;
                 }
                 changed.await;
@@ -582,9 +582,9 @@ mod tests {
             vec![key(1), key(2), key(3), key(4)].try_into().unwrap();
         let hash = TxHash(weft_types::sha256(&[b"a transaction"]));
         // Before consensus starts: any one peer.
-        assert!(!shared.held_by_enough(&[hash]));
+        assert!(!shared.held_by_enough(&[hash], 5));
         shared.holders.record(&key(9), &[hash]);
-        assert!(shared.held_by_enough(&[hash]));
+        assert!(shared.held_by_enough(&[hash], 5));
         let schedule = weft_consensus::epochs::Schedule::new(
             commonware_consensus::types::FixedEpocher::new(std::num::NonZeroU64::new(10).unwrap()),
             genesis,
@@ -597,14 +597,14 @@ mod tests {
         shared.holders.record(&key(2), &[hash]);
         shared.holders.record(&key(2), &[hash]);
         assert!(
-            !shared.held_by_enough(&[hash]),
+            !shared.held_by_enough(&[hash], 5),
             "an outsider's ack and a repeated ack counted"
         );
         shared.holders.record(&key(3), &[hash]);
-        assert!(shared.held_by_enough(&[hash]));
+        assert!(shared.held_by_enough(&[hash], 5));
         let other = TxHash(weft_types::sha256(&[b"another"]));
         assert!(
-            !shared.held_by_enough(&[hash, other]),
+            !shared.held_by_enough(&[hash, other], 5),
             "every hash is needed"
         );
     }

@@ -155,13 +155,21 @@ pub async fn follow_sets(sets: TrustedSets, client: weft_client::Client) {
     let mut mine = shared.read().expect("set history lock").clone();
     loop {
         if let Ok(Some(head)) = client.head().await {
-            let target = head.epoch + 1;
+            // The head is the node's word: a huge epoch only makes learning fail (it needs
+            // boundaries that are not finalized), never overflow.
+            let target = head.epoch.saturating_add(1);
             if mine.set(target).is_none() {
                 if let Err(e) = client.learn_sets(&mut mine, target).await {
                     tracing::debug!(target: "weft::l1", error = %e, "learning validator sets");
                 }
-                let mut shared = shared.write().expect("set history lock");
-                if let Err(e) = shared.merge(&mine) {
+                // Verifiers hold the read lock while they check evidence: wait for it off the
+                // async threads.
+                let (shared, learned) = (shared.clone(), mine.clone());
+                let merged = tokio::task::spawn_blocking(move || {
+                    shared.write().expect("set history lock").merge(&learned)
+                })
+                .await;
+                if let Ok(Err(e)) = merged {
                     tracing::warn!(target: "weft::l1", error = %e, "merging learned validator sets");
                 }
             }
