@@ -93,6 +93,9 @@ pub struct Mempool {
     /// Pending bundle legs by (valid_until, hash): dropped once the chain passes their
     /// expiry (rule S2).
     legs_by_expiry: BTreeMap<(u64, TxHash), ()>,
+    /// The issuer's bond's cap on outstanding promises, and what it comes from
+    /// ([`Mempool::set_bond_cap`]); none: `preconf_txs_max` alone.
+    bond_cap: Option<(usize, String)>,
 }
 
 /// A selection in progress ([`Mempool::select`]).
@@ -296,7 +299,16 @@ impl Mempool {
             covers: HashMap::new(),
             promised_namespaces: HashMap::new(),
             legs_by_expiry: BTreeMap::new(),
+            bond_cap: None,
         }
+    }
+
+    /// Caps outstanding promises at `cap` receipts on top of `preconf_txs_max`, `why` saying
+    /// where the cap comes from (the issuer's bond; it is in the error a refused promise
+    /// gets); `None` lifts it. Promises already outstanding stand: a lowered cap refuses new
+    /// ones until enough are kept.
+    pub fn set_bond_cap(&mut self, cap: Option<(usize, String)>) {
+        self.bond_cap = cap;
     }
 
     /// Number of pending transactions.
@@ -1004,6 +1016,15 @@ impl Mempool {
                     self.cfg.preconf_txs_max
                 ),
             });
+        }
+        if let Some((cap, why)) = &self.bond_cap {
+            if txs > *cap {
+                return Err(AdmitError::Preconf {
+                    reason: format!(
+                        "outstanding promises would exceed this validator's bond cap of {cap} ({why})"
+                    ),
+                });
+            }
         }
         if bytes > self.cfg.preconf_bytes_max {
             return Err(AdmitError::Preconf {
@@ -2542,5 +2563,25 @@ mod tests {
             pool.bundle_promise_room(&second, 60),
             Err(AdmitError::Preconf { reason }) if reason.contains("preconf_txs_max = 4")
         ));
+    }
+
+    /// The bond cap refuses a promise past it with its reason, stands beside
+    /// `preconf_txs_max`, and lifting it restores the configured bound.
+    #[test]
+    fn the_bond_cap_bounds_promises_with_its_reason() {
+        let chain = Chain::default();
+        let mut pool = Mempool::new(Config::default(), Limits::default());
+        pool.set_bond_cap(Some((1, "bonded 100 x 50% / 50 per promise".into())));
+        let (a, b) = (tx(&key(1), 0), tx(&key(2), 0));
+        pool.admit(a.clone(), &chain, true).unwrap();
+        pool.promise(&a.hash(), 60).unwrap();
+        pool.admit(b.clone(), &chain, true).unwrap();
+        assert!(matches!(
+            pool.promise(&b.hash(), 60),
+            Err(AdmitError::Preconf { reason }) if reason.contains("bond cap of 1 (bonded 100")
+        ));
+        pool.set_bond_cap(None);
+        pool.promise(&b.hash(), 60).unwrap();
+        assert_eq!(pool.promised_len(), 2);
     }
 }

@@ -41,7 +41,11 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
             "validator_sets = \"stake\" needs [slashing] l1_rpc: the L1 holds the stake table",
         ));
     }
-    let l1_sets = stake_driven.then(|| Arc::new(crate::stake::L1Sets::default()));
+    // The L1's stake table is read for the set (stake-driven networks) and for this
+    // validator's bond (the receipt cap, stake rule 4).
+    let bond_capped = cfg.slashing.preconf_value_max > 0;
+    let l1_reads = (stake_driven || bond_capped).then(|| Arc::new(crate::stake::L1Sets::default()));
+    let l1_sets = if stake_driven { l1_reads.clone() } else { None };
     let genesis_block = genesis
         .block()
         .map_err(|e| NodeError::config(&cfg.node.genesis_file, e))?;
@@ -56,6 +60,13 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
 
     // Refill the mempool with what was acknowledged but not finalized before the last stop.
     let mut mempool = Mempool::new(cfg.mempool.clone(), limits);
+    if bond_capped {
+        // Stake rule 4: no receipt before the bond is read.
+        mempool.set_bond_cap(Some((
+            0,
+            "this validator's bond on the L1 is not read yet".into(),
+        )));
+    }
     let mut pending = store.pending()?;
     // Each sender's transactions in nonce order: admitted out of order, a long run would be
     // held back as queued and overflow the queued bounds, dropping acknowledged submissions.
@@ -158,8 +169,12 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
         let started = rpc_spawner.spawn(async move { weft_rpc::start(rpc_listen, rpc_cfg, api).await });
         // Double-signing this validator's consensus records goes to the L1, rewarding this
         // validator's own key (`slashing`); on the RPC runtime, away from consensus.
-        if let (Some(sets), Some(l1_rpc)) = (&l1_sets, cfg.slashing.l1_rpc.clone()) {
-            rpc_spawner.spawn(crate::stake::poll(sets.clone(), l1_rpc, std::time::Duration::from_millis(crate::stake::DEFAULT_SET_POLL_MS)));
+        if let (Some(sets), Some(l1_rpc)) = (&l1_reads, cfg.slashing.l1_rpc.clone()) {
+            let every = std::time::Duration::from_millis(crate::stake::DEFAULT_SET_POLL_MS);
+            rpc_spawner.spawn(crate::stake::poll(sets.clone(), l1_rpc, every));
+            if bond_capped {
+                rpc_spawner.spawn(crate::stake::cap_receipts(shared.clone(), sets.clone(), me.clone(), cfg.slashing.clone(), every));
+            }
         }
         if let Some(l1_rpc) = cfg.slashing.l1_rpc.clone() {
             let reporter: [u8; 32] = me.as_ref().try_into().expect("a 32-byte key");

@@ -25,14 +25,28 @@ pub const REPORT_PAGE_MAX: usize = 64;
 /// JSON-RPC code of an L1 refusal that sending again cannot change (`weft_rollup::l1`).
 const L1_REFUSED_CODE: i32 = -32010;
 
-/// `[slashing]`: where this validator reports the double-signing it sees.
+/// Default share of its bond a validator's outstanding pre-confirmations may promise, in
+/// parts per million (`weft risk --preconf-bond-share`, risk rule 5).
+pub const DEFAULT_PRECONF_BOND_SHARE_PPM: u32 = 500_000;
+
+/// `[slashing]`: the L1 this validator is staked on: where it reports the double-signing it
+/// sees, and the bond its pre-confirmations are backed by.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// The L1's RPC URL (its `stake_slash`); none: nothing is reported.
+    /// The L1's RPC URL (its `stake_slash` and `stake_set`); none: nothing is reported.
     pub l1_rpc: Option<String>,
     /// How often the store is read for new evidence, in milliseconds.
     pub poll_ms: u64,
+    /// Largest value one pre-confirmation is taken to promise, in the L1's stake unit; 0
+    /// turns the bond cap off (`mempool.preconf_txs_max` alone bounds promises). Otherwise
+    /// outstanding receipts are capped at `floor(bonded × preconf_bond_share_ppm / 10^6 /
+    /// preconf_value_max)` (risk rule 5, `docs/risk.md`), from this validator's bond as the
+    /// L1's `stake_set` reports it; with no fresh read (`weft_node::stake` rule 2), or out
+    /// of the set, the cap is 0: no receipt is issued that no bond backs.
+    pub preconf_value_max: u64,
+    /// Share of the bond outstanding pre-confirmations may promise, in parts per million.
+    pub preconf_bond_share_ppm: u32,
 }
 
 impl Default for Config {
@@ -40,6 +54,8 @@ impl Default for Config {
         Self {
             l1_rpc: None,
             poll_ms: DEFAULT_POLL_MS,
+            preconf_value_max: 0,
+            preconf_bond_share_ppm: DEFAULT_PRECONF_BOND_SHARE_PPM,
         }
     }
 }
@@ -50,7 +66,27 @@ impl Config {
         if self.poll_ms == 0 {
             return Err("slashing.poll_ms must be > 0".into());
         }
+        if self.preconf_bond_share_ppm > 1_000_000 {
+            return Err(format!(
+                "slashing.preconf_bond_share_ppm is {}, more than 1000000 (the whole bond)",
+                self.preconf_bond_share_ppm
+            ));
+        }
+        if self.preconf_value_max > 0 && self.l1_rpc.is_none() {
+            return Err(
+                "slashing.preconf_value_max caps receipts by the bond, which needs slashing.l1_rpc"
+                    .into(),
+            );
+        }
         Ok(())
+    }
+
+    /// The bond cap on outstanding receipts for `bonded` stake (none when turned off).
+    pub fn receipt_cap(&self, bonded: u64) -> Option<usize> {
+        (self.preconf_value_max > 0).then(|| {
+            let backing = u128::from(bonded) * u128::from(self.preconf_bond_share_ppm) / 1_000_000;
+            usize::try_from(backing / u128::from(self.preconf_value_max)).unwrap_or(usize::MAX)
+        })
     }
 }
 

@@ -13,6 +13,9 @@
 //!    validators the stake table added, the addresses their operators named on the L1
 //!    (staking rule S10), at most `weft_network::peer_set_max` of them. A validator with no
 //!    known address is reachable only by dialing us.
+//! 4. Bond cap: with `[slashing] preconf_value_max` set, outstanding receipts are capped by
+//!    this validator's bond in the latest fresh read (`slashing::Config::receipt_cap`); with
+//!    no fresh read, or out of the set, the cap is 0.
 
 use jsonrpsee::core::client::ClientT as _;
 use serde::Deserialize;
@@ -34,11 +37,14 @@ pub const TRACK_POLL: Duration = Duration::from_millis(250);
 struct Member {
     key: String,
     #[serde(default)]
+    bonded: u64,
+    #[serde(default)]
     p2p_address: Option<String>,
 }
 
-/// Validators as the L1 offers them: keys and the addresses their operators named.
-type Located = Vec<(VerifyingKey, Option<SocketAddr>)>;
+/// Validators as the L1 offers them: keys, the addresses their operators named and their
+/// bonded stake.
+type Located = Vec<(VerifyingKey, Option<SocketAddr>, u64)>;
 
 /// The latest good read of the L1's validator set.
 #[derive(Default)]
@@ -54,8 +60,22 @@ impl L1Sets {
             .as_ref()?
             .1
             .iter()
-            .find(|(k, _)| k == key)
-            .and_then(|(_, a)| *a)
+            .find(|(k, _, _)| k == key)
+            .and_then(|(_, a, _)| *a)
+    }
+
+    /// `key`'s bonded stake in the latest read, if that read is fresh (rule 2) and `key` is
+    /// in the set.
+    pub fn bonded(&self, key: &VerifyingKey) -> Option<u64> {
+        let latest = self.latest.lock().expect("sets lock");
+        let (at, members) = latest.as_ref()?;
+        if at.elapsed() > Duration::from_millis(SET_STALE_MS) {
+            return None;
+        }
+        members
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, _, b)| *b)
     }
 
     fn record(&self, members: Located) {
@@ -73,7 +93,7 @@ impl weft_consensus::epochs::SetSource for L1Sets {
                 "the last read of the L1's validator set is {} ms old",
                 at.elapsed().as_millis()
             )),
-            Some((_, members)) => Ok(members.iter().map(|(k, _)| k.clone()).collect()),
+            Some((_, members)) => Ok(members.iter().map(|(k, _, _)| k.clone()).collect()),
         }
     }
 }
@@ -96,7 +116,7 @@ fn decode(members: Vec<Member>) -> Result<Located, String> {
                 VerifyingKey::decode(bytes.to_vec()).map_err(|e| format!("key {}: {e}", m.key))?;
             // An unusable address is left out, not the member: it can still dial us.
             let address = m.p2p_address.and_then(|a| a.parse().ok());
-            Ok((key, address))
+            Ok((key, address, m.bonded))
         })
         .collect()
 }
@@ -122,6 +142,38 @@ pub async fn poll(sets: Arc<L1Sets>, l1_rpc: String, every: Duration) {
                 tracing::warn!(target: "weft::stake", %e, "reading the L1's validator set failed")
             }
         }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Keeps the mempool's bond cap on outstanding receipts current (rule 4), every `every`,
+/// forever.
+pub async fn cap_receipts(
+    shared: Arc<weft_consensus::Shared>,
+    sets: Arc<L1Sets>,
+    me: VerifyingKey,
+    cfg: crate::slashing::Config,
+    every: Duration,
+) {
+    loop {
+        let cap = match sets.bonded(&me) {
+            Some(bonded) => cfg.receipt_cap(bonded).map(|cap| {
+                (
+                    cap,
+                    format!(
+                        "bonded {bonded} x {} ppm / {} per receipt",
+                        cfg.preconf_bond_share_ppm, cfg.preconf_value_max
+                    ),
+                )
+            }),
+            None => cfg.receipt_cap(0).map(|cap| {
+                (
+                    cap,
+                    "no fresh read of this validator's bond on the L1, or not in its set".into(),
+                )
+            }),
+        };
+        shared.mempool.lock().set_bond_cap(cap);
         tokio::time::sleep(every).await;
     }
 }
@@ -201,6 +253,7 @@ mod tests {
                     .public_key()
                     .as_ref(),
             ),
+            bonded: 1_000 * seed,
             p2p_address: address.map(String::from),
         }
     }
@@ -220,6 +273,13 @@ mod tests {
         assert_eq!(sets.next_set().unwrap(), vec![k1.clone(), k2.clone()]);
         assert_eq!(sets.address(&k1), Some("127.0.0.1:9040".parse().unwrap()));
         assert_eq!(sets.address(&k2), None, "an unusable address is left out");
+        // Rule 4's input: the bond as read, while fresh.
+        assert_eq!(
+            (sets.bonded(&k1), sets.bonded(&k2)),
+            (Some(1_000), Some(2_000))
+        );
+        let k9 = weft_types::SigningKey::from_seed(9).public_key();
+        assert_eq!(sets.bonded(&k9), None, "not in the set");
         // Rule 1: too many members, or a key that does not decode.
         let many: Vec<Member> = (0..=VALIDATOR_SET_MAX as u64)
             .map(|i| member(i, None))
@@ -227,14 +287,47 @@ mod tests {
         assert!(decode(many).unwrap_err().contains("more than"));
         let bad = Member {
             key: "0x1234".into(),
+            bonded: 0,
             p2p_address: None,
         };
         assert!(decode(vec![bad]).is_err());
         // Rule 2: an old read is no read.
         *sets.latest.lock().unwrap() = Some((
             Instant::now() - Duration::from_millis(SET_STALE_MS + 1),
-            vec![(k1, None)],
+            vec![(k1.clone(), None, 1_000)],
         ));
         assert!(sets.next_set().unwrap_err().contains("old"));
+        assert_eq!(sets.bonded(&k1), None, "a stale bond backs nothing");
+    }
+
+    /// Rule 4: the cap is the bond's share over the value one receipt promises, 0 with no
+    /// bond known, and none when turned off.
+    #[test]
+    fn the_receipt_cap_follows_the_bond() {
+        let mut cfg = crate::slashing::Config {
+            l1_rpc: Some("http://127.0.0.1:1".into()),
+            ..Default::default()
+        };
+        assert_eq!(cfg.receipt_cap(5_000_000), None, "off by default");
+        cfg.preconf_value_max = 1_000;
+        assert_eq!(
+            cfg.receipt_cap(5_000_000),
+            Some(2_500),
+            "half of 5M over 1k"
+        );
+        assert_eq!(cfg.receipt_cap(0), Some(0));
+        assert_eq!(
+            cfg.receipt_cap(u64::MAX),
+            Some((u64::MAX / 2 / 1_000) as usize)
+        );
+        assert!(cfg.validate().is_ok());
+        cfg.preconf_bond_share_ppm = 1_000_001;
+        assert!(cfg.validate().unwrap_err().contains("whole bond"));
+        cfg.preconf_bond_share_ppm = 500_000;
+        cfg.l1_rpc = None;
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .contains("needs slashing.l1_rpc"));
     }
 }
