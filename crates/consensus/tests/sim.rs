@@ -1388,3 +1388,171 @@ fn a_leader_announcing_its_own_validator_set_gets_no_boundary_finalized() {
         },
     );
 }
+
+/// The real L1 staking program as the simulation's stake table: the set its boundaries
+/// announce is what `stake_set` would answer (top bonded, neither jailed nor tombstoned).
+struct L1Table(Arc<weft_settlement::EmbeddedL1>);
+
+impl weft_consensus::epochs::SetSource for L1Table {
+    fn next_set(&self) -> Result<Vec<weft_types::VerifyingKey>, String> {
+        use commonware_codec::DecodeExt as _;
+        let set = self.0.validator_set().map_err(|e| e.to_string())?;
+        set.into_iter()
+            .map(|(key, _, _)| {
+                weft_types::VerifyingKey::decode(key.to_vec()).map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+}
+
+/// Settlement data is not read in this simulation.
+struct NoData;
+
+impl weft_settlement::WeftData for NoData {
+    fn namespace_payloads(
+        &self,
+        _namespace: u64,
+        _start: weft_settlement::Cursor,
+        _end: weft_settlement::Cursor,
+    ) -> Result<Vec<weft_settlement::NamespaceItem>, weft_settlement::DataError> {
+        Err(weft_settlement::DataError::Unavailable(
+            "no settlement here".into(),
+        ))
+    }
+}
+
+/// Double-signing, end to end (issue 10 §4.1): the four genesis validators are bonded on a
+/// real L1 staking program whose table the boundaries announce. Validator 0 equivocates
+/// (conflicting notarizes and finalizes beside every vote). The conflicting votes an honest
+/// validator's consensus recorded are reported to the L1, whose verifier
+/// (`weft_rollup::l1::WeftEvidence`) checks them against the validator set: validator 0 is
+/// slashed and tombstoned, the next boundary announces a set without it, and two epochs
+/// later the three honest validators, a quorum of the new set alone, finalize without it.
+#[test]
+fn an_equivocating_validator_is_slashed_tombstoned_and_leaves_the_set() {
+    with_seed(
+        "an_equivocating_validator_is_slashed_tombstoned_and_leaves_the_set",
+        seed_or(21),
+        |seed| {
+            use weft_settlement::staking::{Action, StakeCall, Status};
+            let mut net = Testnet::new();
+            let chain = weft_types::ChainId::of_genesis(&net.genesis);
+            let dir = tempfile::tempdir().unwrap();
+            let genesis_keys: Vec<_> = (0..N).map(|i| net.pk(i)).collect();
+            let account = |i: usize| weft_settlement::auth::public_key(&net.keys[i]);
+            let l1 = Arc::new(
+                weft_settlement::EmbeddedL1::open_with(
+                    dir.path().join("l1.redb"),
+                    Default::default(),
+                    chain,
+                    Default::default(),
+                    Arc::new(NoData),
+                    weft_settlement::StakingDeployment {
+                        genesis_accounts: (0..N).map(|i| (account(i), 10_000_000)).collect(),
+                        evidence: Some(Arc::new(weft_rollup::l1::WeftEvidence {
+                            trust: weft_rollup::l1::WeftTrust {
+                                sets: weft_rollup::l1::TrustedSets::Fixed(genesis_keys.clone()),
+                                chain,
+                                limits: net.limits,
+                            },
+                            window: 100,
+                            min_signed_ppm: 500_000,
+                        })),
+                    },
+                )
+                .unwrap(),
+            );
+            for i in 0..N {
+                let call = StakeCall {
+                    account: account(i),
+                    nonce: 0,
+                    action: Action::Bond {
+                        validator: account(i),
+                        amount: 5_000_000,
+                    },
+                };
+                l1.stake(call.sign(&net.keys[i], &chain)).expect("bond");
+            }
+            net.stake_table = Some(Arc::new(L1Table(l1.clone())));
+            let net = &net;
+            deterministic::Runner::new(runtime_config(seed)).start(|context| async move {
+                let l = SIM_EPOCH_LENGTH_BLOCKS;
+                let byzantine = 0;
+                let oracle = net.start_network(&context).await;
+                net.start_conflicter(&context, &oracle, byzantine).await;
+                let nodes = net.start_honest(&context, &oracle, 1..N).await;
+                net.connect_all(&oracle).await;
+
+                // An honest validator's consensus records the conflicting votes.
+                wait_until(
+                    &context,
+                    &nodes,
+                    Duration::from_secs(60),
+                    "an honest validator to record conflicting votes",
+                    |n| !n.store.conflicts(0, 1).expect("conflicts").is_empty(),
+                )
+                .await;
+                // Reported as every validator's slashing loop would (`weft_node::slashing`):
+                // the first verified report slashes and tombstones, the rest are refused as
+                // the same offence.
+                let reporter = account(1);
+                let mut slashed = 0;
+                for node in nodes.values() {
+                    for (_, evidence) in node.store.conflicts(0, 1_000).expect("conflicts") {
+                        let report = format!("double-sign:0x{}", hex::encode(&evidence));
+                        if l1.slash(report.as_bytes(), reporter).is_ok() {
+                            slashed += 1;
+                        }
+                    }
+                }
+                assert_eq!(slashed, 1, "one offence, slashed once");
+                let status = l1
+                    .validators()
+                    .unwrap()
+                    .into_iter()
+                    .find(|v| v.key == account(byzantine))
+                    .expect("validator 0 on the L1");
+                assert_eq!(status.status, Status::Tombstoned);
+                assert!(status.slashed > 0, "the equivocator's bond was slashed");
+
+                // Announced at the boundary of this epoch or (if it was already built) the
+                // next, in force two epochs after that.
+                let at = head(&nodes[&1]);
+                let in_force = (at / l + 3) * l;
+                let mut clients = Clients::new(7_000, 3);
+                let hashes = submit_rounds(
+                    &context,
+                    &nodes,
+                    &[1, 2, 3],
+                    &mut clients,
+                    3,
+                    Duration::from_millis(100),
+                )
+                .await;
+                wait_until(
+                    &context,
+                    &nodes,
+                    Duration::from_secs(120),
+                    "the set without the equivocator in force, and transactions finalized",
+                    |n| head(n) > in_force + 2 && all_finalized(n, &hashes),
+                )
+                .await;
+                let mut honest: Vec<_> = (1..N).map(|i| net.pk(i)).collect();
+                honest.sort();
+                assert_eq!(
+                    epoch_set(&nodes[&1], net, in_force / l),
+                    honest,
+                    "the equivocator left the set"
+                );
+                // And the honest three alone certify that epoch's blocks.
+                let cert = (in_force..=head(&nodes[&1]))
+                    .find_map(|h| nodes[&1].store.certificate(h).expect("store read"))
+                    .expect("a certificate of the new set's epoch");
+                let (_, signers) =
+                    weft_finality::certified_signers(&cert, &honest, &chain).expect("verifies");
+                assert!(!signers.contains(&net.pk(byzantine)));
+                assert_agreement(&nodes, &net.genesis);
+            });
+        },
+    );
+}

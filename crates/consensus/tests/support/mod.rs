@@ -104,7 +104,7 @@ pub struct Testnet {
     /// The genesis set (epochs 0 and 1): every key unless a test says otherwise.
     pub genesis_set: Set<VerifyingKey>,
     /// The stake table every validator's boundary blocks announce from (none: no change).
-    pub stake_table: Option<Arc<StakeTable>>,
+    pub stake_table: Option<Arc<dyn weft_consensus::epochs::SetSource>>,
     pub genesis: Block,
     pub limits: Limits,
     /// Every validator's mempool configuration.
@@ -462,10 +462,7 @@ impl Testnet {
             genesis: self.genesis.clone(),
             partition_prefix: name.to_string(),
             epoch_length_blocks: self.epoch_length_blocks,
-            set_source: self
-                .stake_table
-                .clone()
-                .map(|t| t as Arc<dyn weft_consensus::epochs::SetSource>),
+            set_source: self.stake_table.clone(),
         };
         (shared, identity)
     }
