@@ -3,7 +3,10 @@
 //! the start as a follower. It bonds and names its p2p address on the L1; two epochs after a
 //! boundary announces it, it signs certificates. Then validator 0 unbonds and leaves: with
 //! validators 0 and 1 both killed, the other three (the newcomer among them) are a quorum of
-//! the new set and keep finalizing. No finalized block changes along the way.
+//! the new set and keep finalizing. No finalized block changes along the way. The L1 is a
+//! light client of Weft throughout: it learns each set from genesis, settles data the new set
+//! finalized (which the genesis set cannot verify), and jails validator 1 for a window of the
+//! new set's blocks it missed, on evidence checked against the learned sets.
 
 mod common;
 
@@ -14,6 +17,8 @@ use weft_settlement::{EmbeddedL1, StakingDeployment};
 
 const BASE: u16 = 32_000;
 const STAKE: u64 = 5_000_000;
+/// The L1's downtime window, in blocks.
+const WINDOW: u64 = 20;
 
 fn stake(l1: &EmbeddedL1, key: &weft_types::SigningKey, nonce: u64, action: Action) {
     let account = weft_settlement::auth::public_key(key);
@@ -41,7 +46,16 @@ async fn a_validator_bonds_in_and_another_unbonds_out_while_the_chain_stays_live
     let pk = |i: usize| weft_settlement::auth::public_key(&keys[i]);
     let hex = |i: usize| weft_types::to_hex(&pk(i));
 
-    // The L1 funds every key; the genesis validators bond and name their addresses.
+    // The L1 funds every key; the genesis validators bond and name their addresses. Its
+    // evidence verifier is a light client of Weft: it learns each set from genesis.
+    let genesis = weft_node::Genesis::load(&net.dir.join("genesis.toml")).unwrap();
+    let learned = weft_rollup::l1::TrustedSets::learned(
+        chain(),
+        genesis.epoch_length_blocks,
+        genesis.validator_keys().unwrap(),
+    )
+    .unwrap();
+    let following = tokio::spawn(weft_rollup::l1::follow_sets(learned.clone(), client(2)));
     let l1_dir = tempfile::tempdir().unwrap();
     let l1 = Arc::new(
         EmbeddedL1::open_with(
@@ -52,7 +66,15 @@ async fn a_validator_bonds_in_and_another_unbonds_out_while_the_chain_stays_live
             Arc::new(NoData),
             StakingDeployment {
                 genesis_accounts: (0..=VALIDATORS).map(|i| (pk(i), 10 * STAKE)).collect(),
-                evidence: None,
+                evidence: Some(Arc::new(weft_rollup::l1::WeftEvidence {
+                    trust: weft_rollup::l1::WeftTrust {
+                        sets: learned.clone(),
+                        chain: chain(),
+                        limits: genesis.limits,
+                    },
+                    window: WINDOW,
+                    min_signed_ppm: 500_000,
+                })),
             },
         )
         .unwrap(),
@@ -165,6 +187,7 @@ async fn a_validator_bonds_in_and_another_unbonds_out_while_the_chain_stays_live
     .await;
     net.kill(0);
     net.kill(1);
+    let killed_at = client(2).head().await.unwrap().unwrap().height;
     // Validators 2, 3 and 4 are three of the four: a quorum only with the newcomer's votes.
     let sender = key(900);
     let hashes = submit(2, &sender, 1, 0, 3).await;
@@ -175,7 +198,6 @@ async fn a_validator_bonds_in_and_another_unbonds_out_while_the_chain_stays_live
 
     // A light client that holds only genesis learns every set over RPC, each checked against
     // the set before it, and verifies a certificate of the new set.
-    let genesis = weft_node::Genesis::load(&net.dir.join("genesis.toml")).unwrap();
     let mut history = weft_finality::SetHistory::new(
         chain(),
         genesis.epoch_length_blocks,
@@ -208,13 +230,6 @@ async fn a_validator_bonds_in_and_another_unbonds_out_while_the_chain_stays_live
     // The L1 as a light client of Weft: it learns the sets from genesis as the chain moves
     // (`follow_sets`), and settlement data the new set finalized verifies against them,
     // while the genesis set cannot verify it (validators 0 and 1 signed none of it).
-    let learned = weft_rollup::l1::TrustedSets::learned(
-        chain(),
-        genesis.epoch_length_blocks,
-        genesis.validator_keys().unwrap(),
-    )
-    .unwrap();
-    let following = tokio::spawn(weft_rollup::l1::follow_sets(learned.clone(), client(3)));
     wait_until("the L1 learned the current set", || {
         let learned = learned.clone();
         async move { learned.with(|sets| sets.set_of(head.epoch).is_some()) }
@@ -260,6 +275,38 @@ async fn a_validator_bonds_in_and_another_unbonds_out_while_the_chain_stays_live
         matches!(&refused, Err(weft_settlement::DataError::Unavailable(why)) if why.contains("verification")),
         "the genesis set verified the new set's certificate: {refused:?}"
     );
+
+    // Slashing through the same light client: validator 1, a member of the new set, killed,
+    // misses a whole window the new set finalized. The evidence verifies against the learned
+    // sets, its certificates' signers (2, 3 and 4) still have stake here (rule S11), and
+    // validator 1 is jailed.
+    let first = (killed_at / WINDOW + 1) * WINDOW;
+    wait_until("a whole window finalized after the kill", || async {
+        matches!(client(2).head().await, Ok(Some(h)) if h.height >= first + WINDOW)
+    })
+    .await;
+    wait_until("the L1 learned the window's sets", || {
+        let learned = learned.clone();
+        async move {
+            learned.with(|sets| {
+                sets.epoch_of(first + WINDOW)
+                    .is_some_and(|e| sets.set_of(e + 1).is_some())
+            })
+        }
+    })
+    .await;
+    let evidence = client(2)
+        .downtime_evidence(&hex(1), first, WINDOW)
+        .await
+        .unwrap();
+    let slashed = l1
+        .slash(serde_json::to_string(&evidence).unwrap().as_bytes(), pk(2))
+        .expect("downtime of a validator of the new set, verified by the light-client L1");
+    assert!(slashed.slashed > 0);
+    assert!(matches!(
+        slashed.validator.status,
+        weft_settlement::staking::Status::Jailed { .. }
+    ));
     following.abort();
 
     // Nothing finalized before changed, and everyone agrees on the new blocks.

@@ -57,14 +57,16 @@ fn unhex(what: &'static str, s: &str) -> Result<Vec<u8>, VerifyError> {
 }
 
 /// Checks `evidence` (rules 1 to 4) for a `window` and `min_signed_ppm` (parts per million)
-/// rule. Returns the validator and how many of the window's certificates it signed.
+/// rule. Returns the validator, how many of the window's certificates it signed, and each
+/// certificate's signers with its set's size (what the L1 checks against the stake still
+/// slashable there, staking rule S11).
 pub fn verify_downtime(
     evidence: &DowntimeEvidence,
     sets: &(impl weft_finality::Sets + ?Sized),
     chain: &ChainId,
     window: u64,
     min_signed_ppm: u32,
-) -> Result<(VerifyingKey, u64), VerifyError> {
+) -> Result<(VerifyingKey, u64, Vec<crate::verify::Attested>), VerifyError> {
     // Rule 1.
     if window == 0 || window > DOWNTIME_WINDOW_MAX {
         return Err(fault(
@@ -103,6 +105,7 @@ pub fn verify_downtime(
     };
     let mut signed = 0u64;
     let mut parent = None;
+    let mut attested = Vec::with_capacity(evidence.blocks.len());
     for (i, block) in evidence.blocks.iter().enumerate() {
         let height = evidence.first_height + i as u64;
         // Rule 2.
@@ -159,6 +162,8 @@ pub fn verify_downtime(
         if signers.contains(&validator) {
             signed += 1;
         }
+        let size = sets.set_of(finality.epoch).map_or(0, <[_]>::len);
+        attested.push((signers, size));
     }
     // Rule 4.
     let needed = (u128::from(window) * u128::from(min_signed_ppm)).div_ceil(1_000_000) as u64;
@@ -171,5 +176,5 @@ pub fn verify_downtime(
             ),
         ));
     }
-    Ok((validator, signed))
+    Ok((validator, signed, attested))
 }

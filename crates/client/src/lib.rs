@@ -18,8 +18,9 @@ pub use client::{Client, NamespaceStream, SET_STEPS_MAX};
 pub use downtime::{verify_downtime, DowntimeEvidence};
 pub use error::{ClientError, VerifyError};
 pub use verify::{
-    judge_preconfirmation, verify_broken_preconfirmation, verify_finality, verify_namespace_proof,
-    verify_receipt, verify_receipt_for, VerifiedNamespace,
+    judge_preconfirmation, verify_broken_preconfirmation, verify_broken_preconfirmation_attested,
+    verify_finality, verify_namespace_proof, verify_receipt, verify_receipt_for, Attested,
+    VerifiedNamespace,
 };
 pub use weft_api::{codes, types};
 /// The validator sets verification runs against: a fixed list, or each epoch's as learned.

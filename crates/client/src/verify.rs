@@ -208,12 +208,15 @@ fn decode_evidence(
     )
 }
 
+/// A certificate's signers and the size of the set that signed it.
+pub type Attested = (Vec<VerifyingKey>, usize);
+
 fn judge(
     evidence: &weft_types::BrokenPreconfirmation,
     chain: &ChainId,
     sets: &(impl Sets + ?Sized),
     limits: &Limits,
-) -> Result<weft_types::Verdict, VerifyError> {
+) -> Result<(weft_types::Verdict, Option<Attested>), VerifyError> {
     let validators = issuers(sets, evidence.receipt.promise.issued_height)?;
     // Every header lies in the epoch it names, and the certificate (of the last header) is
     // of that header's epoch: an old set cannot certify a made-up window of a later epoch.
@@ -221,12 +224,13 @@ fn judge(
         weft_finality::check_epoch(sets, header.height, header.epoch)?;
     }
     let last_epoch = evidence.headers.last().map(|h| h.epoch);
-    Ok(evidence.judge(
+    let mut attested = None;
+    let verdict = evidence.judge(
         chain,
         &validators,
         limits.preconf_window_heights,
         |certificate| {
-            let f = weft_finality::verify_finalization(certificate, sets, chain)
+            let (f, signers) = weft_finality::certified_signers(certificate, sets, chain)
                 .map_err(|e| e.to_string())?;
             if last_epoch.is_some_and(|e| e != f.epoch) {
                 return Err(format!(
@@ -234,9 +238,12 @@ fn judge(
                     f.epoch
                 ));
             }
+            let size = sets.set_of(f.epoch).map_or(0, <[_]>::len);
+            attested = Some((signers, size));
             Ok(f.block)
         },
-    )?)
+    )?;
+    Ok((verdict, attested))
 }
 
 /// [`verify_receipt`] for the submitter, who holds the transaction: also checks that the
@@ -264,7 +271,7 @@ pub fn judge_preconfirmation(
     sets: &(impl Sets + ?Sized),
     limits: &Limits,
 ) -> Result<weft_types::Verdict, VerifyError> {
-    judge(&decode_evidence(evidence, limits)?, chain, sets, limits)
+    judge(&decode_evidence(evidence, limits)?, chain, sets, limits).map(|(verdict, _)| verdict)
 }
 
 /// Checks evidence that a pre-confirmation was broken: `Ok` (with the broken receipt) only if
@@ -277,9 +284,24 @@ pub fn verify_broken_preconfirmation(
     sets: &(impl Sets + ?Sized),
     limits: &Limits,
 ) -> Result<weft_types::Receipt, VerifyError> {
+    verify_broken_preconfirmation_attested(evidence, chain, sets, limits).map(|(r, _)| r)
+}
+
+/// [`verify_broken_preconfirmation`], and the signers of the certificate the evidence rests
+/// on (with its set's size): what the L1 checks against the stake still slashable there
+/// (staking rule S11).
+pub fn verify_broken_preconfirmation_attested(
+    evidence: &str,
+    chain: &ChainId,
+    sets: &(impl Sets + ?Sized),
+    limits: &Limits,
+) -> Result<(weft_types::Receipt, Attested), VerifyError> {
     let evidence = decode_evidence(evidence, limits)?;
     match judge(&evidence, chain, sets, limits)? {
-        weft_types::Verdict::Broken => Ok(evidence.receipt),
-        other => Err(weft_types::EvidenceError::NotBroken(other).into()),
+        (weft_types::Verdict::Broken, Some(attested)) => Ok((evidence.receipt, attested)),
+        (weft_types::Verdict::Broken, None) => Err(VerifyError::Header(
+            "broken evidence without a certificate".into(),
+        )),
+        (other, _) => Err(weft_types::EvidenceError::NotBroken(other).into()),
     }
 }

@@ -207,7 +207,33 @@ fn offence(
         validator: key,
         kind,
         id: id.as_ref().try_into().expect("32-byte digest"),
+        attested: Vec::new(),
     })
+}
+
+impl TrustedSets {
+    /// The certificates evidence rests on, for staking rule S11 when the sets follow the
+    /// stake (a fixed genesis set need not be bonded on this L1: none).
+    fn attested(
+        &self,
+        certificates: Vec<weft_client::Attested>,
+    ) -> Vec<weft_settlement::staking::Attestation> {
+        match self {
+            Self::Fixed(_) => Vec::new(),
+            Self::Learned(_) => certificates
+                .into_iter()
+                .map(
+                    |(signers, set_size)| weft_settlement::staking::Attestation {
+                        signers: signers
+                            .iter()
+                            .filter_map(|k| k.as_ref().try_into().ok())
+                            .collect(),
+                        set_size,
+                    },
+                )
+                .collect(),
+        }
+    }
 }
 
 /// [`PreconfEvidence`]'s check: one receipt, one offence.
@@ -216,17 +242,21 @@ fn preconf_offence(
     evidence: &[u8],
 ) -> Result<weft_settlement::staking::Offence, String> {
     let hex = std::str::from_utf8(evidence).map_err(|_| "evidence is not hex text")?;
-    let receipt = t
+    let (receipt, attested) = t
         .sets
-        .with(|sets| weft_client::verify_broken_preconfirmation(hex, &t.chain, sets, &t.limits))
+        .with(|sets| {
+            weft_client::verify_broken_preconfirmation_attested(hex, &t.chain, sets, &t.limits)
+        })
         .map_err(|e| e.to_string())?;
     let p = &receipt.promise;
-    offence(
+    let mut offence = offence(
         weft_settlement::staking::OffenceKind::BrokenPreconfirmation,
         &p.issuer,
         b"weft/offence/broken-preconfirmation",
         &[p.tx.as_bytes(), &p.deadline_height.to_be_bytes()],
-    )
+    )?;
+    offence.attested = t.sets.attested(vec![attested]);
+    Ok(offence)
 }
 
 /// The L1's evidence verifier (staking rule S7), trusting only [`WeftTrust`]: a JSON
@@ -267,7 +297,7 @@ impl weft_settlement::staking::EvidenceVerifier for WeftEvidence {
         }
         let downtime: weft_client::DowntimeEvidence =
             serde_json::from_slice(evidence).map_err(|e| format!("downtime evidence: {e}"))?;
-        let (validator, _signed) = t
+        let (validator, _signed, attested) = t
             .sets
             .with(|sets| {
                 weft_client::verify_downtime(
@@ -280,12 +310,14 @@ impl weft_settlement::staking::EvidenceVerifier for WeftEvidence {
             })
             .map_err(|e| e.to_string())?;
         // One offence per validator per (aligned) window.
-        offence(
+        let mut offence = offence(
             OffenceKind::Downtime,
             &validator,
             b"weft/offence/downtime",
             &[&downtime.first_height.to_be_bytes()],
-        )
+        )?;
+        offence.attested = t.sets.attested(attested);
+        Ok(offence)
     }
 }
 

@@ -319,6 +319,26 @@ impl EmbeddedL1 {
             ))
             .into());
         }
+        // S11: the certificates the evidence rests on are signed by a quorum with stake here.
+        {
+            let validators = txn.open_table(VALIDATORS)?;
+            let mut slashable = std::collections::HashMap::new();
+            for a in &offence.attested {
+                for key in &a.signers {
+                    if slashable.contains_key(key) {
+                        continue;
+                    }
+                    let v: Option<staking::Validator> = validators
+                        .get(key)?
+                        .map(|v| decode("validator", weft_types::to_hex(key), v.value()))
+                        .transpose()?;
+                    let staked =
+                        v.is_some_and(|v| v.bonded > 0 || v.unbonding.iter().any(|u| u.amount > 0));
+                    slashable.insert(*key, staked);
+                }
+            }
+            staking::check_attested(&offence.attested, |k| slashable[k])?;
+        }
         let Some(mut validator): Option<staking::Validator> =
             read_json(&txn, VALIDATORS, &offence.validator, "validator")?
         else {

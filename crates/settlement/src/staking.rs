@@ -26,6 +26,11 @@
 //! - S10. Only a validator's operator names where it listens for Weft's p2p network (a
 //!   `host:port` socket address of at most [`P2P_ADDRESS_BYTES_MAX`] bytes); the set offered
 //!   to Weft carries it, so peers can reach a validator the stake table adds.
+//! - S11. Evidence that rests on certificates of a stake-driven set (downtime, a broken
+//!   pre-confirmation: [`Offence::attested`]) counts only if, in each certificate, the
+//!   signers that still have slashable stake here (bonded or unbonding) are a quorum of its
+//!   set. A set whose stake has left cannot certify a made-up history at no cost (proof of
+//!   stake's long-range attack); while their stake is here, the fault assumption holds.
 //!
 //! All amounts are in the L1's base unit; fractions are in parts per million.
 
@@ -328,6 +333,41 @@ pub struct Offence {
     pub kind: OffenceKind,
     /// Unique per offence: a second report of it slashes nothing (S7).
     pub id: [u8; 32],
+    /// The certificates the evidence rests on, for S11 (empty: it rests on none, as
+    /// double-signing's own signatures, or the set is fixed at genesis).
+    pub attested: Vec<Attestation>,
+}
+
+/// One certificate evidence rests on (S11): who signed it, out of a set of how many.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attestation {
+    /// The signers' consensus keys.
+    pub signers: Vec<Key>,
+    /// The size of the set that certified it.
+    pub set_size: usize,
+}
+
+/// The signatures a certificate of a set of `n` needs: `n - f`, `f = (n - 1) / 3`.
+pub fn quorum(n: usize) -> usize {
+    n - n.saturating_sub(1) / 3
+}
+
+/// S11: every attestation's signers with stake `slashable` here are a quorum of its set.
+pub fn check_attested(
+    attested: &[Attestation],
+    slashable: impl Fn(&Key) -> bool,
+) -> Result<(), StakeError> {
+    for (i, a) in attested.iter().enumerate() {
+        let staked = a.signers.iter().filter(|k| slashable(k)).count();
+        if staked < quorum(a.set_size) {
+            return Err(StakeError::Evidence(format!(
+                "rule S11: certificate {i} of the evidence has {staked} signers with stake still slashable on this L1, a quorum of its {} is {}: its set's stake has left, so it proves nothing",
+                a.set_size,
+                quorum(a.set_size)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks evidence against what the L1 trusts about Weft (its validator set). Injected, so
@@ -629,6 +669,20 @@ pub fn validator_set_located(cfg: &StakingConfig, validators: &[Validator]) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// S11's quorum is simplex's: `n - f` with `f = (n - 1) / 3`.
+    #[test]
+    fn the_attestation_quorum_is_n_minus_f() {
+        let got: Vec<usize> = [1, 2, 3, 4, 5, 7, 10].map(quorum).to_vec();
+        assert_eq!(got, vec![1, 2, 3, 3, 4, 5, 7]);
+        let a = Attestation {
+            signers: vec![[1; 32], [2; 32], [3; 32]],
+            set_size: 4,
+        };
+        assert!(check_attested(std::slice::from_ref(&a), |_| true).is_ok());
+        assert!(check_attested(&[a], |k| *k != [1; 32]).is_err());
+        assert!(check_attested(&[], |_| false).is_ok(), "nothing to check");
+    }
 
     fn cfg() -> StakingConfig {
         StakingConfig {

@@ -12,12 +12,25 @@ use weft_settlement::{Config, EmbeddedL1, L1Tx, SettlementError, StakingDeployme
 use weft_types::SigningKey;
 
 /// Evidence for the tests: `kind byte || validator || offence id`, accepted only with the
-/// right tag. (The binary wires the real verifiers: broken pre-confirmations checked against
-/// the validator set's certificates.)
+/// right tag; with tag `0xEF`, then the keys that signed the one certificate it rests on, of
+/// a set of 4 (S11). (The binary wires the real verifiers: broken pre-confirmations checked
+/// against the validator set's certificates.)
 struct TaggedEvidence;
 
 impl EvidenceVerifier for TaggedEvidence {
     fn verify(&self, evidence: &[u8]) -> Result<Offence, String> {
+        if let [0xEF, kind, rest @ ..] = evidence {
+            let (offence, signers) = rest.split_at(64.min(rest.len()));
+            let mut offence = self.verify(&[&[0xEE, *kind][..], offence].concat())?;
+            offence.attested = vec![weft_settlement::staking::Attestation {
+                signers: signers
+                    .chunks(32)
+                    .map(|k| k.try_into().map_err(|_| "short signer key"))
+                    .collect::<Result<_, _>>()?,
+                set_size: 4,
+            }];
+            return Ok(offence);
+        }
         let [tag, kind, rest @ ..] = evidence else {
             return Err("short evidence".into());
         };
@@ -33,6 +46,7 @@ impl EvidenceVerifier for TaggedEvidence {
             validator: rest[..32].try_into().unwrap(),
             kind,
             id: rest[32..].try_into().unwrap(),
+            attested: Vec::new(),
         })
     }
 }
@@ -275,6 +289,43 @@ fn evidence_slashes_once_and_reaches_unbonding_stake() {
         s.l1.slash(&evidence(1, [0x99; 32], 3), reporter),
         Err(SettlementError::Stake(StakeError::Evidence(m))) if m.contains("no stake")
     ));
+}
+
+/// S11: evidence resting on a certificate counts only if a quorum of its signers still has
+/// stake here. Three bonded signers (a quorum of 4) slash; a certificate whose signers have
+/// no stake left (a set that withdrew, forging an old history) proves nothing.
+#[test]
+fn evidence_certified_by_a_set_whose_stake_left_proves_nothing() {
+    let mut s = open(params());
+    let signers = [[0x71; 32], [0x72; 32], [0x73; 32]];
+    for v in signers.iter().chain([&VALIDATOR]) {
+        s.call(Action::Bond {
+            validator: *v,
+            amount: 1_000,
+        })
+        .unwrap();
+    }
+    let reporter = [0x42; 32];
+    let attested =
+        |id: u8, by: &[[u8; 32]]| [&[0xEF, 1][..], &VALIDATOR, &[id; 32], &by.concat()].concat();
+    // Two of the three: not a quorum of 4.
+    assert!(matches!(
+        s.l1.slash(&attested(1, &signers[..2]), reporter),
+        Err(SettlementError::Stake(StakeError::Evidence(m))) if m.contains("rule S11")
+    ));
+    // Strangers with no stake here: nothing.
+    assert!(matches!(
+        s.l1.slash(&attested(1, &[[1; 32], [2; 32], [3; 32]]), reporter),
+        Err(SettlementError::Stake(StakeError::Evidence(m))) if m.contains("rule S11")
+    ));
+    // Unbonding stake is still slashable: it still counts.
+    s.call(Action::Unbond {
+        validator: signers[0],
+        amount: 1_000,
+    })
+    .unwrap();
+    let r = s.l1.slash(&attested(1, &signers), reporter).unwrap();
+    assert!(r.slashed > 0);
 }
 
 #[test]
