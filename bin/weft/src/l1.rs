@@ -106,6 +106,10 @@ pub fn run(cmd: L1Command) -> Result<()> {
                         chain,
                         genesis.epoch_length_blocks,
                         keys,
+                        weft_rollup::l1::evidence_epochs_max(
+                            unbonding_ms,
+                            genesis.epoch_length_blocks,
+                        ),
                     )
                     .map_err(anyhow::Error::msg)?,
                 };

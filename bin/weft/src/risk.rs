@@ -89,11 +89,14 @@ pub fn run(args: Args) -> Result<()> {
         let mut height = head;
         while certificates < args.window && height > lowest {
             if let Some(f) = client.finality(height).await? {
-                if seen.insert(f.certified_height) {
-                    let bytes = hex::decode(f.certificate.trim_start_matches("0x"))?;
-                    let (_, signers) =
-                        weft_finality::certified_signers(&bytes, trusted.sets(), &chain)
-                            .with_context(|| format!("certificate at height {height}"))?;
+                let bytes = hex::decode(f.certificate.trim_start_matches("0x"))?;
+                let (finality, signers) =
+                    weft_finality::certified_signers(&bytes, trusted.sets(), &chain)
+                        .with_context(|| format!("certificate at height {height}"))?;
+                weft_finality::check_epoch(trusted.sets(), f.certified_height, finality.epoch)
+                    .with_context(|| format!("certificate at height {height}"))?;
+                // One count per certified round, however often a node serves it.
+                if seen.insert((finality.epoch, finality.view)) {
                     for s in signers {
                         *signed.entry(s.clone()).or_default() += 1;
                         in_slot.insert(s);

@@ -53,6 +53,10 @@ async fn a_validator_bonds_in_and_another_unbonds_out_while_the_chain_stays_live
         chain(),
         genesis.epoch_length_blocks,
         genesis.validator_keys().unwrap(),
+        weft_rollup::l1::evidence_epochs_max(
+            weft_settlement::staking::DEFAULT_UNBONDING_MS,
+            genesis.epoch_length_blocks,
+        ),
     )
     .unwrap();
     let following = tokio::spawn(weft_rollup::l1::follow_sets(learned.clone(), client(2)));
@@ -307,6 +311,34 @@ async fn a_validator_bonds_in_and_another_unbonds_out_while_the_chain_stays_live
         slashed.validator.status,
         weft_settlement::staking::Status::Jailed { .. }
     ));
+    // Evidence rule E1: with an unbonding delay of one epoch's worth, the first window (epoch
+    // 0, the genesis set) is too old to prove anything, whatever it shows.
+    let weft_rollup::l1::TrustedSets::Learned { history, .. } = &learned else {
+        panic!("learned")
+    };
+    let strict = weft_rollup::l1::WeftEvidence {
+        trust: weft_rollup::l1::WeftTrust {
+            sets: weft_rollup::l1::TrustedSets::Learned {
+                history: history.clone(),
+                evidence_epochs_max: 1,
+            },
+            chain: chain(),
+            limits: genesis.limits,
+        },
+        window: WINDOW,
+        min_signed_ppm: 500_000,
+    };
+    // E1 is checked first: the window's contents do not matter, only its epoch.
+    let mut old = evidence.clone();
+    old.first_height = WINDOW;
+    let refused = weft_settlement::staking::EvidenceVerifier::verify(
+        &strict,
+        serde_json::to_string(&old).unwrap().as_bytes(),
+    );
+    assert!(
+        matches!(&refused, Err(why) if why.contains("evidence rule E1")),
+        "{refused:?}"
+    );
     following.abort();
 
     // Nothing finalized before changed, and everyone agrees on the new blocks.

@@ -38,7 +38,9 @@ pub fn verify_finality(
     )?;
     // The certified block's height is the block's plus the headers linking them: it must
     // lie in the certificate's epoch (`weft_finality::check_epoch`).
-    let certified_height = finality.height + finality.headers.len() as u64;
+    let certified_height = finality
+        .height
+        .saturating_add(finality.headers.len() as u64);
     weft_finality::check_epoch(sets, certified_height, certified.epoch)?;
     if finality.headers.len() as u64 != finality.certified_height.saturating_sub(finality.height) {
         return Err(VerifyError::Chain {

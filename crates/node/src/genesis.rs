@@ -89,6 +89,14 @@ impl Genesis {
                 self.epoch_length_blocks
             ));
         }
+        // A receipt's window spans at most one boundary: its acks are counted against the
+        // current epoch's set and the next's (gossip rule 6).
+        if self.limits.preconf_window_heights > self.epoch_length_blocks {
+            return Err(format!(
+                "limits.preconf_window_heights ({}) exceeds epoch_length_blocks ({}): a receipt's window may cross at most one epoch boundary",
+                self.limits.preconf_window_heights, self.epoch_length_blocks
+            ));
+        }
         let keys = self.validator_keys()?;
         let mut sorted = keys.clone();
         sorted.sort();
@@ -173,6 +181,11 @@ mod tests {
             .validate()
             .unwrap_err()
             .contains("at least two blocks"));
+        short.epoch_length_blocks = short.limits.preconf_window_heights - 1;
+        assert!(short
+            .validate()
+            .unwrap_err()
+            .contains("at most one epoch boundary"));
         let mut bad = genesis;
         bad.validators[0].public_key = "0x1234".into();
         assert!(bad

@@ -60,13 +60,6 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
 
     // Refill the mempool with what was acknowledged but not finalized before the last stop.
     let mut mempool = Mempool::new(cfg.mempool.clone(), limits);
-    if bond_capped {
-        // Stake rule 4: no receipt before the bond is read.
-        mempool.set_bond_cap(Some((
-            0,
-            "this validator's bond on the L1 is not read yet".into(),
-        )));
-    }
     let mut pending = store.pending()?;
     // Each sender's transactions in nonce order: admitted out of order, a long run would be
     // held back as queued and overflow the queued bounds, dropping acknowledged submissions.
@@ -82,6 +75,14 @@ pub fn run(cfg: Config, log_level: tracing::Level) -> Result<(), NodeError> {
     store.drop_pending(&stale)?;
     // Promises outlive restarts: what this validator signed and is still due goes first again.
     let owed = restore_promises(&mut mempool, &store)?;
+    if bond_capped {
+        // Stake rule 4: no new receipt before the bond is read. Set after the restore: what
+        // was already signed is owed whatever the cap, and must go first again.
+        mempool.set_bond_cap(Some((
+            0,
+            "this validator's bond on the L1 is not read yet".into(),
+        )));
+    }
 
     let shared = Arc::new(Shared::new(
         mempool,

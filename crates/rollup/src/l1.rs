@@ -104,26 +104,78 @@ pub enum TrustedSets {
     Fixed(Vec<weft_types::VerifyingKey>),
     /// Sets follow the stake table: learned from genesis, boundary by boundary, each checked
     /// against the one before ([`follow_sets`] keeps it current).
-    Learned(Arc<std::sync::RwLock<weft_finality::SetHistory>>),
+    Learned {
+        /// Each epoch's set, learned.
+        history: Arc<std::sync::RwLock<weft_finality::SetHistory>>,
+        /// Evidence rule E1: evidence about an epoch more than this many behind the newest
+        /// learned one is refused ([`evidence_epochs_max`]).
+        evidence_epochs_max: u64,
+    },
+}
+
+/// The fastest an epoch can pass, per block, in milliseconds: consensus paces blocks at
+/// least `consensus.block_interval_ms` (default 100) apart.
+pub const EPOCH_BLOCK_MS_MIN: u64 = 100;
+
+/// Evidence rule E1's bound for an L1 whose stake unbonds over `unbonding_ms`, on a network
+/// of `epoch_length` blocks per epoch: half the unbonding delay, in epochs at their fastest.
+///
+/// Why: the members of epoch `e`'s set were bonded when it was announced (two epochs
+/// before), and whoever unbonds after that keeps its stake here for `unbonding_ms`. Evidence
+/// about a recent epoch is therefore certified by a set whose stake is still here (staking
+/// rule S11 then counts it); a set that withdrew, and perhaps bonded its keys again with
+/// fresh stake, could otherwise certify a made-up history of its old epochs. A chain stalled
+/// for longer than the unbonding delay weakens this (its epochs stop advancing while stake
+/// can leave).
+pub fn evidence_epochs_max(unbonding_ms: u64, epoch_length: u64) -> u64 {
+    unbonding_ms / 2 / epoch_length.saturating_mul(EPOCH_BLOCK_MS_MIN).max(1)
 }
 
 impl TrustedSets {
     /// A history learned from `genesis` of a network of `epoch_length` blocks per epoch.
+    /// A history learned from `genesis` of a network of `epoch_length` blocks per epoch,
+    /// refusing evidence more than `evidence_epochs_max` epochs old (rule E1).
     pub fn learned(
         chain: weft_types::ChainId,
         epoch_length: u64,
         genesis: Vec<weft_types::VerifyingKey>,
+        evidence_epochs_max: u64,
     ) -> Result<Self, String> {
         let history = weft_finality::SetHistory::new(chain, epoch_length, genesis)
             .map_err(|e| e.to_string())?;
-        Ok(Self::Learned(Arc::new(std::sync::RwLock::new(history))))
+        Ok(Self::Learned {
+            history: Arc::new(std::sync::RwLock::new(history)),
+            evidence_epochs_max,
+        })
+    }
+
+    /// Evidence rule E1: evidence about the epoch holding `height` is recent enough (a
+    /// fixed set has no epochs to age).
+    fn check_age(&self, height: u64) -> Result<(), String> {
+        let Self::Learned {
+            history,
+            evidence_epochs_max,
+        } = self
+        else {
+            return Ok(());
+        };
+        let history = history.read().expect("set history lock");
+        let epoch = history.epoch_of_height(height);
+        // The head's epoch is the newest learned but one (`follow_sets`).
+        let head = history.known_through().saturating_sub(1);
+        if epoch.saturating_add(*evidence_epochs_max) < head {
+            return Err(format!(
+                "evidence rule E1: epoch {epoch} is more than {evidence_epochs_max} epochs behind the head's ({head}); its validators' stake may have left, so its certificates prove nothing"
+            ));
+        }
+        Ok(())
     }
 
     /// Runs `f` with the sets as they are now.
     pub fn with<R>(&self, f: impl FnOnce(&dyn weft_finality::Sets) -> R) -> R {
         match self {
             Self::Fixed(keys) => f(keys),
-            Self::Learned(history) => f(&*history.read().expect("set history lock")),
+            Self::Learned { history, .. } => f(&*history.read().expect("set history lock")),
         }
     }
 
@@ -132,7 +184,7 @@ impl TrustedSets {
     pub fn from_height(&self, height: u64) -> Box<dyn weft_finality::Sets + Send + Sync> {
         match self {
             Self::Fixed(keys) => Box::new(keys.clone()),
-            Self::Learned(history) => {
+            Self::Learned { history, .. } => {
                 let history = history.read().expect("set history lock");
                 Box::new(history.since(history.epoch_of_height(height)))
             }
@@ -149,7 +201,10 @@ pub const FOLLOW_SETS_INTERVAL: std::time::Duration = std::time::Duration::from_
 /// nothing (every boundary is checked: `weft_finality::history` rules 1-4); it only delays
 /// what verifies until another answers. Runs until dropped.
 pub async fn follow_sets(sets: TrustedSets, client: weft_client::Client) {
-    let TrustedSets::Learned(shared) = sets else {
+    let TrustedSets::Learned {
+        history: shared, ..
+    } = sets
+    else {
         return;
     };
     let mut mine = shared.read().expect("set history lock").clone();
@@ -220,7 +275,7 @@ impl TrustedSets {
     ) -> Vec<weft_settlement::staking::Attestation> {
         match self {
             Self::Fixed(_) => Vec::new(),
-            Self::Learned(_) => certificates
+            Self::Learned { .. } => certificates
                 .into_iter()
                 .map(
                     |(signers, set_size)| weft_settlement::staking::Attestation {
@@ -249,6 +304,7 @@ fn preconf_offence(
         })
         .map_err(|e| e.to_string())?;
     let p = &receipt.promise;
+    t.sets.check_age(p.issued_height.saturating_add(1))?;
     let mut offence = offence(
         weft_settlement::staking::OffenceKind::BrokenPreconfirmation,
         &p.issuer,
@@ -297,6 +353,7 @@ impl weft_settlement::staking::EvidenceVerifier for WeftEvidence {
         }
         let downtime: weft_client::DowntimeEvidence =
             serde_json::from_slice(evidence).map_err(|e| format!("downtime evidence: {e}"))?;
+        t.sets.check_age(downtime.first_height)?;
         let (validator, _signed, attested) = t
             .sets
             .with(|sets| {
@@ -864,5 +921,27 @@ mod tests {
             l1.stake(unjail.sign(byz, &chain)),
             Err(SettlementError::Stake(StakeError::Status(_)))
         ));
+    }
+
+    /// Evidence rule E1's bound: half the unbonding delay in epochs at their fastest, and a
+    /// fresh history (nothing learned) ages nothing.
+    #[test]
+    fn evidence_ages_out_within_half_the_unbonding_delay() {
+        // 21 days over 36,000-block epochs of at least 3,600 s: 252 epochs.
+        assert_eq!(
+            evidence_epochs_max(weft_settlement::staking::DEFAULT_UNBONDING_MS, 36_000),
+            252
+        );
+        assert_eq!(evidence_epochs_max(120_000, 600), 1);
+        assert_eq!(evidence_epochs_max(0, 600), 0);
+        let sets = TrustedSets::learned(
+            weft_types::ChainId(weft_types::sha256(&[b"e1"])),
+            10,
+            vec![SigningKey::from_seed(1).public_key()],
+            0,
+        )
+        .unwrap();
+        assert!(sets.check_age(0).is_ok());
+        assert!(TrustedSets::Fixed(Vec::new()).check_age(0).is_ok());
     }
 }

@@ -58,7 +58,7 @@ impl Net {
             .collect();
         let status = Command::new(weft())
             // Short epochs: every process test crosses epoch boundaries.
-            .args(["genesis", "--local", "--epoch-length-blocks", "40"])
+            .args(["genesis", "--local", "--epoch-length-blocks", "64"])
             .args(["--hosts", &hosts.join(","), "--out"])
             .arg(dir)
             .status()
@@ -92,7 +92,7 @@ impl Net {
             .map(|i| format!("127.0.0.1:{}", base_port + 10 * i as u16))
             .collect();
         let status = Command::new(weft())
-            .args(["genesis", "--local", "--epoch-length-blocks", "40"])
+            .args(["genesis", "--local", "--epoch-length-blocks", "64"])
             .args([
                 "--validator-sets",
                 "stake",
