@@ -7,6 +7,7 @@
 //! light client of Weft throughout: it learns each set from genesis, settles data the new set
 //! finalized (which the genesis set cannot verify), and jails validator 1 for a window of the
 //! new set's blocks it missed, on evidence checked against the learned sets.
+//! Validator 4 backs its receipts by its bond (stake rule 4), and its bond backs none.
 
 mod common;
 
@@ -106,6 +107,12 @@ async fn a_validator_bonds_in_and_another_unbonds_out_while_the_chain_stays_live
     }
     let (_, _server) = weft_rollup::l1::serve(l1.clone(), l1_addr).await.unwrap();
     wait_all_started().await;
+    // Validator 4 backs its receipts by its bond: with one receipt taken to promise its
+    // whole bond (5M x 50% / 5M), its cap is 0 (stake rule 4).
+    let cfg_path = net.dir.join("node-4/config.toml");
+    let mut cfg = weft_node::Config::load(&cfg_path).unwrap();
+    cfg.slashing.preconf_value_max = STAKE;
+    cfg.save(&cfg_path).unwrap();
     net.start(4);
 
     // Blocks finalized now must never change.
@@ -174,6 +181,22 @@ async fn a_validator_bonds_in_and_another_unbonds_out_while_the_chain_stays_live
         }
     })
     .await;
+
+    // A validator of the set now, validator 4 still issues no receipt its bond does not back:
+    // refused with the cap's derivation, nothing accepted.
+    let order = tx(&key(901), 1, 0, b"an order");
+    let refused = client(4)
+        .send_transaction_with_receipt(&hex_of(&order))
+        .await;
+    assert!(
+        matches!(&refused, Err(e) if e.to_string().contains("bond cap of 0 (bonded 5000000 x 500000 ppm / 5000000 per receipt)")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        status(4, &order.hash().to_string()).await,
+        Some(weft_client::types::TxStatus::Unknown),
+        "a refused submission is not accepted"
+    );
 
     // Validator 0 unbonds everything: it leaves the set.
     stake(
