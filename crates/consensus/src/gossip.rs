@@ -23,11 +23,12 @@
 //!    outbox, marks everything admitted before it began as spread
 //!    (`Shared::gossip_spread`).
 //! 6. a validator answers each push, on arrival, with an [`Gossip::Ack`] of its transactions;
-//!    acks are recorded per transaction ([`Holders`], bounded). Receiving (acks sent and
-//!    recorded) never waits on admission: pushes, announcements and wants queue for a worker
-//!    behind a bound of [`INBOUND_QUEUE_MAX`] messages (a push that finds it full is dropped
-//!    unacknowledged), and acks travel at the transport's high priority, ahead of pushes, so
-//!    a receipt's round trip costs two network hops, not the peers' admission backlog.
+//!    acks are recorded per transaction ([`Holders`], bounded per peer, and forgotten when a
+//!    peer leaves the tracked sets). Receiving (acks sent and recorded) never waits on
+//!    admission: pushes, announcements and wants queue for a worker task behind a bound of
+//!    [`INBOUND_QUEUE_MAX`] messages (a push that finds it full is dropped unacknowledged),
+//!    and acks travel at the transport's high priority, ahead of pushes, so a receipt's round
+//!    trip costs two network hops, not the peers' admission backlog.
 //!    "Handed to" in
 //!    rule 5 only means queued in this process (a SIGKILL loses the queue), so a
 //!    pre-confirmation is released only once `f + 1` validators of the current epoch have
@@ -111,6 +112,27 @@ impl Holders {
             }
         }
         self.changed.notify_waiters();
+    }
+
+    /// Forgets the acks of every peer for which `keep` does not hold (a validator that left
+    /// the tracked sets): the record is bounded per peer, and peers come and go with epochs.
+    pub fn retain_peers(&self, keep: impl Fn(&VerifyingKey) -> bool) {
+        let mut inner = self.inner.lock().expect("holders lock");
+        let HoldersInner { peers, acked } = &mut *inner;
+        acked.retain(|peer, order| {
+            if keep(peer) {
+                return true;
+            }
+            for hash in order.iter() {
+                if let Some(holders) = peers.get_mut(hash) {
+                    holders.retain(|p| p != peer);
+                    if holders.is_empty() {
+                        peers.remove(hash);
+                    }
+                }
+            }
+            false
+        });
     }
 
     /// How many distinct peers for which `counts` holds acknowledged holding `hash`.
@@ -598,6 +620,10 @@ mod tests {
         );
         assert_eq!(holders.count(&b, any), 1);
         assert_eq!(holders.count(&many[0], any), 1);
+        // q leaves the tracked sets: its acks go, p's stay.
+        holders.retain_peers(|k| *k == p);
+        assert_eq!(holders.count(&many[0], any), 0);
+        assert_eq!(holders.count(&a, any), 1);
     }
 
     #[test]

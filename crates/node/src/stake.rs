@@ -203,14 +203,16 @@ pub async fn track_peers(
             continue;
         }
         let mut peers: Vec<(VerifyingKey, commonware_p2p::Address)> = Vec::new();
+        let mut members: Vec<VerifyingKey> = Vec::new();
         for e in [epoch, Epoch::new(epoch.get() + 1)] {
             let Some(set) = schedule.participants(e) else {
                 continue;
             };
             for key in set.iter() {
-                if peers.iter().any(|(k, _)| k == key) {
+                if members.contains(key) {
                     continue;
                 }
+                members.push(key.clone());
                 let address = genesis
                     .get(key)
                     .copied()
@@ -236,6 +238,8 @@ pub async fn track_peers(
         };
         let _ = oracle.track(id, map);
         tracked = id;
+        // Acks of validators no longer tracked can never count again (gossip rule 6).
+        shared.holders.retain_peers(|k| members.contains(k));
         tracing::info!(target: "weft::stake", id, epoch = epoch.get(), "tracking the validators of this epoch and the next");
     }
 }
