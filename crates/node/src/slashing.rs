@@ -66,6 +66,22 @@ impl Config {
         if self.poll_ms == 0 {
             return Err("slashing.poll_ms must be > 0".into());
         }
+        if let Some(url) = &self.l1_rpc {
+            // Refused at start with the reason, not found out by a poll that gives up (no
+            // double-signing reported, no bond read: no receipt issued).
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"))
+                .ok_or_else(|| {
+                    format!("slashing.l1_rpc {url:?} is not an http:// or https:// URL")
+                })?;
+            if rest.is_empty() || rest.starts_with('/') {
+                return Err(format!("slashing.l1_rpc {url:?} names no host"));
+            }
+            jsonrpsee::http_client::HttpClientBuilder::default()
+                .build(url)
+                .map_err(|e| format!("slashing.l1_rpc {url:?}: {e}"))?;
+        }
         if self.preconf_bond_share_ppm > 1_000_000 {
             return Err(format!(
                 "slashing.preconf_bond_share_ppm is {}, more than 1000000 (the whole bond)",

@@ -333,5 +333,15 @@ mod tests {
             .validate()
             .unwrap_err()
             .contains("needs slashing.l1_rpc"));
+        // A URL the client could never use is refused at start, with the reason.
+        for bad in ["127.0.0.1:9200", "ftp://x", "http://", "http:///path"] {
+            cfg.l1_rpc = Some(bad.into());
+            assert!(
+                cfg.validate().unwrap_err().contains("slashing.l1_rpc"),
+                "{bad} accepted"
+            );
+        }
+        cfg.l1_rpc = Some("http://127.0.0.1:9200".into());
+        assert!(cfg.validate().is_ok());
     }
 }
