@@ -43,7 +43,7 @@ async fn a_validator_down_for_a_window_is_jailed_and_slashed() {
         },
         chain(),
         Default::default(),
-        std::sync::Arc::new(NoData),
+        std::sync::Arc::new(weft_settlement::NoWeftData),
         StakingDeployment {
             genesis_accounts: vec![(down_pk, 10_000_000), (honest_pk, 10_000_000)],
             evidence: Some(std::sync::Arc::new(weft_rollup::l1::WeftEvidence {

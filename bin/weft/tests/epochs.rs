@@ -68,7 +68,7 @@ async fn a_validator_bonds_in_and_another_unbonds_out_while_the_chain_stays_live
             Default::default(),
             chain(),
             Default::default(),
-            Arc::new(NoData),
+            Arc::new(weft_settlement::NoWeftData),
             StakingDeployment {
                 genesis_accounts: (0..=VALIDATORS).map(|i| (pk(i), 10 * STAKE)).collect(),
                 evidence: Some(Arc::new(weft_rollup::l1::WeftEvidence {

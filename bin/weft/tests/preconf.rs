@@ -699,7 +699,7 @@ fn slash_on_the_l1(
         weft_settlement::Config::default(),
         chain,
         Default::default(),
-        std::sync::Arc::new(NoData),
+        std::sync::Arc::new(weft_settlement::NoWeftData),
         StakingDeployment {
             genesis_accounts: vec![(operator, 10_000_000)],
             evidence: Some(std::sync::Arc::new(weft_rollup::l1::PreconfEvidence(trust))),

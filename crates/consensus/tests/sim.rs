@@ -1405,22 +1405,6 @@ impl weft_consensus::epochs::SetSource for L1Table {
     }
 }
 
-/// Settlement data is not read in this simulation.
-struct NoData;
-
-impl weft_settlement::WeftData for NoData {
-    fn namespace_payloads(
-        &self,
-        _namespace: u64,
-        _start: weft_settlement::Cursor,
-        _end: weft_settlement::Cursor,
-    ) -> Result<Vec<weft_settlement::NamespaceItem>, weft_settlement::DataError> {
-        Err(weft_settlement::DataError::Unavailable(
-            "no settlement here".into(),
-        ))
-    }
-}
-
 /// Double-signing, end to end (issue 10 §4.1): the four genesis validators are bonded on a
 /// real L1 staking program whose table the boundaries announce. Validator 0 equivocates
 /// (conflicting notarizes and finalizes beside every vote). The conflicting votes an honest
@@ -1446,7 +1430,7 @@ fn an_equivocating_validator_is_slashed_tombstoned_and_leaves_the_set() {
                     Default::default(),
                     chain,
                     Default::default(),
-                    Arc::new(NoData),
+                    Arc::new(weft_settlement::NoWeftData),
                     weft_settlement::StakingDeployment {
                         genesis_accounts: (0..N).map(|i| (account(i), 10_000_000)).collect(),
                         evidence: Some(Arc::new(weft_rollup::l1::WeftEvidence {

@@ -527,32 +527,47 @@ mod tests {
         refused(receipt_window(&shared, &me, 200_000), "catching up");
     }
 
-    /// A node outside the current epoch's set (or the next's, once announced) promises
-    /// nothing: the stake table removed it, so nothing it gossips is sure to be proposed.
-    #[test]
-    fn a_node_outside_the_epochs_set_does_not_issue() {
+    fn key(seed: u64) -> weft_types::VerifyingKey {
         use commonware_cryptography::Signer as _;
+        weft_types::SigningKey::from_seed(seed).public_key()
+    }
+
+    /// A node's shared state over an empty store (kept alive by the returned directory).
+    fn fresh_shared() -> (tempfile::TempDir, Shared) {
         let dir = tempfile::tempdir().unwrap();
         let limits = Limits::default();
         let store = Arc::new(Store::open(dir.path().join("s.redb"), limits).unwrap());
         let shared = Shared::new(
             weft_mempool::Mempool::new(Default::default(), limits),
-            store.clone(),
+            store,
             limits,
             weft_types::ChainId(weft_types::sha256(&[b"node api tests"])),
             Default::default(),
         );
-        let key = |seed| weft_types::SigningKey::from_seed(seed).public_key();
+        (dir, shared)
+    }
+
+    /// Starts consensus's schedule on `shared`: validators 1-4 run the genesis epochs of 10
+    /// blocks.
+    fn start_schedule(shared: &Shared) {
         let genesis: commonware_utils::ordered::Set<_> =
             vec![key(1), key(2), key(3), key(4)].try_into().unwrap();
         let schedule = weft_consensus::epochs::Schedule::new(
             commonware_consensus::types::FixedEpocher::new(std::num::NonZeroU64::new(10).unwrap()),
             genesis,
-            store,
+            shared.store.clone(),
             None,
-            &limits,
+            &shared.limits,
         );
         assert!(shared.schedule.set(Arc::new(schedule)).is_ok());
+    }
+
+    /// A node outside the current epoch's set (or the next's, once announced) promises
+    /// nothing: the stake table removed it, so nothing it gossips is sure to be proposed.
+    #[test]
+    fn a_node_outside_the_epochs_set_does_not_issue() {
+        let (_dir, shared) = fresh_shared();
+        start_schedule(&shared);
         shared.saw_tip(0, 100_000);
         assert!(receipt_window(&shared, &key(1), 100_000).is_ok());
         assert!(matches!(
@@ -566,33 +581,13 @@ mod tests {
     /// Byzantine and ack what it dropped) does not count, nor does a validator's second ack.
     #[test]
     fn only_the_epochs_validators_acks_make_a_transaction_promisable() {
-        use commonware_cryptography::Signer as _;
-        let dir = tempfile::tempdir().unwrap();
-        let limits = Limits::default();
-        let store = Arc::new(Store::open(dir.path().join("s.redb"), limits).unwrap());
-        let shared = Shared::new(
-            weft_mempool::Mempool::new(Default::default(), limits),
-            store.clone(),
-            limits,
-            weft_types::ChainId(weft_types::sha256(&[b"node api tests"])),
-            Default::default(),
-        );
-        let key = |seed| weft_types::SigningKey::from_seed(seed).public_key();
-        let genesis: commonware_utils::ordered::Set<_> =
-            vec![key(1), key(2), key(3), key(4)].try_into().unwrap();
+        let (_dir, shared) = fresh_shared();
         let hash = TxHash(weft_types::sha256(&[b"a transaction"]));
         // Before consensus starts: any one peer.
         assert!(!shared.held_by_enough(&[hash], 5));
         shared.holders.record(&key(9), &[hash]);
         assert!(shared.held_by_enough(&[hash], 5));
-        let schedule = weft_consensus::epochs::Schedule::new(
-            commonware_consensus::types::FixedEpocher::new(std::num::NonZeroU64::new(10).unwrap()),
-            genesis,
-            store,
-            None,
-            &limits,
-        );
-        assert!(shared.schedule.set(Arc::new(schedule)).is_ok());
+        start_schedule(&shared);
         // n = 4, f = 1: two of the set besides the issuer (key 1).
         shared.holders.record(&key(2), &[hash]);
         shared.holders.record(&key(2), &[hash]);

@@ -797,17 +797,7 @@ mod tests {
     use weft_settlement::{SettlementError, StakingDeployment};
     use weft_types::SigningKey;
 
-    struct NoData;
-    impl WeftData for NoData {
-        fn namespace_payloads(
-            &self,
-            _: u64,
-            _: Cursor,
-            _: Cursor,
-        ) -> Result<Vec<weft_settlement::NamespaceItem>, DataError> {
-            Err(DataError::Unavailable("no rollups here".into()))
-        }
-    }
+    use weft_settlement::NoWeftData as NoData;
 
     /// Two notarizes of different blocks in one view, signed by `key`.
     fn double_vote(

@@ -45,6 +45,21 @@ pub trait WeftData: Send + Sync {
     ) -> Result<Vec<crate::NamespaceItem>, DataError>;
 }
 
+/// Weft data for an L1 that settles no rollup (a staking-only deployment, or a test that
+/// only stakes and slashes): every read is unavailable.
+pub struct NoWeftData;
+
+impl WeftData for NoWeftData {
+    fn namespace_payloads(
+        &self,
+        _namespace: u64,
+        _start: Cursor,
+        _end: Cursor,
+    ) -> Result<Vec<crate::NamespaceItem>, DataError> {
+        Err(DataError::Unavailable("no rollups settle here".into()))
+    }
+}
+
 /// What settles rollup batches: the embedded L1 now, a real chain's adapter later.
 pub trait L1: Send + Sync {
     /// Registers a rollup with its genesis root, the cursor its first batch starts at and

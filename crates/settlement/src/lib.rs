@@ -29,7 +29,7 @@ pub use config::{
 };
 pub use embedded::{EmbeddedL1, SlashReceipt, StakeReceipt, StakingDeployment};
 pub use error::{DataError, SettlementError};
-pub use l1::{Program, WeftData, L1};
+pub use l1::{NoWeftData, Program, WeftData, L1};
 pub use types::{
     BatchHeader, BundleOutcome, Cursor, Hash, InboxMessage, L1Block, L1Tx, NamespaceItem, Outcome,
     Receipt, Reject, RollupStatus, Root, SettledBatch, Submission, SubmitCall,

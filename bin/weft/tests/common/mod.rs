@@ -348,19 +348,3 @@ pub fn jsonrpsee_params(items: &[&str]) -> jsonrpsee::core::params::ArrayParams 
     }
     p
 }
-
-/// Weft data for an L1 that only stakes and slashes in a test: no rollup settles there.
-pub struct NoData;
-
-impl weft_settlement::WeftData for NoData {
-    fn namespace_payloads(
-        &self,
-        _: u64,
-        _: weft_settlement::Cursor,
-        _: weft_settlement::Cursor,
-    ) -> Result<Vec<weft_settlement::NamespaceItem>, weft_settlement::DataError> {
-        Err(weft_settlement::DataError::Unavailable(
-            "no rollups here".into(),
-        ))
-    }
-}
